@@ -1,0 +1,61 @@
+// The one selection point: builds the reference and fast kernel tables and picks one at first use.
+#include "engine/kernels/dispatch.h"
+
+#include <cstdlib>
+#include <cstring>
+
+#include "engine/kernels/batchnorm_ref.h"
+#include "engine/kernels/conv2d_ref.h"
+#include "engine/kernels/depthwise_ref.h"
+#include "engine/kernels/elementwise_ref.h"
+#include "engine/kernels/gemm_ref.h"
+#include "engine/kernels/pool_ref.h"
+
+namespace mriscan {
+
+const KernelTable& reference_kernels() {
+  static const KernelTable table = {
+      .name = "ref",
+      .conv2d_forward = conv2d_forward_ref<float>,
+      .conv2d_backward_input = conv2d_backward_input_ref<float>,
+      .conv2d_backward_weight = conv2d_backward_weight_ref<float>,
+      .depthwise_forward = depthwise_forward_ref<float>,
+      .depthwise_backward_input = depthwise_backward_input_ref<float>,
+      .depthwise_backward_weight = depthwise_backward_weight_ref<float>,
+      .gemm = gemm_ref<float>,
+      .batchnorm_train_forward = batchnorm_train_forward_ref<float>,
+      .batchnorm_train_backward = batchnorm_train_backward_ref<float>,
+      .channel_affine_forward = channel_affine_forward_ref<float>,
+      .relu6_forward = relu6_forward_ref<float>,
+      .relu6_backward = relu6_backward_ref<float>,
+      .add_forward = add_forward_ref<float>,
+      .axpy = axpy_ref<float>,
+      .scale = scale_ref<float>,
+      .global_avg_pool_forward = global_avg_pool_forward_ref<float>,
+      .global_avg_pool_backward = global_avg_pool_backward_ref<float>,
+      .bias_add_rows = bias_add_rows_ref<float>,
+      .bias_backward_rows = bias_backward_rows_ref<float>,
+  };
+  return table;
+}
+
+const KernelTable& fast_kernels() {
+  // Starts as the reference table; each fast kernel replaces its entry here once it passes its ref-vs-fast test.
+  static const KernelTable table = [] {
+    KernelTable fast = reference_kernels();
+    fast.name = "simd";
+    return fast;
+  }();
+  return table;
+}
+
+const KernelTable& kernels() {
+  static const KernelTable& chosen = [] () -> const KernelTable& {
+    const char* forced = std::getenv("MRISCAN_KERNELS");
+    if (forced && std::strcmp(forced, "ref") == 0) return reference_kernels();
+    return fast_kernels();
+  }();
+  return chosen;
+}
+
+}  // namespace mriscan

@@ -1,0 +1,72 @@
+// The one selection point for kernels.
+//
+// `kernels()` returns a table of function pointers, filled once at first use: the fast (xsimd + OpenMP)
+// variants where they exist, the reference ones otherwise. `MRISCAN_KERNELS=ref` in the environment forces the
+// reference table for the whole process, so a student can run the model on plain loops and a bug can be bisected
+// in one command. Layers call kernels only through this table.
+// Signatures: see params.h for layouts and the overwrite/accumulate contract. Shape comments use
+// M = N*H*W rows.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "engine/kernels/params.h"
+
+namespace mriscan {
+
+struct KernelTable {
+  std::string name;  // "ref" or "simd"
+
+  // Dense KxK convolution (the stem). x (N, H, W, Ci), w (KH, KW, Ci, Co), bias (Co) or null, y (N, OH, OW, Co).
+  void (*conv2d_forward)(const Conv2dParams&, const float* x, const float* w, const float* bias, float* y);
+  void (*conv2d_backward_input)(const Conv2dParams&, const float* dy, const float* w, float* dx);
+  void (*conv2d_backward_weight)(const Conv2dParams&, const float* x, const float* dy, float* dw, float* dbias);
+
+  // Depthwise convolution. x (N, H, W, C), w (K, K, C), bias (C) or null, y (N, OH, OW, C).
+  void (*depthwise_forward)(const DepthwiseParams&, const float* x, const float* w, const float* bias, float* y);
+  void (*depthwise_backward_input)(const DepthwiseParams&, const float* dy, const float* w, float* dx);
+  void (*depthwise_backward_weight)(const DepthwiseParams&, const float* x, const float* dy, float* dw,
+                                    float* dbias);
+
+  // Row-major GEMM; pointwise conv and linear are built on it. a, b, c per GemmParams.
+  void (*gemm)(const GemmParams&, const float* a, const float* b, float* c);
+
+  // Batch norm, training mode: per-channel batch mean and 1/sqrt(var + eps) (biased variance) are written to
+  // mean (C) and inv_std (C); y = gamma * (x - mean) * inv_std + beta. x, y (M, C).
+  void (*batchnorm_train_forward)(const BatchNormParams&, const float* x, const float* gamma, const float* beta,
+                                  float* y, float* mean, float* inv_std);
+  // Backward through the batch statistics: dx += inv_std*gamma*(dy - mean(dy) - xhat*mean(dy*xhat)),
+  // dgamma += sum(dy*xhat), dbeta += sum(dy). Any of dx, dgamma, dbeta may be null (not needed).
+  void (*batchnorm_train_backward)(const BatchNormParams&, const float* dy, const float* x, const float* mean,
+                                   const float* inv_std, const float* gamma, float* dx, float* dgamma,
+                                   float* dbeta);
+  // Per-channel affine y = x * scale + shift (eval-mode BN with scale = gamma*inv_std, shift = beta - mean*scale).
+  void (*channel_affine_forward)(int64_t rows, int channels, const float* x, const float* scale, const float* shift,
+                                 float* y);
+
+  // ReLU6: y = min(max(x, 0), 6); dx += dy where 0 < x < 6. n elements.
+  void (*relu6_forward)(int64_t n, const float* x, float* y);
+  void (*relu6_backward)(int64_t n, const float* x, const float* dy, float* dx);
+
+  // Elementwise helpers: y = a + b; y += alpha * x; y *= alpha.
+  void (*add_forward)(int64_t n, const float* a, const float* b, float* y);
+  void (*axpy)(int64_t n, float alpha, const float* x, float* y);
+  void (*scale)(int64_t n, float alpha, float* y);
+
+  // Global average pool. x (N, H, W, C) -> y (N, C); backward dx += dy / (H*W).
+  void (*global_avg_pool_forward)(const PoolParams&, const float* x, float* y);
+  void (*global_avg_pool_backward)(const PoolParams&, const float* dy, float* dx);
+
+  // Row bias: y(rows, cols) += bias(cols); and its gradient dbias(cols) += column sums of dy(rows, cols).
+  void (*bias_add_rows)(int64_t rows, int cols, const float* bias, float* y);
+  void (*bias_backward_rows)(int64_t rows, int cols, const float* dy, float* dbias);
+};
+
+// The table in use (chosen once; thread-safe).
+const KernelTable& kernels();
+// Both tables, for tests and benchmarks that compare them.
+const KernelTable& reference_kernels();
+const KernelTable& fast_kernels();
+
+}  // namespace mriscan

@@ -1,0 +1,59 @@
+// Parameter structs for every kernel. Kernels take raw pointers plus one of these, passed by const reference.
+// Layouts (engine layouts; the weight files hold PyTorch layouts and models/weights_io converts on load):
+//   activations      (N, H, W, C)
+//   stem / KxK conv   weight (KH, KW, C_in, C_out), bias (C_out)
+//   depthwise conv   weight (KH, KW, C), bias (C)
+//   pointwise conv   weight (C_in, C_out)       -- y(M, C_out) = x(M, C_in) . w, with M = N*H*W
+//   linear           weight (in, out), bias (out)
+// Kernel contract: forward kernels OVERWRITE their output; backward kernels ACCUMULATE (`+=`) into gradients,
+// matching the tape's convention. A null bias / dbias pointer means "no bias".
+#pragma once
+
+#include <cstdint>
+
+namespace mriscan {
+
+// Output size of a convolution along one axis: floor((in + 2*pad - kernel) / stride) + 1.
+constexpr int conv_output_size(int in, int kernel, int stride, int pad) { return (in + 2 * pad - kernel) / stride + 1; }
+
+struct Conv2dParams {
+  int batch = 1;
+  int in_h = 0, in_w = 0, in_c = 0;
+  int out_h = 0, out_w = 0, out_c = 0;
+  int kernel_h = 3, kernel_w = 3;
+  int stride = 1, pad = 0;
+};
+
+struct DepthwiseParams {
+  int batch = 1;
+  int in_h = 0, in_w = 0, channels = 0;
+  int out_h = 0, out_w = 0;
+  int kernel = 3;  // square kernel
+  int stride = 1, pad = 1;
+};
+
+// C(m, n) = op(A)(m, k) . op(B)(k, n)  [+ C if accumulate]; all row-major.
+// op(A) = A if !trans_a (A is (m, k)) else A^T (A is (k, m)); likewise for B.
+struct GemmParams {
+  int m = 0, n = 0, k = 0;
+  bool trans_a = false, trans_b = false;
+  bool accumulate = false;
+};
+
+// Per-channel statistics over `rows` = N*H*W rows of `channels` values.
+struct BatchNormParams {
+  int64_t rows = 0;
+  int channels = 0;
+  float eps = 1e-5f;
+};
+
+struct PoolParams {
+  int batch = 1, h = 0, w = 0, channels = 0;
+};
+
+struct SoftmaxCrossEntropyParams {
+  int batch = 0, classes = 0;
+  float label_smoothing = 0.0f;  // target = (1 - s) * one_hot + s / classes
+};
+
+}  // namespace mriscan

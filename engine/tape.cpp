@@ -1,0 +1,61 @@
+// Tape implementation: recording, the reverse sweep, and the gradient shape check after each node.
+#include "engine/tape.h"
+
+#include <stdexcept>
+
+namespace mriscan {
+
+Tensor& Variable::grad_buffer() {
+  if (!grad.defined()) grad = Tensor(value.shape());
+  return grad;
+}
+
+Var make_var(Tensor value, bool requires_grad) {
+  auto var = std::make_shared<Variable>();
+  var->value = std::move(value);
+  var->requires_grad = requires_grad;
+  return var;
+}
+
+void Tape::record(std::string op_name, std::vector<Var> inputs, const Var& output, std::function<void()> backward) {
+  bool any_input_requires_grad = false;
+  for (const Var& input : inputs) any_input_requires_grad |= input->requires_grad;
+  output->requires_grad = output->requires_grad || any_input_requires_grad;
+  if (!enabled_ || !any_input_requires_grad) return;
+  nodes_.push_back({std::move(op_name), std::move(inputs), output, std::move(backward)});
+}
+
+void Tape::backward(const Var& root) {
+  if (root->value.numel() != 1)
+    throw std::invalid_argument("Tape::backward: root has shape " + root->value.shape().str() +
+                                "; pass a seed gradient for a non-scalar root");
+  Tensor seed(root->value.shape());
+  seed.fill(1.0f);
+  backward(root, seed);
+}
+
+void Tape::backward(const Var& root, const Tensor& seed) {
+  if (seed.shape() != root->value.shape())
+    throw std::invalid_argument("Tape::backward: seed shape " + seed.shape().str() + " != root shape " +
+                                root->value.shape().str());
+  Tensor& root_grad = root->grad_buffer();
+  for (int64_t i = 0; i < seed.numel(); ++i) root_grad[i] += seed[i];
+
+  for (auto node = nodes_.rbegin(); node != nodes_.rend(); ++node) {
+    if (!node->output->grad.defined()) continue;  // not on a path from the root
+    node->backward();
+    for (const Var& input : node->inputs) {
+      if (input->grad.defined() && input->grad.shape() != input->value.shape())
+        throw std::logic_error("Tape::backward: op '" + node->op_name + "' produced a gradient of shape " +
+                               input->grad.shape().str() + " for an input of shape " +
+                               input->value.shape().str());
+    }
+  }
+}
+
+void zero_grad(const std::vector<Var>& vars) {
+  for (const Var& var : vars)
+    if (var->grad.defined()) var->grad.zero();
+}
+
+}  // namespace mriscan

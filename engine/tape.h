@@ -1,0 +1,73 @@
+// Tape autograd at layer granularity.
+//
+// A `Var` is a node of the computation: its value, its gradient (allocated on first use) and whether anything
+// upstream wants a gradient through it. Each layer's forward appends one `Node` to the tape: the inputs, the
+// output, and a closure that turns the output's gradient into the inputs' gradients. `Tape::backward` walks the
+// nodes in reverse recording order (which is a valid reverse-topological order, so no graph search is needed).
+//
+// Conventions, all relied upon by the layers:
+//  - Gradients ACCUMULATE (`+=`): a Var used twice (the residual fan-out) receives both contributions. Nothing is
+//    zeroed implicitly; call `zero_grad` on parameters before each step, as in llm.c.
+//  - A Var with `requires_grad == false` (the input image, a frozen parameter) never gets a gradient buffer and
+//    backward closures skip computing it. An op whose inputs all need no gradient is not recorded at all, so a
+//    frozen prefix costs no tape memory.
+//  - Gradients can be taken with respect to any intermediate Var (Grad-CAM takes d score / d feature map): mark
+//    it with `requires_grad = true` before it is consumed, then read `var->grad` after `backward`.
+// What it is not: a general graph library; there is no double backward and no graph pruning.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/tensor.h"
+
+namespace mriscan {
+
+struct Variable {
+  Tensor value;
+  Tensor grad;  // undefined until something accumulates into it; same shape as value
+  bool requires_grad = false;
+
+  // The gradient buffer, zero-initialised on first use.
+  Tensor& grad_buffer();
+};
+using Var = std::shared_ptr<Variable>;
+
+Var make_var(Tensor value, bool requires_grad = false);
+
+class Tape {
+ public:
+  // When disabled (inference), `record` does nothing and layers may skip saving state for backward.
+  bool enabled() const { return enabled_; }
+  void set_enabled(bool enabled) { enabled_ = enabled; }
+
+  // Appends one node. The output's requires_grad becomes "any input requires grad"; if none does, nothing is
+  // recorded. `backward` must read `output->grad` and accumulate into `input->grad_buffer()` of the inputs that
+  // require a gradient.
+  void record(std::string op_name, std::vector<Var> inputs, const Var& output, std::function<void()> backward);
+
+  // Seeds d root / d root = 1 (root must have one element) and runs every recorded node in reverse.
+  void backward(const Var& root);
+  // Same, with an explicit seed gradient of root's shape (e.g. a one-hot class score for Grad-CAM).
+  void backward(const Var& root, const Tensor& seed);
+
+  void clear() { nodes_.clear(); }
+  size_t size() const { return nodes_.size(); }
+
+ private:
+  struct Node {
+    std::string op_name;
+    std::vector<Var> inputs;
+    Var output;
+    std::function<void()> backward;
+  };
+  std::vector<Node> nodes_;
+  bool enabled_ = true;
+};
+
+// Sets the gradients of the given Vars to zero (keeps the buffers, so steady-state training does not allocate).
+void zero_grad(const std::vector<Var>& vars);
+
+}  // namespace mriscan

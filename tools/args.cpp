@@ -1,0 +1,77 @@
+// Implementation of the subcommand option parser.
+#include "tools/args.h"
+
+#include "tools/command.h"
+
+namespace mriscan {
+
+Args::Args(const std::vector<std::string>& args, const std::set<std::string>& value_options,
+           const std::set<std::string>& flag_options) {
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg == "-h" || arg == "--help") {
+      flags_.insert("help");
+      continue;
+    }
+    if (arg.rfind("--", 0) != 0) {
+      positional_.push_back(arg);
+      continue;
+    }
+    std::string name = arg.substr(2), value;
+    const size_t equals = name.find('=');
+    const bool inline_value = equals != std::string::npos;
+    if (inline_value) {
+      value = name.substr(equals + 1);
+      name = name.substr(0, equals);
+    }
+    if (flag_options.count(name)) {
+      if (inline_value) throw CommandError("option --" + name + " takes no value");
+      flags_.insert(name);
+    } else if (value_options.count(name)) {
+      if (!inline_value) {
+        if (i + 1 >= args.size()) throw CommandError("option --" + name + " needs a value");
+        value = args[++i];
+      }
+      values_[name] = value;
+    } else {
+      throw CommandError("unknown option --" + name + " (see --help)");
+    }
+  }
+}
+
+std::string Args::get(const std::string& name, const std::string& fallback) const {
+  auto found = values_.find(name);
+  return found == values_.end() ? fallback : found->second;
+}
+
+std::string Args::require(const std::string& name) const {
+  auto found = values_.find(name);
+  if (found == values_.end()) throw CommandError("missing required option --" + name);
+  return found->second;
+}
+
+int Args::get_int(const std::string& name, int fallback) const {
+  if (!has(name)) return fallback;
+  try {
+    size_t used = 0;
+    int value = std::stoi(get(name, ""), &used);
+    if (used != get(name, "").size()) throw std::invalid_argument(name);
+    return value;
+  } catch (const std::exception&) {
+    throw CommandError("option --" + name + " expects an integer, got '" + get(name, "") + "'");
+  }
+}
+
+double Args::get_double(const std::string& name, double fallback) const {
+  if (!has(name)) return fallback;
+  try {
+    size_t used = 0;
+    double value = std::stod(get(name, ""), &used);
+    if (used != get(name, "").size()) throw std::invalid_argument(name);
+    return value;
+  } catch (const std::exception&) {
+    throw CommandError("option --" + name + " expects a number, got '" + get(name, "") + "'");
+  }
+}
+
+}  // namespace mriscan

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs everything mriscan needs on a fresh Debian 12 machine (as root, or with sudo available).
+# Idempotent: skips apt-get when every package is already installed. Used by tools/demo.sh and tools/test.sh.
+set -euo pipefail
+packages=(build-essential cmake pkg-config
+  libeigen3-dev libxsimd-dev libstb-dev libcpp-httplib-dev nlohmann-json3-dev libsqlite3-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  python3-torch python3-torchvision python3-numpy
+  chromium nodejs npm)
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo_cmd=""
+  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  echo "install_deps: installing ${missing[*]}" >&2
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
