@@ -1,7 +1,7 @@
 // Tape autograd at layer granularity.
 //
 // A `Var` is a node of the computation: its value, its gradient (allocated on first use) and whether anything
-// upstream wants a gradient through it. Each layer's forward appends one `Node` to the tape: the inputs, the
+// upstream wants a gradient through it. Each layer's forward appends one `TapeNode` to the tape: the inputs, the
 // output, and a closure that turns the output's gradient into the inputs' gradients. `Tape::backward` walks the
 // nodes in reverse recording order (which is a valid reverse-topological order, so no graph search is needed).
 //
@@ -37,6 +37,14 @@ using Var = std::shared_ptr<Variable>;
 
 Var make_var(Tensor value, bool requires_grad = false);
 
+// One recorded op: what it read, what it produced, and how to send the output's gradient back.
+struct TapeNode {
+  std::string op_name;
+  std::vector<Var> inputs;
+  Var output;
+  std::function<void()> backward;
+};
+
 class Tape {
  public:
   // When disabled (inference), `record` does nothing and layers may skip saving state for backward.
@@ -55,15 +63,12 @@ class Tape {
 
   void clear() { nodes_.clear(); }
   size_t size() const { return nodes_.size(); }
+  // The recorded ops in forward order. Besides backward, this lets tools read intermediate activations
+  // (batch-norm calibration in models/imagenet_import.cpp reads every BN's input this way).
+  const std::vector<TapeNode>& nodes() const { return nodes_; }
 
  private:
-  struct Node {
-    std::string op_name;
-    std::vector<Var> inputs;
-    Var output;
-    std::function<void()> backward;
-  };
-  std::vector<Node> nodes_;
+  std::vector<TapeNode> nodes_;
   bool enabled_ = true;
 };
 

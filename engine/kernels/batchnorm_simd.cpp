@@ -1,0 +1,158 @@
+// Fast batch norm (training mode, forward and backward) and the eval-mode channel affine, over (M, C) rows with
+// M = N*H*W. Same math and contract as batchnorm_ref.h: forward overwrites y/mean/inv_std, backward accumulates.
+//
+// Each kernel is two passes over memory: one to reduce per-channel sums, one to write the output.
+// Reductions vectorise over channels; threads split the rows and sum into private partials reduced at the
+// end. Precision: a float sum over M = 400k rows would lose digits, so each thread sums blocks of
+// kBlockRows rows in float and adds the block sums into double totals. The variance uses the shifted-data
+// formula var = E[(x-s)^2] - E[x-s]^2 with s = the first row of x (close to the mean for any real activation),
+// so it does not cancel catastrophically the way E[x^2] - E[x]^2 does when |mean| >> std.
+// What it is not: the running-statistics update (the layer does that from mean / inv_std).
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "engine/kernels/fast_kernels.h"
+#include "engine/parallel.h"
+#include "engine/simd.h"
+
+namespace mriscan {
+namespace {
+
+constexpr int64_t kBlockRows = 256;            // rows summed in float before moving into the double totals
+constexpr int64_t kGrain = int64_t(1) << 16;   // elements below which one thread does everything
+
+// Two per-channel sums over all rows: sum1 (C) and sum2 (C), in double, overwritten. row_fn(r, c, count, s1, s2)
+// adds row r's contribution for channels [c, c + count) into the batches s1, s2.
+template <typename RowFn>
+void column_sums(int64_t rows, int C, RowFn&& row_fn, double* sum1, double* sum2) {
+  const int threads = rows * C >= kGrain ? num_threads() : 1;
+  std::vector<double> totals(static_cast<size_t>(threads) * 2 * C, 0.0);  // (threads, 2, C)
+  std::vector<float> blocks(static_cast<size_t>(threads) * 2 * C);         // (threads, 2, C)
+  // The sums run over rows, so each thread takes a contiguous range of rows and sums into its own partials;
+  // the partials are added together after the parallel region (no shared writes, deterministic order).
+#pragma omp parallel num_threads(threads) if (threads > 1)
+  {
+    const int64_t team = omp_get_num_threads(), t = omp_get_thread_num();
+    const int64_t begin = rows * t / team, end = rows * (t + 1) / team;
+    double* total = totals.data() + t * 2 * C;  // (2, C)
+    float* block = blocks.data() + t * 2 * C;   // (2, C)
+    for (int64_t block_begin = begin; block_begin < end; block_begin += kBlockRows) {
+      const int64_t block_end = std::min(end, block_begin + kBlockRows);
+      std::fill(block, block + 2 * C, 0.0f);
+      for (int64_t r = block_begin; r < block_end; ++r)
+        for_each_chunk(C, [&](int64_t c, int count) {
+          FloatBatch s1 = load_n(block + c, count), s2 = load_n(block + C + c, count);
+          row_fn(r, c, count, s1, s2);
+          store_n(block + c, s1, count);
+          store_n(block + C + c, s2, count);
+        });
+      for (int64_t i = 0; i < 2 * C; ++i) total[i] += block[i];
+    }
+  }
+  for (int c = 0; c < C; ++c) {
+    sum1[c] = 0.0;
+    sum2[c] = 0.0;
+    for (int t = 0; t < threads; ++t) {
+      sum1[c] += totals[static_cast<size_t>(t) * 2 * C + c];
+      sum2[c] += totals[static_cast<size_t>(t) * 2 * C + C + c];
+    }
+  }
+}
+
+// Runs fn(r) over all rows, threads owning contiguous blocks of whole rows.
+template <typename Fn>
+void for_each_row(int64_t rows, int C, Fn&& fn) {
+  const int64_t rows_per_block = C > 0 && C < kGrain ? kGrain / C : 1;
+  parallel_for_blocks(rows, rows_per_block, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) fn(r);
+  });
+}
+
+}  // namespace
+
+void batchnorm_train_forward_simd(const BatchNormParams& p, const float* x, const float* gamma, const float* beta,
+                                  float* y, float* mean, float* inv_std) {
+  const int C = p.channels;
+  const int64_t M = p.rows;
+  const float* shift = x;  // (C): the first row, the shift s of the variance formula
+  std::vector<double> sum_d(C), sum_d2(C);  // sums of d = x - s and of d^2, (C) each
+  column_sums(
+      M, C,
+      [&](int64_t r, int64_t c, int count, FloatBatch& s1, FloatBatch& s2) {
+        const FloatBatch d = load_n(x + r * C + c, count) - load_n(shift + c, count);
+        s1 += d;
+        s2 = xsimd::fma(d, d, s2);
+      },
+      sum_d.data(), sum_d2.data());
+  std::vector<float> scale(C);  // (C): gamma * inv_std
+  for (int c = 0; c < C; ++c) {
+    const double mean_d = sum_d[c] / M;
+    const double var = std::max(0.0, sum_d2[c] / M - mean_d * mean_d);  // biased variance
+    mean[c] = static_cast<float>(shift[c] + mean_d);
+    inv_std[c] = static_cast<float>(1.0 / std::sqrt(var + p.eps));
+    scale[c] = gamma[c] * inv_std[c];
+  }
+  // y = (x - mean) * (gamma * inv_std) + beta; subtracting first keeps precision when |mean| >> std.
+  for_each_row(M, C, [&](int64_t r) {
+    for_each_chunk(C, [&](int64_t c, int count) {
+      const FloatBatch centered = load_n(x + r * C + c, count) - load_n(mean + c, count);
+      store_n(y + r * C + c, xsimd::fma(centered, load_n(scale.data() + c, count), load_n(beta + c, count)), count);
+    });
+  });
+}
+
+void batchnorm_train_backward_simd(const BatchNormParams& p, const float* dy, const float* x, const float* mean,
+                                   const float* inv_std, const float* gamma, float* dx, float* dgamma,
+                                   float* dbeta) {
+  const int C = p.channels;
+  const int64_t M = p.rows;
+  // Pass 1: sum(dy) and sum(dy * (x - mean)) per channel; sum(dy * xhat) = inv_std * the second.
+  std::vector<double> sum_dy(C), sum_dy_xc(C);  // (C) each
+  column_sums(
+      M, C,
+      [&](int64_t r, int64_t c, int count, FloatBatch& s1, FloatBatch& s2) {
+        const FloatBatch dyv = load_n(dy + r * C + c, count);
+        s1 += dyv;
+        s2 = xsimd::fma(dyv, load_n(x + r * C + c, count) - load_n(mean + c, count), s2);
+      },
+      sum_dy.data(), sum_dy_xc.data());
+  for (int c = 0; c < C; ++c) {
+    if (dgamma) dgamma[c] += static_cast<float>(sum_dy_xc[c] * inv_std[c]);
+    if (dbeta) dbeta[c] += static_cast<float>(sum_dy[c]);
+  }
+  if (!dx) return;
+  // Pass 2: dx += k * (dy - mean(dy) - xhat * mean(dy * xhat)) with k = gamma * inv_std, rewritten per channel
+  // as dx += k * dy + b * (x - mean) + a, where b = -k * inv_std * mean(dy * xhat) and a = -k * mean(dy).
+  std::vector<float> k(C), b(C), a(C);  // (C) each
+  for (int c = 0; c < C; ++c) {
+    const double kc = double(gamma[c]) * inv_std[c];
+    const double mean_dy_xhat = sum_dy_xc[c] * inv_std[c] / M;
+    k[c] = static_cast<float>(kc);
+    b[c] = static_cast<float>(-kc * inv_std[c] * mean_dy_xhat);
+    a[c] = static_cast<float>(-kc * sum_dy[c] / M);
+  }
+  for_each_row(M, C, [&](int64_t r) {
+    for_each_chunk(C, [&](int64_t c, int count) {
+      const int64_t at = r * C + c;
+      FloatBatch acc = load_n(dx + at, count) + load_n(a.data() + c, count);
+      acc = xsimd::fma(load_n(k.data() + c, count), load_n(dy + at, count), acc);
+      acc = xsimd::fma(load_n(b.data() + c, count), load_n(x + at, count) - load_n(mean + c, count), acc);
+      store_n(dx + at, acc, count);
+    });
+  });
+}
+
+void channel_affine_forward_simd(int64_t rows, int channels, const float* x, const float* scale, const float* shift,
+                                 float* y) {
+  for_each_row(rows, channels, [&](int64_t r) {
+    for_each_chunk(channels, [&](int64_t c, int count) {
+      const int64_t at = r * channels + c;
+      store_n(y + at, xsimd::fma(load_n(x + at, count), load_n(scale + c, count), load_n(shift + c, count)), count);
+    });
+  });
+}
+
+}  // namespace mriscan

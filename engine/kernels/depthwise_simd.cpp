@@ -1,0 +1,183 @@
+// Fast depthwise convolution (NHWC): xsimd over channels, OpenMP over rows of the output (forward, dw) or of
+// the input (dx). Same math and contract as depthwise_ref.h: forward overwrites y, backward accumulates.
+//
+// Specialised for the 3x3 kernel (every depthwise layer in MobileNetV2) with any stride and padding: the tap
+// loops have a compile-time trip count, so they unroll into straight FMA chains and the nine per-tap
+// accumulators of the weight gradient live in registers. Other kernel sizes fall back to the reference.
+// Depthwise is memory bound (2 FLOPs per weight load), so each kernel is arranged to stream its big buffers
+// once: the three input rows a row of outputs needs are reused from cache, never re-read from memory.
+// What it is not: a Winograd or im2col kernel; not blocked over several output pixels (measured: the loads,
+// not the FMAs, are the limit).
+#include <omp.h>
+
+#include <vector>
+
+#include "engine/kernels/conv2d_ref.h"  // index4
+#include "engine/kernels/depthwise_ref.h"
+#include "engine/kernels/fast_kernels.h"
+#include "engine/parallel.h"
+#include "engine/simd.h"
+
+namespace mriscan {
+namespace {
+
+constexpr int K = 3;  // the specialised kernel size
+
+// For one output row oh: which of the K input rows it reads exist (the rest are zero padding), and where they
+// start. x_rows[kh] points at x[n, oh*s + kh - p, 0, 0] and is only formed when row_ok[kh].
+struct TapRows {
+  const float* rows[K] = {};
+  bool ok[K] = {};
+};
+
+TapRows input_rows_of_output_row(const DepthwiseParams& p, const float* x, int n, int oh) {
+  TapRows taps;
+  for (int kh = 0; kh < K; ++kh) {
+    const int ih = oh * p.stride + kh - p.pad;
+    taps.ok[kh] = ih >= 0 && ih < p.in_h;
+    if (taps.ok[kh]) taps.rows[kh] = x + index4(n, ih, 0, 0, p.in_h, p.in_w, p.channels);  // (W, C)
+  }
+  return taps;
+}
+
+// y[n, oh, :, :] for one output row. x rows (W, C), y row (OW, C), w (K, K, C).
+void forward_row(const DepthwiseParams& p, const float* x, const float* w, const float* bias, float* y, int n,
+                 int oh) {
+  const int64_t C = p.channels;
+  const TapRows in = input_rows_of_output_row(p, x, n, oh);
+  float* y_row = y + index4(n, oh, 0, 0, p.out_h, p.out_w, C);  // (OW, C)
+  for (int ow = 0; ow < p.out_w; ++ow) {
+    const int iw0 = ow * p.stride - p.pad;  // input column of tap kw = 0
+    bool col_ok[K];
+    for (int kw = 0; kw < K; ++kw) col_ok[kw] = iw0 + kw >= 0 && iw0 + kw < p.in_w;
+    float* y_pixel = y_row + ow * C;  // (C)
+    for_each_chunk(C, [&](int64_t c, int count) {
+      FloatBatch acc = bias ? load_n(bias + c, count) : FloatBatch(0.0f);
+      for (int kh = 0; kh < K; ++kh) {
+        if (!in.ok[kh]) continue;
+        for (int kw = 0; kw < K; ++kw) {
+          if (!col_ok[kw]) continue;
+          const FloatBatch xv = load_n(in.rows[kh] + (iw0 + kw) * C + c, count);
+          const FloatBatch wv = load_n(w + (kh * K + kw) * C + c, count);
+          acc = xsimd::fma(xv, wv, acc);
+        }
+      }
+      store_n(y_pixel + c, acc, count);
+    });
+  }
+}
+
+// dx[n, ih, :, :] += (everything that reads it), for one input row: the gather form of the reference's scatter.
+// Input row ih is read by output row oh through tap kh exactly when ih = oh*s + kh - p, i.e. when
+// (ih + p - kh) is a non-negative multiple of s and the quotient is a valid oh; likewise for columns.
+void backward_input_row(const DepthwiseParams& p, const float* dy, const float* w, float* dx, int n, int ih) {
+  const int64_t C = p.channels;
+  const float* dy_rows[K] = {};  // dy[n, oh(kh), 0, 0], (OW, C)
+  bool row_ok[K];
+  for (int kh = 0; kh < K; ++kh) {
+    const int t = ih + p.pad - kh;
+    row_ok[kh] = t >= 0 && t % p.stride == 0 && t / p.stride < p.out_h;
+    if (row_ok[kh]) dy_rows[kh] = dy + index4(n, t / p.stride, 0, 0, p.out_h, p.out_w, C);
+  }
+  float* dx_row = dx + index4(n, ih, 0, 0, p.in_h, p.in_w, C);  // (W, C)
+  for (int iw = 0; iw < p.in_w; ++iw) {
+    int ow_of[K];  // output column that reads this input column through tap kw
+    bool col_ok[K];
+    for (int kw = 0; kw < K; ++kw) {
+      const int u = iw + p.pad - kw;
+      col_ok[kw] = u >= 0 && u % p.stride == 0 && u / p.stride < p.out_w;
+      ow_of[kw] = u / p.stride;
+    }
+    float* dx_pixel = dx_row + iw * C;  // (C)
+    for_each_chunk(C, [&](int64_t c, int count) {
+      FloatBatch acc = load_n(dx_pixel + c, count);  // accumulate into the existing gradient
+      for (int kh = 0; kh < K; ++kh) {
+        if (!row_ok[kh]) continue;
+        for (int kw = 0; kw < K; ++kw) {
+          if (!col_ok[kw]) continue;
+          const FloatBatch dyv = load_n(dy_rows[kh] + ow_of[kw] * C + c, count);
+          const FloatBatch wv = load_n(w + (kh * K + kw) * C + c, count);
+          acc = xsimd::fma(dyv, wv, acc);
+        }
+      }
+      store_n(dx_pixel + c, acc, count);
+    });
+  }
+}
+
+// partial[tap, c] += sum over one output row of x * dy; partial[K*K, c] += sum of dy (the bias gradient).
+// Channel chunk outer, pixels inner: the nine tap sums of a chunk stay in registers for the whole row, and
+// the row's inputs (3 x W x C floats) stay in cache across chunks.
+void backward_weight_row(const DepthwiseParams& p, const float* x, const float* dy, float* partial, int n,
+                         int oh) {
+  const int64_t C = p.channels;
+  const TapRows in = input_rows_of_output_row(p, x, n, oh);
+  const float* dy_row = dy + index4(n, oh, 0, 0, p.out_h, p.out_w, C);  // (OW, C)
+  for_each_chunk(C, [&](int64_t c, int count) {
+    FloatBatch acc[K * K];  // one per tap
+    for (FloatBatch& a : acc) a = FloatBatch(0.0f);
+    FloatBatch acc_bias(0.0f);
+    for (int ow = 0; ow < p.out_w; ++ow) {
+      const int iw0 = ow * p.stride - p.pad;
+      const FloatBatch dyv = load_n(dy_row + ow * C + c, count);
+      acc_bias += dyv;
+      for (int kh = 0; kh < K; ++kh) {
+        if (!in.ok[kh]) continue;
+        for (int kw = 0; kw < K; ++kw) {
+          if (iw0 + kw < 0 || iw0 + kw >= p.in_w) continue;
+          acc[kh * K + kw] = xsimd::fma(load_n(in.rows[kh] + (iw0 + kw) * C + c, count), dyv, acc[kh * K + kw]);
+        }
+      }
+    }
+    for (int tap = 0; tap < K * K; ++tap)
+      store_n(partial + tap * C + c, load_n(partial + tap * C + c, count) + acc[tap], count);
+    store_n(partial + K * K * C + c, load_n(partial + K * K * C + c, count) + acc_bias, count);
+  });
+}
+
+}  // namespace
+
+void depthwise_forward_simd(const DepthwiseParams& p, const float* x, const float* w, const float* bias,
+                            float* y) {
+  if (p.kernel != K) return depthwise_forward_ref<float>(p, x, w, bias, y);
+  // Each thread owns whole output rows (n, oh): disjoint writes, and its input rows are read from cache.
+#pragma omp parallel for collapse(2) schedule(static) num_threads(num_threads())
+  for (int n = 0; n < p.batch; ++n)
+    for (int oh = 0; oh < p.out_h; ++oh) forward_row(p, x, w, bias, y, n, oh);
+}
+
+void depthwise_backward_input_simd(const DepthwiseParams& p, const float* dy, const float* w, float* dx) {
+  if (p.kernel != K) return depthwise_backward_input_ref<float>(p, dy, w, dx);
+  // Each thread owns whole INPUT rows (n, ih) and gathers from the dy positions that read them, so no two
+  // threads ever += into the same dx element (the reference's scatter would race here).
+#pragma omp parallel for collapse(2) schedule(static) num_threads(num_threads())
+  for (int n = 0; n < p.batch; ++n)
+    for (int ih = 0; ih < p.in_h; ++ih) backward_input_row(p, dy, w, dx, n, ih);
+}
+
+void depthwise_backward_weight_simd(const DepthwiseParams& p, const float* x, const float* dy, float* dw,
+                                    float* dbias) {
+  if (p.kernel != K) return depthwise_backward_weight_ref<float>(p, x, dy, dw, dbias);
+  const int64_t C = p.channels;
+  const int64_t partial_size = (K * K + 1) * C;  // (K*K + 1, C): the tap sums, then the bias sum
+  const int threads = num_threads();
+  std::vector<float> partials(threads * partial_size, 0.0f);  // (threads, K*K + 1, C)
+  const int rows = p.batch * p.out_h;
+  // dw reduces over every output position, so threads split the output rows and each sums into its own
+  // partial (K*K+1, C) buffer; the few partials are added up below. (Splitting by channel blocks instead would
+  // leave a thread idle whenever C / V < threads, e.g. C = 16, and would stride through memory.)
+#pragma omp parallel num_threads(threads)
+  {
+    float* partial = partials.data() + omp_get_thread_num() * partial_size;  // (K*K + 1, C)
+#pragma omp for schedule(static)
+    for (int r = 0; r < rows; ++r) backward_weight_row(p, x, dy, partial, r / p.out_h, r % p.out_h);
+  }
+  for (int t = 0; t < threads; ++t) {
+    const float* partial = partials.data() + t * partial_size;
+    for (int64_t i = 0; i < K * K * C; ++i) dw[i] += partial[i];
+    if (dbias)
+      for (int64_t c = 0; c < C; ++c) dbias[c] += partial[K * K * C + c];
+  }
+}
+
+}  // namespace mriscan

@@ -1,0 +1,50 @@
+// Declarations of the fast kernels (xsimd + OpenMP, or Eigen for GEMM). Each has exactly the signature of its
+// KernelTable entry (dispatch.h) and the same math and overwrite/accumulate contract as its reference in
+// <op>_ref.h; tests/test_kernels_simd.cpp checks every one against that reference.
+// What it is not: an API for layers. Layers call kernels only through `kernels()`; dispatch.cpp's
+// fast_kernels() is the one place these names are used.
+#pragma once
+
+#include <cstdint>
+
+#include "engine/kernels/params.h"
+
+namespace mriscan {
+
+// conv2d_simd.cpp: the dense KxK stem convolution, vectorised over output channels.
+void conv2d_forward_simd(const Conv2dParams& p, const float* x, const float* w, const float* bias, float* y);
+void conv2d_backward_input_simd(const Conv2dParams& p, const float* dy, const float* w, float* dx);
+void conv2d_backward_weight_simd(const Conv2dParams& p, const float* x, const float* dy, float* dw, float* dbias);
+
+// depthwise_simd.cpp: 3x3 depthwise, any stride/pad, vectorised over channels (other kernel sizes: reference).
+void depthwise_forward_simd(const DepthwiseParams& p, const float* x, const float* w, const float* bias, float* y);
+void depthwise_backward_input_simd(const DepthwiseParams& p, const float* dy, const float* w, float* dx);
+void depthwise_backward_weight_simd(const DepthwiseParams& p, const float* x, const float* dy, float* dw,
+                                    float* dbias);
+
+// gemm_fast.cpp: Eigen products on row-major maps, output split across OpenMP threads.
+void gemm_fast(const GemmParams& p, const float* a, const float* b, float* c);
+
+// batchnorm_simd.cpp: training-mode batch norm over (M, C) rows, and the eval-mode channel affine.
+void batchnorm_train_forward_simd(const BatchNormParams& p, const float* x, const float* gamma, const float* beta,
+                                  float* y, float* mean, float* inv_std);
+void batchnorm_train_backward_simd(const BatchNormParams& p, const float* dy, const float* x, const float* mean,
+                                   const float* inv_std, const float* gamma, float* dx, float* dgamma,
+                                   float* dbeta);
+void channel_affine_forward_simd(int64_t rows, int channels, const float* x, const float* scale, const float* shift,
+                                 float* y);
+
+// elementwise_simd.cpp: flat elementwise ops and the row bias.
+void relu6_forward_simd(int64_t n, const float* x, float* y);
+void relu6_backward_simd(int64_t n, const float* x, const float* dy, float* dx);
+void add_forward_simd(int64_t n, const float* a, const float* b, float* y);
+void axpy_simd(int64_t n, float alpha, const float* x, float* y);
+void scale_simd(int64_t n, float alpha, float* y);
+void bias_add_rows_simd(int64_t rows, int cols, const float* bias, float* y);
+void bias_backward_rows_simd(int64_t rows, int cols, const float* dy, float* dbias);
+
+// pool_simd.cpp: global average pool.
+void global_avg_pool_forward_simd(const PoolParams& p, const float* x, float* y);
+void global_avg_pool_backward_simd(const PoolParams& p, const float* dy, float* dx);
+
+}  // namespace mriscan

@@ -1,0 +1,54 @@
+// SIMD vocabulary for the fast kernels: one float batch type, its width, and load/store helpers that let a
+// kernel walk a channel row in full batches plus one partial tail batch with the same code.
+//
+// What it is: thin aliases over xsimd 8.1. `FloatBatch` is xsimd's batch for the architecture the compiler
+// targets (-march=native: AVX-512 gives 16 floats, AVX2 8, SSE/NEON 4), so kernels never name an ISA.
+// What it is not: runtime ISA dispatch (the binary is built for the machine it runs on), or a macro layer.
+//
+// The tail idiom, used by every *_simd.cpp kernel:
+//   for_each_chunk(C, [&](int c, int count) {           // count == kVectorWidth except for the last chunk
+//     FloatBatch v = load_n(x + c, count);               // lanes >= count read as 0
+//     store_n(y + c, v * 2.0f, count);                   // lanes >= count are not written
+//   });
+// After inlining, the full chunks see count == kVectorWidth as a constant and compile to plain vector
+// loads/stores; only the one tail chunk goes through a small stack buffer. No heap allocation anywhere.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+
+#include <xsimd/xsimd.hpp>
+
+namespace mriscan {
+
+using FloatBatch = xsimd::batch<float>;
+constexpr int kVectorWidth = static_cast<int>(FloatBatch::size);  // V: 16 floats with AVX-512
+
+// Loads `count` (1..V) floats from p; the lanes past `count` are zero and p[count..V) is never read.
+inline FloatBatch load_n(const float* p, int count) {
+  if (count == kVectorWidth) return FloatBatch::load_unaligned(p);
+  alignas(64) float buffer[kVectorWidth] = {};  // (V)
+  std::copy(p, p + count, buffer);
+  return FloatBatch::load_aligned(buffer);
+}
+
+// Stores the first `count` (1..V) lanes of v to p; p[count..V) is left untouched.
+inline void store_n(float* p, const FloatBatch& v, int count) {
+  if (count == kVectorWidth) {
+    v.store_unaligned(p);
+    return;
+  }
+  alignas(64) float buffer[kVectorWidth];  // (V)
+  v.store_aligned(buffer);
+  std::copy(buffer, buffer + count, p);
+}
+
+// Calls fn(c, count) for the chunks [c, c + count) covering [0, channels): full batches, then one tail.
+template <typename Fn>
+inline void for_each_chunk(int64_t channels, Fn&& fn) {
+  int64_t c = 0;
+  for (; c + kVectorWidth <= channels; c += kVectorWidth) fn(c, kVectorWidth);
+  if (c < channels) fn(c, static_cast<int>(channels - c));
+}
+
+}  // namespace mriscan

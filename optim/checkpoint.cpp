@@ -1,0 +1,60 @@
+// BestCheckpoint: the "is it a new best? then save atomically" rule (see the header).
+#include "optim/checkpoint.h"
+
+#include <limits>
+#include <sstream>
+#include <stdexcept>
+
+#include "models/safetensors.h"
+#include "models/weights_io.h"
+#include "optim/reduce_lr_on_plateau.h"  // best_to_json / best_from_json
+
+namespace mriscan {
+
+BestCheckpoint::BestCheckpoint(std::string path, InternalWriteFn write, float min_delta, int /*tag*/)
+    : path_(std::move(path)), write_(std::move(write)), min_delta_(min_delta),
+      best_(std::numeric_limits<float>::infinity()) {
+  if (path_.empty()) throw std::invalid_argument("BestCheckpoint: empty path");
+  if (min_delta < 0.0f) throw std::invalid_argument("BestCheckpoint: min_delta must be >= 0");
+}
+
+BestCheckpoint::BestCheckpoint(std::string path, WriteFn write, float min_delta)
+    : BestCheckpoint(
+          std::move(path),
+          [write = std::move(write)](const std::string& final_path, int, float) { write_file_atomically(final_path, write); },
+          min_delta, 0) {}
+
+BestCheckpoint BestCheckpoint::for_parameters(std::string path, std::vector<NamedParameter> params,
+                                              std::vector<NamedBuffer> buffers,
+                                              std::map<std::string, std::string> metadata, float min_delta) {
+  auto write = [params = std::move(params), buffers = std::move(buffers), metadata = std::move(metadata)](
+                   const std::string& final_path, int epoch, float value) {
+    std::map<std::string, std::string> file_metadata = metadata;
+    std::ostringstream value_text;
+    value_text.precision(9);  // enough digits to read the float back exactly
+    value_text << value;
+    file_metadata["epoch"] = std::to_string(epoch);
+    file_metadata["val_loss"] = value_text.str();
+    save_parameters(final_path, params, buffers, file_metadata);  // atomic: tmp, fsync, rename
+  };
+  return BestCheckpoint(std::move(path), InternalWriteFn(std::move(write)), min_delta, 0);
+}
+
+bool BestCheckpoint::observe(float value, int epoch) {
+  if (!is_improvement(value)) return false;
+  write_(path_, epoch, value);  // throws before best_ changes, so a failed save is retried at the next best
+  best_ = value;
+  best_epoch_ = epoch;
+  return true;
+}
+
+nlohmann::json BestCheckpoint::state() const { return {{"best", best_to_json(best_)}, {"best_epoch", best_epoch_}}; }
+
+void BestCheckpoint::load_state(const nlohmann::json& state) {
+  if (!state.contains("best") || !state.contains("best_epoch"))
+    throw std::runtime_error("BestCheckpoint state: needs fields 'best' and 'best_epoch'");
+  best_ = best_from_json(state["best"]);
+  best_epoch_ = state["best_epoch"].get<int>();
+}
+
+}  // namespace mriscan

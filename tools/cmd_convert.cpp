@@ -1,0 +1,86 @@
+// `mriscan convert`: ImageNet MobileNetV2 (.npy, BN folded) -> a mriscan backbone file with calibrated BN.
+#include <filesystem>
+#include <iostream>
+
+#include "models/dataset.h"
+#include "models/image_io.h"
+#include "models/imagenet_import.h"
+#include "models/model_file.h"
+#include "models/preprocess.h"
+#include "models/random.h"
+#include "tools/args.h"
+#include "tools/command.h"
+
+namespace mriscan {
+namespace {
+
+const char* kUsage = R"(usage: mriscan convert --out FILE [--npy-dir DIR] [--data DIR] [--calibration-images N]
+                       [--image-size N] [--seed N]
+
+Reads the BN-folded ImageNet weights (default ../shared/weights/mobilenetv2_1.0_224_nchw_bnfolded_npy), gives
+every BatchNorm the statistics of N training images (default 256, from --data, default
+../shared/data/brain-tumor-mri/Training) while keeping the folded network's function (see
+models/imagenet_import.h), and writes a backbone file without classifier, with torchvision names.
+)";
+
+int run_convert(const std::vector<std::string>& raw) {
+  Args args(raw, {"out", "npy-dir", "data", "calibration-images", "image-size", "seed"}, {"json"});
+  if (args.help()) {
+    std::cout << kUsage;
+    return 0;
+  }
+  namespace fs = std::filesystem;
+  const std::string out = args.require("out");
+  const std::string npy_dir = args.has("npy-dir") ? args.get("npy-dir", "")
+                                                  : find_shared_dir() + "/weights/mobilenetv2_1.0_224_nchw_bnfolded_npy";
+  fs::path data = args.has("data") ? fs::path(args.get("data", "")) : fs::path(find_shared_dir()) / "data/brain-tumor-mri";
+  if (fs::is_directory(data / "Training")) data /= "Training";
+  const int count = args.get_int("calibration-images", 256);
+  const int image_size = args.get_int("image-size", 224);
+
+  MobileNetV2Config config;
+  config.width_mult = 1.0f;
+  config.num_classes = 1;  // placeholder head; not written (num_classes = 0 in the file)
+  MobileNetV2 model(config);
+  load_folded_backbone(model, npy_dir);
+
+  std::vector<Sample> samples = scan_dataset(data.string()).samples;
+  std::mt19937 rng(static_cast<uint32_t>(args.get_int("seed", 0)));
+  fisher_yates_shuffle(samples, rng);
+  std::vector<Tensor> batches;
+  std::vector<Image> images;
+  int used = 0;
+  for (const Sample& sample : samples) {
+    if (used >= count) break;
+    try {
+      images.push_back(load_image(sample.path));
+    } catch (const ImageError& error) {
+      std::cerr << "skipping " << error.what() << "\n";
+      continue;
+    }
+    ++used;
+    if (images.size() == 16 || used == count) {
+      batches.push_back(preprocess_batch(images, image_size));
+      images.clear();
+    }
+  }
+  if (!images.empty()) batches.push_back(preprocess_batch(images, image_size));
+  if (used == 0) throw CommandError("no readable calibration image in " + data.string());
+  std::cerr << "calibrating batch norm on " << used << " images from " << data.string() << "\n";
+  calibrate_batch_norm(model, batches);
+
+  save_model_file(out, model, image_size, {},
+                  {{"num_classes", "0"},
+                   {"source", "ImageNet MobileNetV2 1.0 (ONNX model zoo mobilenetv2-7, BN folded), " + npy_dir},
+                   {"bn_calibration", std::to_string(used) + " images of " + data.string()}});
+  if (args.flag("json"))
+    std::cout << nlohmann::json({{"out", out}, {"calibration_images", used}}).dump() << "\n";
+  else
+    std::cout << "wrote " << out << " (backbone, " << used << " calibration images)\n";
+  return 0;
+}
+
+const RegisterCommand kRegister({"convert", "import ImageNet MobileNetV2 weights (.npy) as a backbone file", run_convert});
+
+}  // namespace
+}  // namespace mriscan

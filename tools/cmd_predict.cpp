@@ -1,0 +1,58 @@
+// `mriscan predict`: class, confidence, probabilities and OOD flag for image files; optional Grad-CAM PNG.
+#include <iostream>
+
+#include "models/classifier.h"
+#include "tools/args.h"
+#include "tools/command.h"
+
+namespace mriscan {
+namespace {
+
+const char* kUsage = R"(usage: mriscan predict --model FILE IMAGE... [--gradcam OUT.png] [--json]
+
+  --gradcam OUT.png   write the Grad-CAM heatmap of the predicted class over the (first) image
+)";
+
+int run_predict(const std::vector<std::string>& raw) {
+  Args args(raw, {"model", "gradcam"}, {"json"});
+  if (args.help()) {
+    std::cout << kUsage;
+    return 0;
+  }
+  if (args.positional().empty()) throw CommandError("no image given (see --help)");
+  auto classifier = Classifier::load(args.require("model"));
+  nlohmann::json results = nlohmann::json::array();
+  for (size_t i = 0; i < args.positional().size(); ++i) {
+    const std::string& path = args.positional()[i];
+    Image image = load_image(path);
+    Prediction p;
+    if (i == 0 && args.has("gradcam")) {
+      Explanation explanation = classifier->explain(image);
+      write_png(args.get("gradcam", ""), explanation.overlay);
+      p = explanation.prediction;
+    } else {
+      p = classifier->predict(image);
+    }
+    nlohmann::json probabilities;
+    for (size_t k = 0; k < p.probabilities.size(); ++k) probabilities[classifier->class_names()[k]] = p.probabilities[k];
+    results.push_back({{"image", path}, {"predicted_class", p.class_name}, {"confidence", p.confidence},
+                       {"probabilities", probabilities}, {"out_of_distribution", p.out_of_distribution},
+                       {"ood_score", p.ood_score}, {"ood_threshold", p.ood_threshold},
+                       {"inference_time_ms", p.inference_ms}});
+    if (!args.flag("json")) {
+      std::printf("%s: %s (%.1f%%)%s  [", path.c_str(), p.class_name.c_str(), 100.0 * p.confidence,
+                  p.out_of_distribution ? "  OUT OF DISTRIBUTION: not like the training scans" : "");
+      for (size_t k = 0; k < p.probabilities.size(); ++k)
+        std::printf("%s%s %.3f", k ? ", " : "", classifier->class_names()[k].c_str(), p.probabilities[k]);
+      std::printf("]  %.1f ms\n", p.inference_ms);
+    }
+  }
+  if (args.flag("json")) std::cout << results.dump(2) << "\n";
+  if (args.has("gradcam") && !args.flag("json")) std::cout << "Grad-CAM written to " << args.get("gradcam", "") << "\n";
+  return 0;
+}
+
+const RegisterCommand kRegister({"predict", "classify image files (optionally with Grad-CAM)", run_predict});
+
+}  // namespace
+}  // namespace mriscan
