@@ -37,6 +37,7 @@ int default_num_threads() {
 
 // 0 = not chosen yet; resolved on first use so that tools can call set_num_threads() before any kernel runs.
 std::atomic<int> g_num_threads{0};
+thread_local int t_num_threads = 0;  // per-thread budget, 0 = none
 
 }  // namespace
 
@@ -45,7 +46,13 @@ void set_num_threads(int n) {
   g_num_threads.store(n);
 }
 
+void set_thread_num_threads(int n) {
+  if (n < 0) throw std::invalid_argument("set_thread_num_threads: n must be >= 0, got " + std::to_string(n));
+  t_num_threads = n;
+}
+
 int num_threads() {
+  if (t_num_threads > 0) return t_num_threads;
   int n = g_num_threads.load();
   if (n == 0) {
     n = default_num_threads();

@@ -22,6 +22,10 @@ namespace mriscan {
 void set_num_threads(int n);
 int num_threads();
 
+// A budget for the calling thread only (0 clears it), winning over set_num_threads() for kernels called from this
+// thread. The server's retraining worker uses 1 so that training leaves the other cores to predictions.
+void set_thread_num_threads(int n);
+
 // Physical cores of this machine (sysfs topology on Linux; logical CPUs if that is unavailable).
 int physical_core_count();
 

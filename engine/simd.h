@@ -17,7 +17,16 @@
 #include <algorithm>
 #include <cstdint>
 
+// GCC 12's AVX-512 intrinsics header trips its own -Wmaybe-uninitialized (GCC bug 105593: `__m512 __Y = __Y;`
+// in _mm512_undefined_ps) wherever xsimd::min/max inline. Silence it for the intrinsics headers only: the
+// pragma state is positional, so it covers those headers' lines and nothing in our code.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
 #include <xsimd/xsimd.hpp>
+#pragma GCC diagnostic pop
 
 namespace mriscan {
 

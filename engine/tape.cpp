@@ -18,6 +18,12 @@ Var make_var(Tensor value, bool requires_grad) {
 }
 
 void Tape::record(std::string op_name, std::vector<Var> inputs, const Var& output, std::function<void()> backward) {
+  if (profile_) {
+    const auto now = std::chrono::steady_clock::now();
+    profile_->forward_seconds[op_name] += std::chrono::duration<double>(now - profile_->last).count();
+    profile_->calls[op_name] += 1;
+    profile_->last = now;
+  }
   bool any_input_requires_grad = false;
   for (const Var& input : inputs) any_input_requires_grad |= input->requires_grad;
   output->requires_grad = output->requires_grad || any_input_requires_grad;
@@ -43,7 +49,14 @@ void Tape::backward(const Var& root, const Tensor& seed) {
 
   for (auto node = nodes_.rbegin(); node != nodes_.rend(); ++node) {
     if (!node->output->grad.defined()) continue;  // not on a path from the root
-    node->backward();
+    if (profile_) {
+      const auto start = std::chrono::steady_clock::now();
+      node->backward();
+      profile_->backward_seconds[node->op_name] +=
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    } else {
+      node->backward();
+    }
     for (const Var& input : node->inputs) {
       if (input->grad.defined() && input->grad.shape() != input->value.shape())
         throw std::logic_error("Tape::backward: op '" + node->op_name + "' produced a gradient of shape " +

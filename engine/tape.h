@@ -16,7 +16,9 @@
 // What it is not: a general graph library; there is no double backward and no graph pruning.
 #pragma once
 
+#include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -36,6 +38,16 @@ struct Variable {
 using Var = std::shared_ptr<Variable>;
 
 Var make_var(Tensor value, bool requires_grad = false);
+
+// Time per op name, filled when a profile is attached to a tape (`mriscan bench --profile`). Forward time of an op
+// is the wall time between the previous `record` (or `start`) and its own `record`, which works because every
+// layer records right after computing its output; backward time is measured around each node's closure.
+struct OpProfile {
+  std::map<std::string, double> forward_seconds, backward_seconds;
+  std::map<std::string, int64_t> calls;
+  std::chrono::steady_clock::time_point last;
+  void start() { last = std::chrono::steady_clock::now(); }
+};
 
 // One recorded op: what it read, what it produced, and how to send the output's gradient back.
 struct TapeNode {
@@ -61,6 +73,9 @@ class Tape {
   // Same, with an explicit seed gradient of root's shape (e.g. a one-hot class score for Grad-CAM).
   void backward(const Var& root, const Tensor& seed);
 
+  // Attach (or detach with nullptr) a profile; call profile->start() right before the forward pass.
+  void set_profile(OpProfile* profile) { profile_ = profile; }
+
   void clear() { nodes_.clear(); }
   size_t size() const { return nodes_.size(); }
   // The recorded ops in forward order. Besides backward, this lets tools read intermediate activations
@@ -70,6 +85,7 @@ class Tape {
  private:
   std::vector<TapeNode> nodes_;
   bool enabled_ = true;
+  OpProfile* profile_ = nullptr;
 };
 
 // Sets the gradients of the given Vars to zero (keeps the buffers, so steady-state training does not allocate).

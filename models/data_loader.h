@@ -49,7 +49,7 @@ struct DataLoaderConfig {
   int prefetch_batches = 3;  // batches claimed ahead of the consumer, >= 1
   uint32_t seed = 42;
   AugmentConfig augment{.enabled = false};  // evaluation default; the trainer enables it for the training split
-  DecodeLimits limits;
+  DecodeLimits limits{};
 };
 
 struct SkippedFile {
@@ -88,10 +88,10 @@ class DataLoader {
   const std::vector<Sample> samples_;
   const DataLoaderConfig config_;
 
-  // Current epoch, written only by start_epoch while no worker runs.
+  // Current epoch, written only by start_epoch while no worker runs (thread start publishes it to workers).
   int epoch_ = -1;
   std::vector<size_t> order_;  // (num samples) permutation of sample indices
-  int num_batches_ = 0;
+  int num_batches_ = 0;  // fixed by the sample count and batch_size
 
   mutable std::mutex mutex_;            // guards everything below
   std::condition_variable batch_ready_;  // worker -> consumer

@@ -50,8 +50,8 @@ Dataset scan_dataset(const std::string& split_dir, const std::vector<std::string
   dataset.root = split_dir;
   std::vector<std::string> folders;  // class folders present on disk, sorted
   for (const fs::path& entry : sorted_entries(split_dir)) {
-    if (is_hidden(entry)) continue;
-    if (fs::is_directory(entry)) folders.push_back(entry.filename().string());
+    if (is_hidden(entry)) dataset.warnings.push_back("ignored hidden entry " + entry.string());
+    else if (fs::is_directory(entry)) folders.push_back(entry.filename().string());
     else dataset.warnings.push_back("ignored file outside class folders: " + entry.string());
   }
   if (folders.empty())
@@ -78,8 +78,8 @@ Dataset scan_dataset(const std::string& split_dir, const std::vector<std::string
     int images = 0, skipped = 0;
     std::string example_skipped;
     for (const fs::path& entry : sorted_entries(class_dir)) {
-      if (is_hidden(entry)) continue;
-      if (fs::is_regular_file(entry) && is_image_file(entry.string())) {
+      // Hidden entries (.DS_Store, .ipynb_checkpoints/ with a copy of an image) are not samples, but are reported.
+      if (!is_hidden(entry) && fs::is_regular_file(entry) && is_image_file(entry.string())) {
         dataset.samples.push_back({entry.string(), label});
         ++images;
       } else {
@@ -87,7 +87,7 @@ Dataset scan_dataset(const std::string& split_dir, const std::vector<std::string
       }
     }
     if (skipped > 0)
-      dataset.warnings.push_back("skipped " + std::to_string(skipped) + " non-image entries in " +
+      dataset.warnings.push_back("skipped " + std::to_string(skipped) + " non-image or hidden entries in " +
                                  class_dir.string() + " (e.g. '" + example_skipped + "')");
     if (images == 0) dataset.warnings.push_back("class folder " + class_dir.string() + " has no images");
   }

@@ -11,27 +11,27 @@ namespace mriscan {
 FrozenPrefixCache::FrozenPrefixCache(MobileNetV2& model, const std::vector<Sample>& samples, const TrainConfig& config,
                                      const std::function<void(int, int)>& progress)
     : seed_(config.seed) {
-  DataLoaderOptions options;
+  DataLoaderConfig options;  // no shuffle, no augmentation
   options.batch_size = config.batch_size;
   options.image_size = config.image_size;
   options.shuffle = false;
-  options.augment.enabled = false;
   DataLoader loader(samples, options);
   loader.start_epoch(0);
   const int total = loader.batches_per_epoch();
   Tape tape;
   tape.set_enabled(false);
   std::vector<Tensor> chunks;
-  Batch batch;
   int64_t rows = 0;
-  for (int done = 0; loader.next(batch); ++done) {
+  int done = 0;
+  while (std::optional<Batch> next = loader.next()) {
+    const Batch& batch = *next;
     // Frozen blocks are in eval mode (running statistics), so the prefix is a fixed function of the image.
     Var out = model.forward_blocks(tape, make_var(batch.images), 0, config.frozen_blocks);
     chunks.push_back(out->value);
     rows += out->value.dim(0);
     labels_.insert(labels_.end(), batch.labels.begin(), batch.labels.end());
     paths_.insert(paths_.end(), batch.paths.begin(), batch.paths.end());
-    if (progress) progress(done + 1, total);
+    if (progress) progress(++done, total);
   }
   if (chunks.empty()) throw std::runtime_error("FrozenPrefixCache: no readable training images");
   const Shape& s = chunks.front().shape();

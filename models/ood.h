@@ -21,12 +21,11 @@
 // What it is not: a classifier, or a feature extractor: the caller brings the features.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <span>
 #include <string>
 #include <vector>
-
-#include <Eigen/Core>
 
 #include "engine/tensor.h"
 
@@ -48,8 +47,8 @@ class OodDetector {
 
   bool is_out_of_distribution(double score) const { return score > threshold_; }
 
-  int num_classes() const { return static_cast<int>(means_.rows()); }
-  int feature_dim() const { return static_cast<int>(means_.cols()); }
+  int num_classes() const { return num_classes_; }
+  int feature_dim() const { return feature_dim_; }
   double shrinkage() const { return shrinkage_; }
   double threshold() const { return threshold_; }
   double quantile() const { return quantile_; }
@@ -67,16 +66,19 @@ class OodDetector {
  private:
   void precompute_whitened_means();
 
-  Eigen::MatrixXd means_;           // (K, D) class means mu_k, one per row
-  Eigen::MatrixXd whitening_;       // (D, D) W = L^{-1}, lower triangular, W^T W = Sigma^{-1}
-  Eigen::MatrixXd whitened_means_;  // (K, D) rows W mu_k, derived from the two above
+  // Plain row-major buffers, so this header does not pull Eigen into every file that includes it; ood.cpp
+  // wraps them in Eigen::Map for the linear algebra.
+  int num_classes_ = 0, feature_dim_ = 0;
+  std::vector<double> means_;           // (K, D) class means mu_k, one per row
+  std::vector<double> whitening_;       // (D, D) W = L^{-1}, lower triangular, W^T W = Sigma^{-1}
+  std::vector<double> whitened_means_;  // (K, D) rows W mu_k, derived from the two above
   double shrinkage_ = 0.0;
   double threshold_ = 0.0;
   double quantile_ = 0.0;  // 0 until calibrate_threshold ran
 };
 
-// The Ledoit-Wolf shrinkage intensity a in [0, 1] for centred samples residuals (N, D), target (tr(S)/D) I.
-// Exposed for tests.
-double ledoit_wolf_shrinkage(const Eigen::MatrixXd& residuals);
+// The Ledoit-Wolf shrinkage intensity a in [0, 1] for centred samples `residuals` (N, D) row-major, with the
+// scatter S = residuals^T residuals / N and the target (tr(S)/D) I. Exposed for tests.
+double ledoit_wolf_shrinkage(std::span<const double> residuals, int64_t dim);
 
 }  // namespace mriscan

@@ -12,6 +12,7 @@
 #include "layers/softmax_cross_entropy.h"
 #include "models/calibration.h"
 #include "models/data_loader.h"
+#include "models/frozen_prefix_cache.h"
 #include "models/inference.h"
 #include "models/metrics.h"
 #include "models/model_file.h"
@@ -162,10 +163,6 @@ nlohmann::json load_resume_state(const fs::path& path, MobileNetV2& model, Optim
   return meta;
 }
 
-struct EpochStats {
-  double loss = 0.0, accuracy = 0.0, seconds = 0.0, images_per_second = 0.0, wait_seconds = 0.0;
-};
-
 int count_correct(const Tensor& logits, const std::vector<int>& labels) {
   const int k = static_cast<int>(logits.dim(1));
   int correct = 0;
@@ -238,16 +235,16 @@ TrainResult train_model(const TrainConfig& requested, const ProgressCallback& pr
     plateau.load_state(state.at("plateau"));
     early_stopping.load_state(state.at("early_stopping"));
     history = state.at("history");
-    first_epoch = state.at("epoch") + 1;
+    first_epoch = state.at("epoch").get<int>() + 1;
   }
 
   // --- data ---
-  DataLoaderOptions train_options;
+  DataLoaderConfig train_options;
   train_options.batch_size = config.batch_size;
   train_options.image_size = config.image_size;
   train_options.shuffle = true;
   train_options.drop_last = splits.train.size() > static_cast<size_t>(config.batch_size);
-  train_options.augment.enabled = config.augment;
+  train_options.augment = AugmentConfig{.enabled = config.augment};
   train_options.seed = config.seed;
   std::unique_ptr<FrozenPrefixCache> cache;
   if (config.cache_frozen) {
@@ -269,13 +266,19 @@ TrainResult train_model(const TrainConfig& requested, const ProgressCallback& pr
     int64_t seen = 0, correct = 0;
     const int batches = cache ? cache->batches_per_epoch(config.batch_size) : train_loader.batches_per_epoch();
     train_loader.start_epoch(epoch);
-    Batch batch;
     for (int b = 0; b < batches; ++b) {
       if (cancel && cancel->load()) {
         result.cancelled = true;
         return result;
       }
-      if (cache ? !cache->batch(epoch, b, config.batch_size, batch) : !train_loader.next(batch)) break;
+      Batch batch;
+      if (cache) {
+        if (!cache->batch(epoch, b, config.batch_size, batch)) break;
+      } else if (std::optional<Batch> next = train_loader.next()) {
+        batch = std::move(*next);
+      } else {
+        break;
+      }
       // forward -> loss -> zero_grad -> backward -> step
       tape.clear();
       Var input = make_var(batch.images);
@@ -316,6 +319,7 @@ TrainResult train_model(const TrainConfig& requested, const ProgressCallback& pr
                               {"train_accuracy", double(correct) / std::max<int64_t>(seen, 1)},
                               {"val_loss", val_loss}, {"val_accuracy", val_accuracy}, {"learning_rate", lr_used},
                               {"train_seconds", train_seconds}, {"images_per_second", seen / train_seconds},
+                              {"data_wait_seconds", cache ? 0.0 : train_loader.wait_seconds()},
                               {"epoch_seconds", seconds_since(epoch_start)}, {"best", early_stopping.is_best()}};
     history.push_back(summary);
     log << summary.dump() << "\n" << std::flush;
@@ -364,7 +368,7 @@ TrainResult train_model(const TrainConfig& requested, const ProgressCallback& pr
   save_model_file(result.model_path, model, config.image_size, splits.class_names, metadata, ood.to_tensors());
   std::ofstream(run_dir / "metrics.json") << metrics.dump(2) << "\n";
   write_run_report(run_dir.string(), model, config.image_size, splits.class_names, metrics,
-                   test ? *test : val, temperature.temperature);
+                   test ? *test : val);
   result.metrics = metrics;
   if (progress) progress({.phase = "done"});
   return result;

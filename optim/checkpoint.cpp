@@ -57,4 +57,34 @@ void BestCheckpoint::load_state(const nlohmann::json& state) {
   best_epoch_ = state["best_epoch"].get<int>();
 }
 
+void save_optimizer_state(const std::string& path, const OptimizerState& state,
+                          const std::map<std::string, std::string>& metadata) {
+  SafetensorsFile file;
+  for (const auto& [name, tensor] : state.tensors) file.add(name, tensor);
+  file.metadata = metadata;
+  std::ostringstream lr_text;
+  lr_text.precision(9);  // round-trips a float exactly
+  lr_text << state.learning_rate;
+  file.metadata["learning_rate"] = lr_text.str();
+  file.metadata["step_count"] = std::to_string(state.step_count);
+  write_safetensors(path, file);
+}
+
+OptimizerState load_optimizer_state(const std::string& path, std::map<std::string, std::string>* metadata_out) {
+  SafetensorsFile file = read_safetensors(path);
+  for (const char* key : {"learning_rate", "step_count"})
+    if (!file.metadata.count(key))
+      throw std::runtime_error("optimizer state '" + path + "': metadata '" + key + "' is missing");
+  OptimizerState state;
+  try {
+    state.learning_rate = std::stof(file.metadata.at("learning_rate"));
+    state.step_count = std::stoll(file.metadata.at("step_count"));
+  } catch (const std::logic_error&) {
+    throw std::runtime_error("optimizer state '" + path + "': 'learning_rate' or 'step_count' is not a number");
+  }
+  state.tensors = std::move(file.tensors);
+  if (metadata_out) *metadata_out = std::move(file.metadata);
+  return state;
+}
+
 }  // namespace mriscan

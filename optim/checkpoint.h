@@ -9,6 +9,8 @@
 //   - a callback `write(tmp_path)` that writes whatever it wants to the path it is given;
 //   - `for_parameters(...)`: parameters and buffers in PyTorch layout via models/weights_io, with the epoch and
 //     the monitored value added to the file's metadata.
+// Also here: saving/loading an OptimizerState as a safetensors file (slot tensors as F32 tensors, learning
+// rate and step count in the metadata), for exact resume.
 // What it is not: a training loop or an early stopper (see early_stopping.h); it does not restore weights.
 #pragma once
 
@@ -19,6 +21,7 @@
 #include <vector>
 
 #include "layers/layer.h"
+#include "optim/optimizer.h"
 
 namespace mriscan {
 
@@ -61,5 +64,11 @@ class BestCheckpoint {
   float best_;
   int best_epoch_ = -1;
 };
+
+// Optimizer state <-> safetensors file (atomic write). Metadata keys "learning_rate" and "step_count" are
+// reserved; `metadata` may add others (returned through `metadata_out` when loading).
+void save_optimizer_state(const std::string& path, const OptimizerState& state,
+                          const std::map<std::string, std::string>& metadata = {});
+OptimizerState load_optimizer_state(const std::string& path, std::map<std::string, std::string>* metadata_out = nullptr);
 
 }  // namespace mriscan

@@ -21,7 +21,7 @@
 #include <thread>
 #include <vector>
 
-#include <httplib.h>
+#include "server/http.h"
 
 namespace mriscan {
 

@@ -448,5 +448,24 @@ TEST_F(OptimCheckpoint, ParametersModeWritesLoadableWeightsWithMetadata) {
   EXPECT_TRUE(other.is_improvement(0.7f));
 }
 
+TEST_F(OptimCheckpoint, OptimizerStateFileResumesExactly) {
+  std::vector<NamedParameter> params = {{"w", make_var(Tensor(Shape{2, 2}, {1.0f, -2.0f, 0.5f, 3.0f}), true)}};
+  Adam reference(params, {.learning_rate = 0.03f});
+  run_quadratic(reference, 2);
+  std::vector<NamedParameter> resumed_params = clone_params(params);
+  const std::string path = (dir_ / "optimizer.safetensors").string();
+  save_optimizer_state(path, reference.state(), {{"epoch", "2"}});
+  run_quadratic(reference, 3);
+
+  std::map<std::string, std::string> metadata;
+  Adam resumed(resumed_params, {.learning_rate = 1.0f});
+  resumed.load_state(load_optimizer_state(path, &metadata));
+  EXPECT_EQ(resumed.learning_rate(), 0.03f);
+  EXPECT_EQ(resumed.step_count(), 2);
+  EXPECT_EQ(metadata.at("epoch"), "2");
+  run_quadratic(resumed, 3);
+  EXPECT_EQ(resumed_params[0].var->value.to_vector(), params[0].var->value.to_vector());
+}
+
 }  // namespace
 }  // namespace mriscan

@@ -6,8 +6,8 @@
 // accumulators of the weight gradient live in registers. Other kernel sizes fall back to the reference.
 // Depthwise is memory bound (2 FLOPs per weight load), so each kernel is arranged to stream its big buffers
 // once: the three input rows a row of outputs needs are reused from cache, never re-read from memory.
-// What it is not: a Winograd or im2col kernel; not blocked over several output pixels (measured: the loads,
-// not the FMAs, are the limit).
+// What it is not: a Winograd or im2col kernel, nor register-blocked over several output pixels (the next step
+// if profiling shows the per-tap weight loads, which hit L1, matter).
 #include <omp.h>
 
 #include <vector>

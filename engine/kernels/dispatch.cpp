@@ -8,6 +8,7 @@
 #include "engine/kernels/conv2d_ref.h"
 #include "engine/kernels/depthwise_ref.h"
 #include "engine/kernels/elementwise_ref.h"
+#include "engine/kernels/fast_kernels.h"
 #include "engine/kernels/gemm_ref.h"
 #include "engine/kernels/pool_ref.h"
 
@@ -44,6 +45,25 @@ const KernelTable& fast_kernels() {
   static const KernelTable table = [] {
     KernelTable fast = reference_kernels();
     fast.name = "simd";
+    fast.conv2d_forward = conv2d_forward_simd;
+    fast.conv2d_backward_input = conv2d_backward_input_simd;
+    fast.conv2d_backward_weight = conv2d_backward_weight_simd;
+    fast.depthwise_forward = depthwise_forward_simd;
+    fast.depthwise_backward_input = depthwise_backward_input_simd;
+    fast.depthwise_backward_weight = depthwise_backward_weight_simd;
+    fast.gemm = gemm_fast;
+    fast.batchnorm_train_forward = batchnorm_train_forward_simd;
+    fast.batchnorm_train_backward = batchnorm_train_backward_simd;
+    fast.channel_affine_forward = channel_affine_forward_simd;
+    fast.relu6_forward = relu6_forward_simd;
+    fast.relu6_backward = relu6_backward_simd;
+    fast.add_forward = add_forward_simd;
+    fast.axpy = axpy_simd;
+    fast.scale = scale_simd;
+    fast.global_avg_pool_forward = global_avg_pool_forward_simd;
+    fast.global_avg_pool_backward = global_avg_pool_backward_simd;
+    fast.bias_add_rows = bias_add_rows_simd;
+    fast.bias_backward_rows = bias_backward_rows_simd;
     return fast;
   }();
   return table;

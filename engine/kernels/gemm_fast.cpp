@@ -9,6 +9,10 @@
 // What it is not: a hand-written microkernel; Eigen's packing and register blocking are the tuned part.
 #include <omp.h>
 
+// simd.h first: it includes the x86 intrinsics headers with GCC 12's false -Wmaybe-uninitialized silenced,
+// which Eigen's AVX-512 packet code would otherwise trigger.
+#include "engine/simd.h"
+
 #include <Eigen/Core>
 
 #include "engine/kernels/fast_kernels.h"

@@ -1,0 +1,114 @@
+// Google Benchmark for the kernels on MobileNetV2's real shapes (bench/mobilenet_v2_shapes.h): the reference and
+// fast tables side by side, forward and both backward directions, with FLOP/s and bytes/s counters.
+//   build/mriscan_bench --benchmark_filter=Depthwise     (batch: MRISCAN_BENCH_BATCH, default 8)
+// Bytes count the minimum traffic (each input, weight and output touched once), so bytes/s against the machine's
+// memory bandwidth says how close a memory-bound kernel (depthwise) is to its limit.
+#include <benchmark/benchmark.h>
+
+#include <cstdlib>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "bench/mobilenet_v2_shapes.h"
+#include "engine/kernels/dispatch.h"
+
+namespace mriscan {
+namespace {
+
+int bench_batch() {
+  const char* value = std::getenv("MRISCAN_BENCH_BATCH");
+  return value ? std::atoi(value) : 8;
+}
+
+std::vector<float> random_buffer(size_t n) {
+  std::vector<float> v(n);
+  std::mt19937 rng(1);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+void set_counters(benchmark::State& state, double flops, double bytes) {
+  state.counters["FLOPS"] = benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["bytes_per_second"] = benchmark::Counter(bytes, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+enum class Direction { kForward, kBackwardInput, kBackwardWeight };
+const char* direction_name(Direction d) {
+  return d == Direction::kForward ? "forward" : d == Direction::kBackwardInput ? "backward_input" : "backward_weight";
+}
+
+void depthwise(benchmark::State& state, const KernelTable* table, shapes::DepthwiseShape shape, Direction direction) {
+  DepthwiseParams p{.batch = bench_batch(), .in_h = shape.h, .in_w = shape.w, .channels = shape.channels,
+                    .out_h = conv_output_size(shape.h, 3, shape.stride, 1),
+                    .out_w = conv_output_size(shape.w, 3, shape.stride, 1), .kernel = 3, .stride = shape.stride, .pad = 1};
+  const size_t in = size_t(p.batch) * p.in_h * p.in_w * p.channels, out = size_t(p.batch) * p.out_h * p.out_w * p.channels;
+  std::vector<float> x = random_buffer(in), w = random_buffer(9 * p.channels), y = random_buffer(out);
+  std::vector<float> dx(in), dw(9 * p.channels), db(p.channels);
+  for (auto _ : state) {
+    if (direction == Direction::kForward) table->depthwise_forward(p, x.data(), w.data(), nullptr, y.data());
+    if (direction == Direction::kBackwardInput) table->depthwise_backward_input(p, y.data(), w.data(), dx.data());
+    if (direction == Direction::kBackwardWeight)
+      table->depthwise_backward_weight(p, x.data(), y.data(), dw.data(), db.data());
+    benchmark::ClobberMemory();
+  }
+  set_counters(state, 2.0 * 9 * out, 4.0 * (in + out + 9 * p.channels));
+}
+
+void pointwise(benchmark::State& state, const KernelTable* table, shapes::PointwiseShape shape, Direction direction) {
+  const int m = bench_batch() * shape.h * shape.w, ci = shape.in_channels, co = shape.out_channels;
+  std::vector<float> x = random_buffer(size_t(m) * ci), w = random_buffer(size_t(ci) * co), y = random_buffer(size_t(m) * co);
+  for (auto _ : state) {
+    if (direction == Direction::kForward)  // y (m, co) = x (m, ci) . w (ci, co)
+      table->gemm({.m = m, .n = co, .k = ci}, x.data(), w.data(), y.data());
+    if (direction == Direction::kBackwardInput)  // dx (m, ci) += dy (m, co) . w^T
+      table->gemm({.m = m, .n = ci, .k = co, .trans_b = true, .accumulate = true}, y.data(), w.data(), x.data());
+    if (direction == Direction::kBackwardWeight)  // dw (ci, co) += x^T . dy
+      table->gemm({.m = ci, .n = co, .k = m, .trans_a = true, .accumulate = true}, x.data(), y.data(), w.data());
+    benchmark::ClobberMemory();
+  }
+  set_counters(state, 2.0 * m * ci * co, 4.0 * (size_t(m) * ci + size_t(m) * co + size_t(ci) * co));
+}
+
+void batchnorm_train(benchmark::State& state, const KernelTable* table, shapes::DepthwiseShape shape) {
+  BatchNormParams p{.rows = int64_t(bench_batch()) * shape.h * shape.w, .channels = shape.channels};
+  const size_t n = size_t(p.rows) * p.channels;
+  std::vector<float> x = random_buffer(n), y(n), gamma = random_buffer(p.channels), beta = random_buffer(p.channels);
+  std::vector<float> mean(p.channels), inv_std(p.channels);
+  for (auto _ : state) {
+    table->batchnorm_train_forward(p, x.data(), gamma.data(), beta.data(), y.data(), mean.data(), inv_std.data());
+    benchmark::ClobberMemory();
+  }
+  set_counters(state, 6.0 * n, 4.0 * 3 * n);  // two reads of x (statistics, normalisation), one write of y
+}
+
+void register_all() {
+  for (const KernelTable* table : {&reference_kernels(), &fast_kernels()}) {
+    for (const auto& shape : shapes::kDepthwise)
+      for (Direction d : {Direction::kForward, Direction::kBackwardInput, Direction::kBackwardWeight})
+        benchmark::RegisterBenchmark(
+            ("Depthwise/" + std::string(direction_name(d)) + "/" + shape.name + "/" + table->name).c_str(),
+            depthwise, table, shape, d)->Unit(benchmark::kMillisecond)->UseRealTime();
+    for (const auto& shape : shapes::kPointwise)
+      for (Direction d : {Direction::kForward, Direction::kBackwardInput, Direction::kBackwardWeight})
+        benchmark::RegisterBenchmark(
+            ("Pointwise/" + std::string(direction_name(d)) + "/" + shape.name + "/" + table->name).c_str(),
+            pointwise, table, shape, d)->Unit(benchmark::kMillisecond)->UseRealTime();
+    for (const auto& shape : shapes::kDepthwise)
+      benchmark::RegisterBenchmark(("BatchNormTrain/" + std::string(shape.name) + "/" + table->name).c_str(),
+                                   batchnorm_train, table, shape)->Unit(benchmark::kMillisecond)->UseRealTime();
+  }
+}
+
+}  // namespace
+}  // namespace mriscan
+
+int main(int argc, char** argv) {
+  mriscan::register_all();
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

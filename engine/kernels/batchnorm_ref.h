@@ -1,0 +1,123 @@
+// Reference batch norm over (M, C) rows (M = N*H*W, or N for a (N, C) input), plain loops templated on the scalar
+// type so the gradient tests can run them in double.
+//
+// Training mode, per channel c over the M rows r (Ioffe & Szegedy 2015, Alg. 1):
+//   mean[c]    = (1/M) sum_r x[r,c]
+//   var[c]     = (1/M) sum_r (x[r,c] - mean[c])^2          BIASED variance (what the normalisation uses)
+//   inv_std[c] = 1 / sqrt(var[c] + eps)
+//   xhat[r,c]  = (x[r,c] - mean[c]) * inv_std[c]
+//   y[r,c]     = gamma[c] * xhat[r,c] + beta[c]
+// Backward, through the batch statistics (mean and var depend on every x of the channel):
+//   dbeta[c]   += sum_r dy[r,c]
+//   dgamma[c]  += sum_r dy[r,c] * xhat[r,c]
+//   dx[r,c]    += gamma[c] * inv_std[c] * (dy[r,c] - sum_r dy / M - xhat[r,c] * sum_r (dy * xhat) / M)
+// The last line is the chain rule through xhat, mean and var collapsed: d xhat / dx contributes the dy term, the
+// mean removes the average of dy, and the variance removes the component of dy along xhat.
+// Eval mode is a fixed per-channel affine map y = x * scale + shift (scale = gamma * inv_std of the running
+// statistics, shift = beta - running_mean * scale), computed by the layer and applied by channel_affine_forward.
+// Its backward treats mean and inv_std as constants, so the batch terms vanish:
+//   dx[r,c]   += dy[r,c] * gamma[c] * inv_std[c],   dgamma[c] += sum_r dy[r,c] * xhat[r,c],   dbeta[c] += sum_r dy
+//
+// Numerics: mean and variance are two passes (mean first, then squared deviations from it), which does not
+// cancel the way E[x^2] - E[x]^2 does when |mean| >> std; sums run in double whatever T is, so the float
+// reference stays accurate over the ~400k rows of a 224x224 batch.
+// Contract: forward overwrites y, mean, inv_std; backward accumulates (`+=`) into dx, dgamma, dbeta, any of which
+// may be null (not needed). What it is not: the running-statistics update (layers/batch_norm.cpp does that from
+// mean and inv_std), fast, or threaded.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "engine/kernels/params.h"
+
+namespace mriscan {
+
+template <typename T>
+void batchnorm_train_forward_ref(const BatchNormParams& p, const T* x, const T* gamma, const T* beta, T* y, T* mean,
+                                 T* inv_std) {
+  const int64_t M = p.rows;
+  const int C = p.channels;
+  // Pass 1: per-channel mean.
+  std::vector<double> sum(C, 0.0);  // (C)
+  for (int64_t r = 0; r < M; ++r)
+    for (int c = 0; c < C; ++c) sum[c] += static_cast<double>(x[r * C + c]);
+  std::vector<double> mu(C);  // (C)
+  for (int c = 0; c < C; ++c) mu[c] = sum[c] / static_cast<double>(M);
+  // Pass 2: biased variance from squared deviations about that mean.
+  std::vector<double> sum_sq(C, 0.0);  // (C)
+  for (int64_t r = 0; r < M; ++r)
+    for (int c = 0; c < C; ++c) {
+      const double d = static_cast<double>(x[r * C + c]) - mu[c];
+      sum_sq[c] += d * d;
+    }
+  for (int c = 0; c < C; ++c) {
+    const double var = sum_sq[c] / static_cast<double>(M);
+    mean[c] = static_cast<T>(mu[c]);
+    inv_std[c] = static_cast<T>(1.0 / std::sqrt(var + static_cast<double>(p.eps)));
+  }
+  // y = gamma * xhat + beta.
+  for (int64_t r = 0; r < M; ++r)
+    for (int c = 0; c < C; ++c) y[r * C + c] = gamma[c] * ((x[r * C + c] - mean[c]) * inv_std[c]) + beta[c];
+}
+
+template <typename T>
+void batchnorm_train_backward_ref(const BatchNormParams& p, const T* dy, const T* x, const T* mean, const T* inv_std,
+                                  const T* gamma, T* dx, T* dgamma, T* dbeta) {
+  const int64_t M = p.rows;
+  const int C = p.channels;
+  // The two per-channel reductions every gradient needs: sum(dy) and sum(dy * xhat).
+  std::vector<double> sum_dy(C, 0.0), sum_dy_xhat(C, 0.0);  // (C), (C)
+  for (int64_t r = 0; r < M; ++r)
+    for (int c = 0; c < C; ++c) {
+      const double xhat = (static_cast<double>(x[r * C + c]) - mean[c]) * inv_std[c];
+      sum_dy[c] += dy[r * C + c];
+      sum_dy_xhat[c] += dy[r * C + c] * xhat;
+    }
+  if (dbeta)
+    for (int c = 0; c < C; ++c) dbeta[c] += static_cast<T>(sum_dy[c]);
+  if (dgamma)
+    for (int c = 0; c < C; ++c) dgamma[c] += static_cast<T>(sum_dy_xhat[c]);
+  if (!dx) return;
+  // dx = gamma * inv_std * (dy - mean(dy) - xhat * mean(dy * xhat))
+  for (int64_t r = 0; r < M; ++r)
+    for (int c = 0; c < C; ++c) {
+      const double xhat = (static_cast<double>(x[r * C + c]) - mean[c]) * inv_std[c];
+      const double centred = dy[r * C + c] - sum_dy[c] / M - xhat * sum_dy_xhat[c] / M;
+      dx[r * C + c] += static_cast<T>(static_cast<double>(gamma[c]) * inv_std[c] * centred);
+    }
+}
+
+// Eval-mode backward: same arguments as the training one, with mean / inv_std from the running statistics.
+// Not a table kernel: it runs only when fine-tuning with BN frozen in eval mode, which is rare and cheap.
+template <typename T>
+void batchnorm_eval_backward_ref(const BatchNormParams& p, const T* dy, const T* x, const T* mean, const T* inv_std,
+                                 const T* gamma, T* dx, T* dgamma, T* dbeta) {
+  const int64_t M = p.rows;
+  const int C = p.channels;
+  if (dx)
+    for (int64_t r = 0; r < M; ++r)
+      for (int c = 0; c < C; ++c) dx[r * C + c] += dy[r * C + c] * gamma[c] * inv_std[c];
+  if (!dgamma && !dbeta) return;
+  std::vector<double> sum_dy(C, 0.0), sum_dy_xhat(C, 0.0);  // (C), (C)
+  for (int64_t r = 0; r < M; ++r)
+    for (int c = 0; c < C; ++c) {
+      const double xhat = (static_cast<double>(x[r * C + c]) - mean[c]) * inv_std[c];
+      sum_dy[c] += dy[r * C + c];
+      sum_dy_xhat[c] += dy[r * C + c] * xhat;
+    }
+  for (int c = 0; c < C; ++c) {
+    if (dgamma) dgamma[c] += static_cast<T>(sum_dy_xhat[c]);
+    if (dbeta) dbeta[c] += static_cast<T>(sum_dy[c]);
+  }
+}
+
+// y(rows, C) = x(rows, C) * scale(C) + shift(C): eval-mode batch norm folded into one multiply-add per value.
+template <typename T>
+void channel_affine_forward_ref(int64_t rows, int channels, const T* x, const T* scale, const T* shift, T* y) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int c = 0; c < channels; ++c) y[r * channels + c] = x[r * channels + c] * scale[c] + shift[c];
+}
+
+}  // namespace mriscan

@@ -1,0 +1,61 @@
+// Reference elementwise kernels: ReLU6, the residual add, axpy / scale (the optimisers' and the tape's helpers)
+// and the per-column row bias. Plain loops, templated on the scalar type so the gradient tests can run them in
+// double.
+//
+//   relu6:      y = min(max(x, 0), 6)             dx += dy  where 0 < x < 6, else nothing
+//   add:        y = a + b                          (its backward is dy to both inputs: the layer uses axpy)
+//   axpy:       y += alpha * x
+//   scale:      y *= alpha
+//   bias rows:  y(rows, cols) += bias(cols)        dbias(cols) += sum over rows of dy(rows, cols)
+// ReLU6's derivative at exactly 0 and 6 is taken as 0, as PyTorch's hardtanh backward does (it passes the
+// gradient only strictly inside the window).
+// Contract: forward kernels overwrite y (axpy, scale and bias_add_rows update y in place by definition);
+// backward kernels accumulate (`+=`). What it is not: vectorised or threaded (elementwise_simd.cpp is).
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+
+namespace mriscan {
+
+template <typename T>
+void relu6_forward_ref(int64_t n, const T* x, T* y) {
+  for (int64_t i = 0; i < n; ++i) y[i] = std::min(std::max(x[i], T(0)), T(6));
+}
+
+template <typename T>
+void relu6_backward_ref(int64_t n, const T* x, const T* dy, T* dx) {
+  for (int64_t i = 0; i < n; ++i)
+    if (x[i] > T(0) && x[i] < T(6)) dx[i] += dy[i];  // identity inside the window, flat (zero slope) outside
+}
+
+template <typename T>
+void add_forward_ref(int64_t n, const T* a, const T* b, T* y) {
+  for (int64_t i = 0; i < n; ++i) y[i] = a[i] + b[i];
+}
+
+template <typename T>
+void axpy_ref(int64_t n, T alpha, const T* x, T* y) {
+  for (int64_t i = 0; i < n; ++i) y[i] += alpha * x[i];
+}
+
+template <typename T>
+void scale_ref(int64_t n, T alpha, T* y) {
+  for (int64_t i = 0; i < n; ++i) y[i] *= alpha;
+}
+
+// y(rows, cols) += bias(cols), broadcast over the rows.
+template <typename T>
+void bias_add_rows_ref(int64_t rows, int cols, const T* bias, T* y) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int j = 0; j < cols; ++j) y[r * cols + j] += bias[j];
+}
+
+// dbias(cols) += column sums of dy(rows, cols): the bias was added to every row, so each row's dy flows back to it.
+template <typename T>
+void bias_backward_rows_ref(int64_t rows, int cols, const T* dy, T* dbias) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int j = 0; j < cols; ++j) dbias[j] += dy[r * cols + j];
+}
+
+}  // namespace mriscan

@@ -1,0 +1,108 @@
+// The mriscan service as an object: state (SQLite, uploads, model versions), the retraining worker, and the HTTP
+// server with every route. `mriscan serve` builds one and listens; tests build one on a free port in-process.
+//
+// Life cycle: the constructor opens <state_dir>/mriscan.db, recovers (interrupted jobs -> failed, the last good
+// model active), imports the initial model when the registry is empty, and starts the retraining worker and the
+// dataset scan. bind() + listen() (or start() for a background thread) serve; stop() stops accepting, drains the
+// requests already accepted (httplib joins its task queue), then stops the worker. The destructor calls stop().
+// What it is not: the CLI (server/serve_command.cpp parses flags into ServerConfig).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "server/http.h"
+
+#include "models/image_io.h"
+#include "server/database.h"
+#include "server/dataset_stats.h"
+#include "server/job_queue.h"
+#include "server/metrics.h"
+#include "server/model_registry.h"
+#include "server/request_queue.h"
+#include "server/retrainer.h"
+#include "server/router.h"
+#include "server/upload_store.h"
+
+namespace mriscan {
+
+struct ServerConfig {
+  std::string state_dir;      // SQLite database, uploads/, models/, runs/
+  std::string initial_model;  // a model file to import as v1 when the registry is empty
+  std::string models_dir;     // or: import every *.safetensors under this folder (newest active)
+  std::string data_dir;       // training data for retraining and /dataset_stats ("" = none)
+  std::string web_root;       // folder with openapi.json and ui/ ("" = <source dir>/server)
+  std::string admin_token;    // required by admin routes; must not be empty
+  size_t max_body_bytes = 64u << 20;
+  DecodeLimits image_limits = {.max_pixels = 16'000'000, .max_side = 8192};
+  int http_threads = 8;
+  int max_queued_requests = 64;
+  int max_batch_files = 64;
+  time_t read_timeout_seconds = 10;
+  RetrainSettings retrain;    // data_dir and runs_dir are filled from the fields above
+  JobQueueOptions job_options;
+  bool log_requests = true;
+};
+
+struct ServerContext {
+  const ServerConfig& config;
+  ModelRegistry& registry;
+  UploadStore& uploads;
+  JobQueue& jobs;
+  DatasetStats& dataset_stats;
+  ServerMetrics& metrics;
+  RequestQueueCounters& queue;
+  const Router& router;
+  std::chrono::steady_clock::time_point started;
+  std::atomic<bool> draining{false};  // shutting down: /ready answers 503 so load balancers stop sending
+
+  double uptime_seconds() const;
+  MetricsGauges gauges();
+};
+
+class App {
+ public:
+  explicit App(ServerConfig config);
+  ~App();
+
+  // Binds host:port (port 0 = any free port); returns the port. Throws std::runtime_error on failure.
+  int bind(const std::string& host, int port);
+  void listen();  // blocks until stop()
+  // bind + listen on a background thread; returns once the server accepts connections.
+  int start(const std::string& host = "127.0.0.1", int port = 0);
+  void stop();
+  // Graceful shutdown, for the signal-handling thread: /ready turns 503, connections already waiting in the
+  // request queue are served (up to `timeout_seconds`), then listen() returns once the requests in progress have
+  // finished. The owner then calls stop().
+  void request_shutdown(double timeout_seconds = 30.0);
+
+  const std::string& startup_message() const { return startup_message_; }
+  ServerContext& context() { return *context_; }
+  ModelRegistry& registry() { return *registry_; }
+  JobQueue& jobs() { return *jobs_; }
+
+ private:
+  void import_initial_models();
+  void register_routes();
+
+  ServerConfig config_;
+  std::unique_ptr<Database> db_;
+  std::unique_ptr<ModelRegistry> registry_;
+  std::unique_ptr<UploadStore> uploads_;
+  std::unique_ptr<Retrainer> retrainer_;
+  std::unique_ptr<JobQueue> jobs_;
+  std::unique_ptr<DatasetStats> dataset_stats_;
+  ServerMetrics metrics_;
+  RequestQueueCounters queue_counters_;
+  httplib::Server http_;
+  std::unique_ptr<Router> router_;
+  std::unique_ptr<ServerContext> context_;
+  std::thread listen_thread_;
+  std::string startup_message_;
+  bool stopped_ = false;
+};
+
+}  // namespace mriscan

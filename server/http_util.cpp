@@ -1,0 +1,85 @@
+// JSON responses, admin token check, multipart access, base64; see http_util.h.
+#include "server/http_util.h"
+
+namespace mriscan {
+
+void send_json(httplib::Response& res, int status, const nlohmann::json& body) {
+  res.status = status;
+  res.set_content(body.dump(), "application/json");
+}
+
+void send_error(httplib::Response& res, int status, const std::string& message, const nlohmann::json& details) {
+  nlohmann::json body = {{"error", message}, {"status", status}};
+  if (!details.is_null()) body["details"] = details;
+  const std::string request_id = res.get_header_value("X-Request-Id");
+  if (!request_id.empty()) body["request_id"] = request_id;
+  send_json(res, status, body);
+}
+
+namespace {
+// Touches every byte of `presented` whatever matches, so the timing reveals at most its length.
+bool equal_constant_time(const std::string& presented, const std::string& expected) {
+  if (expected.empty()) return false;
+  unsigned char difference = presented.size() == expected.size() ? 0 : 1;
+  for (size_t i = 0; i < presented.size(); ++i)
+    difference |= static_cast<unsigned char>(presented[i] ^ expected[i % expected.size()]);
+  return difference == 0;
+}
+}  // namespace
+
+void require_admin(const httplib::Request& req, const std::string& admin_token) {
+  std::string presented = req.get_header_value("X-Admin-Token");
+  const std::string authorization = req.get_header_value("Authorization");
+  const std::string bearer = "Bearer ";
+  if (presented.empty() && authorization.compare(0, bearer.size(), bearer) == 0)
+    presented = authorization.substr(bearer.size());
+  if (presented.empty())
+    throw HttpError(401, "this route needs the admin token: send 'Authorization: Bearer <token>'");
+  if (!equal_constant_time(presented, admin_token)) throw HttpError(403, "the admin token is not valid");
+}
+
+std::vector<UploadFile> multipart_files(const httplib::Request& req, const std::string& field) {
+  if (!req.is_multipart_form_data())
+    throw HttpError(400, "expected a multipart/form-data body with the field '" + field + "'");
+  std::vector<UploadFile> files;
+  auto range = req.files.equal_range(field);
+  for (auto it = range.first; it != range.second; ++it) files.push_back({it->second.filename, it->second.content});
+  return files;
+}
+
+std::string form_value(const httplib::Request& req, const std::string& field) {
+  if (req.has_file(field)) return req.get_file_value(field).content;
+  return req.get_param_value(field);
+}
+
+nlohmann::json json_body(const httplib::Request& req) {
+  if (req.body.empty()) return nlohmann::json::object();
+  nlohmann::json body = nlohmann::json::parse(req.body, nullptr, false);
+  if (body.is_discarded()) throw HttpError(400, "the request body is not valid JSON");
+  return body;
+}
+
+int64_t parse_id(const std::string& text, const std::string& what) {
+  if (text.empty() || text.size() > 15 || text.find_first_not_of("0123456789") != std::string::npos)
+    throw HttpError(400, what + " must be a positive integer, got '" + text + "'");
+  return std::stoll(text);
+}
+
+std::string base64_encode(const std::vector<uint8_t>& bytes) {
+  static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  for (size_t i = 0; i < bytes.size(); i += 3) {
+    // 3 bytes -> 24 bits -> 4 six-bit symbols; '=' pads a final group of 1 or 2 bytes.
+    uint32_t group = uint32_t(bytes[i]) << 16;
+    if (i + 1 < bytes.size()) group |= uint32_t(bytes[i + 1]) << 8;
+    if (i + 2 < bytes.size()) group |= bytes[i + 2];
+    out += kAlphabet[(group >> 18) & 63];
+    out += kAlphabet[(group >> 12) & 63];
+    out += i + 1 < bytes.size() ? kAlphabet[(group >> 6) & 63] : '=';
+    out += i + 2 < bytes.size() ? kAlphabet[group & 63] : '=';
+  }
+  return out;
+}
+
+}  // namespace mriscan

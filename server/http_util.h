@@ -1,0 +1,45 @@
+// Small HTTP helpers shared by the route files: JSON responses and errors, the admin token check, multipart
+// field access and base64. Every error leaves the server as JSON {"error": message, ...} with a 4xx/5xx status.
+// What it is not: routing (server/router.h) or anything model-related.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "server/http.h"
+#include <nlohmann/json.hpp>
+
+#include "server/upload_store.h"
+
+namespace mriscan {
+
+// Thrown by handlers; the router turns it into a JSON error response with this status.
+struct HttpError : std::runtime_error {
+  HttpError(int status, const std::string& message, nlohmann::json details = nullptr)
+      : std::runtime_error(message), status(status), details(std::move(details)) {}
+  int status;
+  nlohmann::json details;
+};
+
+void send_json(httplib::Response& res, int status, const nlohmann::json& body);
+void send_error(httplib::Response& res, int status, const std::string& message,
+                const nlohmann::json& details = nullptr);
+
+// Admin routes: the token from "Authorization: Bearer <token>" or "X-Admin-Token". Missing -> 401, wrong -> 403
+// (compared in constant time, so response timing does not reveal a prefix).
+void require_admin(const httplib::Request& req, const std::string& admin_token);
+
+// Files of a multipart field (several parts may share the name). Throws HttpError 400 if the request is not
+// multipart/form-data.
+std::vector<UploadFile> multipart_files(const httplib::Request& req, const std::string& field);
+// A multipart text field, else the query parameter of that name, else "".
+std::string form_value(const httplib::Request& req, const std::string& field);
+// The JSON body, or 400 naming the parse error.
+nlohmann::json json_body(const httplib::Request& req);
+// A positive integer path segment (job ids), or 400 naming `what`.
+int64_t parse_id(const std::string& text, const std::string& what);
+
+std::string base64_encode(const std::vector<uint8_t>& bytes);
+
+}  // namespace mriscan

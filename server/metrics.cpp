@@ -1,0 +1,167 @@
+// Prometheus text rendering and latency percentiles; see metrics.h.
+#include "server/metrics.h"
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+
+namespace mriscan {
+namespace {
+
+// Request latency buckets in seconds: 1 ms .. 60 s, covering a cached 404 and a slow batch prediction.
+const std::vector<double> kLatencyBounds = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                            0.5,   1.0,    2.5,   5.0,  10.0,  30.0, 60.0};
+const std::vector<double> kBatchBounds = {1, 2, 4, 8, 16, 32, 64};
+
+std::string format_number(double value) {
+  if (std::isinf(value)) return value > 0 ? "+Inf" : "-Inf";
+  std::ostringstream out;
+  out.precision(10);
+  out << value;
+  return out.str();
+}
+
+// Label values escape backslash, double quote and newline (exposition format spec).
+std::string escape_label(const std::string& value) {
+  std::string escaped;
+  for (char c : value) {
+    if (c == '\\' || c == '"') escaped += '\\';
+    if (c == '\n') {
+      escaped += "\\n";
+      continue;
+    }
+    escaped += c;
+  }
+  return escaped;
+}
+
+// Nearest-rank percentile of an unsorted sample (copied and sorted here).
+double percentile(std::vector<double> values, double q) {
+  if (values.empty()) return 0.0;
+  std::sort(values.begin(), values.end());
+  size_t rank = static_cast<size_t>(std::ceil(q * values.size()));
+  return values[std::clamp<size_t>(rank, 1, values.size()) - 1];
+}
+
+nlohmann::json latency_json(const std::deque<double>& recent_ms) {
+  std::vector<double> values(recent_ms.begin(), recent_ms.end());
+  double mean = 0.0;
+  for (double v : values) mean += v;
+  if (!values.empty()) mean /= values.size();
+  return {{"samples", values.size()},
+          {"mean_ms", mean},
+          {"p50_ms", percentile(values, 0.50)},
+          {"p95_ms", percentile(values, 0.95)},
+          {"p99_ms", percentile(values, 0.99)}};
+}
+
+void push_recent(std::deque<double>& recent, double value, size_t capacity) {
+  recent.push_back(value);
+  if (recent.size() > capacity) recent.pop_front();
+}
+
+}  // namespace
+
+Histogram::Histogram(std::vector<double> upper_bounds)
+    : upper_bounds_(std::move(upper_bounds)), bucket_counts_(upper_bounds_.size() + 1, 0) {}
+
+void Histogram::observe(double value) {
+  size_t bucket = std::lower_bound(upper_bounds_.begin(), upper_bounds_.end(), value) - upper_bounds_.begin();
+  ++bucket_counts_[bucket];  // first bound >= value, i.e. value <= le
+  sum_ += value;
+  ++count_;
+}
+
+void Histogram::render(std::string& out, const std::string& name, const std::string& labels) const {
+  const std::string prefix = labels.empty() ? "" : labels + ",";
+  int64_t cumulative = 0;
+  for (size_t b = 0; b <= upper_bounds_.size(); ++b) {
+    cumulative += bucket_counts_[b];
+    std::string le = b < upper_bounds_.size() ? format_number(upper_bounds_[b]) : "+Inf";
+    out += name + "_bucket{" + prefix + "le=\"" + le + "\"} " + std::to_string(cumulative) + "\n";
+  }
+  const std::string braces = labels.empty() ? "" : "{" + labels + "}";
+  out += name + "_sum" + braces + " " + format_number(sum_) + "\n";
+  out += name + "_count" + braces + " " + std::to_string(count_) + "\n";
+}
+
+ServerMetrics::ServerMetrics() : inference_seconds_(kLatencyBounds), batch_sizes_(kBatchBounds) {}
+
+void ServerMetrics::record_request(const std::string& route, const std::string& method, int status,
+                                   double seconds) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ++request_counts_[{route, method, status}];
+  request_seconds_.try_emplace(route, kLatencyBounds).first->second.observe(seconds);
+  push_recent(recent_ms_[route], seconds * 1000.0, kRecentSamples);
+}
+
+void ServerMetrics::record_inference(double seconds, int batch_size) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  inference_seconds_.observe(seconds);
+  batch_sizes_.observe(batch_size);
+  push_recent(recent_inference_ms_, seconds * 1000.0, kRecentSamples);
+}
+
+std::string ServerMetrics::render_prometheus(const MetricsGauges& gauges) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::string out;
+  out += "# HELP mriscan_http_requests_total HTTP requests by route pattern, method and status code.\n";
+  out += "# TYPE mriscan_http_requests_total counter\n";
+  for (const auto& [key, count] : request_counts_) {
+    const auto& [route, method, status] = key;
+    out += "mriscan_http_requests_total{route=\"" + escape_label(route) + "\",method=\"" + method +
+           "\",status=\"" + std::to_string(status) + "\"} " + std::to_string(count) + "\n";
+  }
+  out += "# HELP mriscan_http_request_duration_seconds Time from routing to response, by route pattern.\n";
+  out += "# TYPE mriscan_http_request_duration_seconds histogram\n";
+  for (const auto& [route, histogram] : request_seconds_)
+    histogram.render(out, "mriscan_http_request_duration_seconds", "route=\"" + escape_label(route) + "\"");
+  out += "# HELP mriscan_inference_duration_seconds Model time per prediction call (preprocessing + forward).\n";
+  out += "# TYPE mriscan_inference_duration_seconds histogram\n";
+  inference_seconds_.render(out, "mriscan_inference_duration_seconds", "");
+  out += "# HELP mriscan_prediction_batch_size Images per prediction call.\n";
+  out += "# TYPE mriscan_prediction_batch_size histogram\n";
+  batch_sizes_.render(out, "mriscan_prediction_batch_size", "");
+  out += "# HELP mriscan_request_queue_depth Connections being served or waiting for a worker.\n";
+  out += "# TYPE mriscan_request_queue_depth gauge\n";
+  out += "mriscan_request_queue_depth " + std::to_string(gauges.queue_depth) + "\n";
+  out += "# HELP mriscan_requests_shed_total Connections answered 503 because the request queue was full.\n";
+  out += "# TYPE mriscan_requests_shed_total counter\n";
+  out += "mriscan_requests_shed_total " + std::to_string(gauges.requests_shed) + "\n";
+  out += "# HELP mriscan_model_version Number n of the active model version vn (0: no model loaded).\n";
+  out += "# TYPE mriscan_model_version gauge\n";
+  out += "mriscan_model_version " + std::to_string(gauges.model_version) + "\n";
+  out += "# HELP mriscan_retrain_jobs Retraining jobs by status.\n";
+  out += "# TYPE mriscan_retrain_jobs gauge\n";
+  for (const auto& [status, count] : gauges.jobs_by_status)
+    out += "mriscan_retrain_jobs{status=\"" + status + "\"} " + std::to_string(count) + "\n";
+  out += "# HELP mriscan_uploads Stored training uploads.\n";
+  out += "# TYPE mriscan_uploads gauge\n";
+  out += "mriscan_uploads " + std::to_string(gauges.uploads) + "\n";
+  out += "# HELP mriscan_uptime_seconds Seconds since the server started.\n";
+  out += "# TYPE mriscan_uptime_seconds gauge\n";
+  out += "mriscan_uptime_seconds " + format_number(gauges.uptime_seconds) + "\n";
+  return out;
+}
+
+nlohmann::json ServerMetrics::summary() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  nlohmann::json routes = nlohmann::json::object();
+  for (const auto& [route, recent] : recent_ms_) {
+    int64_t count = 0, errors = 0;
+    for (const auto& [key, n] : request_counts_) {
+      if (std::get<0>(key) != route) continue;
+      count += n;
+      if (std::get<2>(key) >= 400) errors += n;
+    }
+    nlohmann::json entry = latency_json(recent);
+    entry["count"] = count;
+    entry["errors"] = errors;
+    routes[route] = entry;
+  }
+  nlohmann::json inference = latency_json(recent_inference_ms_);
+  inference["count"] = inference_seconds_.count();
+  return {{"routes", routes}, {"inference", inference}};
+}
+
+}  // namespace mriscan

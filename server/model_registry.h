@@ -1,0 +1,83 @@
+// Model versions v1..vn: files under <dir>/v<n>.safetensors, rows in SQLite, exactly one active, served through
+// a shared_ptr that is swapped atomically.
+//
+// Registering copies the file to a temporary name, fsyncs and renames it, then inserts the row: a crash before
+// the row exists leaves an orphan file that the next registration of that number overwrites, never a row
+// pointing at a half-written file. Activation loads the new Classifier first (a bad file fails here and changes
+// nothing), flips the `active` flag of every row in one transaction, and only then swaps the served pointer.
+// Requests hold their own shared_ptr copy for their whole duration, so in-flight predictions finish on the old
+// model, new ones use the new one, and the old one is freed when the last request lets go.
+// On open, the active row's file is loaded; if it is missing or corrupt, the newest version that does load
+// becomes active ("the last good model"), and if none does, the server runs without a model (not ready).
+// What it is not: a training component; it never changes weights.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "models/classifier.h"
+#include "server/database.h"
+
+namespace mriscan {
+
+struct ModelVersion {
+  int64_t number = 0;  // n of "vn"
+  std::string path;
+  std::string created_at;
+  std::string source;  // "initial: <file>", "retrain job 3", ...
+  nlohmann::json metrics;
+  bool active = false;
+
+  std::string name() const { return "v" + std::to_string(number); }
+  nlohmann::json to_json() const;  // for GET /models
+};
+
+struct ActiveModel {
+  int64_t number = 0;
+  std::string name;
+  std::shared_ptr<Classifier> classifier;
+};
+
+class ModelRegistry {
+ public:
+  ModelRegistry(Database& db, std::string dir);
+
+  // Loads the active version (or the newest loadable one); returns a message describing what happened.
+  std::string open();
+
+  // Copies `source_path` in as the next version, with the metrics found in the file (or `metrics` if given).
+  // Validates the file by loading it; throws std::runtime_error naming the file if it is not a model.
+  ModelVersion register_file(const std::string& source_path, const std::string& source,
+                             const nlohmann::json& metrics = nullptr);
+
+  // Loads, commits and swaps (see the header comment). Throws std::out_of_range for an unknown version.
+  void activate(int64_t number);
+
+  // The model new requests should use; null when none is loaded. Cheap: a shared_ptr copy under a mutex.
+  std::shared_ptr<const ActiveModel> active() const;
+
+  std::vector<ModelVersion> list();
+  std::optional<ModelVersion> find(int64_t number);
+  bool empty();
+
+ private:
+  ModelVersion from_row(const SqlRow& row) const;
+  void swap_in(int64_t number, std::shared_ptr<Classifier> classifier);
+
+  Database& db_;
+  std::string dir_;
+  std::mutex change_mutex_;          // one registration or activation at a time
+  mutable std::mutex active_mutex_;  // guards active_ only: held for a pointer copy, never during I/O
+  std::shared_ptr<const ActiveModel> active_;
+};
+
+// "v3" or "3" -> 3; nullopt for anything else.
+std::optional<int64_t> parse_version(const std::string& text);
+
+}  // namespace mriscan

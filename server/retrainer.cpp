@@ -1,0 +1,160 @@
+// One retraining job from start to registered version; see retrainer.h.
+#include "server/retrainer.h"
+
+#include <filesystem>
+#include <stdexcept>
+
+#include "models/mobilenet_v2.h"
+#include "models/trainer.h"
+
+namespace mriscan {
+namespace fs = std::filesystem;
+
+namespace {
+
+double validation_accuracy(const nlohmann::json& metrics) {
+  if (metrics.is_object() && metrics.contains("validation") && metrics["validation"].contains("accuracy") &&
+      metrics["validation"]["accuracy"].is_number())
+    return metrics["validation"]["accuracy"].get<double>();
+  return -1.0;  // unknown: any candidate is "not worse"
+}
+
+// Reads an optional integer field within [low, high]; throws naming the field.
+int int_field(const nlohmann::json& request, const std::string& name, int fallback, int low, int high) {
+  if (!request.contains(name) || request[name].is_null()) return fallback;
+  const nlohmann::json& value = request[name];
+  if (!value.is_number_integer())
+    throw std::invalid_argument("'" + name + "' must be an integer, got " + value.dump());
+  int64_t v = value.get<int64_t>();
+  if (v < low || v > high)
+    throw std::invalid_argument("'" + name + "' must be in [" + std::to_string(low) + ", " + std::to_string(high) +
+                                "], got " + std::to_string(v));
+  return static_cast<int>(v);
+}
+
+}  // namespace
+
+ActivationRule parse_activation_rule(const std::string& text) {
+  if (text == "always") return ActivationRule::kAlways;
+  if (text == "not-worse") return ActivationRule::kNotWorse;
+  if (text == "never") return ActivationRule::kNever;
+  throw std::invalid_argument("unknown activation rule '" + text + "': expected always, not-worse or never");
+}
+
+std::string to_string(ActivationRule rule) {
+  switch (rule) {
+    case ActivationRule::kAlways: return "always";
+    case ActivationRule::kNotWorse: return "not-worse";
+    case ActivationRule::kNever: return "never";
+  }
+  return "?";
+}
+
+nlohmann::json validate_retrain_params(const nlohmann::json& request) {
+  if (!request.is_object()) throw std::invalid_argument("the request body must be a JSON object");
+  for (const auto& [key, value] : request.items())
+    if (key != "epochs" && key != "learning_rate" && key != "frozen_blocks" && key != "max_samples_per_class")
+      throw std::invalid_argument("unknown field '" + key +
+                                  "': expected epochs, learning_rate, frozen_blocks, max_samples_per_class");
+  if (!request.contains("epochs")) throw std::invalid_argument("'epochs' is required");
+  nlohmann::json params;
+  params["epochs"] = int_field(request, "epochs", 1, 1, 100);
+  double learning_rate = 1e-4;
+  if (request.contains("learning_rate") && !request["learning_rate"].is_null()) {
+    if (!request["learning_rate"].is_number())
+      throw std::invalid_argument("'learning_rate' must be a number, got " + request["learning_rate"].dump());
+    learning_rate = request["learning_rate"].get<double>();
+    if (!(learning_rate > 0.0 && learning_rate <= 1.0))
+      throw std::invalid_argument("'learning_rate' must be in (0, 1], got " + std::to_string(learning_rate));
+  }
+  params["learning_rate"] = learning_rate;
+  params["frozen_blocks"] = int_field(request, "frozen_blocks", 0, 0, MobileNetV2::kNumBlocks);
+  params["max_samples_per_class"] = int_field(request, "max_samples_per_class", 0, 0, 1000000);
+  return params;
+}
+
+Retrainer::Retrainer(ModelRegistry& registry, UploadStore& uploads, RetrainSettings settings)
+    : registry_(registry), uploads_(uploads), settings_(std::move(settings)) {}
+
+std::optional<nlohmann::json> Retrainer::run(const JobContext& job) {
+  std::shared_ptr<const ActiveModel> base = registry_.active();
+  if (!base) throw std::runtime_error("no active model to fine-tune");
+  if (settings_.data_dir.empty()) throw std::runtime_error("the server was started without --data");
+  const Classifier& classifier = *base->classifier;
+  const nlohmann::json& metadata = classifier.metadata();
+
+  TrainConfig config;
+  config.data_dir = settings_.data_dir;
+  config.weights = classifier.path();
+  config.out_dir = (fs::path(settings_.runs_dir) / ("job-" + std::to_string(job.id))).string();
+  config.epochs = job.params.at("epochs");
+  config.learning_rate = job.params.at("learning_rate");
+  config.frozen_blocks = job.params.at("frozen_blocks");
+  int cap = job.params.at("max_samples_per_class");
+  config.max_samples_per_class = cap > 0 ? cap : settings_.default_max_samples_per_class;
+  config.image_size = classifier.image_size();
+  if (metadata.contains("width_mult"))
+    config.width_mult = metadata["width_mult"].is_number() ? metadata["width_mult"].get<float>()
+                                                           : std::stof(metadata["width_mult"].get<std::string>());
+  config.batch_size = settings_.batch_size;
+  config.threads = settings_.threads;
+  config.evaluate_test = settings_.evaluate_test;
+  config.extra_training_samples = uploads_.samples(classifier.class_names());
+  fs::remove_all(config.out_dir);  // a previous attempt of this id (after a restart) must not be resumed
+
+  // Progress: the trainer's per-batch numbers plus the epoch history, and an ETA over the remaining epochs
+  // (training batches only; validation passes come on top).
+  nlohmann::json history = nlohmann::json::array();
+  auto on_progress = [&](const TrainProgress& p) {
+    if (!p.epoch_summary.is_null()) history.push_back(p.epoch_summary);
+    double eta = p.eta_seconds;
+    if (p.phase == "train" && p.batches > p.batch) {
+      const double seconds_per_batch = p.eta_seconds / (p.batches - p.batch);
+      eta += (p.epochs - p.epoch) * p.batches * seconds_per_batch;
+    }
+    nlohmann::json progress = {{"phase", p.phase},        {"epoch", p.epoch},     {"epochs", p.epochs},
+                               {"batch", p.batch},        {"batches", p.batches}, {"loss", p.loss},
+                               {"accuracy", p.accuracy},  {"eta_seconds", eta},   {"learning_rate", p.learning_rate},
+                               {"images_per_second", p.images_per_second},        {"history", history},
+                               {"uploads_used", config.extra_training_samples.size()}};
+    // Persist at phase changes and epoch ends only; per-batch numbers stay in memory.
+    job.report(progress, p.phase == "epoch" || p.phase == "calibrate" || p.phase == "done");
+  };
+  TrainResult trained = train_model(config, on_progress, job.cancel);
+  if (trained.cancelled) {
+    fs::remove_all(config.out_dir);
+    return std::nullopt;
+  }
+
+  ModelVersion version = registry_.register_file(trained.model_path, "retrain job " + std::to_string(job.id) +
+                                                                          " from " + base->name, trained.metrics);
+  // The run folder held checkpoints and optimizer state; the registry now has its own copy of the model.
+  fs::remove_all(config.out_dir);
+
+  const double candidate = validation_accuracy(trained.metrics);
+  std::optional<ModelVersion> active_now = registry_.find(base->number);
+  const double incumbent = active_now ? validation_accuracy(active_now->metrics) : -1.0;
+  bool activate = false;
+  std::string reason;
+  switch (settings_.rule) {
+    case ActivationRule::kAlways: activate = true, reason = "rule 'always'"; break;
+    case ActivationRule::kNever: reason = "rule 'never': activate it with POST /models/" + version.name() + "/activate"; break;
+    case ActivationRule::kNotWorse:
+      activate = candidate >= incumbent;
+      reason = "rule 'not-worse': validation accuracy " + std::to_string(candidate) + (activate ? " >= " : " < ") +
+               std::to_string(incumbent) + " of " + base->name;
+      break;
+  }
+  if (activate) registry_.activate(version.number);
+  return nlohmann::json{{"model_version", version.name()},
+                        {"base_version", base->name},
+                        {"activated", activate},
+                        {"activation_rule", to_string(settings_.rule)},
+                        {"activation_reason", reason},
+                        {"candidate_val_accuracy", candidate},
+                        {"incumbent_val_accuracy", incumbent},
+                        {"uploads_used", config.extra_training_samples.size()},
+                        {"metrics", trained.metrics}};
+}
+
+}  // namespace mriscan

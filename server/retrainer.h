@@ -1,0 +1,57 @@
+// What one retraining job does: fine-tune the active model on the training data plus the uploads, register the
+// result as a new version, and activate it if the activation rule allows.
+//
+// Steps: take the active model (its file is the starting weights; its width and image size are kept), build a
+// TrainConfig (epochs, learning rate and frozen blocks from the request; the uploads as extra training samples;
+// validation carved from the training data with the trainer's fixed seed), run models::train_model with the
+// job's cancel flag, register RUNDIR/model.safetensors as v{n+1} with its metrics, then apply the rule:
+//   always     activate every successful retrain
+//   not-worse  activate if candidate validation accuracy >= the active version's recorded validation accuracy
+//              (both come from the same seeded split of the same data when the retrain uses the same sample cap)
+//   never      register only; an operator activates through POST /models/{version}/activate
+// What it is not: the trainer (models/trainer.h) or the queue (server/job_queue.h).
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "server/job_queue.h"
+#include "server/model_registry.h"
+#include "server/upload_store.h"
+
+namespace mriscan {
+
+enum class ActivationRule { kAlways, kNotWorse, kNever };
+
+// "always" | "not-worse" | "never"; throws std::invalid_argument naming the value otherwise.
+ActivationRule parse_activation_rule(const std::string& text);
+std::string to_string(ActivationRule rule);
+
+struct RetrainSettings {
+  std::string data_dir;  // dataset root (Training/ and optionally Testing/)
+  std::string runs_dir;  // each job trains in runs_dir/job-<id>
+  ActivationRule rule = ActivationRule::kNotWorse;
+  int threads = 1;       // OpenMP threads of the training loop
+  int batch_size = 32;
+  int default_max_samples_per_class = 0;  // 0 = all; a request may ask for fewer
+  bool evaluate_test = false;             // also evaluate on Testing/ (slow; never used for the decision)
+};
+
+// Validated retrain parameters from a request; throws std::invalid_argument naming the bad field.
+nlohmann::json validate_retrain_params(const nlohmann::json& request);
+
+class Retrainer {
+ public:
+  Retrainer(ModelRegistry& registry, UploadStore& uploads, RetrainSettings settings);
+  std::optional<nlohmann::json> run(const JobContext& job);
+  const RetrainSettings& settings() const { return settings_; }
+
+ private:
+  ModelRegistry& registry_;
+  UploadStore& uploads_;
+  RetrainSettings settings_;
+};
+
+}  // namespace mriscan

@@ -1,0 +1,70 @@
+// The request wrapper; see router.h.
+#include "server/router.h"
+
+#include <chrono>
+#include <cstdio>
+#include <random>
+#include <regex>
+
+#include "models/image_io.h"
+#include "server/http_util.h"
+
+namespace mriscan {
+namespace {
+
+// "/models/{version}/activate" -> "/models/([^/]+)/activate"
+std::string to_regex(const std::string& path) {
+  static const std::regex placeholder(R"(\{[a-z_]+\})");
+  return std::regex_replace(path, placeholder, "([^/]+)");
+}
+
+}  // namespace
+
+Router::Router(httplib::Server& server, ServerMetrics& metrics, std::string admin_token)
+    : server_(server), metrics_(metrics), admin_token_(std::move(admin_token)) {
+  std::random_device device;
+  char prefix[9];
+  std::snprintf(prefix, sizeof(prefix), "%08x", device());
+  id_prefix_ = prefix;
+}
+
+std::string Router::next_request_id() { return id_prefix_ + "-" + std::to_string(++counter_); }
+
+void Router::get(const std::string& path, Handler handler, bool admin) {
+  routes_.push_back({"GET", path, admin});
+  server_.Get(to_regex(path), wrap(routes_.back(), std::move(handler)));
+}
+
+void Router::post(const std::string& path, Handler handler, bool admin) {
+  routes_.push_back({"POST", path, admin});
+  server_.Post(to_regex(path), wrap(routes_.back(), std::move(handler)));
+}
+
+Router::Handler Router::wrap(const RouteInfo& route, Handler handler) {
+  return [this, route, handler = std::move(handler)](const httplib::Request& req, httplib::Response& res) {
+    const auto start = std::chrono::steady_clock::now();
+    res.set_header("X-Request-Id", next_request_id());
+    try {
+      if (route.admin) require_admin(req, admin_token_);
+      handler(req, res);
+      if (res.status == -1) res.status = 200;
+    } catch (const HttpError& error) {
+      send_error(res, error.status, error.what(), error.details);
+    } catch (const UploadRejected& error) {
+      send_error(res, 400, error.what(), error.problems.empty() ? nlohmann::json() : error.problems);
+    } catch (const ImageError& error) {
+      send_error(res, 400, std::string("not a usable image: ") + error.what());
+    } catch (const std::invalid_argument& error) {
+      send_error(res, 400, error.what());
+    } catch (const std::exception& error) {
+      send_error(res, 500, std::string("internal error: ") + error.what());
+    } catch (...) {
+      send_error(res, 500, "internal error");
+    }
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    res.set_header("Server-Timing", "app;dur=" + std::to_string(seconds * 1000.0));
+    metrics_.record_request(route.path, route.method, res.status, seconds);
+  };
+}
+
+}  // namespace mriscan

@@ -1,0 +1,53 @@
+// Route registration with the cross-cutting parts done once: a request id, the admin token check, exceptions
+// turned into JSON errors with the right status, timing and per-route metrics. Handlers stay three steps
+// (decode -> models:: -> encode) and just throw HttpError for bad input.
+//
+// Exception mapping: HttpError -> its status; UploadRejected, ImageError, std::invalid_argument -> 400 (the
+// client sent something unusable; the message says what); anything else -> 500 with the message.
+// What it is not: a framework; it is a thin layer over httplib::Server::Get/Post.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "server/http.h"
+
+#include "server/metrics.h"
+
+namespace mriscan {
+
+struct RouteInfo {
+  std::string method;   // "GET", "POST"
+  std::string path;     // OpenAPI form: "/retrain_status/{job_id}"
+  bool admin = false;
+};
+
+class Router {
+ public:
+  using Handler = std::function<void(const httplib::Request&, httplib::Response&)>;
+
+  Router(httplib::Server& server, ServerMetrics& metrics, std::string admin_token);
+
+  // `path` uses OpenAPI's {name} placeholders; each becomes a capture group ([^/]+), available in order as
+  // req.matches[1], [2], ...
+  void get(const std::string& path, Handler handler, bool admin = false);
+  void post(const std::string& path, Handler handler, bool admin = false);
+
+  const std::vector<RouteInfo>& routes() const { return routes_; }
+  // A fresh id for a request ("<boot prefix>-<counter>"), also used for unrouted errors.
+  std::string next_request_id();
+
+ private:
+  Handler wrap(const RouteInfo& route, Handler handler);
+
+  httplib::Server& server_;
+  ServerMetrics& metrics_;
+  std::string admin_token_;
+  std::vector<RouteInfo> routes_;
+  std::string id_prefix_;
+  std::atomic<uint64_t> counter_{0};
+};
+
+}  // namespace mriscan

@@ -1,0 +1,40 @@
+// GET /models (every version with metrics and creation time) and POST /models/{version}/activate (promote or
+// roll back; atomic, see server/model_registry.h).
+#include "server/http_util.h"
+#include "server/routes.h"
+
+namespace mriscan {
+
+void register_model_routes(Router& router, ServerContext& context) {
+  router.get("/models", [&context](const httplib::Request&, httplib::Response& res) {
+    nlohmann::json versions = nlohmann::json::array();
+    for (const ModelVersion& version : context.registry.list()) versions.push_back(version.to_json());
+    auto active = context.registry.active();
+    nlohmann::json body = {{"models", versions}, {"active_version", active ? nlohmann::json(active->name) : nullptr}};
+    if (active) {
+      body["class_names"] = active->classifier->class_names();
+      body["image_size"] = active->classifier->image_size();
+    }
+    send_json(res, 200, body);
+  });
+
+  router.post(
+      "/models/{version}/activate",
+      [&context](const httplib::Request& req, httplib::Response& res) {
+        const std::string text = req.matches[1];
+        std::optional<int64_t> number = parse_version(text);
+        if (!number) throw HttpError(400, "a model version looks like 'v3' or '3', got '" + text + "'");
+        if (!context.registry.find(*number)) throw HttpError(404, "unknown model version '" + text + "'");
+        auto previous = context.registry.active();
+        try {
+          context.registry.activate(*number);
+        } catch (const std::exception& error) {
+          throw HttpError(500, "cannot activate v" + std::to_string(*number) + ": " + error.what());
+        }
+        send_json(res, 200, {{"active_version", "v" + std::to_string(*number)},
+                             {"previous_version", previous ? nlohmann::json(previous->name) : nullptr}});
+      },
+      /*admin=*/true);
+}
+
+}  // namespace mriscan

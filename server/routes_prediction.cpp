@@ -1,0 +1,140 @@
+// POST /predict, POST /predict_batch, POST /explain: decode -> models::Classifier -> encode.
+#include <chrono>
+
+#include "models/image_io.h"
+#include "server/http_util.h"
+#include "server/routes.h"
+
+namespace mriscan {
+namespace {
+
+std::shared_ptr<const ActiveModel> require_model(ServerContext& context) {
+  auto model = context.registry.active();
+  if (!model) throw HttpError(503, "no model is loaded yet (see GET /ready)");
+  return model;
+}
+
+// The one image of a prediction request: multipart field `file`, or a raw image body (Content-Type image/* or
+// application/octet-stream) for `curl --data-binary @scan.jpg`.
+UploadFile single_image(const httplib::Request& req) {
+  const std::string type = req.get_header_value("Content-Type");
+  if (type.rfind("image/", 0) == 0 || type.rfind("application/octet-stream", 0) == 0) return {"body", req.body};
+  std::vector<UploadFile> files = multipart_files(req, "file");
+  if (files.empty()) throw HttpError(400, "no file: send the scan as the multipart field 'file'");
+  if (files.size() > 1) throw HttpError(400, "several files in 'file': use POST /predict_batch with 'files'");
+  if (files[0].bytes.empty()) throw HttpError(400, "the file '" + files[0].filename + "' is empty");
+  return files[0];
+}
+
+Image decode(const UploadFile& file, const ServerContext& context) {
+  return decode_image(reinterpret_cast<const uint8_t*>(file.bytes.data()), file.bytes.size(),
+                      context.config.image_limits, "'" + file.filename + "'");
+}
+
+nlohmann::json prediction_json(const Prediction& prediction, const std::vector<std::string>& class_names) {
+  nlohmann::json probabilities = nlohmann::json::object();
+  for (size_t k = 0; k < class_names.size() && k < prediction.probabilities.size(); ++k)
+    probabilities[class_names[k]] = prediction.probabilities[k];
+  return {{"predicted_class", prediction.class_name},
+          {"class_index", prediction.class_index},
+          {"confidence", prediction.confidence},
+          {"probabilities", probabilities},
+          {"out_of_distribution", prediction.out_of_distribution},
+          {"ood_score", prediction.ood_score},
+          {"ood_threshold", prediction.ood_threshold}};
+}
+
+// ?class=<name or index> for /explain; -1 (the predicted class) when absent.
+int explained_class(const httplib::Request& req, const std::vector<std::string>& class_names) {
+  const std::string requested = form_value(req, "class");
+  if (requested.empty()) return -1;
+  for (size_t k = 0; k < class_names.size(); ++k)
+    if (class_names[k] == requested || std::to_string(k) == requested) return static_cast<int>(k);
+  throw HttpError(400, "unknown class '" + requested + "'");
+}
+
+}  // namespace
+
+void register_prediction_routes(Router& router, ServerContext& context) {
+  router.post("/predict", [&context](const httplib::Request& req, httplib::Response& res) {
+    auto model = require_model(context);
+    UploadFile file = single_image(req);
+    Image image = decode(file, context);
+    const bool with_gradcam = form_value(req, "gradcam") == "1" || form_value(req, "gradcam") == "true";
+    const auto& names = model->classifier->class_names();
+    nlohmann::json body;
+    double inference_ms = 0.0;
+    if (with_gradcam) {
+      Explanation explanation = model->classifier->explain(image);
+      inference_ms = explanation.prediction.inference_ms;
+      body = prediction_json(explanation.prediction, names);
+      body["gradcam"] = {{"explained_class", names.at(explanation.class_index)},
+                         {"overlay_png_base64", base64_encode(encode_png(explanation.overlay))},
+                         {"heatmap_height", explanation.heatmap_h},
+                         {"heatmap_width", explanation.heatmap_w},
+                         {"heatmap", explanation.heatmap}};
+    } else {
+      Prediction prediction = model->classifier->predict(image);
+      inference_ms = prediction.inference_ms;
+      body = prediction_json(prediction, names);
+    }
+    context.metrics.record_inference(inference_ms / 1000.0, 1);
+    body["inference_time_ms"] = inference_ms;
+    body["model_version"] = model->name;
+    body["request_id"] = res.get_header_value("X-Request-Id");
+    res.set_header("X-Model-Version", model->name);
+    send_json(res, 200, body);
+  });
+
+  router.post("/predict_batch", [&context](const httplib::Request& req, httplib::Response& res) {
+    auto model = require_model(context);
+    std::vector<UploadFile> files = multipart_files(req, "files");
+    if (files.empty()) throw HttpError(400, "no files: send the scans as repeated multipart fields 'files'");
+    if (static_cast<int>(files.size()) > context.config.max_batch_files)
+      throw HttpError(413, "too many files: " + std::to_string(files.size()) + " > the limit of " +
+                               std::to_string(context.config.max_batch_files));
+    // Decode everything; undecodable files get an error entry, the rest go to the model in one batch.
+    nlohmann::json results = nlohmann::json::array();
+    std::vector<Image> images;
+    std::vector<size_t> image_slot;  // results index of each image
+    for (size_t i = 0; i < files.size(); ++i) {
+      results.push_back({{"index", i}, {"filename", files[i].filename}});
+      try {
+        if (files[i].bytes.empty()) throw ImageError("empty file");
+        images.push_back(decode(files[i], context));
+        image_slot.push_back(i);
+      } catch (const ImageError& error) {
+        results[i]["error"] = std::string("not a usable image: ") + error.what();
+      }
+    }
+    if (images.empty()) throw HttpError(400, "none of the files is a usable image", results);
+    const auto start = std::chrono::steady_clock::now();
+    std::vector<Prediction> predictions = model->classifier->predict_batch(images);
+    const double inference_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    context.metrics.record_inference(inference_ms / 1000.0, static_cast<int>(images.size()));
+    for (size_t j = 0; j < predictions.size(); ++j)
+      results[image_slot[j]].update(prediction_json(predictions[j], model->classifier->class_names()));
+    res.set_header("X-Model-Version", model->name);
+    send_json(res, 200,
+              {{"results", results}, {"count", files.size()}, {"predicted", images.size()},
+               {"failed", files.size() - images.size()}, {"inference_time_ms", inference_ms},
+               {"model_version", model->name}, {"request_id", res.get_header_value("X-Request-Id")}});
+  });
+
+  router.post("/explain", [&context](const httplib::Request& req, httplib::Response& res) {
+    auto model = require_model(context);
+    Image image = decode(single_image(req), context);
+    const auto& names = model->classifier->class_names();
+    Explanation explanation = model->classifier->explain(image, explained_class(req, names));
+    context.metrics.record_inference(explanation.prediction.inference_ms / 1000.0, 1);
+    std::vector<uint8_t> png = encode_png(explanation.overlay);
+    res.status = 200;
+    res.set_header("X-Model-Version", model->name);
+    res.set_header("X-Predicted-Class", explanation.prediction.class_name);
+    res.set_header("X-Explained-Class", names.at(explanation.class_index));
+    res.set_content(std::string(png.begin(), png.end()), "image/png");
+  });
+}
+
+}  // namespace mriscan

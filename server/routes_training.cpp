@@ -1,0 +1,113 @@
+// Admin routes that change what the model learns from: POST /upload_training_data, POST /retrain,
+// POST /retrain/{job_id}/cancel; and the read-only job views GET /retrain_status/{job_id}, GET /retrain_jobs.
+#include <cstdlib>
+
+#include "server/http_util.h"
+#include "server/routes.h"
+
+namespace mriscan {
+namespace {
+
+// Retrain parameters from a JSON body, or from form/query fields (numbers parsed, so both reach the same
+// validation in validate_retrain_params).
+nlohmann::json retrain_request(const httplib::Request& req) {
+  if (req.get_header_value("Content-Type").rfind("application/json", 0) == 0) return json_body(req);
+  nlohmann::json request = nlohmann::json::object();
+  for (const char* field : {"epochs", "learning_rate", "frozen_blocks", "max_samples_per_class"}) {
+    const std::string text = form_value(req, field);
+    if (text.empty()) continue;
+    nlohmann::json value = nlohmann::json::parse(text, nullptr, false);
+    if (value.is_discarded() || !value.is_number())
+      throw HttpError(400, std::string("'") + field + "' must be a number, got '" + text + "'");
+    request[field] = value;
+  }
+  return request;
+}
+
+// The job plus its headline numbers at the top level: epoch, loss and accuracy so far, ETA, and for a
+// completed job the resulting version and its validation metrics.
+nlohmann::json job_view(nlohmann::json job) {
+  const nlohmann::json& progress = job["progress"];
+  if (progress.is_object())
+    for (const char* key : {"phase", "epoch", "epochs", "batch", "batches", "loss", "accuracy", "eta_seconds"})
+      if (progress.contains(key)) job[key] = progress[key];
+  const nlohmann::json& result = job["result"];
+  if (result.is_object()) {
+    job["model_version"] = result.value("model_version", "");
+    job["activated"] = result.value("activated", false);
+    if (result.contains("metrics") && result["metrics"].contains("validation"))
+      job["metrics"] = result["metrics"]["validation"];
+  }
+  return job;
+}
+
+}  // namespace
+
+void register_training_routes(Router& router, ServerContext& context) {
+  router.post(
+      "/upload_training_data",
+      [&context](const httplib::Request& req, httplib::Response& res) {
+        auto model = context.registry.active();
+        if (!model) throw HttpError(503, "no model is loaded, so there are no class names to label uploads with");
+        std::vector<UploadFile> files = multipart_files(req, "files");
+        const std::string label = form_value(req, "label");
+        if (label.empty()) throw HttpError(400, "missing 'label': one of the model's class names");
+        std::vector<UploadItem> items = context.uploads.add(files, label, model->classifier->class_names());
+        nlohmann::json listed = nlohmann::json::array();
+        int stored = 0, duplicates = 0;
+        for (const UploadItem& item : items) {
+          (item.status == "stored" ? stored : duplicates) += 1;
+          listed.push_back({{"filename", item.filename}, {"sha256", item.sha256}, {"status", item.status},
+                            {"label", item.label}, {"width", item.width}, {"height", item.height}});
+        }
+        send_json(res, stored > 0 ? 201 : 200,
+                  {{"stored", stored}, {"duplicates", duplicates}, {"label", label}, {"files", listed},
+                   {"total_uploads", context.uploads.count()}});
+      },
+      /*admin=*/true);
+
+  router.post(
+      "/retrain",
+      [&context](const httplib::Request& req, httplib::Response& res) {
+        if (context.config.data_dir.empty())
+          throw HttpError(409, "retraining needs training data: start the server with --data DIR");
+        if (!context.registry.active()) throw HttpError(503, "no model is loaded to fine-tune");
+        nlohmann::json params = validate_retrain_params(retrain_request(req));
+        const int64_t id = context.jobs.submit(params);
+        send_json(res, 202, {{"job_id", id}, {"status", "queued"}, {"params", params},
+                             {"status_url", "/retrain_status/" + std::to_string(id)}});
+      },
+      /*admin=*/true);
+
+  router.get("/retrain_status/{job_id}", [&context](const httplib::Request& req, httplib::Response& res) {
+    const int64_t id = parse_id(req.matches[1], "job_id");
+    auto job = context.jobs.get(id);
+    if (!job) throw HttpError(404, "unknown job " + std::to_string(id));
+    send_json(res, 200, job_view(*job));
+  });
+
+  router.get("/retrain_jobs", [&context](const httplib::Request&, httplib::Response& res) {
+    nlohmann::json jobs = nlohmann::json::array();
+    for (const auto& job : context.jobs.list()) jobs.push_back(job_view(job));
+    send_json(res, 200, {{"jobs", jobs}, {"counts", context.jobs.counts_by_status()}});
+  });
+
+  router.post(
+      "/retrain/{job_id}/cancel",
+      [&context](const httplib::Request& req, httplib::Response& res) {
+        const int64_t id = parse_id(req.matches[1], "job_id");
+        switch (context.jobs.cancel(id)) {
+          case CancelOutcome::kUnknown: throw HttpError(404, "unknown job " + std::to_string(id));
+          case CancelOutcome::kAlreadyFinished:
+            throw HttpError(409, "job " + std::to_string(id) + " has already finished");
+          case CancelOutcome::kCancelled: send_json(res, 200, {{"job_id", id}, {"status", "cancelled"}}); break;
+          case CancelOutcome::kCancelling:
+            send_json(res, 202, {{"job_id", id}, {"status", "running"}, {"cancel_requested", true},
+                                 {"message", "the job stops at the next batch boundary"}});
+            break;
+        }
+      },
+      /*admin=*/true);
+}
+
+}  // namespace mriscan

@@ -1,0 +1,73 @@
+// Uploaded training scans: validated, content-addressed, recorded in SQLite, handed to retraining as samples.
+//
+// A request's files are all decoded (with the server's decode limits) and the label checked against the model's
+// classes BEFORE anything is written: one bad file rejects the whole request and nothing is kept. Accepted bytes
+// are stored as <dir>/<sha256 of the bytes> (temporary name, fsync, rename), so no name from the client ever
+// reaches the file system and the same scan uploaded twice is stored once; the second copy is reported as a
+// duplicate (with the label it already has). The database row is written last, in one transaction for the whole
+// request; a crash in between leaves only unreferenced files, which `UploadStore` removes when it opens.
+// What it is not: an image database; pixels are not kept in SQLite, only the hash, label, size and brightness.
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "models/dataset.h"
+#include "models/image_io.h"
+#include "server/database.h"
+
+namespace mriscan {
+
+struct UploadFile {
+  std::string filename;  // as sent by the client: for messages only, never used as a path
+  std::string bytes;
+};
+
+struct UploadItem {
+  std::string filename;
+  std::string sha256;
+  std::string status;  // "stored" or "duplicate"
+  std::string label;   // the stored label (for a duplicate: the label it was first stored with)
+  int width = 0, height = 0;
+};
+
+// A rejected request: every problem found, one entry per offending file ({"file", "error"}).
+struct UploadRejected : std::runtime_error {
+  UploadRejected(const std::string& message, nlohmann::json problems)
+      : std::runtime_error(message), problems(std::move(problems)) {}
+  nlohmann::json problems;
+};
+
+struct UploadRecord {
+  std::string sha256, label, created_at;
+  int width = 0, height = 0;
+  double brightness = 0.0;  // mean luma in [0, 255]
+};
+
+class UploadStore {
+ public:
+  UploadStore(Database& db, std::string dir, DecodeLimits limits);
+
+  // All-or-nothing: throws UploadRejected (nothing stored) if the label is not one of `class_names` or any file
+  // is empty or does not decode within the limits.
+  std::vector<UploadItem> add(const std::vector<UploadFile>& files, const std::string& label,
+                              const std::vector<std::string>& class_names);
+
+  std::vector<UploadRecord> records();
+  int64_t count();
+  // Uploads whose label is one of class_names, as training samples (label = index into class_names).
+  std::vector<Sample> samples(const std::vector<std::string>& class_names);
+
+ private:
+  void remove_unreferenced_files();
+
+  Database& db_;
+  std::string dir_;
+  DecodeLimits limits_;
+};
+
+}  // namespace mriscan

@@ -1,0 +1,874 @@
+// API tests of `mriscan serve`: an App on a free port in this process, called with httplib::Client.
+//
+// The model is a real (tiny) one: a random-init MobileNetV2 width 0.35 at 64x64 written with models/model_file.h,
+// served through the real Classifier, retrained by the real trainer on a small copy of real scans from the shared
+// dataset (8 per class). Every route is exercised, and every bad input we know of: no file, not an image,
+// truncated JPEG, huge dimensions, wrong label, missing or wrong token, unknown job, oversized body, a full
+// request queue; plus predictions during model swaps (zero failures), graceful drain on stop, and restart
+// recovery, including a real `kill -9` of the `mriscan serve` binary in the middle of a retraining job.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <regex>
+#include <set>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include "server/http.h"
+#include <nlohmann/json.hpp>
+
+#include "models/dataset.h"
+#include "models/image_io.h"
+#include "models/mobilenet_v2.h"
+#include "models/model_file.h"
+#include "server/app.h"
+#include "server/database.h"
+#include "server/http_util.h"
+#include "server/metrics.h"
+#include "server/sha256.h"
+
+namespace mriscan {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+const std::vector<std::string> kClasses = {"glioma", "meningioma", "notumor", "pituitary"};
+const std::string kToken = "test-token-123";
+
+// ---------------------------------------------------------------------------------------------------------------
+// Fixtures shared by the whole file: a temporary folder with two tiny model files and a tiny dataset of real scans.
+
+struct Shared {
+  fs::path root;
+  std::string model_a, model_b;  // two different random initialisations
+  std::string data_dir;          // Training/<class>/ with 8 real scans each
+  std::vector<std::string> scans;  // a few real scan paths (from the copy)
+};
+
+std::string write_tiny_model(const fs::path& path, uint32_t seed, double val_accuracy) {
+  MobileNetV2Config config;
+  config.width_mult = 0.35f;
+  config.num_classes = 4;
+  config.seed = seed;
+  MobileNetV2 model(config);
+  json metrics = {{"validation", {{"accuracy", val_accuracy}}}, {"history", json::array()}};
+  save_model_file(path.string(), model, 64, kClasses,
+                  {{"temperature", "1.0"}, {"version", "test-" + std::to_string(seed)}, {"metrics", metrics.dump()}});
+  return path.string();
+}
+
+const Shared& shared() {
+  static Shared* state = [] {
+    auto* s = new Shared;
+    s->root = fs::temp_directory_path() / ("mriscan_test_server_" + std::to_string(::getpid()));
+    fs::remove_all(s->root);
+    fs::create_directories(s->root);
+    s->model_a = write_tiny_model(s->root / "model_a.safetensors", 1, 0.25);
+    s->model_b = write_tiny_model(s->root / "model_b.safetensors", 2, 0.25);
+    // A small copy of the real dataset: the first 8 scans of every class.
+    std::string source;
+    try {
+      source = default_dataset_dir();
+    } catch (const std::exception&) {
+      return s;  // tests that need scans skip
+    }
+    s->data_dir = (s->root / "data").string();
+    for (const std::string& name : kClasses) {
+      fs::path from = fs::path(source) / "Training" / name, to = fs::path(s->data_dir) / "Training" / name;
+      fs::create_directories(to);
+      std::vector<fs::path> files;
+      for (const auto& entry : fs::directory_iterator(from)) files.push_back(entry.path());
+      std::sort(files.begin(), files.end());
+      for (size_t i = 0; i < 8 && i < files.size(); ++i) {
+        fs::copy_file(files[i], to / files[i].filename());
+        if (i < 2) s->scans.push_back((to / files[i].filename()).string());
+      }
+    }
+    return s;
+  }();
+  return *state;
+}
+
+std::string read_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// A random-noise PNG: distinct content for every seed (uploads are content-addressed).
+std::string noise_png(uint32_t seed, int width = 48, int height = 40) {
+  Image image(width, height);
+  std::mt19937 rng(seed);
+  for (auto& v : image.rgb) v = static_cast<uint8_t>(rng());
+  std::vector<uint8_t> png = encode_png(image);
+  return std::string(png.begin(), png.end());
+}
+
+// CRC-32 (IEEE) for hand-made PNG chunks.
+uint32_t crc32(const std::string& bytes) {
+  uint32_t crc = 0xffffffffu;
+  for (unsigned char byte : bytes) {
+    crc ^= byte;
+    for (int k = 0; k < 8; ++k) crc = (crc >> 1) ^ (0xedb88320u & (0u - (crc & 1u)));
+  }
+  return ~crc;
+}
+
+// A 60-byte PNG whose header claims width x height pixels: a decompression bomb's first bytes.
+std::string png_claiming(uint32_t width, uint32_t height) {
+  auto be32 = [](uint32_t v) {
+    return std::string{char(v >> 24), char(v >> 16), char(v >> 8), char(v)};
+  };
+  std::string ihdr = "IHDR" + be32(width) + be32(height) + std::string{8, 2, 0, 0, 0};  // 8-bit RGB
+  std::string png = "\x89PNG\r\n\x1a\n";
+  png += be32(13) + ihdr + be32(crc32(ihdr));
+  std::string idat = "IDAT" + std::string("\x78\x9c\x63\x00\x00\x00\x01\x00\x01", 9);
+  png += be32(9) + idat + be32(crc32(idat));
+  return png;
+}
+
+httplib::MultipartFormDataItems one_file(const std::string& field, const std::string& bytes,
+                                        const std::string& name = "scan.jpg") {
+  return {{field, bytes, name, "application/octet-stream"}};
+}
+
+json body_of(const httplib::Result& result) {
+  if (!result) return json();
+  return json::parse(result->body, nullptr, false);
+}
+
+httplib::Headers admin_headers() { return {{"Authorization", "Bearer " + kToken}}; }
+
+ServerConfig base_config(const fs::path& state, const std::string& model) {
+  ServerConfig config;
+  config.state_dir = state.string();
+  config.initial_model = model;
+  config.data_dir = shared().data_dir;
+  config.admin_token = kToken;
+  config.max_body_bytes = 4u << 20;
+  config.max_batch_files = 4;
+  config.image_limits = {.max_pixels = 4'000'000, .max_side = 4096};
+  config.retrain.rule = ActivationRule::kAlways;
+  config.retrain.batch_size = 8;
+  config.http_threads = 8;
+  config.log_requests = false;
+  return config;
+}
+
+// Polls GET /retrain_status/{id} until the job is finished; returns the last body.
+json wait_for_job(httplib::Client& client, int64_t id, double timeout_seconds = 600) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_seconds);
+  json status;
+  while (std::chrono::steady_clock::now() < deadline) {
+    status = body_of(client.Get("/retrain_status/" + std::to_string(id)));
+    const std::string s = status.value("status", "");
+    if (s == "completed" || s == "failed" || s == "cancelled") return status;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  return status;
+}
+
+// One App per test, on a free port, with its own state folder.
+class ServerApi : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (shared().scans.empty()) GTEST_SKIP() << "shared dataset not found (set MRISCAN_SHARED)";
+    state_ = shared().root / ("state_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    fs::remove_all(state_);
+    start(base_config(state_, shared().model_a));
+  }
+  void start(ServerConfig config) {
+    app_ = std::make_unique<App>(std::move(config));
+    port_ = app_->start("127.0.0.1", 0);
+    client_ = std::make_unique<httplib::Client>("127.0.0.1", port_);
+    client_->set_read_timeout(120, 0);
+  }
+  void TearDown() override {
+    client_.reset();
+    app_.reset();
+  }
+  httplib::Client& client() { return *client_; }
+  httplib::Result predict(const std::string& bytes, const std::string& query = "") {
+    return client().Post(("/predict" + query).c_str(), one_file("file", bytes));
+  }
+
+  fs::path state_;
+  std::unique_ptr<App> app_;
+  std::unique_ptr<httplib::Client> client_;
+  int port_ = 0;
+};
+
+// ---------------------------------------------------------------------------------------------------------------
+// Building blocks.
+
+TEST(ServerSha256, MatchesFips180Vectors) {
+  EXPECT_EQ(sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  // 56 bytes: the padding needs a second block.
+  EXPECT_EQ(sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
+            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+  EXPECT_EQ(sha256_hex(std::string(1000000, 'a')), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+
+TEST(ServerBase64, EncodesWithPadding) {
+  auto b64 = [](const std::string& s) { return base64_encode(std::vector<uint8_t>(s.begin(), s.end())); };
+  EXPECT_EQ(b64(""), "");
+  EXPECT_EQ(b64("f"), "Zg==");
+  EXPECT_EQ(b64("fo"), "Zm8=");
+  EXPECT_EQ(b64("foo"), "Zm9v");
+  EXPECT_EQ(b64("foobar"), "Zm9vYmFy");
+}
+
+TEST(ServerMetrics, HistogramBucketsAreCumulative) {
+  Histogram histogram({0.1, 1.0});
+  for (double v : {0.05, 0.1, 0.5, 2.0}) histogram.observe(v);
+  std::string out;
+  histogram.render(out, "x", "route=\"/p\"");
+  EXPECT_NE(out.find("x_bucket{route=\"/p\",le=\"0.1\"} 2\n"), std::string::npos) << out;  // 0.05 and 0.1 (le)
+  EXPECT_NE(out.find("x_bucket{route=\"/p\",le=\"1\"} 3\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("x_bucket{route=\"/p\",le=\"+Inf\"} 4\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("x_count{route=\"/p\"} 4\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("x_sum{route=\"/p\"} 2.65\n"), std::string::npos) << out;
+}
+
+TEST(ServerDatabase, TransactionIsAllOrNothing) {
+  fs::path path = fs::temp_directory_path() / ("mriscan_db_" + std::to_string(::getpid()) + ".db");
+  fs::remove(path);
+  {
+    Database db(path.string());
+    db.exec("CREATE TABLE t (x INTEGER)");
+    EXPECT_THROW(db.transaction([](Database::Session& s) {
+      s.exec("INSERT INTO t VALUES (?)", {int64_t(1)});
+      throw std::runtime_error("boom");
+    }),
+                 std::runtime_error);
+    EXPECT_EQ(db.query("SELECT COUNT(*) AS n FROM t").at(0).integer("n"), 0);
+    db.transaction([](Database::Session& s) { s.exec("INSERT INTO t VALUES (?)", {int64_t(2)}); });
+  }
+  Database reopened(path.string());
+  EXPECT_EQ(reopened.query("SELECT x FROM t").at(0).integer("x"), 2);
+  fs::remove(path);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Liveness, readiness, documents.
+
+TEST_F(ServerApi, HealthReadyAndStats) {
+  json health = body_of(client().Get("/health"));
+  EXPECT_EQ(health["status"], "ok");
+  EXPECT_EQ(health["model_loaded"], true);
+  EXPECT_EQ(health["model_version"], "v1");
+  EXPECT_GE(health["uptime_seconds"].get<double>(), 0.0);
+  auto ready = client().Get("/ready");
+  ASSERT_TRUE(ready);
+  EXPECT_EQ(ready->status, 200);
+  json stats = body_of(client().Get("/stats"));
+  EXPECT_EQ(stats["model_version"], "v1");
+  EXPECT_TRUE(stats["latency"]["routes"].contains("/health"));
+}
+
+TEST(ServerNoModel, NotReadyUntilAModelIsLoaded) {
+  fs::path state = shared().root / "state_no_model";
+  fs::remove_all(state);
+  ServerConfig config = base_config(state, "");
+  App app(config);
+  httplib::Client client("127.0.0.1", app.start());
+  auto ready = client.Get("/ready");
+  ASSERT_TRUE(ready);
+  EXPECT_EQ(ready->status, 503);
+  EXPECT_EQ(body_of(client.Get("/health"))["model_loaded"], false);
+  auto predict = client.Post("/predict", one_file("file", noise_png(1)));
+  ASSERT_TRUE(predict);
+  EXPECT_EQ(predict->status, 503);
+  EXPECT_NE(body_of(predict)["error"].get<std::string>().find("no model"), std::string::npos);
+}
+
+TEST_F(ServerApi, OpenApiDocumentsExactlyTheRegisteredRoutes) {
+  auto response = client().Get("/openapi.json");
+  ASSERT_TRUE(response);
+  ASSERT_EQ(response->status, 200);
+  json spec = json::parse(response->body);
+  std::set<std::string> documented, registered;
+  for (const auto& [path, methods] : spec["paths"].items())
+    for (const auto& [method, operation] : methods.items()) {
+      std::string upper = method;
+      for (char& c : upper) c = static_cast<char>(std::toupper(c));
+      documented.insert(upper + " " + path);
+    }
+  for (const RouteInfo& route : app_->context().router.routes()) registered.insert(route.method + " " + route.path);
+  EXPECT_EQ(documented, registered);
+  auto docs = client().Get("/docs");
+  ASSERT_TRUE(docs);
+  EXPECT_EQ(docs->status, 200);
+  EXPECT_NE(docs->body.find("openapi.json"), std::string::npos);
+  auto index = client().Get("/");
+  ASSERT_TRUE(index);
+  EXPECT_EQ(index->status, 200);
+  EXPECT_NE(index->body.find("/ui/app.js"), std::string::npos);
+}
+
+TEST_F(ServerApi, UnknownRouteIsJson404) {
+  auto response = client().Get("/no/such/route");
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 404);
+  EXPECT_NE(body_of(response)["error"].get<std::string>().find("/no/such/route"), std::string::npos);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Predictions.
+
+TEST_F(ServerApi, PredictRealScan) {
+  auto response = predict(read_bytes(shared().scans[0]));
+  ASSERT_TRUE(response);
+  ASSERT_EQ(response->status, 200) << response->body;
+  json body = json::parse(response->body);
+  const std::string predicted = body["predicted_class"];
+  EXPECT_NE(std::find(kClasses.begin(), kClasses.end(), predicted), kClasses.end());
+  double sum = 0.0, max_p = 0.0;
+  for (const std::string& name : kClasses) {
+    double p = body["probabilities"][name];
+    sum += p;
+    max_p = std::max(max_p, p);
+  }
+  EXPECT_NEAR(sum, 1.0, 1e-4);
+  EXPECT_NEAR(body["confidence"].get<double>(), max_p, 1e-6);
+  EXPECT_NEAR(body["probabilities"][predicted].get<double>(), max_p, 1e-6);
+  EXPECT_GT(body["inference_time_ms"].get<double>(), 0.0);
+  EXPECT_EQ(body["model_version"], "v1");
+  EXPECT_FALSE(body["request_id"].get<std::string>().empty());
+  EXPECT_EQ(body["request_id"], response->get_header_value("X-Request-Id"));
+  EXPECT_TRUE(body["out_of_distribution"].is_boolean());
+
+  // The same bytes as a raw body give the same answer.
+  auto raw = client().Post("/predict", read_bytes(shared().scans[0]), "image/jpeg");
+  ASSERT_TRUE(raw);
+  ASSERT_EQ(raw->status, 200);
+  EXPECT_EQ(json::parse(raw->body)["probabilities"], body["probabilities"]);
+}
+
+TEST_F(ServerApi, PredictWithGradCamAndExplain) {
+  const std::string scan = read_bytes(shared().scans[1]);
+  auto response = predict(scan, "?gradcam=1");
+  ASSERT_TRUE(response);
+  ASSERT_EQ(response->status, 200) << response->body;
+  json gradcam = json::parse(response->body)["gradcam"];
+  EXPECT_EQ(gradcam["overlay_png_base64"].get<std::string>().rfind("iVBORw0KGgo", 0), 0u);  // PNG signature
+  const int h = gradcam["heatmap_height"], w = gradcam["heatmap_width"];
+  ASSERT_EQ(gradcam["heatmap"].size(), static_cast<size_t>(h * w));
+  for (const auto& v : gradcam["heatmap"]) {
+    EXPECT_GE(v.get<double>(), 0.0);
+    EXPECT_LE(v.get<double>(), 1.0);
+  }
+
+  auto png = client().Post("/explain?class=notumor", one_file("file", scan));
+  ASSERT_TRUE(png);
+  ASSERT_EQ(png->status, 200) << png->body;
+  EXPECT_EQ(png->get_header_value("Content-Type"), "image/png");
+  EXPECT_EQ(png->get_header_value("X-Explained-Class"), "notumor");
+  Image overlay = decode_image(reinterpret_cast<const uint8_t*>(png->body.data()), png->body.size());
+  Image input = decode_image(reinterpret_cast<const uint8_t*>(scan.data()), scan.size());
+  EXPECT_EQ(overlay.width, input.width);
+  EXPECT_EQ(overlay.height, input.height);
+  auto bad_class = client().Post("/explain?class=banana", one_file("file", scan));
+  ASSERT_TRUE(bad_class);
+  EXPECT_EQ(bad_class->status, 400);
+}
+
+TEST_F(ServerApi, PredictRejectsBadInput) {
+  struct Case {
+    std::string what;
+    httplib::Result result;
+    std::string message_part;
+  };
+  const std::string jpeg = read_bytes(shared().scans[0]);
+  std::vector<Case> cases;
+  cases.push_back({"no file field", client().Post("/predict", httplib::MultipartFormDataItems{{"other", "x", "", ""}}),
+                   "no file"});
+  cases.push_back({"not multipart", client().Post("/predict", "{}", "application/json"), "multipart"});
+  cases.push_back({"empty file", predict(""), "empty"});
+  cases.push_back({"not an image", predict("this is plain text, not a scan"), "not a usable image"});
+  cases.push_back({"truncated JPEG", predict(jpeg.substr(0, 200)), "not a usable image"});
+  cases.push_back({"huge dimensions", predict(png_claiming(60000, 60000)), "not a usable image"});
+  for (const Case& c : cases) {
+    ASSERT_TRUE(c.result) << c.what;
+    EXPECT_EQ(c.result->status, 400) << c.what << ": " << c.result->body;
+    json body = json::parse(c.result->body, nullptr, false);
+    ASSERT_TRUE(body.is_object()) << c.what;
+    EXPECT_NE(body["error"].get<std::string>().find(c.message_part), std::string::npos)
+        << c.what << ": " << body["error"];
+  }
+}
+
+TEST_F(ServerApi, OversizedBodyIs413) {
+  auto response = predict(std::string(5u << 20, 'x'));  // limit in the fixture: 4 MB
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 413);
+  EXPECT_NE(body_of(response)["error"].get<std::string>().find("limit"), std::string::npos);
+}
+
+TEST_F(ServerApi, PredictBatch) {
+  httplib::MultipartFormDataItems items = {{"files", read_bytes(shared().scans[0]), "a.jpg", "image/jpeg"},
+                                           {"files", "not an image", "b.txt", "text/plain"},
+                                           {"files", read_bytes(shared().scans[1]), "c.jpg", "image/jpeg"}};
+  auto response = client().Post("/predict_batch", items);
+  ASSERT_TRUE(response);
+  ASSERT_EQ(response->status, 200) << response->body;
+  json body = json::parse(response->body);
+  EXPECT_EQ(body["count"], 3);
+  EXPECT_EQ(body["predicted"], 2);
+  EXPECT_EQ(body["failed"], 1);
+  EXPECT_TRUE(body["results"][1].contains("error"));
+  EXPECT_EQ(body["results"][2]["filename"], "c.jpg");
+  // Batch results equal single predictions of the same image.
+  json single = body_of(predict(read_bytes(shared().scans[1])));
+  for (const std::string& name : kClasses)
+    EXPECT_NEAR(body["results"][2]["probabilities"][name].get<double>(), single["probabilities"][name].get<double>(),
+                1e-4);
+
+  auto none = client().Post("/predict_batch", httplib::MultipartFormDataItems{{"x", "1", "", ""}});
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none->status, 400);
+  httplib::MultipartFormDataItems too_many;
+  for (int i = 0; i < 5; ++i) too_many.push_back({"files", noise_png(i), "n.png", "image/png"});
+  auto many = client().Post("/predict_batch", too_many);
+  ASSERT_TRUE(many);
+  EXPECT_EQ(many->status, 413);
+  auto all_bad = client().Post("/predict_batch", httplib::MultipartFormDataItems{{"files", "zz", "z", ""}});
+  ASSERT_TRUE(all_bad);
+  EXPECT_EQ(all_bad->status, 400);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Uploads.
+
+TEST_F(ServerApi, UploadNeedsTheToken) {
+  httplib::MultipartFormDataItems items = {{"files", noise_png(7), "a.png", ""}, {"label", "glioma", "", ""}};
+  auto missing = client().Post("/upload_training_data", items);
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 401);
+  auto wrong = client().Post("/upload_training_data", {{"Authorization", "Bearer nope"}}, items);
+  ASSERT_TRUE(wrong);
+  EXPECT_EQ(wrong->status, 403);
+  auto wrong_same_length = client().Post("/upload_training_data", {{"X-Admin-Token", "test-token-124"}}, items);
+  ASSERT_TRUE(wrong_same_length);
+  EXPECT_EQ(wrong_same_length->status, 403);
+}
+
+TEST_F(ServerApi, UploadIsValidatedContentAddressedAndAllOrNothing) {
+  auto upload = [&](httplib::MultipartFormDataItems items) {
+    return client().Post("/upload_training_data", admin_headers(), items);
+  };
+  const fs::path uploads_dir = state_ / "uploads";
+  auto stored_files = [&] {
+    return std::distance(fs::directory_iterator(uploads_dir), fs::directory_iterator());
+  };
+
+  // Wrong label: nothing stored.
+  auto wrong_label = upload({{"files", noise_png(1), "a.png", ""}, {"label", "banana", "", ""}});
+  ASSERT_TRUE(wrong_label);
+  EXPECT_EQ(wrong_label->status, 400);
+  EXPECT_NE(body_of(wrong_label)["error"].get<std::string>().find("banana"), std::string::npos);
+  auto no_label = upload({{"files", noise_png(1), "a.png", ""}});
+  ASSERT_TRUE(no_label);
+  EXPECT_EQ(no_label->status, 400);
+  auto no_files = upload({{"label", "glioma", "", ""}});
+  ASSERT_TRUE(no_files);
+  EXPECT_EQ(no_files->status, 400);
+
+  // One bad file among good ones: the request is rejected as a whole, the bad file named.
+  auto mixed = upload({{"files", noise_png(1), "good.png", ""},
+                       {"files", read_bytes(shared().scans[0]).substr(0, 300), "broken.jpg", ""},
+                       {"label", "glioma", "", ""}});
+  ASSERT_TRUE(mixed);
+  EXPECT_EQ(mixed->status, 400);
+  json details = body_of(mixed)["details"];
+  ASSERT_EQ(details.size(), 1u);
+  EXPECT_EQ(details[0]["file"], "broken.jpg");
+  EXPECT_EQ(stored_files(), 0);
+
+  // Two good files (one a path-like name that must never reach the file system).
+  const std::string a = read_bytes(shared().scans[0]), b = noise_png(2);
+  auto good = upload({{"files", a, "../../etc/passwd", ""}, {"files", b, "b.png", ""}, {"label", "meningioma", "", ""}});
+  ASSERT_TRUE(good);
+  ASSERT_EQ(good->status, 201) << good->body;
+  json body = json::parse(good->body);
+  EXPECT_EQ(body["stored"], 2);
+  EXPECT_EQ(body["duplicates"], 0);
+  EXPECT_EQ(stored_files(), 2);
+  EXPECT_TRUE(fs::exists(uploads_dir / sha256_hex(a)));
+  EXPECT_TRUE(fs::exists(uploads_dir / sha256_hex(b)));
+  EXPECT_EQ(read_bytes((uploads_dir / sha256_hex(a)).string()), a);
+
+  // The same bytes again (even under another label): reported, not stored twice.
+  auto again = upload({{"files", a, "again.jpg", ""}, {"files", a, "again2.jpg", ""}, {"label", "glioma", "", ""}});
+  ASSERT_TRUE(again);
+  ASSERT_EQ(again->status, 200) << again->body;
+  body = json::parse(again->body);
+  EXPECT_EQ(body["stored"], 0);
+  EXPECT_EQ(body["duplicates"], 2);
+  EXPECT_EQ(body["files"][0]["label"], "meningioma");
+  EXPECT_EQ(stored_files(), 2);
+
+  // /dataset_stats counts the uploads.
+  json stats;
+  for (int i = 0; i < 600; ++i) {  // the training folder is scanned in the background
+    stats = body_of(client().Get("/dataset_stats"));
+    if (stats["complete"] == true) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(stats["uploads"]["total"], 2);
+  EXPECT_EQ(stats["uploads"]["class_counts"]["meningioma"], 2);
+  EXPECT_EQ(stats["training"]["class_counts"]["glioma"], 8);
+  EXPECT_EQ(stats["class_distribution"]["meningioma"], 10);
+  EXPECT_EQ(stats["uploads"]["duplicates_of_training_files"], 1);  // scans[0] is a training file
+  EXPECT_EQ(stats["training"]["resolutions"].size() >= 1, true);
+  int64_t brightness_total = 0;
+  for (const auto& [name, bins] : stats["training"]["brightness"].items())
+    for (const auto& n : bins) brightness_total += n.get<int64_t>();
+  EXPECT_EQ(brightness_total, 32);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Models and retraining.
+
+TEST_F(ServerApi, RetrainRegistersActivatesAndRollsBack) {
+  // Bad requests first.
+  auto no_token = client().Post("/retrain", R"({"epochs": 1})", "application/json");
+  ASSERT_TRUE(no_token);
+  EXPECT_EQ(no_token->status, 401);
+  for (const char* bad : {R"({"epochs": 0})", R"({"epochs": "x"})", R"({})", R"({"epochs": 1, "lr": 1})",
+                                 R"({"epochs": 1, "learning_rate": -1})", R"({"epochs": 1, "frozen_blocks": 99})",
+                                 "not json"}) {
+    auto response = client().Post("/retrain", admin_headers(), bad, "application/json");
+    ASSERT_TRUE(response);
+    EXPECT_EQ(response->status, 400) << bad << " -> " << response->body;
+  }
+  auto unknown = client().Get("/retrain_status/999");
+  ASSERT_TRUE(unknown);
+  EXPECT_EQ(unknown->status, 404);
+  auto not_a_number = client().Get("/retrain_status/abc");
+  ASSERT_TRUE(not_a_number);
+  EXPECT_EQ(not_a_number->status, 400);
+  auto cancel_unknown = client().Post("/retrain/999/cancel", admin_headers(), "", "text/plain");
+  ASSERT_TRUE(cancel_unknown);
+  EXPECT_EQ(cancel_unknown->status, 404);
+
+  // Upload two scans, then a 1-epoch retrain (form fields work as well as JSON).
+  auto up = client().Post("/upload_training_data", admin_headers(),
+                          {{"files", noise_png(11, 64, 64), "x.png", ""}, {"files", noise_png(12, 64, 64), "y.png", ""},
+                           {"label", "notumor", "", ""}});
+  ASSERT_TRUE(up);
+  ASSERT_EQ(up->status, 201);
+  auto submitted = client().Post("/retrain?epochs=1&frozen_blocks=10&learning_rate=0.001", admin_headers(), "",
+                                 "text/plain");
+  ASSERT_TRUE(submitted);
+  ASSERT_EQ(submitted->status, 202) << submitted->body;
+  const int64_t id = json::parse(submitted->body)["job_id"];
+  json status = wait_for_job(client(), id);
+  ASSERT_EQ(status["status"], "completed") << status.dump(2);
+  EXPECT_EQ(status["model_version"], "v2");
+  EXPECT_EQ(status["activated"], true);
+  EXPECT_EQ(status["epoch"], 1);
+  EXPECT_EQ(status["result"]["uploads_used"], 2);
+  EXPECT_TRUE(status["metrics"].contains("accuracy"));
+  EXPECT_EQ(status["progress"]["history"].size(), 1u);
+  EXPECT_FALSE(fs::exists(state_ / "runs" / ("job-" + std::to_string(id))));  // cleaned up
+
+  json models = body_of(client().Get("/models"));
+  ASSERT_EQ(models["models"].size(), 2u);
+  EXPECT_EQ(models["active_version"], "v2");
+  EXPECT_EQ(models["models"][1]["version"], "v2");
+  EXPECT_TRUE(models["models"][1]["metrics"]["validation"].contains("confusion_matrix"));
+  EXPECT_FALSE(models["models"][1]["created_at"].get<std::string>().empty());
+  EXPECT_EQ(body_of(predict(read_bytes(shared().scans[0])))["model_version"], "v2");
+  json jobs = body_of(client().Get("/retrain_jobs"));
+  EXPECT_EQ(jobs["jobs"].size(), 1u);
+  EXPECT_EQ(jobs["counts"]["completed"], 1);
+
+  // Rollback.
+  auto activate_no_token = client().Post("/models/v1/activate", "", "text/plain");
+  ASSERT_TRUE(activate_no_token);
+  EXPECT_EQ(activate_no_token->status, 401);
+  auto rollback = client().Post("/models/v1/activate", admin_headers(), "", "text/plain");
+  ASSERT_TRUE(rollback);
+  ASSERT_EQ(rollback->status, 200) << rollback->body;
+  EXPECT_EQ(json::parse(rollback->body)["previous_version"], "v2");
+  EXPECT_EQ(body_of(client().Get("/health"))["model_version"], "v1");
+  EXPECT_EQ(body_of(predict(read_bytes(shared().scans[0])))["model_version"], "v1");
+  auto missing = client().Post("/models/v7/activate", admin_headers(), "", "text/plain");
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 404);
+  auto malformed = client().Post("/models/latest/activate", admin_headers(), "", "text/plain");
+  ASSERT_TRUE(malformed);
+  EXPECT_EQ(malformed->status, 400);
+  auto finished = client().Post("/retrain/" + std::to_string(id) + "/cancel", admin_headers(), "", "text/plain");
+  ASSERT_TRUE(finished);
+  EXPECT_EQ(finished->status, 409);
+
+  // Metrics saw all of it.
+  const std::string metrics = client().Get("/metrics")->body;
+  EXPECT_NE(metrics.find("mriscan_http_requests_total{route=\"/predict\",method=\"POST\",status=\"200\"}"),
+            std::string::npos);
+  EXPECT_NE(metrics.find("mriscan_http_requests_total{route=\"/retrain_status/{job_id}\",method=\"GET\",status=\"404\"} 1"),
+            std::string::npos);
+  EXPECT_NE(metrics.find("mriscan_retrain_jobs{status=\"completed\"} 1"), std::string::npos);
+  EXPECT_NE(metrics.find("mriscan_model_version 1"), std::string::npos);
+  EXPECT_NE(metrics.find("mriscan_inference_duration_seconds_count"), std::string::npos);
+  EXPECT_NE(metrics.find("mriscan_prediction_batch_size_bucket"), std::string::npos);
+  EXPECT_NE(metrics.find("mriscan_request_queue_depth"), std::string::npos);
+}
+
+TEST_F(ServerApi, CancelQueuedAndRunningJobs) {
+  auto submit = [&] {
+    auto r = client().Post("/retrain", admin_headers(), R"({"epochs": 50})", "application/json");
+    EXPECT_TRUE(r && r->status == 202);
+    return json::parse(r->body)["job_id"].get<int64_t>();
+  };
+  const int64_t first = submit(), second = submit();
+  auto queued = client().Post("/retrain/" + std::to_string(second) + "/cancel", admin_headers(), "", "text/plain");
+  ASSERT_TRUE(queued);
+  EXPECT_EQ(queued->status, 200) << queued->body;
+  EXPECT_EQ(body_of(client().Get("/retrain_status/" + std::to_string(second)))["status"], "cancelled");
+  // Wait until the first one is really training, then cancel it.
+  for (int i = 0; i < 600; ++i) {
+    json s = body_of(client().Get("/retrain_status/" + std::to_string(first)));
+    if (s["status"] == "running" && s.contains("batch")) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  auto running = client().Post("/retrain/" + std::to_string(first) + "/cancel", admin_headers(), "", "text/plain");
+  ASSERT_TRUE(running);
+  EXPECT_EQ(running->status, 202) << running->body;
+  json status = wait_for_job(client(), first, 300);
+  EXPECT_EQ(status["status"], "cancelled") << status.dump();
+  EXPECT_EQ(body_of(client().Get("/models"))["models"].size(), 1u);  // nothing registered
+}
+
+TEST_F(ServerApi, ConcurrentPredictionsDuringModelSwapsNeverFail) {
+  // A second version to flip between.
+  ModelVersion v2 = app_->registry().register_file(shared().model_b, "test");
+  const std::string scan = read_bytes(shared().scans[0]);
+  std::atomic<bool> done{false};
+  std::atomic<int> ok{0}, failed{0};
+  std::set<std::string> seen_versions;
+  std::mutex seen_mutex;
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 4; ++t)
+    clients.emplace_back([&] {
+      httplib::Client c("127.0.0.1", port_);
+      c.set_read_timeout(60, 0);
+      while (!done) {
+        auto r = c.Post("/predict", one_file("file", scan));
+        if (r && r->status == 200) {
+          ++ok;
+          std::lock_guard<std::mutex> lock(seen_mutex);
+          seen_versions.insert(json::parse(r->body)["model_version"].get<std::string>());
+        } else {
+          ++failed;
+        }
+      }
+    });
+  for (int swap = 0; swap < 10; ++swap) {
+    auto r = client().Post("/models/" + std::string(swap % 2 ? "v1" : "v2") + "/activate", admin_headers(), "",
+                           "text/plain");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    std::this_thread::sleep_for(std::chrono::milliseconds(60));
+  }
+  done = true;
+  for (auto& c : clients) c.join();
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_GT(ok.load(), 10);
+  EXPECT_EQ(seen_versions, (std::set<std::string>{"v1", v2.name()}));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Overload, shutdown, restart.
+
+// Opens a TCP connection and sends the start of a request without finishing its headers: the server worker that
+// picks it up waits (up to the read timeout) for the rest.
+int open_stalled_connection(int port, const std::string& partial) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) return -1;
+  ::send(fd, partial.data(), partial.size(), 0);
+  return fd;
+}
+
+TEST(ServerOverload, FullQueueAnswers503AndRecovers) {
+  if (shared().scans.empty()) GTEST_SKIP() << "shared dataset not found";
+  fs::path state = shared().root / "state_overload";
+  fs::remove_all(state);
+  ServerConfig config = base_config(state, shared().model_a);
+  config.http_threads = 1;
+  config.max_queued_requests = 0;
+  config.read_timeout_seconds = 5;
+  App app(config);
+  const int port = app.start();
+  int stalled = open_stalled_connection(port, "GET /health HTTP/1.1\r\nHost: x\r\n");
+  ASSERT_GE(stalled, 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the only worker is now waiting on it
+  httplib::Client client("127.0.0.1", port);
+  auto busy = client.Get("/health");
+  ASSERT_TRUE(busy);
+  EXPECT_EQ(busy->status, 503);
+  EXPECT_EQ(busy->get_header_value("Retry-After"), "1");
+  EXPECT_NE(body_of(busy)["error"].get<std::string>().find("busy"), std::string::npos);
+  // Finish the stalled request: the worker answers it and is free again.
+  const std::string rest = "Connection: close\r\n\r\n";
+  ::send(stalled, rest.data(), rest.size(), 0);
+  char buffer[512];
+  ssize_t n = ::recv(stalled, buffer, sizeof(buffer), 0);
+  ::close(stalled);
+  ASSERT_GT(n, 0);
+  EXPECT_EQ(std::string(buffer, n).rfind("HTTP/1.1 200", 0), 0u);
+  auto ok = client.Get("/health");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200);
+  EXPECT_NE(client.Get("/metrics")->body.find("mriscan_requests_shed_total 1"), std::string::npos);
+}
+
+TEST(ServerShutdown, StopDrainsAcceptedRequests) {
+  if (shared().scans.empty()) GTEST_SKIP() << "shared dataset not found";
+  fs::path state = shared().root / "state_drain";
+  fs::remove_all(state);
+  App app(base_config(state, shared().model_a));
+  const int port = app.start();
+  int stalled = open_stalled_connection(port, "GET /health HTTP/1.1\r\nHost: x\r\n");
+  ASSERT_GE(stalled, 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  std::thread stopper([&] { app.stop(); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // The server no longer accepts new connections, but the accepted request is still answered.
+  httplib::Client late("127.0.0.1", port);
+  late.set_connection_timeout(1, 0);
+  EXPECT_FALSE(late.Get("/health"));
+  const std::string rest = "Connection: close\r\n\r\n";
+  ::send(stalled, rest.data(), rest.size(), 0);
+  char buffer[512];
+  ssize_t n = ::recv(stalled, buffer, sizeof(buffer), 0);
+  ::close(stalled);
+  stopper.join();
+  ASSERT_GT(n, 0);
+  EXPECT_EQ(std::string(buffer, n).rfind("HTTP/1.1 200", 0), 0u);
+}
+
+TEST(ServerRestart, InterruptedJobsFailAndTheLastGoodModelIsActive) {
+  if (shared().scans.empty()) GTEST_SKIP() << "shared dataset not found";
+  fs::path state = shared().root / "state_restart";
+  fs::remove_all(state);
+  {
+    App app(base_config(state, shared().model_a));
+    app.registry().register_file(shared().model_b, "test");
+    app.registry().activate(2);
+  }
+  // What a crash can leave behind: a job row still 'running', an upload file without its row, a half-written
+  // model file (rename never happened), and here even a corrupted active model file.
+  {
+    Database db((state / "mriscan.db").string());
+    db.exec("INSERT INTO jobs (status, params, created_at, started_at) VALUES ('running', '{\"epochs\": 1}', 'x', 'x')");
+  }
+  std::ofstream(state / "uploads" / std::string(64, 'a')) << "orphan";
+  std::ofstream(state / "uploads" / "partial.tmp") << "partial";
+  std::ofstream(state / "models" / "v2.safetensors", std::ios::trunc) << "garbage";
+
+  App app(base_config(state, shared().model_a));
+  httplib::Client client("127.0.0.1", app.start());
+  json job = body_of(client.Get("/retrain_status/1"));
+  EXPECT_EQ(job["status"], "failed");
+  EXPECT_NE(job["error"].get<std::string>().find("interrupted"), std::string::npos);
+  json health = body_of(client.Get("/health"));
+  EXPECT_EQ(health["model_version"], "v1") << app.startup_message();  // v2's file is corrupt: last good is v1
+  EXPECT_EQ(body_of(client.Get("/models"))["active_version"], "v1");
+  EXPECT_FALSE(fs::exists(state / "uploads" / std::string(64, 'a')));
+  EXPECT_FALSE(fs::exists(state / "uploads" / "partial.tmp"));
+}
+
+// The real thing: `mriscan serve` as a child process, killed with SIGKILL while a retraining job is running.
+TEST(ServerCrash, KillNineDuringRetrainingThenRestart) {
+  if (shared().scans.empty()) GTEST_SKIP() << "shared dataset not found";
+  const fs::path binary = fs::read_symlink("/proc/self/exe").parent_path() / "mriscan";
+  if (!fs::exists(binary)) GTEST_SKIP() << binary << " not built";
+  fs::path state = shared().root / "state_crash";
+  fs::remove_all(state);
+  // A free port: bind to 0, read it, release it.
+  int probe = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(probe, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+  socklen_t length = sizeof(address);
+  ::getsockname(probe, reinterpret_cast<sockaddr*>(&address), &length);
+  const int port = ntohs(address.sin_port);
+  ::close(probe);
+
+  auto spawn_server = [&] {
+    std::vector<std::string> args = {binary.string(), "serve", "--model", shared().model_a, "--data",
+                                     shared().data_dir, "--state-dir", state.string(), "--port",
+                                     std::to_string(port), "--admin-token", kToken, "--quiet",
+                                     "--retrain-batch-size", "4"};
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    pid_t pid = 0;
+    EXPECT_EQ(posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ), 0);
+    return pid;
+  };
+  auto wait_ready = [&](httplib::Client& client) {
+    for (int i = 0; i < 300; ++i) {
+      auto r = client.Get("/ready");
+      if (r && r->status == 200) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return false;
+  };
+
+  pid_t pid = spawn_server();
+  httplib::Client client("127.0.0.1", port);
+  client.set_read_timeout(60, 0);
+  ASSERT_TRUE(wait_ready(client));
+  auto submitted = client.Post("/retrain", admin_headers(), R"({"epochs": 50})", "application/json");
+  ASSERT_TRUE(submitted);
+  ASSERT_EQ(submitted->status, 202);
+  for (int i = 0; i < 600; ++i) {
+    json s = body_of(client.Get("/retrain_status/1"));
+    if (s["status"] == "running" && s.contains("batch")) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ::kill(pid, SIGKILL);
+  int wstatus = 0;
+  ::waitpid(pid, &wstatus, 0);
+  ASSERT_TRUE(WIFSIGNALED(wstatus));
+
+  pid = spawn_server();
+  ASSERT_TRUE(wait_ready(client));
+  json job = body_of(client.Get("/retrain_status/1"));
+  EXPECT_EQ(job["status"], "failed");
+  EXPECT_NE(job["error"].get<std::string>().find("interrupted"), std::string::npos);
+  json models = body_of(client.Get("/models"));
+  EXPECT_EQ(models["models"].size(), 1u);
+  EXPECT_EQ(models["active_version"], "v1");
+  auto prediction = client.Post("/predict", one_file("file", read_bytes(shared().scans[0])));
+  ASSERT_TRUE(prediction);
+  EXPECT_EQ(prediction->status, 200);
+  // SIGTERM: graceful shutdown, exit status 0.
+  ::kill(pid, SIGTERM);
+  ::waitpid(pid, &wstatus, 0);
+  EXPECT_TRUE(WIFEXITED(wstatus));
+  EXPECT_EQ(WEXITSTATUS(wstatus), 0);
+}
+
+}  // namespace
+}  // namespace mriscan

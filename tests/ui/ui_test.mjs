@@ -1,0 +1,161 @@
+// Browser test of the mriscan web UI, end to end against the real server binary:
+//   1. trains a tiny model (MobileNetV2 width 0.35, 64x64, a few real scans per class) with `mriscan train`;
+//   2. starts `mriscan serve` on a free port with a fresh state folder;
+//   3. in headless Chromium (Debian's /usr/bin/chromium via playwright-core): predicts on a real scan, opens the
+//      visualisations, uploads two scans with a label, starts a 1-epoch retrain on a tiny subset, waits until the
+//      job completes, checks the new version on the Models tab;
+//   4. saves a screenshot of every step to tests/ui/screenshots/ (gitignored), stops the server with SIGTERM and
+//      checks it exits cleanly.
+// Usage: node tests/ui/ui_test.mjs [--binary build/mriscan]   (env MRISCAN_BIN works too; npm ci in tests/ui first)
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, '..', '..');
+const argBinary = process.argv.indexOf('--binary');
+const binary = path.resolve(argBinary > 0 ? process.argv[argBinary + 1] : process.env.MRISCAN_BIN || path.join(repo, 'build', 'mriscan'));
+const shared = process.env.MRISCAN_SHARED || path.resolve(repo, '..', 'shared');
+const dataDir = path.join(shared, 'data', 'brain-tumor-mri');
+const screenshots = path.join(here, 'screenshots');
+const token = 'ui-test-token';
+const classes = ['glioma', 'meningioma', 'notumor', 'pituitary'];
+
+function fail(message) {
+  console.error('ui_test: FAIL: ' + message);
+  process.exitCode = 1;
+  throw new Error(message);
+}
+function check(condition, message) {
+  if (!condition) fail(message);
+  console.log('ui_test: ok: ' + message);
+}
+
+async function freePort() {
+  return new Promise((resolve) => {
+    const server = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitReady(base, server, seconds) {
+  for (let i = 0; i < seconds * 5; i++) {
+    if (server.exitCode !== null) fail(`the server exited early with status ${server.exitCode}`);
+    try {
+      const response = await fetch(base + '/ready');
+      if (response.ok) return;
+    } catch { /* not listening yet */ }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  fail('the server did not become ready');
+}
+
+function firstScans(className, count) {
+  const dir = path.join(dataDir, 'Testing', className);
+  return fs.readdirSync(dir).filter((f) => f.endsWith('.jpg')).sort().slice(0, count).map((f) => path.join(dir, f));
+}
+
+async function main() {
+  if (!fs.existsSync(binary)) fail(`${binary} not found (build it, or pass --binary PATH)`);
+  if (!fs.existsSync(dataDir)) fail(`dataset not found at ${dataDir} (set MRISCAN_SHARED)`);
+  fs.mkdirSync(screenshots, { recursive: true });
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'mriscan-ui-'));
+
+  // 1. A tiny model trained on real scans, so the Visualisations tab has a real history and confusion matrix.
+  console.log('ui_test: training a tiny model ...');
+  const train = spawnSync(binary, ['train', '--data', dataDir, '--out', path.join(work, 'run'), '--epochs', '2',
+    '--width', '0.35', '--image-size', '64', '--max-per-class', '12', '--batch', '16', '--no-test'], { stdio: 'inherit' });
+  check(train.status === 0, '`mriscan train` made the initial model');
+
+  // 2. The server.
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const server = spawn(binary, ['serve', '--model', path.join(work, 'run', 'model.safetensors'), '--data', dataDir,
+    '--state-dir', path.join(work, 'state'), '--port', String(port), '--admin-token', token, '--quiet',
+    '--retrain-max-per-class', '6', '--retrain-batch-size', '8'], { stdio: ['ignore', 'inherit', 'inherit'] });
+  let browser;
+  try {
+    await waitReady(base, server, 60);
+    browser = await chromium.launch({
+      executablePath: '/usr/bin/chromium',
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
+        '--disable-component-update', '--disable-sync', `--user-data-dir=${path.join(work, 'chromium-profile')}`],
+    });
+    const page = await browser.newPage({ viewport: { width: 1360, height: 1000 } });
+    const pageErrors = [];
+    page.on('pageerror', (error) => pageErrors.push(String(error)));
+    await page.goto(base + '/');
+    await page.fill('#admin-token', token);
+    await page.dispatchEvent('#admin-token', 'change');
+
+    // 3a. Predict on a real scan (from the Testing split: never trained on).
+    await page.setInputFiles('#file-input', firstScans('meningioma', 1)[0]);
+    await page.waitForSelector('#predict-result:not([hidden])', { timeout: 60000 });
+    await page.waitForFunction(() => document.getElementById('gradcam-img').naturalWidth > 0, null, { timeout: 60000 });
+    const predicted = (await page.textContent('#predicted-class')).trim();
+    check(classes.includes(predicted), `prediction shows a class (${predicted})`);
+    check((await page.locator('#probability-bars .bar-row').count()) === 4, 'four probability bars');
+    check((await page.textContent('#predict-meta')).includes('model v1'), 'prediction names model v1');
+    await page.screenshot({ path: path.join(screenshots, '1-predict.png'), fullPage: true });
+
+    // 3b. Visualisations: charts from /dataset_stats and the active model's metadata.
+    await page.click('.tab[data-tab=visualise]');
+    await page.waitForFunction(() => window.Chart && Chart.getChart('chart-classes') && Chart.getChart('chart-history'),
+      null, { timeout: 60000 });
+    await page.waitForSelector('#confusion table', { timeout: 30000 });
+    check(true, 'class distribution, history and confusion matrix drawn');
+    await page.waitForTimeout(800);  // chart animations
+    await page.screenshot({ path: path.join(screenshots, '2-visualisations.png'), fullPage: true });
+
+    // 3c. Upload two scans with a label, then retrain for one epoch on a tiny subset.
+    await page.click('.tab[data-tab=retrain]');
+    await page.setInputFiles('#upload-files', firstScans('glioma', 2));
+    await page.selectOption('#upload-label', 'glioma');
+    await page.click('#upload-button');
+    await page.waitForSelector('#upload-result .ok', { timeout: 30000 });
+    check((await page.textContent('#upload-result')).includes('2 stored'), 'two scans uploaded');
+    await page.fill('#epochs', '1');
+    await page.fill('#frozen-blocks', '12');
+    await page.fill('#learning-rate', '0.001');
+    await page.click('#retrain-button');
+    await page.waitForSelector('#job-status b', { timeout: 30000 });
+    await page.screenshot({ path: path.join(screenshots, '3-retrain-running.png'), fullPage: true });
+    await page.waitForSelector('#job-status b.status-completed, #job-status b.status-failed', { timeout: 900000 });
+    check((await page.textContent('#job-status')).includes('completed'), 'retraining job completed');
+    check((await page.textContent('#job-result')).includes('v2'), 'job result names the new version v2');
+    await page.screenshot({ path: path.join(screenshots, '4-retrain-done.png'), fullPage: true });
+
+    // 3d. Models: both versions listed, with service statistics.
+    await page.click('.tab[data-tab=models]');
+    await page.waitForFunction(() => document.querySelectorAll('#models-table tbody tr').length >= 2, null, { timeout: 30000 });
+    check(true, 'models tab lists two versions');
+    await page.waitForSelector('#latency-table tbody tr', { timeout: 30000 });
+    await page.screenshot({ path: path.join(screenshots, '5-models.png'), fullPage: true });
+    check(pageErrors.length === 0, 'no JavaScript errors in the page' + (pageErrors.length ? ': ' + pageErrors.join('; ') : ''));
+  } finally {
+    if (browser) await browser.close();
+    // 4. Graceful shutdown.
+    const exited = new Promise((resolve) => server.once('exit', (code, signal) => resolve({ code, signal })));
+    server.kill('SIGTERM');
+    const { code } = await Promise.race([exited, new Promise((r) => setTimeout(() => r({ code: 'timeout' }), 60000))]);
+    if (code !== 0) {
+      server.kill('SIGKILL');
+      fail(`server did not exit cleanly after SIGTERM (${code})`);
+    }
+    console.log('ui_test: ok: server exited cleanly after SIGTERM');
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+  console.log(`ui_test: PASS (screenshots in ${screenshots})`);
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exitCode = 1;
+});

@@ -1,0 +1,152 @@
+// `mriscan bench`: end-to-end speed figures a user cares about, measured on this machine, medians of repeats.
+//   inference latency at batch 1, inference throughput at batch N, training step throughput (forward + backward +
+//   AdamW) at batch N, and fine-tuning throughput with the first blocks frozen. `--profile` adds time per op.
+// The PyTorch peer for the same workloads is bench/compare_pytorch.py, which runs this command too.
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <random>
+
+#include "engine/kernels/dispatch.h"
+#include "layers/softmax_cross_entropy.h"
+#include "models/mobilenet_v2.h"
+#include "optim/adam.h"
+#include "tools/args.h"
+#include "tools/command.h"
+
+namespace mriscan {
+namespace {
+
+const char* kUsage = R"(usage: mriscan bench [--threads N] [--batch N] [--image-size N] [--width W] [--repeats N]
+                     [--frozen-blocks K] [--workloads LIST] [--profile] [--json]
+
+  --workloads LIST   comma-separated subset of infer1,infer,train,finetune (default: all)
+  --frozen-blocks K  blocks frozen in the fine-tuning workload (13)
+  --profile          also print forward/backward time per op for the train workload
+)";
+
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  const size_t n = values.size();
+  return n % 2 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
+}
+
+// Peak resident memory of the process so far, from /proc (kB -> MB).
+double peak_rss_mb() {
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);)
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
+  return 0.0;
+}
+
+Tensor random_images(int batch, int size) {
+  Tensor images(Shape{batch, size, size, 3});
+  std::mt19937 rng(0);
+  std::normal_distribution<float> normal;
+  for (int64_t i = 0; i < images.numel(); ++i) images[i] = normal(rng);
+  return images;
+}
+
+template <typename F>
+std::vector<double> time_runs(int warmup, int repeats, F&& run) {
+  for (int i = 0; i < warmup; ++i) run();
+  std::vector<double> seconds;
+  for (int i = 0; i < repeats; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    run();
+    seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  return seconds;
+}
+
+int run_bench(const std::vector<std::string>& raw) {
+  Args args(raw, {"threads", "batch", "image-size", "width", "repeats", "frozen-blocks", "workloads"},
+            {"profile", "json"});
+  if (args.help()) {
+    std::cout << kUsage;
+    return 0;
+  }
+  const int threads = args.get_int("threads", omp_get_max_threads());
+  omp_set_num_threads(threads);
+  const int batch = args.get_int("batch", 32), size = args.get_int("image-size", 224);
+  const int repeats = std::max(1, args.get_int("repeats", 5)), frozen = args.get_int("frozen-blocks", 13);
+  const float width = static_cast<float>(args.get_double("width", 1.0));
+  const std::string workloads = "," + args.get("workloads", "infer1,infer,train,finetune") + ",";
+  auto wanted = [&](const std::string& name) { return workloads.find("," + name + ",") != std::string::npos; };
+
+  nlohmann::json result = {{"threads", threads}, {"batch", batch}, {"image_size", size}, {"width_mult", width},
+                           {"repeats", repeats}, {"kernels", kernels().name}};
+  MobileNetV2 model({.width_mult = width, .num_classes = 4, .seed = 0});
+
+  auto inference = [&](int n, const std::string& key) {
+    model.set_training(false);
+    Var images = make_var(random_images(n, size));
+    Tape tape;
+    tape.set_enabled(false);
+    std::vector<double> seconds = time_runs(2, n == 1 ? std::max(repeats, 20) : repeats, [&] { model.forward(tape, images); });
+    result[key] = {{"median_ms", 1e3 * median(seconds)}, {"images_per_second", n / median(seconds)},
+                   {"runs_ms", seconds}};
+    std::fprintf(stderr, "%-10s batch %3d: %8.2f ms  %8.1f img/s\n", key.c_str(), n, 1e3 * median(seconds),
+                 n / median(seconds));
+  };
+  auto training = [&](int frozen_blocks, const std::string& key, bool profile) {
+    model.freeze_blocks(frozen_blocks);
+    model.set_training(true);
+    std::vector<NamedParameter> trainable;
+    for (const NamedParameter& p : model.parameters())
+      if (p.var->requires_grad) trainable.push_back(p);
+    Adam adam(trainable, {.learning_rate = 1e-4f, .weight_decay = 1e-4f, .decoupled_weight_decay = true});
+    Var images = make_var(random_images(batch, size));
+    std::vector<int> labels(batch);
+    for (int i = 0; i < batch; ++i) labels[i] = i % 4;
+    OpProfile op_profile;
+    Tape tape;
+    auto step = [&] {
+      tape.clear();
+      op_profile.start();
+      Var loss = softmax_cross_entropy(tape, model.forward(tape, images), labels);
+      for (const NamedParameter& p : trainable) p.var->grad = Tensor();
+      tape.backward(loss);
+      adam.step();
+    };
+    std::vector<double> seconds = time_runs(1, repeats, step);
+    result[key] = {{"median_ms", 1e3 * median(seconds)}, {"images_per_second", batch / median(seconds)},
+                   {"frozen_blocks", frozen_blocks}, {"runs_ms", seconds}, {"peak_rss_mb", peak_rss_mb()}};
+    std::fprintf(stderr, "%-10s batch %3d: %8.2f ms  %8.1f img/s  (frozen %d, peak RSS %.0f MB)\n", key.c_str(),
+                 batch, 1e3 * median(seconds), batch / median(seconds), frozen_blocks, peak_rss_mb());
+    if (profile) {
+      tape.set_profile(&op_profile);
+      op_profile = OpProfile();
+      step();
+      tape.set_profile(nullptr);
+      nlohmann::json ops;
+      std::fprintf(stderr, "  %-24s %10s %10s %6s\n", "op (one train step)", "fwd ms", "bwd ms", "calls");
+      for (const auto& [name, fwd] : op_profile.forward_seconds) {
+        const double bwd = op_profile.backward_seconds[name];
+        ops[name] = {{"forward_ms", 1e3 * fwd}, {"backward_ms", 1e3 * bwd}, {"calls", op_profile.calls[name]}};
+        std::fprintf(stderr, "  %-24s %10.2f %10.2f %6lld\n", name.c_str(), 1e3 * fwd, 1e3 * bwd,
+                     static_cast<long long>(op_profile.calls[name]));
+      }
+      result[key]["profile"] = ops;
+    }
+    model.freeze_blocks(0);
+  };
+
+  std::fprintf(stderr, "mriscan bench: %d threads, %dx%d, width %.2f, kernels '%s'\n", threads, size, size, width,
+               kernels().name.c_str());
+  if (wanted("infer1")) inference(1, "infer1");
+  if (wanted("infer")) inference(batch, "infer");
+  if (wanted("train")) training(0, "train", args.flag("profile"));
+  if (wanted("finetune")) training(frozen, "finetune", false);
+  if (args.flag("json")) std::cout << result.dump(2) << "\n";
+  return 0;
+}
+
+const RegisterCommand kRegister({"bench", "measure inference and training speed on this machine", run_bench});
+
+}  // namespace
+}  // namespace mriscan
