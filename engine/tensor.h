@@ -63,7 +63,10 @@ class Tensor {
   Shape shape_;
 };
 
-// 64-byte-aligned float allocation (one AVX-512 vector, one cache line), freed by the shared_ptr.
+// 64-byte-aligned float allocation (one AVX-512 vector, one cache line). Freed buffers go back to a cache of
+// buffers keyed by size and are reused (see tensor.cpp), so steady-state training allocates nothing from the OS.
 std::shared_ptr<float[]> allocate_aligned(int64_t count);
+// Returns every cached free buffer to the OS (e.g. after training, before serving).
+void release_cached_buffers();
 
 }  // namespace mriscan

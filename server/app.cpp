@@ -56,11 +56,13 @@ App::App(ServerConfig config) : config_(std::move(config)) {
   http_.set_read_timeout(config_.read_timeout_seconds, 0);
   http_.set_keep_alive_timeout(2);
   router_ = std::make_unique<Router>(http_, metrics_, config_.admin_token);
-  http_.set_pre_routing_handler([](const httplib::Request&, httplib::Response& res) {
+  http_.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     if (!RequestQueue::is_shedding_thread()) return httplib::Server::HandlerResponse::Unhandled;
+    res.set_header("X-Request-Id", router_->next_request_id());
     res.set_header("Retry-After", "1");
     res.set_header("Connection", "close");
     send_error(res, 503, "server busy: the request queue is full, retry shortly");
+    metrics_.record_request("(shed)", req.method, 503, 0.0);
     return httplib::Server::HandlerResponse::Handled;
   });
   http_.set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request& req,

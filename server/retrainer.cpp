@@ -102,22 +102,27 @@ std::optional<nlohmann::json> Retrainer::run(const JobContext& job) {
   config.extra_training_samples = uploads_.samples(classifier.class_names());
   fs::remove_all(config.out_dir);  // a previous attempt of this id (after a restart) must not be resumed
 
-  // Progress: the trainer's per-batch numbers plus the epoch history, and an ETA over the remaining epochs
-  // (training batches only; validation passes come on top).
-  nlohmann::json history = nlohmann::json::array();
+  // Progress: the latest numbers of every kind (a "calibrate" or "done" event carries no epoch, so fields are
+  // updated, never replaced), the epoch history, and an ETA over the remaining epochs (training batches only;
+  // validation passes come on top).
+  nlohmann::json progress = {{"phase", "starting"}, {"history", nlohmann::json::array()},
+                             {"uploads_used", config.extra_training_samples.size()}};
   auto on_progress = [&](const TrainProgress& p) {
-    if (!p.epoch_summary.is_null()) history.push_back(p.epoch_summary);
-    double eta = p.eta_seconds;
-    if (p.phase == "train" && p.batches > p.batch) {
-      const double seconds_per_batch = p.eta_seconds / (p.batches - p.batch);
-      eta += (p.epochs - p.epoch) * p.batches * seconds_per_batch;
+    progress["phase"] = p.phase;
+    if (p.phase == "train") {
+      const double seconds_per_batch = p.batches > p.batch ? p.eta_seconds / (p.batches - p.batch) : 0.0;
+      progress.update({{"epoch", p.epoch}, {"epochs", p.epochs}, {"batch", p.batch}, {"batches", p.batches},
+                       {"loss", p.loss}, {"accuracy", p.accuracy}, {"learning_rate", p.learning_rate},
+                       {"images_per_second", p.images_per_second},
+                       {"eta_seconds", p.eta_seconds + (p.epochs - p.epoch) * p.batches * seconds_per_batch}});
     }
-    nlohmann::json progress = {{"phase", p.phase},        {"epoch", p.epoch},     {"epochs", p.epochs},
-                               {"batch", p.batch},        {"batches", p.batches}, {"loss", p.loss},
-                               {"accuracy", p.accuracy},  {"eta_seconds", eta},   {"learning_rate", p.learning_rate},
-                               {"images_per_second", p.images_per_second},        {"history", history},
-                               {"uploads_used", config.extra_training_samples.size()}};
-    // Persist at phase changes and epoch ends only; per-batch numbers stay in memory.
+    if (!p.epoch_summary.is_null()) {
+      progress["history"].push_back(p.epoch_summary);
+      progress["epoch"] = p.epoch;
+      progress["epochs"] = p.epochs;
+    }
+    if (p.phase == "done") progress["eta_seconds"] = 0.0;
+    // Persist at epoch ends and phase changes after training; per-batch numbers stay in memory.
     job.report(progress, p.phase == "epoch" || p.phase == "calibrate" || p.phase == "done");
   };
   TrainResult trained = train_model(config, on_progress, job.cancel);

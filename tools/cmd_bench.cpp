@@ -11,6 +11,8 @@
 #include <iostream>
 #include <random>
 
+#include <nlohmann/json.hpp>
+
 #include "engine/kernels/dispatch.h"
 #include "layers/softmax_cross_entropy.h"
 #include "models/mobilenet_v2.h"
@@ -49,6 +51,20 @@ Tensor random_images(int batch, int size) {
   std::normal_distribution<float> normal;
   for (int64_t i = 0; i < images.numel(); ++i) images[i] = normal(rng);
   return images;
+}
+
+// Prints and returns time per op name of one profiled run.
+nlohmann::json report_profile(const OpProfile& profile, const char* title) {
+  nlohmann::json ops;
+  std::fprintf(stderr, "  %-24s %10s %10s %6s\n", title, "fwd ms", "bwd ms", "calls");
+  for (const auto& [name, fwd] : profile.forward_seconds) {
+    auto found = profile.backward_seconds.find(name);
+    const double bwd = found == profile.backward_seconds.end() ? 0.0 : found->second;
+    ops[name] = {{"forward_ms", 1e3 * fwd}, {"backward_ms", 1e3 * bwd}, {"calls", profile.calls.at(name)}};
+    std::fprintf(stderr, "  %-24s %10.2f %10.2f %6lld\n", name.c_str(), 1e3 * fwd, 1e3 * bwd,
+                 static_cast<long long>(profile.calls.at(name)));
+  }
+  return ops;
 }
 
 template <typename F>
@@ -92,6 +108,14 @@ int run_bench(const std::vector<std::string>& raw) {
                    {"runs_ms", seconds}};
     std::fprintf(stderr, "%-10s batch %3d: %8.2f ms  %8.1f img/s\n", key.c_str(), n, 1e3 * median(seconds),
                  n / median(seconds));
+    if (args.flag("profile")) {
+      OpProfile op_profile;
+      tape.set_profile(&op_profile);
+      op_profile.start();
+      model.forward(tape, images);
+      tape.set_profile(nullptr);
+      result[key]["profile"] = report_profile(op_profile, "op (one forward)");
+    }
   };
   auto training = [&](int frozen_blocks, const std::string& key, bool profile) {
     model.freeze_blocks(frozen_blocks);
@@ -123,15 +147,7 @@ int run_bench(const std::vector<std::string>& raw) {
       op_profile = OpProfile();
       step();
       tape.set_profile(nullptr);
-      nlohmann::json ops;
-      std::fprintf(stderr, "  %-24s %10s %10s %6s\n", "op (one train step)", "fwd ms", "bwd ms", "calls");
-      for (const auto& [name, fwd] : op_profile.forward_seconds) {
-        const double bwd = op_profile.backward_seconds[name];
-        ops[name] = {{"forward_ms", 1e3 * fwd}, {"backward_ms", 1e3 * bwd}, {"calls", op_profile.calls[name]}};
-        std::fprintf(stderr, "  %-24s %10.2f %10.2f %6lld\n", name.c_str(), 1e3 * fwd, 1e3 * bwd,
-                     static_cast<long long>(op_profile.calls[name]));
-      }
-      result[key]["profile"] = ops;
+      result[key]["profile"] = report_profile(op_profile, "op (one train step)");
     }
     model.freeze_blocks(0);
   };

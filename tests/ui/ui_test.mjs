@@ -82,13 +82,15 @@ async function main() {
   let browser;
   try {
     await waitReady(base, server, 60);
-    browser = await chromium.launch({
+    // A fresh profile folder (playwright's persistent context is how --user-data-dir is passed).
+    browser = await chromium.launchPersistentContext(path.join(work, 'chromium-profile'), {
       executablePath: '/usr/bin/chromium',
       headless: true,
+      viewport: { width: 1360, height: 1000 },
       args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync', `--user-data-dir=${path.join(work, 'chromium-profile')}`],
+        '--disable-component-update', '--disable-sync'],
     });
-    const page = await browser.newPage({ viewport: { width: 1360, height: 1000 } });
+    const page = browser.pages()[0] || await browser.newPage();
     const pageErrors = [];
     page.on('pageerror', (error) => pageErrors.push(String(error)));
     await page.goto(base + '/');
