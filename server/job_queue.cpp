@@ -14,12 +14,14 @@
 namespace mriscan {
 namespace {
 
-const char* kFinishedStatuses = "('completed', 'failed', 'cancelled')";
-
 nlohmann::json parse_or_null(const std::string& text) {
   if (text.empty()) return nullptr;
   nlohmann::json parsed = nlohmann::json::parse(text, nullptr, false);
   return parsed.is_discarded() ? nlohmann::json() : parsed;
+}
+
+nlohmann::json text_or_null(const SqlRow& row, const std::string& column) {
+  return row.is_null(column) ? nlohmann::json() : nlohmann::json(row.text(column));
 }
 
 // The thread budget described in job_queue.h, applied to the calling (worker) thread only.
@@ -81,7 +83,6 @@ CancelOutcome JobQueue::cancel(int64_t id) {
   if (rows[0].text("status") != "queued") return CancelOutcome::kAlreadyFinished;
   db_.exec("UPDATE jobs SET status = 'cancelled', finished_at = ? WHERE id = ? AND status = 'queued'",
            {utc_now_iso8601(), id});
-  finished_.notify_all();
   return CancelOutcome::kCancelled;
 }
 
@@ -91,11 +92,11 @@ nlohmann::json JobQueue::row_to_json(const SqlRow& row) {
                         {"status", row.text("status")},
                         {"params", parse_or_null(row.text("params"))},
                         {"created_at", row.text("created_at")},
-                        {"started_at", row.is_null("started_at") ? nlohmann::json() : nlohmann::json(row.text("started_at"))},
-                        {"finished_at", row.is_null("finished_at") ? nlohmann::json() : nlohmann::json(row.text("finished_at"))},
+                        {"started_at", text_or_null(row, "started_at")},
+                        {"finished_at", text_or_null(row, "finished_at")},
                         {"progress", parse_or_null(row.text("progress"))},
                         {"result", parse_or_null(row.text("result"))},
-                        {"error", row.is_null("error") ? nlohmann::json() : nlohmann::json(row.text("error"))}};
+                        {"error", text_or_null(row, "error")}};
   std::lock_guard<std::mutex> lock(mutex_);
   if (id == running_id_ && !live_progress_.is_null()) {
     job["progress"] = live_progress_;
@@ -122,16 +123,6 @@ std::map<std::string, int64_t> JobQueue::counts_by_status() {
   for (const SqlRow& row : db_.query("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status"))
     counts[row.text("status")] = row.integer("n");
   return counts;
-}
-
-bool JobQueue::wait_finished(int64_t id, double timeout_seconds) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_seconds);
-  std::unique_lock<std::mutex> lock(mutex_);
-  for (;;) {
-    auto rows = db_.query(std::string("SELECT id FROM jobs WHERE id = ? AND status IN ") + kFinishedStatuses, {id});
-    if (!rows.empty()) return true;
-    if (finished_.wait_until(lock, deadline) == std::cv_status::timeout) return false;
-  }
 }
 
 void JobQueue::worker_loop() {
@@ -189,13 +180,13 @@ void JobQueue::run_job(int64_t id, const nlohmann::json& params) {
 
 void JobQueue::finish(int64_t id, const std::string& status, const nlohmann::json& result, const std::string& error) {
   std::lock_guard<std::mutex> lock(mutex_);
-  db_.exec("UPDATE jobs SET status = ?, finished_at = ?, result = ?, error = ?, progress = COALESCE(?, progress) WHERE id = ?",
+  db_.exec("UPDATE jobs SET status = ?, finished_at = ?, result = ?, error = ?, progress = COALESCE(?, progress)"
+           " WHERE id = ?",
            {status, utc_now_iso8601(), result.is_null() ? SqlValue(nullptr) : SqlValue(result.dump()),
             error.empty() ? SqlValue(nullptr) : SqlValue(error),
             live_progress_.is_null() ? SqlValue(nullptr) : SqlValue(live_progress_.dump()), id});
   running_id_ = 0;
   live_progress_ = nullptr;
-  finished_.notify_all();
 }
 
 }  // namespace mriscan

@@ -61,8 +61,6 @@ class JobQueue {
   std::optional<nlohmann::json> get(int64_t id);  // the job as GET /retrain_status shows it
   nlohmann::json list();                          // newest first
   std::map<std::string, int64_t> counts_by_status();
-  // Blocks until the job is finished (completed, failed or cancelled) or the timeout passes; for tests/tools.
-  bool wait_finished(int64_t id, double timeout_seconds);
   void stop();
 
  private:
@@ -75,8 +73,7 @@ class JobQueue {
   JobRunner runner_;
   JobQueueOptions options_;
   std::mutex mutex_;
-  std::condition_variable wake_;      // a job was submitted, or stop
-  std::condition_variable finished_;  // a job finished
+  std::condition_variable wake_;  // a job was submitted, or stop
   bool stopping_ = false;
   int64_t running_id_ = 0;  // 0: idle
   std::atomic<bool> cancel_running_{false};

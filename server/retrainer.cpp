@@ -143,7 +143,9 @@ std::optional<nlohmann::json> Retrainer::run(const JobContext& job) {
   std::string reason;
   switch (settings_.rule) {
     case ActivationRule::kAlways: activate = true, reason = "rule 'always'"; break;
-    case ActivationRule::kNever: reason = "rule 'never': activate it with POST /models/" + version.name() + "/activate"; break;
+    case ActivationRule::kNever:
+      reason = "rule 'never': activate it with POST /models/" + version.name() + "/activate";
+      break;
     case ActivationRule::kNotWorse:
       activate = candidate >= incumbent;
       reason = "rule 'not-worse': validation accuracy " + std::to_string(candidate) + (activate ? " >= " : " < ") +

@@ -67,10 +67,10 @@ std::string random_token() {
   return token;
 }
 
-int positive(const Args& args, const std::string& name, int fallback) {
-  int value = args.get_int(name, fallback);
-  if (value < (name == "port" || name == "retrain-max-per-class" || name == "max-queued" ? 0 : 1))
-    throw CommandError("--" + name + " must be a positive integer");
+// An integer option that must be at least `minimum`.
+int int_option(const Args& args, const std::string& name, int fallback, int minimum) {
+  const int value = args.get_int(name, fallback);
+  if (value < minimum) throw CommandError("--" + name + " must be an integer >= " + std::to_string(minimum));
   return value;
 }
 
@@ -102,18 +102,18 @@ int run_serve(const std::vector<std::string>& raw) {
   const bool generated_token = config.admin_token.empty();
   if (generated_token) config.admin_token = random_token();
   config.retrain.rule = parse_activation_rule(args.get("activation-rule", "not-worse"));
-  config.retrain.default_max_samples_per_class = positive(args, "retrain-max-per-class", 0);
-  config.retrain.batch_size = positive(args, "retrain-batch-size", 32);
-  config.http_threads = positive(args, "http-threads", 8);
-  config.max_queued_requests = positive(args, "max-queued", 64);
-  config.max_body_bytes = static_cast<size_t>(positive(args, "max-body-mb", 64)) << 20;
-  config.image_limits.max_side = positive(args, "max-image-side", 8192);
-  config.image_limits.max_pixels = int64_t(positive(args, "max-image-mpix", 16)) * 1'000'000;
-  config.max_batch_files = positive(args, "max-batch", 64);
+  config.retrain.default_max_samples_per_class = int_option(args, "retrain-max-per-class", 0, 0);
+  config.retrain.batch_size = int_option(args, "retrain-batch-size", 32, 1);
+  config.http_threads = int_option(args, "http-threads", 8, 1);
+  config.max_queued_requests = int_option(args, "max-queued", 64, 0);
+  config.max_body_bytes = static_cast<size_t>(int_option(args, "max-body-mb", 64, 1)) << 20;
+  config.image_limits.max_side = int_option(args, "max-image-side", 8192, 1);
+  config.image_limits.max_pixels = int64_t(int_option(args, "max-image-mpix", 16, 1)) * 1'000'000;
+  config.max_batch_files = int_option(args, "max-batch", 64, 1);
   config.log_requests = !args.flag("quiet");
-  if (args.has("threads")) set_num_threads(positive(args, "threads", 1));
+  if (args.has("threads")) set_num_threads(int_option(args, "threads", 1, 1));
   const std::string host = args.get("host", "127.0.0.1");
-  const int port = positive(args, "port", 8080);
+  const int port = int_option(args, "port", 8080, 0);
 
   // Signals go to one thread that waits for them (blocked everywhere else, so every thread created from here on
   // inherits the mask). SIGUSR1 is our own "exit now" for that thread.

@@ -307,7 +307,8 @@ TEST_F(ServerApi, UploadIsValidatedContentAddressedAndAllOrNothing) {
 
   // Two good files (one a path-like name that must never reach the file system).
   const std::string a = read_bytes(shared().scans[0]), b = noise_png(2);
-  auto good = upload({{"files", a, "../../etc/passwd", ""}, {"files", b, "b.png", ""}, {"label", "meningioma", "", ""}});
+  auto good = upload(
+      {{"files", a, "../../etc/passwd", ""}, {"files", b, "b.png", ""}, {"label", "meningioma", "", ""}});
   ASSERT_TRUE(good);
   ASSERT_EQ(good->status, 201) << good->body;
   json body = json::parse(good->body);
@@ -428,7 +429,8 @@ TEST_F(ServerApi, RetrainRegistersActivatesAndRollsBack) {
   const std::string metrics = client().Get("/metrics")->body;
   EXPECT_NE(metrics.find("mriscan_http_requests_total{route=\"/predict\",method=\"POST\",status=\"200\"}"),
             std::string::npos);
-  EXPECT_NE(metrics.find("mriscan_http_requests_total{route=\"/retrain_status/{job_id}\",method=\"GET\",status=\"404\"} 1"),
+  EXPECT_NE(metrics.find("mriscan_http_requests_total{route=\"/retrain_status/{job_id}\",method=\"GET\","
+                         "status=\"404\"} 1"),
             std::string::npos);
   EXPECT_NE(metrics.find("mriscan_retrain_jobs{status=\"completed\"} 1"), std::string::npos);
   EXPECT_NE(metrics.find("mriscan_model_version 1"), std::string::npos);

@@ -93,7 +93,8 @@ TEST(ServerRestart, InterruptedJobsFailAndTheLastGoodModelIsActive) {
   // model file (rename never happened), and here even a corrupted active model file.
   {
     Database db((state / "mriscan.db").string());
-    db.exec("INSERT INTO jobs (status, params, created_at, started_at) VALUES ('running', '{\"epochs\": 1}', 'x', 'x')");
+    db.exec("INSERT INTO jobs (status, params, created_at, started_at)"
+            " VALUES ('running', '{\"epochs\": 1}', 'x', 'x')");
   }
   std::ofstream(state / "uploads" / std::string(64, 'a')) << "orphan";
   std::ofstream(state / "uploads" / "partial.tmp") << "partial";
