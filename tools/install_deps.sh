@@ -18,3 +18,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+
+# Front-end packages from npm, pinned by their lock files: Chart.js for the web UI (served by `mriscan serve`
+# from server/ui/node_modules) and playwright-core for the browser test (drives Debian's /usr/bin/chromium).
+cd "$(dirname "$0")/.."
+for dir in server/ui tests/ui; do
+  if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules" ]; then
+    echo "install_deps: npm ci in $dir" >&2
+    npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error >/dev/null
+    touch "$dir/node_modules"
+  fi
+done
