@@ -6,7 +6,10 @@ packages=(build-essential cmake pkg-config
   libeigen3-dev libxsimd-dev libstb-dev libcpp-httplib-dev nlohmann-json3-dev libsqlite3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3-torch python3-torchvision python3-numpy
-  chromium nodejs npm)
+  chromium)
+# Node.js and npm: Debian's packages unless the machine already has them (some come with a newer Node.js whose
+# npm conflicts with Debian's npm package).
+command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
