@@ -19,8 +19,6 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "engine/kernels/conv2d_ref.h"
 #include "engine/kernels/depthwise_ref.h"
 #include "engine/kernels/gemm_ref.h"
@@ -28,90 +26,14 @@
 #include "layers/depthwise_conv2d.h"
 #include "layers/linear.h"
 #include "layers/pointwise_conv2d.h"
+#include "tests/support/golden_ops.h"
 
 namespace mriscan {
 namespace {
 
-using nlohmann::json;
-
-constexpr const char* kOpsPath = MRISCAN_SOURCE_DIR "/tests/golden/ops.json";
-constexpr const char* kRegenerate = "/usr/bin/python3 tools/make_golden_ops.py";
-constexpr double kFloatRelativeTolerance = 1e-4;  // of max |golden value|, per tensor
-constexpr double kDoubleAbsoluteTolerance = 1e-9;
-
-// ops.json, parsed once; null when the file is absent.
-const json* golden_ops() {
-  static const std::unique_ptr<json> ops = []() -> std::unique_ptr<json> {
-    std::ifstream in(kOpsPath);
-    if (!in) return nullptr;
-    return std::make_unique<json>(json::parse(in));
-  }();
-  return ops.get();
-}
-
-// One case's tensors, looked up by name with a clear error when one is missing.
-class GoldenCase {
- public:
-  GoldenCase(std::string name, const json& c) : name_(std::move(name)), case_(c) {}
-  const std::string& op() const { return case_.at("op").get_ref<const std::string&>(); }
-  const json& params() const { return case_.at("params"); }
-  int param(const char* key) const { return params().at(key).get<int>(); }
-  bool has(const std::string& tensor) const { return case_.at("tensors").contains(tensor); }
-  std::vector<double> data(const std::string& tensor) const {
-    return entry(tensor).at("data").get<std::vector<double>>();
-  }
-  Shape shape(const std::string& tensor) const {
-    return Shape(entry(tensor).at("shape").get<std::vector<int64_t>>());
-  }
-  // As a float Tensor (for the layers).
-  Tensor tensor(const std::string& tensor) const {
-    const std::vector<double> values = data(tensor);
-    return Tensor(shape(tensor), std::vector<float>(values.begin(), values.end()));
-  }
-  const std::string& name() const { return name_; }
-
- private:
-  const json& entry(const std::string& tensor) const {
-    if (!has(tensor)) throw std::runtime_error("ops.json case '" + name_ + "' has no tensor '" + tensor + "'");
-    return case_.at("tensors").at(tensor);
-  }
-  std::string name_;
-  const json& case_;
-};
-
-// Largest |actual - expected| and largest |expected|.
-struct Difference {
-  double max_abs_diff = 0.0, max_abs_value = 0.0;
-};
-template <typename T>
-Difference difference(const T* actual, const std::vector<double>& expected) {
-  Difference d;
-  for (size_t i = 0; i < expected.size(); ++i) {
-    d.max_abs_diff = std::max(d.max_abs_diff, std::abs(double(actual[i]) - expected[i]));
-    d.max_abs_value = std::max(d.max_abs_value, std::abs(expected[i]));
-  }
-  return d;
-}
-
-// Float path: the layer's tensor (or gradient) against torch, relative to the tensor's largest value.
-void expect_close_float(const GoldenCase& c, const std::string& name, const Tensor& actual) {
-  ASSERT_TRUE(actual.defined()) << c.name() << ": " << name << " was never computed";
-  ASSERT_EQ(actual.shape(), c.shape(name)) << c.name() << ": " << name;
-  const Difference d = difference(actual.data(), c.data(name));
-  const double relative = d.max_abs_diff / std::max(d.max_abs_value, 1e-30);
-  std::printf("  %-14s layer(float)  %-6s max |diff| %.3e  (max |value| %.3f, relative %.3e)\n", c.name().c_str(),
-              name.c_str(), d.max_abs_diff, d.max_abs_value, relative);
-  EXPECT_LT(relative, kFloatRelativeTolerance) << c.name() << ": " << name;
-}
-
-// Double path: a reference kernel's buffer against torch, absolute.
-void expect_close_double(const GoldenCase& c, const std::string& name, const std::vector<double>& actual) {
-  ASSERT_EQ(actual.size(), c.data(name).size()) << c.name() << ": " << name;
-  const Difference d = difference(actual.data(), c.data(name));
-  std::printf("  %-14s ref(double)   %-6s max |diff| %.3e  (max |value| %.3f)\n", c.name().c_str(), name.c_str(),
-              d.max_abs_diff, d.max_abs_value);
-  EXPECT_LT(d.max_abs_diff, kDoubleAbsoluteTolerance) << c.name() << ": " << name;
-}
+using testing::expect_close_double;
+using testing::expect_close_float;
+using testing::GoldenCase;
 
 const std::vector<std::string> kCases = {"conv2d_stem", "conv2d_k3s1p0", "depthwise_s1", "depthwise_s2",
                                          "pointwise",   "linear"};
@@ -155,11 +77,7 @@ std::unique_ptr<Layer> make_layer(const GoldenCase& c) {
 class GoldenConvLayer : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(GoldenConvLayer, ForwardAndGradientsMatchPyTorch) {
-  const json* ops = golden_ops();
-  if (!ops) GTEST_SKIP() << kOpsPath << " is missing; regenerate it with: " << kRegenerate;
-  ASSERT_TRUE(ops->contains(GetParam())) << "ops.json has no case '" << GetParam() << "'; regenerate it with: "
-                                         << kRegenerate;
-  const GoldenCase c(GetParam(), ops->at(GetParam()));
+  LOAD_CASE_OR_SKIP(c, GetParam());
   std::unique_ptr<Layer> layer = make_layer(c);
   std::vector<NamedParameter> params;
   layer->collect_parameters("", params);
@@ -240,11 +158,7 @@ void run_gemm_layer_ref(const GoldenCase& c, int rows, int in, int out) {
 class GoldenConvRef : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(GoldenConvRef, ReferenceKernelsMatchPyTorchInDouble) {
-  const json* ops = golden_ops();
-  if (!ops) GTEST_SKIP() << kOpsPath << " is missing; regenerate it with: " << kRegenerate;
-  ASSERT_TRUE(ops->contains(GetParam())) << "ops.json has no case '" << GetParam() << "'; regenerate it with: "
-                                         << kRegenerate;
-  const GoldenCase c(GetParam(), ops->at(GetParam()));
+  LOAD_CASE_OR_SKIP(c, GetParam());
   const std::string& op = c.op();
   if (op == "conv2d") {
     run_conv2d_ref(c);

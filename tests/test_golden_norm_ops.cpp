@@ -19,8 +19,6 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "engine/kernels/batchnorm_ref.h"
 #include "engine/kernels/elementwise_ref.h"
 #include "engine/kernels/pool_ref.h"
@@ -30,111 +28,21 @@
 #include "layers/global_avg_pool.h"
 #include "layers/relu6.h"
 #include "layers/softmax_cross_entropy.h"
+#include "tests/support/golden_ops.h"
 
 namespace mriscan {
 namespace {
 
-using nlohmann::json;
-
-constexpr const char* kOpsPath = MRISCAN_SOURCE_DIR "/tests/golden/ops.json";
-constexpr const char* kRegenerate = "/usr/bin/python3 tools/make_golden_ops.py";
-constexpr double kFloatRelativeTolerance = 1e-4;  // of max |golden value|, per tensor
-constexpr double kDoubleAbsoluteTolerance = 1e-9;
-
-// ops.json, parsed once; null when the file is absent.
-const json* golden_ops() {
-  static const std::unique_ptr<json> ops = []() -> std::unique_ptr<json> {
-    std::ifstream in(kOpsPath);
-    if (!in) return nullptr;
-    return std::make_unique<json>(json::parse(in));
-  }();
-  return ops.get();
-}
-
-// One case's tensors, looked up by name with a clear error when one is missing.
-class GoldenCase {
- public:
-  GoldenCase(std::string name, const json& c) : name_(std::move(name)), case_(c) {}
-  const std::string& name() const { return name_; }
-  const json& params() const { return case_.at("params"); }
-  std::vector<double> data(const std::string& tensor) const {
-    return entry(tensor).at("data").get<std::vector<double>>();
-  }
-  Shape shape(const std::string& tensor) const {
-    return Shape(entry(tensor).at("shape").get<std::vector<int64_t>>());
-  }
-  Tensor tensor(const std::string& tensor) const {  // as float, for the layers
-    const std::vector<double> values = data(tensor);
-    return Tensor(shape(tensor), std::vector<float>(values.begin(), values.end()));
-  }
-  std::vector<int> labels() const {  // stored as float64 class indices
-    std::vector<int> out;
-    for (double v : data("labels")) out.push_back(static_cast<int>(std::lround(v)));
-    return out;
-  }
-
- private:
-  const json& entry(const std::string& tensor) const {
-    if (!case_.at("tensors").contains(tensor))
-      throw std::runtime_error("ops.json case '" + name_ + "' has no tensor '" + tensor + "'");
-    return case_.at("tensors").at(tensor);
-  }
-  std::string name_;
-  const json& case_;
-};
-
-// The case, or null when ops.json lacks it.
-std::unique_ptr<GoldenCase> load_case(const std::string& name) {
-  const json* ops = golden_ops();
-  if (!ops || !ops->contains(name)) return nullptr;
-  return std::make_unique<GoldenCase>(name, ops->at(name));
-}
-// Binds `var` to the case, or skips (file missing) / fails (case missing) with the regeneration command. A macro
-// because GTEST_SKIP and ASSERT_* return only from the function they are written in.
-#define LOAD_CASE_OR_SKIP(var, name)                                                                         \
-  if (!golden_ops()) GTEST_SKIP() << kOpsPath << " is missing; regenerate it with: " << kRegenerate;        \
-  const std::unique_ptr<GoldenCase> var##_owner = load_case(name);                                          \
-  ASSERT_TRUE(var##_owner) << "ops.json has no case '" << name << "'; regenerate it with: " << kRegenerate; \
-  const GoldenCase& var = *var##_owner
-
-// Largest |actual - expected| and largest |expected|.
-template <typename T>
-std::pair<double, double> difference(const T* actual, const std::vector<double>& expected) {
-  double max_diff = 0.0, max_value = 0.0;
-  for (size_t i = 0; i < expected.size(); ++i) {
-    max_diff = std::max(max_diff, std::abs(double(actual[i]) - expected[i]));
-    max_value = std::max(max_value, std::abs(expected[i]));
-  }
-  return {max_diff, max_value};
-}
-
-// Float path: a layer's tensor (or gradient) against torch, relative to the tensor's largest value.
-void expect_close_float(const GoldenCase& c, const std::string& name, const Tensor& actual) {
-  ASSERT_TRUE(actual.defined()) << c.name() << ": " << name << " was never computed";
-  ASSERT_EQ(actual.numel(), c.shape(name).numel()) << c.name() << ": " << name << " " << actual.shape().str();
-  const auto [diff, value] = difference(actual.data(), c.data(name));
-  const double relative = diff / std::max(value, 1e-30);
-  std::printf("  %-20s layer(float)  %-18s max |diff| %.3e  (max |value| %.3f, relative %.3e)\n", c.name().c_str(),
-              name.c_str(), diff, value, relative);
-  EXPECT_LT(relative, kFloatRelativeTolerance) << c.name() << ": " << name;
-}
-
-// Double path: a reference kernel's buffer against torch, absolute.
-void expect_close_double(const GoldenCase& c, const std::string& name, const std::vector<double>& actual,
-                         double tolerance = kDoubleAbsoluteTolerance) {
-  ASSERT_EQ(actual.size(), c.data(name).size()) << c.name() << ": " << name;
-  const auto [diff, value] = difference(actual.data(), c.data(name));
-  std::printf("  %-20s ref(double)   %-18s max |diff| %.3e  (max |value| %.3f)\n", c.name().c_str(), name.c_str(),
-              diff, value);
-  EXPECT_LT(diff, tolerance) << c.name() << ": " << name;
-}
+using testing::expect_close_double;
+using testing::expect_close_float;
+using testing::GoldenCase;
 
 // ---------------------------------------------------------------------------------------------------------------
 // Batch norm.
 
 // A BatchNorm2d holding the case's gamma, beta and running statistics.
 std::unique_ptr<BatchNorm2d> make_batch_norm(const GoldenCase& c) {
-  const json& p = c.params();
+  const auto& p = c.params();
   auto bn = std::make_unique<BatchNorm2d>(p.at("channels").get<int>(), p.at("eps").get<float>(),
                                           p.at("momentum").get<float>());
   const auto copy = [](const Tensor& from, Tensor& to) { std::copy(from.data(), from.data() + from.numel(), to.data()); };
@@ -283,7 +191,7 @@ TEST(GoldenPoolLayer, GlobalAvgPoolMatchesPyTorch) {
 
 TEST(GoldenPoolRef, GlobalAvgPoolMatchesPyTorchInDouble) {
   LOAD_CASE_OR_SKIP(c, "global_avg_pool");
-  const json& q = c.params();
+  const auto& q = c.params();
   const PoolParams p{.batch = q.at("batch").get<int>(), .h = q.at("h").get<int>(), .w = q.at("w").get<int>(),
                      .channels = q.at("channels").get<int>()};
   const auto x = c.data("x"), dy = c.data("dy");
@@ -311,7 +219,7 @@ TEST_P(GoldenSoftmaxXent, LayerMatchesPyTorch) {
 
 TEST_P(GoldenSoftmaxXent, ReferenceMatchesPyTorchInDouble) {
   LOAD_CASE_OR_SKIP(c, GetParam());
-  const json& q = c.params();
+  const auto& q = c.params();
   const SoftmaxCrossEntropyParams p{.batch = q.at("batch").get<int>(), .classes = q.at("classes").get<int>(),
                                     .label_smoothing = q.at("label_smoothing").get<float>()};
   const auto logits = c.data("logits");
@@ -325,7 +233,7 @@ TEST_P(GoldenSoftmaxXent, ReferenceMatchesPyTorchInDouble) {
   const double s_rounding = std::abs(double(p.label_smoothing) - q.at("label_smoothing").get<double>());
   double max_abs_log_p = 0.0;
   for (double prob : probs) max_abs_log_p = std::max(max_abs_log_p, std::abs(std::log(prob)));
-  expect_close_double(c, "loss", {loss}, kDoubleAbsoluteTolerance + s_rounding * max_abs_log_p);
+  expect_close_double(c, "loss", {loss}, testing::kDoubleAbsoluteTolerance + s_rounding * max_abs_log_p);
   expect_close_double(c, "dlogits", dlogits);  // slope in s is (one_hot - 1/K) / B: the rounding is < 1e-9
 }
 

@@ -21,6 +21,7 @@
 namespace mriscan {
 namespace {
 
+using testing::accumulated_gradient;
 using testing::dot;
 using testing::max_gradient_error;
 using testing::random_vector;
@@ -32,15 +33,6 @@ std::vector<double> added(const std::vector<double>& after, const std::vector<do
   std::vector<double> d(after.size());
   for (size_t i = 0; i < after.size(); ++i) d[i] = after[i] - before[i];
   return d;
-}
-
-// Runs `backward(buffer)` on a buffer that starts at a random non-zero value and returns what it added.
-template <typename Backward>
-std::vector<double> accumulated_gradient(size_t size, uint32_t seed, Backward backward) {
-  const std::vector<double> start = random_vector(size, seed);
-  std::vector<double> buffer = start;
-  backward(buffer.data());
-  return added(buffer, start);
 }
 
 struct ConvCase {

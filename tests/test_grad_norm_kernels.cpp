@@ -26,21 +26,12 @@
 namespace mriscan {
 namespace {
 
+using testing::accumulated_gradient;
 using testing::dot;
 using testing::max_gradient_error;
 using testing::random_vector;
 
 constexpr double kTolerance = 1e-6;
-
-// Runs `backward(buffer)` on a buffer that starts at a random non-zero value and returns what it added.
-template <typename Backward>
-std::vector<double> accumulated_gradient(size_t size, uint32_t seed, Backward backward) {
-  const std::vector<double> start = random_vector(size, seed);
-  std::vector<double> buffer = start;
-  backward(buffer.data());
-  for (size_t i = 0; i < buffer.size(); ++i) buffer[i] -= start[i];
-  return buffer;
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Batch norm, training mode: gradients flow through the batch mean and variance.

@@ -28,6 +28,17 @@ inline double dot(const std::vector<double>& a, const std::vector<double>& b) {
   return sum;
 }
 
+// Runs `backward(buffer)` on a buffer that starts at a random non-zero value and returns what it ADDED, so a
+// backward kernel that overwrites instead of accumulating fails the check.
+template <typename Backward>
+std::vector<double> accumulated_gradient(size_t size, uint32_t seed, Backward backward) {
+  const std::vector<double> start = random_vector(size, seed);
+  std::vector<double> buffer = start;
+  backward(buffer.data());
+  for (size_t i = 0; i < buffer.size(); ++i) buffer[i] -= start[i];
+  return buffer;
+}
+
 // Largest |analytic - numeric| / max(1, |analytic|, |numeric|) over all entries of `x`.
 // `loss` must read `x` (which is perturbed in place and restored).
 inline double max_gradient_error(const std::function<double()>& loss, std::vector<double>& x,
