@@ -2,13 +2,12 @@
 // See trainer.h for the overall shape; the epoch loop is `train_model` at the bottom of this file.
 #include "models/trainer.h"
 
-#include <omp.h>
-
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
 
+#include "engine/parallel.h"
 #include "layers/softmax_cross_entropy.h"
 #include "models/calibration.h"
 #include "models/data_loader.h"
@@ -201,7 +200,7 @@ TrainResult train_model(const TrainConfig& requested, const ProgressCallback& pr
   if (config.epochs < 1 || config.batch_size < 1) throw std::invalid_argument("epochs and batch size must be >= 1");
   fs::create_directories(run_dir / "resume");
   if (!resuming) std::ofstream(run_dir / "config.json") << config_to_json(config).dump(2) << "\n";
-  if (config.threads > 0) omp_set_num_threads(config.threads);
+  if (config.threads > 0) set_num_threads(config.threads);
 
   Splits splits = load_splits(config);
   const int num_classes = static_cast<int>(splits.class_names.size());
