@@ -1,19 +1,21 @@
 """Writes tests/golden/mobilenet_v2_w035_64.safetensors: a whole-model PyTorch reference for the C++ engine.
 
-torchvision.models.mobilenet_v2(width_mult=0.35, num_classes=4), float32, one thread, deterministic algorithms.
+torchvision.models.mobilenet_v2(width_mult=0.35, num_classes=4), one thread, deterministic algorithms; computed in
+float64 from the float32 initial values and stored as float32 (so the fixture is the exact answer, not torch's
+float32 rounding).
 Model: seeded torchvision init, then BatchNorm gamma in [0.5, 1.5) and beta ~ 0.1 N(0,1), and running statistics
 taken from one train-mode pass over a separate seeded calibration batch (8 images), jittered (mean + 0.05 N(0,1),
 var * U[0.8, 1.2)). torchvision's own 1/0/0/1 would hide gamma/beta or mean/var being swapped or ignored, and makes
 the eval-mode logits nearly input-independent. Dropout: classifier[0].p = 0, so train mode is deterministic.
 Tensors (all F32; parameters in PyTorch layout exactly as in state_dict, C++ side converts):
     input (8, 64, 64, 3) NHWC         labels (8,)                    logits (8, 4) train-mode forward
-    loss (1,) mean cross-entropy      eval_logits (2, 4) initial model in eval mode
+    loss (1,) mean cross-entropy      eval_logits (8, 4) initial model in eval mode
     param.<name>  initial parameters   buffer.<name> initial running_mean / running_var
     grad.<name>   d(loss)/d(param) after one train-mode forward/backward
     running_after.<name>  running stats after that forward (momentum 0.1, unbiased batch variance)
-    adam_losses (10,)  loss BEFORE each of 10 torch.optim.Adam steps on this batch (lr 1e-3, betas (0.9, 0.999),
+    adam_losses (10,)  loss BEFORE each of 10 torch.optim.Adam steps on this batch (lr 1e-4, betas (0.9, 0.999),
                        eps 1e-8, no weight decay), train mode, starting from the initial model
-    adamw_losses (10,) the same with torch.optim.AdamW(lr 1e-3, weight_decay 0.01)
+    adamw_losses (10,) the same with torch.optim.AdamW(lr 1e-4, weight_decay 0.01)
 num_batches_tracked is skipped. What it is not: the per-op reference (tools/make_golden_ops.py).
 
 Regenerate: /usr/bin/python3 tools/make_golden.py [--out tests/golden/mobilenet_v2_w035_64.safetensors]
