@@ -12,6 +12,7 @@ PyTorch peer, set up so that it is not handicapped:
 
 Usage: /usr/bin/python3 bench/compare_pytorch.py [--threads 2] [--batch 32] [--image-size 224] [--runs 3]
                                                  [--repeats 5] [--json OUT.json] [--skip-depthwise]
+                                                 [--build DIR]
 """
 import argparse
 import json
@@ -97,7 +98,7 @@ def torch_peer(args):
 
 def ours_depthwise(args):
     """Depthwise kernels of the fast table via Google Benchmark, same shapes and batch."""
-    exe = os.path.join(ROOT, "build", "mriscan_bench")
+    exe = os.path.join(args.build, "mriscan_bench")
     env = dict(os.environ, MRISCAN_BENCH_BATCH=str(args.kernel_batch), OMP_NUM_THREADS=str(args.threads))
     out = subprocess.run([exe, "--benchmark_filter=Depthwise/.*/simd$", "--benchmark_format=json",
                           "--benchmark_min_time=0.2"], env=env, check=True, capture_output=True, text=True).stdout
@@ -120,14 +121,15 @@ def main():
     parser.add_argument("--kernel-batch", type=int, default=8)
     parser.add_argument("--skip-depthwise", action="store_true")
     parser.add_argument("--json", help="write all raw figures here")
+    parser.add_argument("--build", default=os.path.join(ROOT, "build"), help="build directory (default: build/)")
     parser.add_argument("--peer", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.peer:
         return torch_peer(args)
 
-    exe = os.path.join(ROOT, "build", "mriscan")
+    exe = os.path.join(args.build, "mriscan")
     if not os.path.exists(exe):
-        sys.exit("build/mriscan not found: run tools/build.sh first")
+        sys.exit(f"{exe} not found: run tools/build.sh first")
     common = ["--threads", str(args.threads), "--batch", str(args.batch), "--image-size", str(args.image_size),
               "--repeats", str(args.repeats)]
     ours_runs, peer_runs, ours_dw = [], [], []
