@@ -3,6 +3,9 @@
 //   build/mriscan_bench --benchmark_filter=Depthwise     (batch: MRISCAN_BENCH_BATCH, default 8)
 // Bytes count the minimum traffic (each input, weight and output touched once), so bytes/s against the machine's
 // memory bandwidth says how close a memory-bound kernel (depthwise) is to its limit.
+// DepthwiseBnReLU6 / PointwiseBnReLU6 time one conv + eval-mode BN + ReLU6 forward both ways: unfused, as the taped
+// network runs it (conv, channel_affine_forward, relu6_forward: three passes over the output), and fused, as
+// models/folded_conv.h runs it (one kernel: BN folded into the weights and bias, ReLU6 in the epilogue).
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>
@@ -39,10 +42,15 @@ const char* direction_name(Direction d) {
   return d == Direction::kForward ? "forward" : d == Direction::kBackwardInput ? "backward_input" : "backward_weight";
 }
 
+// A 3x3, pad 1 depthwise layer of this shape, at the benchmark batch.
+DepthwiseParams depthwise_params(const shapes::DepthwiseShape& shape) {
+  return {.batch = bench_batch(), .in_h = shape.h, .in_w = shape.w, .channels = shape.channels,
+          .out_h = conv_output_size(shape.h, 3, shape.stride, 1),
+          .out_w = conv_output_size(shape.w, 3, shape.stride, 1), .kernel = 3, .stride = shape.stride, .pad = 1};
+}
+
 void depthwise(benchmark::State& state, const KernelTable* table, shapes::DepthwiseShape shape, Direction direction) {
-  DepthwiseParams p{.batch = bench_batch(), .in_h = shape.h, .in_w = shape.w, .channels = shape.channels,
-                    .out_h = conv_output_size(shape.h, 3, shape.stride, 1),
-                    .out_w = conv_output_size(shape.w, 3, shape.stride, 1), .kernel = 3, .stride = shape.stride, .pad = 1};
+  DepthwiseParams p = depthwise_params(shape);
   const size_t in = size_t(p.batch) * p.in_h * p.in_w * p.channels, out = size_t(p.batch) * p.out_h * p.out_w * p.channels;
   std::vector<float> x = random_buffer(in), w = random_buffer(9 * p.channels), y = random_buffer(out);
   std::vector<float> dx(in), dw(9 * p.channels), db(p.channels);
@@ -66,6 +74,48 @@ void pointwise(benchmark::State& state, const KernelTable* table, shapes::Pointw
       table->gemm({.m = m, .n = ci, .k = co, .trans_b = true, .accumulate = true}, y.data(), w.data(), x.data());
     if (direction == Direction::kBackwardWeight)  // dw (ci, co) += x^T . dy
       table->gemm({.m = ci, .n = co, .k = m, .trans_a = true, .accumulate = true}, x.data(), y.data(), w.data());
+    benchmark::ClobberMemory();
+  }
+  set_counters(state, 2.0 * m * ci * co, 4.0 * (size_t(m) * ci + size_t(m) * co + size_t(ci) * co));
+}
+
+enum class Fusion { kUnfused, kFused };
+const char* fusion_name(Fusion f) { return f == Fusion::kFused ? "fused" : "unfused"; }
+
+void depthwise_bn_relu6(benchmark::State& state, const KernelTable* table, shapes::DepthwiseShape shape,
+                        Fusion fusion) {
+  DepthwiseParams p = depthwise_params(shape);
+  const int64_t rows = int64_t(p.batch) * p.out_h * p.out_w;  // output pixels
+  const size_t in = size_t(p.batch) * p.in_h * p.in_w * p.channels, out = size_t(rows) * p.channels;
+  std::vector<float> x = random_buffer(in), w = random_buffer(9 * p.channels), y(out), z(out);
+  std::vector<float> scale = random_buffer(p.channels), shift = random_buffer(p.channels);
+  if (fusion == Fusion::kFused) p.activation = Activation::kReLU6;
+  for (auto _ : state) {
+    if (fusion == Fusion::kFused) {
+      table->depthwise_forward(p, x.data(), w.data(), shift.data(), y.data());
+    } else {
+      table->depthwise_forward(p, x.data(), w.data(), nullptr, y.data());
+      table->channel_affine_forward(rows, p.channels, y.data(), scale.data(), shift.data(), z.data());
+      table->relu6_forward(int64_t(out), z.data(), y.data());
+    }
+    benchmark::ClobberMemory();
+  }
+  set_counters(state, 2.0 * 9 * out, 4.0 * (in + out + 9 * p.channels));
+}
+
+void pointwise_bn_relu6(benchmark::State& state, const KernelTable* table, shapes::PointwiseShape shape,
+                        Fusion fusion) {
+  const int m = bench_batch() * shape.h * shape.w, ci = shape.in_channels, co = shape.out_channels;
+  std::vector<float> x = random_buffer(size_t(m) * ci), w = random_buffer(size_t(ci) * co);
+  std::vector<float> y(size_t(m) * co), z(size_t(m) * co), scale = random_buffer(co), shift = random_buffer(co);
+  for (auto _ : state) {
+    if (fusion == Fusion::kFused) {
+      table->gemm_bias_act({.m = m, .n = co, .k = ci}, x.data(), w.data(), shift.data(), Activation::kReLU6, y.data());
+    } else {
+      table->gemm({.m = m, .n = co, .k = ci}, x.data(), w.data(), y.data());
+      table->channel_affine_forward(m, co, y.data(), scale.data(), shift.data(), z.data());
+      table->relu6_forward(int64_t(m) * co, z.data(), y.data());
+    }
     benchmark::ClobberMemory();
   }
   set_counters(state, 2.0 * m * ci * co, 4.0 * (size_t(m) * ci + size_t(m) * co + size_t(ci) * co));
@@ -95,6 +145,16 @@ void register_all() {
         benchmark::RegisterBenchmark(
             ("Pointwise/" + std::string(direction_name(d)) + "/" + shape.name + "/" + table->name).c_str(),
             pointwise, table, shape, d)->Unit(benchmark::kMillisecond)->UseRealTime();
+    for (Fusion f : {Fusion::kUnfused, Fusion::kFused}) {
+      for (const auto& shape : shapes::kDepthwise)
+        benchmark::RegisterBenchmark(
+            ("DepthwiseBnReLU6/" + std::string(fusion_name(f)) + "/" + shape.name + "/" + table->name).c_str(),
+            depthwise_bn_relu6, table, shape, f)->Unit(benchmark::kMillisecond)->UseRealTime();
+      for (const auto& shape : shapes::kPointwise)
+        benchmark::RegisterBenchmark(
+            ("PointwiseBnReLU6/" + std::string(fusion_name(f)) + "/" + shape.name + "/" + table->name).c_str(),
+            pointwise_bn_relu6, table, shape, f)->Unit(benchmark::kMillisecond)->UseRealTime();
+    }
     for (const auto& shape : shapes::kDepthwise)
       benchmark::RegisterBenchmark(("BatchNormTrain/" + std::string(shape.name) + "/" + table->name).c_str(),
                                    batchnorm_train, table, shape)->Unit(benchmark::kMillisecond)->UseRealTime();

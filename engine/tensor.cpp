@@ -121,6 +121,13 @@ Tensor::Tensor(const Shape& shape) : storage_(allocate_aligned(shape.numel())), 
   std::memset(storage_.get(), 0, sizeof(float) * shape.numel());
 }
 
+Tensor Tensor::uninitialized(const Shape& shape) {
+  Tensor tensor;
+  tensor.storage_ = allocate_aligned(shape.numel());
+  tensor.shape_ = shape;
+  return tensor;
+}
+
 Tensor::Tensor(const Shape& shape, const std::vector<float>& values) : Tensor(shape) {
   if (static_cast<int64_t>(values.size()) != shape.numel())
     throw std::invalid_argument("Tensor: " + std::to_string(values.size()) + " values for shape " + shape.str());

@@ -41,6 +41,8 @@ class Tensor {
   Tensor() = default;                          // undefined: no storage
   explicit Tensor(const Shape& shape);         // zero-filled
   Tensor(const Shape& shape, const std::vector<float>& values);
+  // Storage with unspecified contents (a recycled buffer, not zeroed): for outputs a kernel overwrites entirely.
+  static Tensor uninitialized(const Shape& shape);
 
   bool defined() const { return storage_ != nullptr; }
   const Shape& shape() const { return shape_; }

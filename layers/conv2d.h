@@ -31,6 +31,9 @@ class Conv2d : public Layer {
 
   const Var& weight() const { return weight_; }  // (KH, KW, C_in, C_out)
   const Var& bias() const { return bias_; }      // (C_out), or null without bias
+  int kernel() const { return kernel_; }
+  int stride() const { return stride_; }
+  int pad() const { return pad_; }
 
  private:
   // The gradients of one recorded forward: reads y->grad, accumulates into x, weight and bias.

@@ -32,6 +32,9 @@ class DepthwiseConv2d : public Layer {
 
   const Var& weight() const { return weight_; }  // (K, K, C)
   const Var& bias() const { return bias_; }      // (C), or null without bias
+  int kernel() const { return kernel_; }
+  int stride() const { return stride_; }
+  int pad() const { return pad_; }
 
  private:
   // The gradients of one recorded forward: reads y->grad, accumulates into x, weight and bias.

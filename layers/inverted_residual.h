@@ -29,6 +29,11 @@ class ConvBn : public Layer {
   void collect_buffers(const std::string& prefix, std::vector<NamedBuffer>& out) override;
   void set_training(bool training) override;
 
+  // The parts, read by models/folded_mobilenet_v2.cpp to fold BN into the conv.
+  const Layer& conv() const { return *conv_; }
+  const BatchNorm2d& bn() const { return bn_; }
+  bool has_relu6() const { return relu6_; }
+
  private:
   std::unique_ptr<Layer> conv_;
   BatchNorm2d bn_;
@@ -44,6 +49,10 @@ class InvertedResidual : public Layer {
   void collect_buffers(const std::string& prefix, std::vector<NamedBuffer>& out) override;
   void set_training(bool training) override;
   bool uses_residual() const { return use_residual_; }
+  // The parts, read by models/folded_mobilenet_v2.cpp to fold BN into the convs.
+  const std::vector<std::unique_ptr<ConvBn>>& conv_bn_relu_units() const { return conv_bn_relu_; }  // [expand,] dw
+  const Layer& project() const { return *project_; }
+  const BatchNorm2d& project_bn() const { return *project_bn_; }
 
  private:
   // Torchvision's `conv` Sequential, flattened: ConvBn units, then the projection conv and its BN, whose indices

@@ -1,4 +1,5 @@
-// Classifier: model file -> network in eval mode (parameters frozen), preprocessing, temperature, OOD, Grad-CAM.
+// Classifier: model file -> network in eval mode (parameters frozen) and its folded snapshot, preprocessing,
+// temperature, OOD, Grad-CAM.
 #include "models/classifier.h"
 
 #include <chrono>
@@ -19,6 +20,7 @@ std::shared_ptr<Classifier> Classifier::load(const std::string& path) {
   classifier->model_->set_training(false);
   // Prediction never trains: no parameter needs a gradient, so Grad-CAM's backward touches only the feature map.
   for (NamedParameter& p : classifier->model_->parameters()) p.var->requires_grad = false;
+  classifier->folded_ = std::make_unique<FoldedMobileNetV2>(*classifier->model_);
   classifier->class_names_ = info.class_names;
   classifier->image_size_ = info.image_size;
   classifier->path_ = path;
@@ -36,13 +38,9 @@ std::shared_ptr<Classifier> Classifier::load(const std::string& path) {
 std::vector<Prediction> Classifier::predict_locked(const std::vector<Image>& images) {
   const auto start = std::chrono::steady_clock::now();
   Tensor batch = preprocess_batch(images, image_size_);  // (N, S, S, 3)
-  Tape tape;
-  tape.set_enabled(false);
-  Var feature_map = model_->forward_blocks(tape, make_var(batch), 0, MobileNetV2::kNumBlocks);
-  Var pooled = model_->pool(tape, feature_map);  // (N, F)
-  Var logits = model_->forward_classifier(tape, pooled);  // (N, K)
-  Tensor probs = apply_temperature(logits->value, temperature_);
-  std::vector<float> ood_scores = ood_ ? ood_->score(pooled->value) : std::vector<float>(images.size(), 0.0f);
+  const FoldedOutput out = folded_->forward(batch);  // logits (N, K), pooled features (N, F)
+  Tensor probs = apply_temperature(out.logits, temperature_);
+  std::vector<float> ood_scores = ood_ ? ood_->score(out.features) : std::vector<float>(images.size(), 0.0f);
   const double elapsed_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
 

@@ -4,6 +4,8 @@
 // A model file is a safetensors file (models/safetensors.h) with torchvision-named parameters in PyTorch layouts,
 // the OOD detector's tensors ("ood.*"), and metadata: class_names (JSON list), width_mult, image_size,
 // temperature, preprocessing, version, metrics (JSON). What it is not: a trainer; it never changes weights.
+// Predictions run on a FoldedMobileNetV2 snapshot (BN folded, ReLU6 fused, no tape) built once at load; Grad-CAM
+// needs the tape and runs on the MobileNetV2 itself. Both hold the same weights, since neither ever changes.
 // Thread safety: `predict*` and `explain` may be called from many threads; calls are serialised on an internal
 // mutex (one forward at a time uses every core through the kernels' OpenMP loops).
 #pragma once
@@ -15,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "models/folded_mobilenet_v2.h"
 #include "models/image_io.h"
 #include "models/mobilenet_v2.h"
 #include "models/ood.h"
@@ -61,7 +64,8 @@ class Classifier {
   std::vector<Prediction> predict_locked(const std::vector<Image>& images);
 
   std::mutex mutex_;
-  std::unique_ptr<MobileNetV2> model_;
+  std::unique_ptr<MobileNetV2> model_;          // taped, for Grad-CAM
+  std::unique_ptr<FoldedMobileNetV2> folded_;  // model_'s snapshot, for predictions
   std::vector<std::string> class_names_;
   int image_size_ = 224;
   float temperature_ = 1.0f;

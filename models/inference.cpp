@@ -1,15 +1,17 @@
-// run_inference: the data loader (no augmentation, no shuffle) feeding an eval-mode forward with recording off.
+// run_inference: the data loader (no augmentation, no shuffle) feeding the folded, untaped forward
+// (models/folded_mobilenet_v2.h), snapshotted from the model once per call (O(#weights), small next to a pass over
+// the samples).
 #include "models/inference.h"
 
-#include <cstring>
-
 #include "models/data_loader.h"
+#include "models/folded_mobilenet_v2.h"
 
 namespace mriscan {
 
 InferenceOutput run_inference(MobileNetV2& model, const std::vector<Sample>& samples, int image_size, int batch_size,
                               const std::function<void(int, int)>& progress) {
   model.set_training(false);
+  const FoldedMobileNetV2 folded(model);  // BN on the running statistics: the eval-mode network
   DataLoaderConfig options;  // no shuffle, no augmentation, keep the last partial batch
   options.batch_size = batch_size;
   options.image_size = image_size;
@@ -20,17 +22,13 @@ InferenceOutput run_inference(MobileNetV2& model, const std::vector<Sample>& sam
   const int num_classes = model.config().num_classes, feature_dim = model.feature_channels();
   std::vector<float> logits, features;
   InferenceOutput out;
-  Tape tape;
-  tape.set_enabled(false);
   const int total = loader.batches_per_epoch();
   int done = 0;
   while (std::optional<Batch> next = loader.next()) {
     const Batch& batch = *next;
-    Var feature_map = model.forward_blocks(tape, make_var(batch.images), 0, MobileNetV2::kNumBlocks);
-    Var pooled = model.pool(tape, feature_map);            // (B, F)
-    Var batch_logits = model.forward_classifier(tape, pooled);  // (B, K)
-    logits.insert(logits.end(), batch_logits->value.data(), batch_logits->value.data() + batch_logits->value.numel());
-    features.insert(features.end(), pooled->value.data(), pooled->value.data() + pooled->value.numel());
+    const FoldedOutput result = folded.forward(batch.images);  // logits (B, K), features (B, F)
+    logits.insert(logits.end(), result.logits.data(), result.logits.data() + result.logits.numel());
+    features.insert(features.end(), result.features.data(), result.features.data() + result.features.numel());
     out.labels.insert(out.labels.end(), batch.labels.begin(), batch.labels.end());
     out.paths.insert(out.paths.end(), batch.paths.begin(), batch.paths.end());
     if (progress) progress(++done, total);

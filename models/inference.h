@@ -19,7 +19,8 @@ struct InferenceOutput {
   std::vector<std::string> skipped;  // unreadable files, "path: reason"
 };
 
-// Puts the model in eval mode. `progress(done, total)` is called after each batch.
+// Puts the model in eval mode (and leaves it there), snapshots it as a FoldedMobileNetV2 (BN folded, ReLU6 fused,
+// no tape) and runs every batch on the snapshot. `progress(done, total)` is called after each batch.
 InferenceOutput run_inference(MobileNetV2& model, const std::vector<Sample>& samples, int image_size,
                               int batch_size = 32, const std::function<void(int, int)>& progress = {});
 

@@ -54,6 +54,10 @@ class MobileNetV2 {
   Var forward_classifier(Tape& tape, const Var& pooled);
   Var pool(Tape& tape, const Var& feature_map) { return pool_.forward(tape, feature_map); }
 
+  // The parts, read by models/folded_mobilenet_v2.cpp: features.i (ConvBn for 0 and 18, else InvertedResidual).
+  const Layer& block(int i) const { return *blocks_.at(i); }
+  const Linear& classifier() const { return classifier_; }
+
   std::vector<NamedParameter> parameters();  // torchvision order
   std::vector<NamedBuffer> buffers();
   int64_t parameter_count();

@@ -1,16 +1,11 @@
 // Every fast kernel (the `fast_kernels()` table) against its reference kernel.
 //
-// Method: the same random float inputs go to the fast kernel (float) and to the reference run in DOUBLE, so the
-// measured difference is the fast kernel's own float rounding, not the sum of two kernels' rounding. Sizes sweep
-// the channel count around the SIMD width V (1, V-1, V, V+1, 2V+3, 3V+5: scalar-only, tail-only, exact, one
-// over, several full batches plus a tail), the spatial size over 1, 2, 3, 7, 8 (every padding/border pattern of a
-// 3x3 window) and a few 56x56 shapes, stride 1 and 2, batch 1 and 3. Backward kernels start from non-zero random
-// gradients, so a kernel that overwrites instead of accumulating (`+=`) fails.
-//
-// Metric: max |fast - ref| / max(1, max |ref|). The longest reduction here sums ~10^4 float terms; random
-// rounding then costs about sqrt(10^4) * 6e-8 ~ 6e-6 of the result's scale, the worst case n * eps ~ 6e-4 does
-// not occur with random signs. kTolerance = 1e-4 sits between: a wrong tap, a missed tail lane or a lost `+=`
-// produces errors of order 1e-2..1, far above it.
+// Method and metric: tests/support/kernel_compare.h (fast in float vs reference in double, max |fast - ref| /
+// max(1, max |ref|) < 1e-4). Sizes sweep the channel count around the SIMD width V (kChannelSweep), the spatial
+// size over 1, 2, 3, 7, 8 (every padding/border pattern of a 3x3 window) and a few 56x56 shapes, stride 1 and 2,
+// batch 1 and 3. Backward kernels start from non-zero random gradients, so a kernel that overwrites instead of
+// accumulating (`+=`) fails. The forward kernels' fused epilogues (bias + ReLU6) are tested in
+// tests/test_kernels_fused.cpp.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -30,76 +25,37 @@
 #include "engine/kernels/pool_ref.h"
 #include "engine/parallel.h"
 #include "engine/simd.h"
+#include "tests/support/kernel_compare.h"
 
 namespace mriscan {
 namespace {
 
-constexpr double kTolerance = 1e-4;
+using testing::conv_cases;
+using testing::conv_name;
+using testing::conv_params;
+using testing::ConvCase;
+using testing::depthwise_cases;
+using testing::depthwise_name;
+using testing::depthwise_params;
+using testing::DepthwiseCase;
+using testing::gemm_cases;
+using testing::gemm_name;
+using testing::gemm_params;
+using testing::GemmCase;
+using testing::kChannelSweep;
+using testing::random_floats;
+using testing::relative_error;
+using testing::to_double;
+
 constexpr int V = kVectorWidth;
-const std::vector<int> kChannelSweep = {1, V - 1, V, V + 1, 2 * V + 3, 3 * V + 5};
-
-// ---- helpers ---------------------------------------------------------------------------------------------------
-
-std::vector<float> random_floats(size_t n, uint32_t seed, float low = -1.0f, float high = 1.0f) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(low, high);
-  std::vector<float> v(n);
-  for (float& value : v) value = dist(rng);
-  return v;
-}
-
-std::vector<double> to_double(const std::vector<float>& v) { return {v.begin(), v.end()}; }
-
-// max |fast - ref| / max(1, max |ref|); the sizes must match.
-double relative_error(const std::vector<float>& fast, const std::vector<double>& ref) {
-  EXPECT_EQ(fast.size(), ref.size());
-  double worst = 0.0, scale = 1.0;
-  for (size_t i = 0; i < ref.size() && i < fast.size(); ++i) {
-    worst = std::max(worst, std::abs(double(fast[i]) - ref[i]));
-    scale = std::max(scale, std::abs(ref[i]));
-  }
-  return worst / scale;
-}
-
-#define EXPECT_CLOSE(fast, ref) EXPECT_LT(relative_error(fast, ref), kTolerance) << #fast " vs " #ref
 
 // ---- depthwise -------------------------------------------------------------------------------------------------
-
-struct DepthwiseCase {
-  int batch, h, w, channels, kernel, stride, pad;
-};
-
-std::string depthwise_name(const ::testing::TestParamInfo<DepthwiseCase>& info) {
-  const DepthwiseCase& c = info.param;
-  return "n" + std::to_string(c.batch) + "_" + std::to_string(c.h) + "x" + std::to_string(c.w) + "x" +
-         std::to_string(c.channels) + "_k" + std::to_string(c.kernel) + "s" + std::to_string(c.stride) + "p" +
-         std::to_string(c.pad);
-}
-
-std::vector<DepthwiseCase> depthwise_cases() {
-  std::vector<DepthwiseCase> cases;
-  for (int channels : kChannelSweep)
-    for (int size : {1, 2, 3, 7, 8})
-      for (int stride : {1, 2}) cases.push_back({(channels + size) % 2 ? 3 : 1, size, size, channels, 3, stride, 1});
-  // Non-square, no padding, the MobileNetV2-sized maps, and a kernel size that takes the reference fallback.
-  cases.push_back({3, 7, 8, V + 1, 3, 1, 0});
-  cases.push_back({1, 8, 7, 2 * V + 3, 3, 2, 0});
-  cases.push_back({1, 56, 56, 3 * V + 5, 3, 1, 1});
-  cases.push_back({3, 56, 56, V - 1, 3, 2, 1});
-  cases.push_back({1, 56, 56, 2 * V, 3, 2, 1});
-  cases.push_back({3, 7, 7, V + 1, 5, 2, 2});
-  return cases;
-}
 
 class KernelDepthwise : public ::testing::TestWithParam<DepthwiseCase> {};
 
 TEST_P(KernelDepthwise, MatchesReference) {
   const DepthwiseCase& c = GetParam();
-  DepthwiseParams p;
-  p.batch = c.batch, p.in_h = c.h, p.in_w = c.w, p.channels = c.channels;
-  p.kernel = c.kernel, p.stride = c.stride, p.pad = c.pad;
-  p.out_h = conv_output_size(c.h, c.kernel, c.stride, c.pad);
-  p.out_w = conv_output_size(c.w, c.kernel, c.stride, c.pad);
+  const DepthwiseParams p = depthwise_params(c);
   const size_t x_size = size_t(c.batch) * c.h * c.w * c.channels;
   const size_t y_size = size_t(c.batch) * p.out_h * p.out_w * c.channels;
   const size_t w_size = size_t(c.kernel) * c.kernel * c.channels;
@@ -139,37 +95,11 @@ INSTANTIATE_TEST_SUITE_P(Sweep, KernelDepthwise, ::testing::ValuesIn(depthwise_c
 
 // ---- dense KxK convolution (the stem) --------------------------------------------------------------------------
 
-struct ConvCase {
-  int batch, h, w, in_c, out_c, kernel, stride, pad;
-};
-
-std::string conv_name(const ::testing::TestParamInfo<ConvCase>& info) {
-  const ConvCase& c = info.param;
-  return "n" + std::to_string(c.batch) + "_" + std::to_string(c.h) + "x" + std::to_string(c.w) + "x" +
-         std::to_string(c.in_c) + "_to" + std::to_string(c.out_c) + "_k" + std::to_string(c.kernel) + "s" +
-         std::to_string(c.stride) + "p" + std::to_string(c.pad);
-}
-
-std::vector<ConvCase> conv_cases() {
-  std::vector<ConvCase> cases;
-  for (int out_c : kChannelSweep)
-    for (int size : {1, 2, 3, 7, 8})
-      for (int stride : {1, 2}) cases.push_back({(out_c + size) % 2 ? 3 : 1, size, size, 3, out_c, 3, stride, 1});
-  cases.push_back({3, 56, 56, 3, 32, 3, 2, 1});  // the MobileNetV2 stem, on a smaller image
-  cases.push_back({1, 8, 7, 1, V + 1, 1, 1, 0});  // 1x1 kernel
-  cases.push_back({1, 7, 8, 2, 2 * V + 3, 5, 2, 2});
-  return cases;
-}
-
 class KernelConv2d : public ::testing::TestWithParam<ConvCase> {};
 
 TEST_P(KernelConv2d, MatchesReference) {
   const ConvCase& c = GetParam();
-  Conv2dParams p;
-  p.batch = c.batch, p.in_h = c.h, p.in_w = c.w, p.in_c = c.in_c, p.out_c = c.out_c;
-  p.kernel_h = p.kernel_w = c.kernel, p.stride = c.stride, p.pad = c.pad;
-  p.out_h = conv_output_size(c.h, c.kernel, c.stride, c.pad);
-  p.out_w = conv_output_size(c.w, c.kernel, c.stride, c.pad);
+  const Conv2dParams p = conv_params(c);
   const size_t x_size = size_t(c.batch) * c.h * c.w * c.in_c;
   const size_t y_size = size_t(c.batch) * p.out_h * p.out_w * c.out_c;
   const size_t w_size = size_t(c.kernel) * c.kernel * c.in_c * c.out_c;
@@ -203,34 +133,11 @@ INSTANTIATE_TEST_SUITE_P(Sweep, KernelConv2d, ::testing::ValuesIn(conv_cases()),
 
 // ---- GEMM ------------------------------------------------------------------------------------------------------
 
-struct GemmCase {
-  int m, n, k;
-  bool trans_a, trans_b, accumulate;
-};
-
-std::string gemm_name(const ::testing::TestParamInfo<GemmCase>& info) {
-  const GemmCase& c = info.param;
-  return std::to_string(c.m) + "x" + std::to_string(c.n) + "x" + std::to_string(c.k) + (c.trans_a ? "_ta" : "") +
-         (c.trans_b ? "_tb" : "") + (c.accumulate ? "_acc" : "");
-}
-
-std::vector<GemmCase> gemm_cases() {
-  // Odd sizes, a square-ish one big enough to run threaded (split by rows), a wide one (split by columns, the
-  // dw = x^T dy shape: small Ci x Co output reduced over a long M), and the empty inner dimension.
-  const int sizes[][3] = {{1, 1, 1}, {7, 5, 3}, {17, 33, 9}, {300, 70, 40}, {24, 144, 3001}, {5, 3, 0}};
-  std::vector<GemmCase> cases;
-  for (const auto& s : sizes)
-    for (int flags = 0; flags < 8; ++flags) cases.push_back({s[0], s[1], s[2], bool(flags & 1), bool(flags & 2),
-                                                             bool(flags & 4)});
-  return cases;
-}
-
 class KernelGemm : public ::testing::TestWithParam<GemmCase> {};
 
 TEST_P(KernelGemm, MatchesReference) {
   const GemmCase& c = GetParam();
-  GemmParams p;
-  p.m = c.m, p.n = c.n, p.k = c.k, p.trans_a = c.trans_a, p.trans_b = c.trans_b, p.accumulate = c.accumulate;
+  const GemmParams p = gemm_params(c);
   const auto a = random_floats(size_t(c.m) * c.k, 21), b = random_floats(size_t(c.k) * c.n, 22);
   const auto c0 = random_floats(size_t(c.m) * c.n, 23);  // overwritten, or accumulated into
   std::vector<float> out = c0;
@@ -461,6 +368,7 @@ TEST(KernelDispatch, FastTableReplacesEveryReferenceEntry) {
   EXPECT_NE(fast.depthwise_backward_input, ref.depthwise_backward_input);
   EXPECT_NE(fast.depthwise_backward_weight, ref.depthwise_backward_weight);
   EXPECT_NE(fast.gemm, ref.gemm);
+  EXPECT_NE(fast.gemm_bias_act, ref.gemm_bias_act);
   EXPECT_NE(fast.batchnorm_train_forward, ref.batchnorm_train_forward);
   EXPECT_NE(fast.batchnorm_train_backward, ref.batchnorm_train_backward);
   EXPECT_NE(fast.channel_affine_forward, ref.channel_affine_forward);

@@ -1,7 +1,8 @@
 // Reference dense KxK convolution (the MobileNetV2 stem): plain loops, templated on the scalar type so the
 // gradient tests can run it in double.
 //
-//   forward:  y[n,oh,ow,co] = bias[co] + sum_{kh,kw,ci} x[n, oh*s+kh-p, ow*s+kw-p, ci] * w[kh,kw,ci,co]
+//   forward:  y[n,oh,ow,co] = act(bias[co] + sum_{kh,kw,ci} x[n, oh*s+kh-p, ow*s+kw-p, ci] * w[kh,kw,ci,co])
+//             act = p.activation (params.h), the identity unless a fused inference forward asks for ReLU6
 //   dx:       dx[n, oh*s+kh-p, ow*s+kw-p, ci] += sum_co dy[n,oh,ow,co] * w[kh,kw,ci,co]   (scatter through the taps)
 //   dw:       dw[kh,kw,ci,co] += sum_{n,oh,ow} x[n, oh*s+kh-p, ow*s+kw-p, ci] * dy[n,oh,ow,co]
 //   dbias:    dbias[co] += sum_{n,oh,ow} dy[n,oh,ow,co]
@@ -13,6 +14,7 @@
 
 #include <cstdint>
 
+#include "engine/kernels/elementwise_ref.h"  // activate_ref
 #include "engine/kernels/params.h"
 
 namespace mriscan {
@@ -42,6 +44,7 @@ void conv2d_forward_ref(const Conv2dParams& p, const T* x, const T* w, const T* 
               for (int co = 0; co < p.out_c; ++co) y_pixel[co] += x_pixel[ci] * w_tap[ci * p.out_c + co];
           }
         }
+        for (int co = 0; co < p.out_c; ++co) y_pixel[co] = activate_ref(p.activation, y_pixel[co]);
       }
 }
 

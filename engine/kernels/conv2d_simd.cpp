@@ -3,7 +3,7 @@
 //
 // With Ci = 3 there is nothing to vectorise over the input channels, so every kernel vectorises over the
 // OUTPUT channels Co: one input value is broadcast and multiplied into a row of the (Ci, Co) weight slice.
-//   forward:  threads own output rows (n, oh).
+//   forward:  threads own output rows (n, oh); p.activation is applied to each accumulator before its store.
 //   dw:       reduces over all output positions: threads own output rows and sum into private partial
 //             (KH, KW, Ci, Co) + (Co) buffers, added up at the end.
 //   dx:       threads own input rows and gather from the dy positions that read them (no shared +=); each
@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "engine/kernels/conv2d_ref.h"  // index4
+#include "engine/kernels/epilogue_simd.h"
 #include "engine/kernels/fast_kernels.h"
 #include "engine/parallel.h"
 #include "engine/simd.h"
@@ -41,7 +42,7 @@ void forward_row(const Conv2dParams& p, const float* x, const float* w, const fl
             acc = xsimd::fma(FloatBatch(x_pixel[ci]), load_n(w_tap + ci * Co + co, count), acc);
         }
       }
-      store_n(y_pixel + co, acc, count);
+      store_n(y_pixel + co, activate(p.activation, acc), count);
     });
   }
 }

@@ -1,7 +1,8 @@
 // Reference depthwise convolution: each channel is convolved with its own KxK filter and channels never mix.
 // Plain loops, templated on the scalar type so the gradient tests can run it in double.
 //
-//   forward:  y[n,oh,ow,c] = bias[c] + sum_{kh,kw} x[n, oh*s+kh-p, ow*s+kw-p, c] * w[kh,kw,c]
+//   forward:  y[n,oh,ow,c] = act(bias[c] + sum_{kh,kw} x[n, oh*s+kh-p, ow*s+kw-p, c] * w[kh,kw,c])
+//             act = p.activation (params.h), the identity unless a fused inference forward asks for ReLU6
 //   dx:       dx[n, oh*s+kh-p, ow*s+kw-p, c] += dy[n,oh,ow,c] * w[kh,kw,c]    (scatter dy through the same taps)
 //   dw:       dw[kh,kw,c] += sum_{n,oh,ow} x[n, oh*s+kh-p, ow*s+kw-p, c] * dy[n,oh,ow,c]
 //   dbias:    dbias[c] += sum_{n,oh,ow} dy[n,oh,ow,c]
@@ -15,6 +16,7 @@
 #include <cstdint>
 
 #include "engine/kernels/conv2d_ref.h"  // index4
+#include "engine/kernels/elementwise_ref.h"  // activate_ref
 #include "engine/kernels/params.h"
 
 namespace mriscan {
@@ -38,6 +40,7 @@ void depthwise_forward_ref(const DepthwiseParams& p, const T* x, const T* w, con
             for (int c = 0; c < C; ++c) y_pixel[c] += x_pixel[c] * w_tap[c];
           }
         }
+        for (int c = 0; c < C; ++c) y_pixel[c] = activate_ref(p.activation, y_pixel[c]);
       }
 }
 

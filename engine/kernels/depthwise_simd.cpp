@@ -4,6 +4,7 @@
 // Specialised for the 3x3 kernel (every depthwise layer in MobileNetV2) with any stride and padding: the tap
 // loops have a compile-time trip count, so they unroll into straight FMA chains and the nine per-tap
 // accumulators of the weight gradient live in registers. Other kernel sizes fall back to the reference.
+// The forward applies p.activation to each accumulator before its store (the fused inference epilogue).
 // Depthwise is memory bound (2 FLOPs per weight load), so each kernel is arranged to stream its big buffers
 // once: the three input rows a row of outputs needs are reused from cache, never re-read from memory.
 // What it is not: a Winograd or im2col kernel, nor register-blocked over several output pixels (the next step
@@ -14,6 +15,7 @@
 
 #include "engine/kernels/conv2d_ref.h"  // index4
 #include "engine/kernels/depthwise_ref.h"
+#include "engine/kernels/epilogue_simd.h"
 #include "engine/kernels/fast_kernels.h"
 #include "engine/parallel.h"
 #include "engine/simd.h"
@@ -62,7 +64,7 @@ void forward_row(const DepthwiseParams& p, const float* x, const float* w, const
           acc = xsimd::fma(xv, wv, acc);
         }
       }
-      store_n(y_pixel + c, acc, count);
+      store_n(y_pixel + c, activate(p.activation, acc), count);
     });
   }
 }

@@ -24,6 +24,7 @@ const KernelTable& reference_kernels() {
       .depthwise_backward_input = depthwise_backward_input_ref<float>,
       .depthwise_backward_weight = depthwise_backward_weight_ref<float>,
       .gemm = gemm_ref<float>,
+      .gemm_bias_act = gemm_bias_act_ref<float>,
       .batchnorm_train_forward = batchnorm_train_forward_ref<float>,
       .batchnorm_train_backward = batchnorm_train_backward_ref<float>,
       .channel_affine_forward = channel_affine_forward_ref<float>,
@@ -52,6 +53,7 @@ const KernelTable& fast_kernels() {
     fast.depthwise_backward_input = depthwise_backward_input_simd;
     fast.depthwise_backward_weight = depthwise_backward_weight_simd;
     fast.gemm = gemm_fast;
+    fast.gemm_bias_act = gemm_bias_act_fast;
     fast.batchnorm_train_forward = batchnorm_train_forward_simd;
     fast.batchnorm_train_backward = batchnorm_train_backward_simd;
     fast.channel_affine_forward = channel_affine_forward_simd;

@@ -19,11 +19,13 @@ struct KernelTable {
   std::string name;  // "ref" or "simd"
 
   // Dense KxK convolution (the stem). x (N, H, W, Ci), w (KH, KW, Ci, Co), bias (Co) or null, y (N, OH, OW, Co).
+  // The forward applies p.activation after the bias (params.h); the backward kernels ignore it.
   void (*conv2d_forward)(const Conv2dParams&, const float* x, const float* w, const float* bias, float* y);
   void (*conv2d_backward_input)(const Conv2dParams&, const float* dy, const float* w, float* dx);
   void (*conv2d_backward_weight)(const Conv2dParams&, const float* x, const float* dy, float* dw, float* dbias);
 
   // Depthwise convolution. x (N, H, W, C), w (K, K, C), bias (C) or null, y (N, OH, OW, C).
+  // The forward applies p.activation after the bias (params.h); the backward kernels ignore it.
   void (*depthwise_forward)(const DepthwiseParams&, const float* x, const float* w, const float* bias, float* y);
   void (*depthwise_backward_input)(const DepthwiseParams&, const float* dy, const float* w, float* dx);
   void (*depthwise_backward_weight)(const DepthwiseParams&, const float* x, const float* dy, float* dw,
@@ -31,6 +33,11 @@ struct KernelTable {
 
   // Row-major GEMM; pointwise conv and linear are built on it. a, b, c per GemmParams.
   void (*gemm)(const GemmParams&, const float* a, const float* b, float* c);
+  // The same product with an epilogue applied to each output tile while it is still in cache: the fused forward of
+  // pointwise conv (+ folded BN + ReLU6) and of the linear layer, for inference. bias (n) or null.
+  //   c(m, n) = act(op(a) . op(b) [+ c if accumulate] + bias(n))
+  void (*gemm_bias_act)(const GemmParams&, const float* a, const float* b, const float* bias, Activation activation,
+                        float* c);
 
   // Batch norm, training mode: per-channel batch mean and 1/sqrt(var + eps) (biased variance) are written to
   // mean (C) and inv_std (C); y = gamma * (x - mean) * inv_std + beta. x, y (M, C).

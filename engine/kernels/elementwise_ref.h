@@ -3,6 +3,7 @@
 // double.
 //
 //   relu6:      y = min(max(x, 0), 6)             dx += dy  where 0 < x < 6, else nothing
+//   activate:   y = act(x), the forward kernels' epilogue (Activation in params.h: identity or the ReLU6 above)
 //   add:        y = a + b                          (its backward is dy to both inputs: the layer uses axpy)
 //   axpy:       y += alpha * x
 //   scale:      y *= alpha
@@ -16,11 +17,19 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "engine/kernels/params.h"
+
 namespace mriscan {
+
+// One value through an epilogue activation.
+template <typename T>
+T activate_ref(Activation activation, T x) {
+  return activation == Activation::kReLU6 ? std::min(std::max(x, T(0)), T(6)) : x;
+}
 
 template <typename T>
 void relu6_forward_ref(int64_t n, const T* x, T* y) {
-  for (int64_t i = 0; i < n; ++i) y[i] = std::min(std::max(x[i], T(0)), T(6));
+  for (int64_t i = 0; i < n; ++i) y[i] = activate_ref(Activation::kReLU6, x[i]);
 }
 
 template <typename T>

@@ -7,6 +7,7 @@
 
 #include <vector>
 
+#include "engine/kernels/epilogue_simd.h"
 #include "engine/kernels/fast_kernels.h"
 #include "engine/parallel.h"
 #include "engine/simd.h"
@@ -21,11 +22,10 @@ constexpr int64_t kGrain = int64_t(1) << 16;
 }  // namespace
 
 void relu6_forward_simd(int64_t n, const float* x, float* y) {
-  const FloatBatch zero(0.0f), six(6.0f);
   parallel_for_blocks(n, kGrain, [&](int64_t begin, int64_t end) {
     for_each_chunk(end - begin, [&](int64_t i, int count) {
       const int64_t at = begin + i;
-      store_n(y + at, xsimd::min(xsimd::max(load_n(x + at, count), zero), six), count);
+      store_n(y + at, activate(Activation::kReLU6, load_n(x + at, count)), count);
     });
   });
 }
@@ -75,12 +75,7 @@ void scale_simd(int64_t n, float alpha, float* y) {
 void bias_add_rows_simd(int64_t rows, int cols, const float* bias, float* y) {
   const int64_t rows_per_block = cols > 0 && cols < kGrain ? kGrain / cols : 1;
   parallel_for_blocks(rows, rows_per_block, [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) {
-      float* y_row = y + r * cols;  // (cols)
-      for_each_chunk(cols, [&](int64_t c, int count) {
-        store_n(y_row + c, load_n(y_row + c, count) + load_n(bias + c, count), count);
-      });
-    }
+    for (int64_t r = begin; r < end; ++r) bias_activate_row(y + r * cols, cols, bias, Activation::kNone);  // (cols)
   });
 }
 

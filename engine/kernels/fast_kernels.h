@@ -11,19 +11,23 @@
 
 namespace mriscan {
 
-// conv2d_simd.cpp: the dense KxK stem convolution, vectorised over output channels.
+// conv2d_simd.cpp: the dense KxK stem convolution, vectorised over output channels (activation in the epilogue).
 void conv2d_forward_simd(const Conv2dParams& p, const float* x, const float* w, const float* bias, float* y);
 void conv2d_backward_input_simd(const Conv2dParams& p, const float* dy, const float* w, float* dx);
 void conv2d_backward_weight_simd(const Conv2dParams& p, const float* x, const float* dy, float* dw, float* dbias);
 
-// depthwise_simd.cpp: 3x3 depthwise, any stride/pad, vectorised over channels (other kernel sizes: reference).
+// depthwise_simd.cpp: 3x3 depthwise, any stride/pad, vectorised over channels (other kernel sizes: reference);
+// the forward applies the activation in its epilogue.
 void depthwise_forward_simd(const DepthwiseParams& p, const float* x, const float* w, const float* bias, float* y);
 void depthwise_backward_input_simd(const DepthwiseParams& p, const float* dy, const float* w, float* dx);
 void depthwise_backward_weight_simd(const DepthwiseParams& p, const float* x, const float* dy, float* dw,
                                     float* dbias);
 
-// gemm_fast.cpp: Eigen products on row-major maps, output split across OpenMP threads.
+// gemm_fast.cpp: Eigen products on row-major maps, output split across OpenMP threads; with an epilogue, each
+// thread's band is computed in cache-sized row tiles and the bias + activation applied to each tile right away.
 void gemm_fast(const GemmParams& p, const float* a, const float* b, float* c);
+void gemm_bias_act_fast(const GemmParams& p, const float* a, const float* b, const float* bias, Activation activation,
+                        float* c);
 
 // batchnorm_simd.cpp: training-mode batch norm over (M, C) rows, and the eval-mode channel affine.
 void batchnorm_train_forward_simd(const BatchNormParams& p, const float* x, const float* gamma, const float* beta,

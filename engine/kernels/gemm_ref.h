@@ -7,11 +7,14 @@
 //   forward  y  = x . w            (no transposes)
 //   dx      += dy . w^T            (trans_b, accumulate)
 //   dw      += x^T . dy            (trans_a, accumulate)
+// With an epilogue (gemm_bias_act, the fused pointwise-conv / linear forward for inference):
+//   C(m, n) = act(sum_k op(A)(m, k) * op(B)(k, n) [+ C(m, n) if accumulate] + bias(n))    bias null: no bias
 // What it is not: blocked, vectorised or threaded.
 #pragma once
 
 #include <cstdint>
 
+#include "engine/kernels/elementwise_ref.h"  // activate_ref
 #include "engine/kernels/params.h"
 
 namespace mriscan {
@@ -29,6 +32,15 @@ void gemm_ref(const GemmParams& p, const T* a, const T* b, T* c) {
       }
       c[i * p.n + j] = p.accumulate ? c[i * p.n + j] + sum : sum;  // C (M, N)
     }
+}
+
+// The product above, then the epilogue on every element: the unfused composition, written as one.
+template <typename T>
+void gemm_bias_act_ref(const GemmParams& p, const T* a, const T* b, const T* bias, Activation activation, T* c) {
+  gemm_ref(p, a, b, c);
+  for (int64_t i = 0; i < p.m; ++i)
+    for (int64_t j = 0; j < p.n; ++j)
+      c[i * p.n + j] = activate_ref(activation, bias ? c[i * p.n + j] + bias[j] : c[i * p.n + j]);  // C (M, N)
 }
 
 }  // namespace mriscan

@@ -7,6 +7,10 @@
 //   linear           weight (in, out), bias (out)
 // Kernel contract: forward kernels OVERWRITE their output; backward kernels ACCUMULATE (`+=`) into gradients,
 // matching the tape's convention. A null bias / dbias pointer means "no bias".
+// Epilogues (the fused inference path, models/folded_mobilenet_v2.h): the forward kernels of the stem conv and the
+// depthwise conv apply `activation` after the bias, while the output is still in registers; the pointwise path has
+// its own table entry, gemm_bias_act (dispatch.h). Training never sets it: the backward kernels are the gradients
+// of the conv alone, so a layer that records a tape node leaves `activation` at kNone.
 #pragma once
 
 #include <cstdint>
@@ -16,12 +20,18 @@ namespace mriscan {
 // Output size of a convolution along one axis: floor((in + 2*pad - kernel) / stride) + 1.
 constexpr int conv_output_size(int in, int kernel, int stride, int pad) { return (in + 2 * pad - kernel) / stride + 1; }
 
+// Elementwise activation applied in a forward kernel's epilogue, after the bias:
+//   kNone   y = y                      (the kernel's plain output)
+//   kReLU6  y = min(max(y, 0), 6)      (MobileNetV2's ConvBNReLU6 units)
+enum class Activation { kNone, kReLU6 };
+
 struct Conv2dParams {
   int batch = 1;
   int in_h = 0, in_w = 0, in_c = 0;
   int out_h = 0, out_w = 0, out_c = 0;
   int kernel_h = 3, kernel_w = 3;
   int stride = 1, pad = 0;
+  Activation activation = Activation::kNone;  // forward only: y = act(conv + bias)
 };
 
 struct DepthwiseParams {
@@ -30,10 +40,12 @@ struct DepthwiseParams {
   int out_h = 0, out_w = 0;
   int kernel = 3;  // square kernel
   int stride = 1, pad = 1;
+  Activation activation = Activation::kNone;  // forward only: y = act(conv + bias)
 };
 
 // C(m, n) = op(A)(m, k) . op(B)(k, n)  [+ C if accumulate]; all row-major.
 // op(A) = A if !trans_a (A is (m, k)) else A^T (A is (k, m)); likewise for B.
+// gemm_bias_act (dispatch.h) reads the same params and adds a per-column bias and an activation to the result.
 struct GemmParams {
   int m = 0, n = 0, k = 0;
   bool trans_a = false, trans_b = false;

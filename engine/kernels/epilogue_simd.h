@@ -1,0 +1,29 @@
+// The fast forward kernels' shared epilogue: an Activation (params.h) applied to a vector still in registers, and
+// bias + activation applied to one output row still in cache. Same math as activate_ref (elementwise_ref.h):
+//   kNone: y = v        kReLU6: y = min(max(v, 0), 6)
+// Used by conv2d_simd.cpp and depthwise_simd.cpp (per vector, before the store), gemm_fast.cpp (per row of an
+// output tile) and elementwise_simd.cpp (ReLU6, row bias). What it is not: a kernel with a table entry of its own.
+#pragma once
+
+#include <cstdint>
+
+#include "engine/kernels/params.h"
+#include "engine/simd.h"
+
+namespace mriscan {
+
+inline FloatBatch activate(Activation activation, const FloatBatch& v) {
+  if (activation == Activation::kReLU6) return xsimd::min(xsimd::max(v, FloatBatch(0.0f)), FloatBatch(6.0f));
+  return v;
+}
+
+// y (cols) = act(y + bias (cols)), in place; a null bias adds nothing.
+inline void bias_activate_row(float* y, int64_t cols, const float* bias, Activation activation) {
+  for_each_chunk(cols, [&](int64_t c, int count) {
+    FloatBatch v = load_n(y + c, count);
+    if (bias) v += load_n(bias + c, count);
+    store_n(y + c, activate(activation, v), count);
+  });
+}
+
+}  // namespace mriscan

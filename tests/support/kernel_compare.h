@@ -1,0 +1,154 @@
+// Fast-vs-reference comparison, shared by the kernel tests (tests/test_kernels_simd.cpp, tests/test_kernels_fused.cpp).
+//
+// Method: the same random float inputs go to the fast kernel (float) and to the reference run in DOUBLE, so the
+// measured difference is the fast kernel's own float rounding, not the sum of two kernels' rounding.
+// Metric: max |fast - ref| / max(1, max |ref|). The longest reduction in these tests sums ~10^4 float terms;
+// random rounding then costs about sqrt(10^4) * 6e-8 ~ 6e-6 of the result's scale, the worst case n * eps ~ 6e-4
+// does not occur with random signs. kTolerance = 1e-4 sits between: a wrong tap, a missed tail lane or a lost `+=`
+// produces errors of order 1e-2..1, far above it.
+// Sizes: kChannelSweep runs the channel count around the SIMD width V (1, V-1, V, V+1, 2V+3, 3V+5: scalar-only,
+// tail-only, exact, one over, several full batches plus a tail); depthwise_cases, conv_cases and gemm_cases are
+// the shape sweeps of the depthwise, dense conv and GEMM kernels, with the kernel params each case stands for.
+// What it is not: a gradient check (tests/support/gradcheck.h) or a golden-value check (tests/support/golden_ops.h).
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "engine/kernels/params.h"
+#include "engine/simd.h"
+
+namespace mriscan::testing {
+
+constexpr double kTolerance = 1e-4;
+inline const std::vector<int> kChannelSweep = {
+    1, kVectorWidth - 1, kVectorWidth, kVectorWidth + 1, 2 * kVectorWidth + 3, 3 * kVectorWidth + 5};
+
+inline std::vector<float> random_floats(size_t n, uint32_t seed, float low = -1.0f, float high = 1.0f) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(low, high);
+  std::vector<float> v(n);
+  for (float& value : v) value = dist(rng);
+  return v;
+}
+
+inline std::vector<double> to_double(const std::vector<float>& v) { return {v.begin(), v.end()}; }
+
+// max |fast - ref| / max(1, max |ref|); the sizes must match.
+inline double relative_error(const std::vector<float>& fast, const std::vector<double>& ref) {
+  EXPECT_EQ(fast.size(), ref.size());
+  double worst = 0.0, scale = 1.0;
+  for (size_t i = 0; i < ref.size() && i < fast.size(); ++i) {
+    worst = std::max(worst, std::abs(double(fast[i]) - ref[i]));
+    scale = std::max(scale, std::abs(ref[i]));
+  }
+  return worst / scale;
+}
+
+// ---- shape sweeps ----------------------------------------------------------------------------------------------
+
+struct DepthwiseCase {
+  int batch, h, w, channels, kernel, stride, pad;
+};
+
+inline std::string depthwise_name(const ::testing::TestParamInfo<DepthwiseCase>& info) {
+  const DepthwiseCase& c = info.param;
+  return std::string("n") + std::to_string(c.batch) + "_" + std::to_string(c.h) + "x" + std::to_string(c.w) + "x" +
+         std::to_string(c.channels) + "_k" + std::to_string(c.kernel) + "s" + std::to_string(c.stride) + "p" +
+         std::to_string(c.pad);
+}
+
+inline std::vector<DepthwiseCase> depthwise_cases() {
+  std::vector<DepthwiseCase> cases;
+  for (int channels : kChannelSweep)
+    for (int size : {1, 2, 3, 7, 8})
+      for (int stride : {1, 2}) cases.push_back({(channels + size) % 2 ? 3 : 1, size, size, channels, 3, stride, 1});
+  // Non-square, no padding, the MobileNetV2-sized maps, and a kernel size that takes the reference fallback.
+  cases.push_back({3, 7, 8, kVectorWidth + 1, 3, 1, 0});
+  cases.push_back({1, 8, 7, 2 * kVectorWidth + 3, 3, 2, 0});
+  cases.push_back({1, 56, 56, 3 * kVectorWidth + 5, 3, 1, 1});
+  cases.push_back({3, 56, 56, kVectorWidth - 1, 3, 2, 1});
+  cases.push_back({1, 56, 56, 2 * kVectorWidth, 3, 2, 1});
+  cases.push_back({3, 7, 7, kVectorWidth + 1, 5, 2, 2});
+  return cases;
+}
+
+inline DepthwiseParams depthwise_params(const DepthwiseCase& c) {
+  DepthwiseParams p;
+  p.batch = c.batch, p.in_h = c.h, p.in_w = c.w, p.channels = c.channels;
+  p.kernel = c.kernel, p.stride = c.stride, p.pad = c.pad;
+  p.out_h = conv_output_size(c.h, c.kernel, c.stride, c.pad);
+  p.out_w = conv_output_size(c.w, c.kernel, c.stride, c.pad);
+  return p;
+}
+
+struct ConvCase {
+  int batch, h, w, in_c, out_c, kernel, stride, pad;
+};
+
+inline std::string conv_name(const ::testing::TestParamInfo<ConvCase>& info) {
+  const ConvCase& c = info.param;
+  return std::string("n") + std::to_string(c.batch) + "_" + std::to_string(c.h) + "x" + std::to_string(c.w) + "x" +
+         std::to_string(c.in_c) + "_to" + std::to_string(c.out_c) + "_k" + std::to_string(c.kernel) + "s" +
+         std::to_string(c.stride) + "p" + std::to_string(c.pad);
+}
+
+inline std::vector<ConvCase> conv_cases() {
+  std::vector<ConvCase> cases;
+  for (int out_c : kChannelSweep)
+    for (int size : {1, 2, 3, 7, 8})
+      for (int stride : {1, 2}) cases.push_back({(out_c + size) % 2 ? 3 : 1, size, size, 3, out_c, 3, stride, 1});
+  cases.push_back({3, 56, 56, 3, 32, 3, 2, 1});  // the MobileNetV2 stem, on a smaller image
+  cases.push_back({1, 8, 7, 1, kVectorWidth + 1, 1, 1, 0});  // 1x1 kernel
+  cases.push_back({1, 7, 8, 2, 2 * kVectorWidth + 3, 5, 2, 2});
+  return cases;
+}
+
+inline Conv2dParams conv_params(const ConvCase& c) {
+  Conv2dParams p;
+  p.batch = c.batch, p.in_h = c.h, p.in_w = c.w, p.in_c = c.in_c, p.out_c = c.out_c;
+  p.kernel_h = p.kernel_w = c.kernel, p.stride = c.stride, p.pad = c.pad;
+  p.out_h = conv_output_size(c.h, c.kernel, c.stride, c.pad);
+  p.out_w = conv_output_size(c.w, c.kernel, c.stride, c.pad);
+  return p;
+}
+
+struct GemmCase {
+  int m, n, k;
+  bool trans_a, trans_b, accumulate;
+};
+
+inline std::string gemm_name(const ::testing::TestParamInfo<GemmCase>& info) {
+  const GemmCase& c = info.param;
+  return std::to_string(c.m) + "x" + std::to_string(c.n) + "x" + std::to_string(c.k) + (c.trans_a ? "_ta" : "") +
+         (c.trans_b ? "_tb" : "") + (c.accumulate ? "_acc" : "");
+}
+
+inline std::vector<GemmCase> gemm_cases() {
+  // Odd sizes, a square-ish one big enough to run threaded (split by rows), a wide one (split by columns, the
+  // dw = x^T dy shape: small Ci x Co output reduced over a long M), the empty inner dimension, and one whose
+  // epilogue (gemm_bias_act, 64-row tiles for N = 600) takes several tiles per thread, the last one partial.
+  const int sizes[][3] = {{1, 1, 1}, {7, 5, 3}, {17, 33, 9}, {300, 70, 40}, {24, 144, 3001}, {5, 3, 0}, {300, 600, 20}};
+  std::vector<GemmCase> cases;
+  for (const auto& s : sizes)
+    for (int flags = 0; flags < 8; ++flags) cases.push_back({s[0], s[1], s[2], bool(flags & 1), bool(flags & 2),
+                                                             bool(flags & 4)});
+  return cases;
+}
+
+inline GemmParams gemm_params(const GemmCase& c) {
+  GemmParams p;
+  p.m = c.m, p.n = c.n, p.k = c.k, p.trans_a = c.trans_a, p.trans_b = c.trans_b, p.accumulate = c.accumulate;
+  return p;
+}
+
+}  // namespace mriscan::testing
+
+#define EXPECT_CLOSE(fast, ref) \
+  EXPECT_LT(::mriscan::testing::relative_error(fast, ref), ::mriscan::testing::kTolerance) << #fast " vs " #ref
