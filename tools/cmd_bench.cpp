@@ -4,8 +4,6 @@
 // Inference runs as in deployment: on a FoldedMobileNetV2 snapshot (BN folded, ReLU6 fused, no tape), built once
 // outside the timed runs; its `--profile` times the taped, unfused eval forward per op (the folded one has no tape).
 // The PyTorch peer for the same workloads is bench/compare_pytorch.py, which runs this command too.
-#include <omp.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -16,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/kernels/dispatch.h"
+#include "engine/parallel.h"
 #include "layers/softmax_cross_entropy.h"
 #include "models/folded_mobilenet_v2.h"
 #include "models/mobilenet_v2.h"
@@ -90,8 +89,8 @@ int run_bench(const std::vector<std::string>& raw) {
     std::cout << kUsage;
     return 0;
   }
-  const int threads = args.get_int("threads", omp_get_max_threads());
-  omp_set_num_threads(threads);
+  const int threads = args.get_int("threads", num_threads());
+  set_num_threads(threads);  // the engine's one knob (engine/parallel.h); every kernel pragma reads it
   const int batch = args.get_int("batch", 32), size = args.get_int("image-size", 224);
   const int repeats = std::max(1, args.get_int("repeats", 5)), frozen = args.get_int("frozen-blocks", 13);
   const float width = static_cast<float>(args.get_double("width", 1.0));
