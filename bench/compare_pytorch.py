@@ -100,11 +100,11 @@ def ours_depthwise(args):
     """Depthwise kernels of the fast table via Google Benchmark, same shapes and batch."""
     exe = os.path.join(args.build, "mriscan_bench")
     env = dict(os.environ, MRISCAN_BENCH_BATCH=str(args.kernel_batch), OMP_NUM_THREADS=str(args.threads))
-    out = subprocess.run([exe, "--benchmark_filter=Depthwise/.*/simd$", "--benchmark_format=json",
+    out = subprocess.run([exe, "--benchmark_filter=Depthwise/.*/simd", "--benchmark_format=json",
                           "--benchmark_min_time=0.2"], env=env, check=True, capture_output=True, text=True).stdout
     times = {}
     for b in json.loads(out)["benchmarks"]:
-        _, direction, name, _ = b["name"].split("/")
+        _, direction, name = b["name"].split("/")[:3]  # Depthwise/<direction>/<shape>/simd[/real_time]
         ms = b["real_time"] if b["time_unit"] == "ms" else b["real_time"] / 1e6
         times.setdefault(name, {})[direction] = ms
     return {name: {"forward_ms": t["forward"], "forward_backward_ms": t["forward"] + t["backward_input"] + t["backward_weight"]}

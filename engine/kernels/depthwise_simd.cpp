@@ -7,10 +7,10 @@
 // The forward applies p.activation to each accumulator before its store (the fused inference epilogue).
 // Depthwise is memory bound (2 FLOPs per weight load), so each kernel is arranged to stream its big buffers
 // once: the three input rows a row of outputs needs are reused from cache, never re-read from memory.
-// What it is not: a Winograd or im2col kernel, nor register-blocked over several output pixels (the next step
-// if profiling shows the per-tap weight loads, which hit L1, matter).
+// What it is not: a Winograd or im2col kernel, nor register-blocked over several output pixels.
 #include <omp.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "engine/kernels/conv2d_ref.h"  // index4
@@ -42,31 +42,51 @@ TapRows input_rows_of_output_row(const DepthwiseParams& p, const float* x, int n
   return taps;
 }
 
+// Output columns [begin, end) whose K taps all fall inside the input row (no column padding there).
+struct InteriorColumns {
+  int begin, end;
+};
+InteriorColumns interior_columns(int in_w, int out_w, int stride, int pad) {
+  const int begin = std::min(out_w, (pad + stride - 1) / stride);  // first ow with ow*s - pad >= 0
+  const int last = in_w - K + pad;                                  // ow*s <= last keeps tap K-1 inside
+  const int end = last < 0 ? 0 : std::min(out_w, last / stride + 1);
+  return {begin, std::max(begin, end)};
+}
+
 // y[n, oh, :, :] for one output row. x rows (W, C), y row (OW, C), w (K, K, C).
+// Channel chunk outer, pixels inner: the chunk's nine weights and bias are loaded into registers once per row,
+// so the pixel loop only streams x and y. Interior pixels (all nine taps inside the image) skip every bounds
+// check; the border pixels take the checked path. (Blocking the row into groups of 8..32 pixels, to keep the
+// input columns in L1 across chunks, measured no better and 30% slower on the stride-2 layers.)
 void forward_row(const DepthwiseParams& p, const float* x, const float* w, const float* bias, float* y, int n,
                  int oh) {
   const int64_t C = p.channels;
   const TapRows in = input_rows_of_output_row(p, x, n, oh);
   float* y_row = y + index4(n, oh, 0, 0, p.out_h, p.out_w, C);  // (OW, C)
-  for (int ow = 0; ow < p.out_w; ++ow) {
-    const int iw0 = ow * p.stride - p.pad;  // input column of tap kw = 0
-    bool col_ok[K];
-    for (int kw = 0; kw < K; ++kw) col_ok[kw] = iw0 + kw >= 0 && iw0 + kw < p.in_w;
-    float* y_pixel = y_row + ow * C;  // (C)
-    for_each_chunk(C, [&](int64_t c, int count) {
-      FloatBatch acc = bias ? load_n(bias + c, count) : FloatBatch(0.0f);
-      for (int kh = 0; kh < K; ++kh) {
-        if (!in.ok[kh]) continue;
-        for (int kw = 0; kw < K; ++kw) {
-          if (!col_ok[kw]) continue;
-          const FloatBatch xv = load_n(in.rows[kh] + (iw0 + kw) * C + c, count);
-          const FloatBatch wv = load_n(w + (kh * K + kw) * C + c, count);
-          acc = xsimd::fma(xv, wv, acc);
+  const bool all_rows = in.ok[0] && in.ok[1] && in.ok[2];
+  const InteriorColumns interior = interior_columns(p.in_w, p.out_w, p.stride, p.pad);
+  for_each_chunk(C, [&](int64_t c, int count) {
+    FloatBatch wv[K * K];  // (K*K) lanes c..c+count of each tap's weights
+    for (int tap = 0; tap < K * K; ++tap) wv[tap] = load_n(w + tap * C + c, count);
+    const FloatBatch bv = bias ? load_n(bias + c, count) : FloatBatch(0.0f);
+    for (int ow = 0; ow < p.out_w; ++ow) {
+      const int iw0 = ow * p.stride - p.pad;  // input column of tap kw = 0
+      FloatBatch acc = bv;
+      if (all_rows && ow >= interior.begin && ow < interior.end) {
+        for (int kh = 0; kh < K; ++kh)
+          for (int kw = 0; kw < K; ++kw)
+            acc = xsimd::fma(load_n(in.rows[kh] + (iw0 + kw) * C + c, count), wv[kh * K + kw], acc);
+      } else {
+        for (int kh = 0; kh < K; ++kh) {
+          if (!in.ok[kh]) continue;
+          for (int kw = 0; kw < K; ++kw)
+            if (iw0 + kw >= 0 && iw0 + kw < p.in_w)
+              acc = xsimd::fma(load_n(in.rows[kh] + (iw0 + kw) * C + c, count), wv[kh * K + kw], acc);
         }
       }
-      store_n(y_pixel + c, activate(p.activation, acc), count);
-    });
-  }
+      store_n(y_row + ow * C + c, activate(p.activation, acc), count);
+    }
+  });
 }
 
 // dx[n, ih, :, :] += (everything that reads it), for one input row: the gather form of the reference's scatter.
