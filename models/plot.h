@@ -43,7 +43,7 @@ struct TrainingCurves {
 Image render_training_history(const TrainingCurves& curves, int panel_width = 560, int height = 420);
 
 struct BarChart {
-  std::string title, y_label;
+  std::string title = {}, y_label = {};
   std::vector<std::string> groups;        // x categories, e.g. class names
   std::vector<std::string> series_names;  // bars within a group, e.g. {"precision", "recall", "F1"}
   std::vector<std::vector<double>> values;  // [series][group]

