@@ -62,23 +62,38 @@ void batchnorm_train_forward_ref(const BatchNormParams& p, const T* x, const T* 
     for (int c = 0; c < C; ++c) y[r * C + c] = gamma[c] * ((x[r * C + c] - mean[c]) * inv_std[c]) + beta[c];
 }
 
+// The two per-channel reductions every BN gradient needs, sum(dy) and sum(dy * xhat) (C each, in double), added
+// into dbeta and dgamma (either may be null) and returned for the training-mode dx.
+struct BatchNormSums {
+  std::vector<double> sum_dy, sum_dy_xhat;  // (C), (C)
+};
+template <typename T>
+BatchNormSums batchnorm_gamma_beta_backward_ref(const BatchNormParams& p, const T* dy, const T* x, const T* mean,
+                                                const T* inv_std, T* dgamma, T* dbeta) {
+  const int64_t M = p.rows;
+  const int C = p.channels;
+  BatchNormSums sums{std::vector<double>(C, 0.0), std::vector<double>(C, 0.0)};
+  for (int64_t r = 0; r < M; ++r)
+    for (int c = 0; c < C; ++c) {
+      const double xhat = (static_cast<double>(x[r * C + c]) - mean[c]) * inv_std[c];
+      sums.sum_dy[c] += dy[r * C + c];
+      sums.sum_dy_xhat[c] += dy[r * C + c] * xhat;
+    }
+  for (int c = 0; c < C; ++c) {
+    if (dgamma) dgamma[c] += static_cast<T>(sums.sum_dy_xhat[c]);
+    if (dbeta) dbeta[c] += static_cast<T>(sums.sum_dy[c]);
+  }
+  return sums;
+}
+
 template <typename T>
 void batchnorm_train_backward_ref(const BatchNormParams& p, const T* dy, const T* x, const T* mean, const T* inv_std,
                                   const T* gamma, T* dx, T* dgamma, T* dbeta) {
   const int64_t M = p.rows;
   const int C = p.channels;
-  // The two per-channel reductions every gradient needs: sum(dy) and sum(dy * xhat).
-  std::vector<double> sum_dy(C, 0.0), sum_dy_xhat(C, 0.0);  // (C), (C)
-  for (int64_t r = 0; r < M; ++r)
-    for (int c = 0; c < C; ++c) {
-      const double xhat = (static_cast<double>(x[r * C + c]) - mean[c]) * inv_std[c];
-      sum_dy[c] += dy[r * C + c];
-      sum_dy_xhat[c] += dy[r * C + c] * xhat;
-    }
-  if (dbeta)
-    for (int c = 0; c < C; ++c) dbeta[c] += static_cast<T>(sum_dy[c]);
-  if (dgamma)
-    for (int c = 0; c < C; ++c) dgamma[c] += static_cast<T>(sum_dy_xhat[c]);
+  const BatchNormSums sums = batchnorm_gamma_beta_backward_ref(p, dy, x, mean, inv_std, dgamma, dbeta);
+  const std::vector<double>& sum_dy = sums.sum_dy;            // (C)
+  const std::vector<double>& sum_dy_xhat = sums.sum_dy_xhat;  // (C)
   if (!dx) return;
   // dx = gamma * inv_std * (dy - mean(dy) - xhat * mean(dy * xhat))
   for (int64_t r = 0; r < M; ++r)
@@ -99,18 +114,7 @@ void batchnorm_eval_backward_ref(const BatchNormParams& p, const T* dy, const T*
   if (dx)
     for (int64_t r = 0; r < M; ++r)
       for (int c = 0; c < C; ++c) dx[r * C + c] += dy[r * C + c] * gamma[c] * inv_std[c];
-  if (!dgamma && !dbeta) return;
-  std::vector<double> sum_dy(C, 0.0), sum_dy_xhat(C, 0.0);  // (C), (C)
-  for (int64_t r = 0; r < M; ++r)
-    for (int c = 0; c < C; ++c) {
-      const double xhat = (static_cast<double>(x[r * C + c]) - mean[c]) * inv_std[c];
-      sum_dy[c] += dy[r * C + c];
-      sum_dy_xhat[c] += dy[r * C + c] * xhat;
-    }
-  for (int c = 0; c < C; ++c) {
-    if (dgamma) dgamma[c] += static_cast<T>(sum_dy_xhat[c]);
-    if (dbeta) dbeta[c] += static_cast<T>(sum_dy[c]);
-  }
+  if (dgamma || dbeta) batchnorm_gamma_beta_backward_ref(p, dy, x, mean, inv_std, dgamma, dbeta);
 }
 
 // y(rows, C) = x(rows, C) * scale(C) + shift(C): eval-mode batch norm folded into one multiply-add per value.
