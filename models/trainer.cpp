@@ -200,7 +200,9 @@ TrainResult train_model(const TrainConfig& requested, const ProgressCallback& pr
   if (config.epochs < 1 || config.batch_size < 1) throw std::invalid_argument("epochs and batch size must be >= 1");
   fs::create_directories(run_dir / "resume");
   if (!resuming) std::ofstream(run_dir / "config.json") << config_to_json(config).dump(2) << "\n";
-  if (config.threads > 0) set_num_threads(config.threads);
+  // A budget for this thread only (engine/parallel.h), not the process-wide count: the server retrains on a worker
+  // thread with 1 thread while its predictions keep every core.
+  if (config.threads > 0) set_thread_num_threads(config.threads);
 
   Splits splits = load_splits(config);
   const int num_classes = static_cast<int>(splits.class_names.size());

@@ -1,9 +1,12 @@
 // The trainer end to end on a few real scans: an interrupted run resumes to exactly the weights of an
-// uninterrupted one, the frozen-prefix cache trains, and bad configurations fail with clear messages.
+// uninterrupted one, the frozen-prefix cache trains, --threads binds only the training thread, and bad
+// configurations fail with clear messages.
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <thread>
 
+#include "engine/parallel.h"
 #include "models/dataset.h"
 #include "models/model_file.h"
 #include "models/safetensors.h"
@@ -98,6 +101,21 @@ TEST_F(Trainer, FrozenPrefixCacheTrainsTheTail) {
   EXPECT_EQ(result.metrics["history"].size(), 2u);
   EXPECT_LT(result.metrics["history"][1]["train_loss"].get<double>(),
             result.metrics["history"][0]["train_loss"].get<double>() + 0.5);
+}
+
+// The server retrains on a worker thread with threads = 1; that must not shrink the other threads' kernels.
+TEST_F(Trainer, ThreadsOptionBindsOnlyTheTrainingThread) {
+  const int before = num_threads();
+  int during = 0;
+  std::thread worker([&] {
+    TrainConfig config = tiny("threads", 1);
+    config.threads = 1;
+    train_model(config);
+    during = num_threads();
+  });
+  worker.join();
+  EXPECT_EQ(during, 1);
+  EXPECT_EQ(num_threads(), before);
 }
 
 TEST_F(Trainer, BadConfigurationsFailClearly) {
