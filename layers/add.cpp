@@ -22,7 +22,7 @@ Var add(Tape& tape, const Var& a, const Var& b) {
   if (a->value.shape() != b->value.shape())
     throw std::invalid_argument("add: shapes must match, got a " + a->value.shape().str() + " and b " +
                                 b->value.shape().str());
-  Var y = make_var(Tensor(a->value.shape()));  // same shape as a and b
+  Var y = make_var(Tensor::uninitialized(a->value.shape()));  // same shape as a and b; overwritten
   kernels().add_forward(y->value.numel(), a->value.data(), b->value.data(), y->value.data());
   tape.record("add", {a, b}, y, [a, b, y] { add_backward(a, b, y); });
   return y;

@@ -6,7 +6,6 @@
 #include <cmath>
 #include <stdexcept>
 
-#include "engine/kernels/batchnorm_ref.h"  // batchnorm_eval_backward_ref (not a table kernel)
 #include "engine/kernels/dispatch.h"
 
 namespace mriscan {
@@ -44,8 +43,10 @@ Var BatchNorm2d::forward_train(Tape& tape, const Var& x, const BatchNormParams& 
   if (p.rows < 2)
     throw std::invalid_argument("BatchNorm2d: training mode needs more than one value per channel, got input " +
                                 x->value.shape().str() + " (switch to eval mode for single samples)");
-  Var y = make_var(Tensor(x->value.shape()));  // (M, C) viewed as x's shape
-  Tensor mean(Shape{channels_}), inv_std(Shape{channels_});  // (C), (C): saved for backward
+  // Outputs of the kernel, which overwrites them: y (M, C) viewed as x's shape; mean (C), inv_std (C) saved for
+  // backward.
+  Var y = make_var(Tensor::uninitialized(x->value.shape()));
+  Tensor mean = Tensor::uninitialized(Shape{channels_}), inv_std = Tensor::uninitialized(Shape{channels_});
   kernels().batchnorm_train_forward(p, x->value.data(), weight_->value.data(), bias_->value.data(), y->value.data(),
                                     mean.data(), inv_std.data());
   update_running_stats(p, mean, inv_std);
@@ -87,7 +88,7 @@ Var BatchNorm2d::forward_eval(Tape& tape, const Var& x, const BatchNormParams& p
     scale[c] = weight_->value[c] * inv_std[c];
     shift[c] = bias_->value[c] - mean[c] * scale[c];
   }
-  Var y = make_var(Tensor(x->value.shape()));  // (M, C) viewed as x's shape
+  Var y = make_var(Tensor::uninitialized(x->value.shape()));  // (M, C) viewed as x's shape; overwritten
   kernels().channel_affine_forward(p.rows, channels_, x->value.data(), scale.data(), shift.data(), y->value.data());
   tape.record("batch_norm", {x, weight_, bias_}, y,
               [this, x, y, p, mean, inv_std] { backward_eval(x, y, p, mean, inv_std); });
@@ -100,8 +101,8 @@ void BatchNorm2d::backward_eval(const Var& x, const Var& y, const BatchNormParam
   float* dx = x->requires_grad ? x->grad_buffer().data() : nullptr;                 // (M, C) or null
   float* dgamma = weight_->requires_grad ? weight_->grad_buffer().data() : nullptr;  // (C) or null
   float* dbeta = bias_->requires_grad ? bias_->grad_buffer().data() : nullptr;       // (C) or null
-  batchnorm_eval_backward_ref<float>(p, y->grad.data(), x->value.data(), mean.data(), inv_std.data(),
-                                     weight_->value.data(), dx, dgamma, dbeta);
+  kernels().batchnorm_eval_backward(p, y->grad.data(), x->value.data(), mean.data(), inv_std.data(),
+                                    weight_->value.data(), dx, dgamma, dbeta);
 }
 
 void BatchNorm2d::collect_parameters(const std::string& prefix, std::vector<NamedParameter>& out) {

@@ -43,7 +43,7 @@ Conv2dParams Conv2d::params_for(const Shape& s) const {
 
 Var Conv2d::forward(Tape& tape, const Var& x) {
   const Conv2dParams p = params_for(x->value.shape());
-  Var y = make_var(Tensor(Shape{p.batch, p.out_h, p.out_w, p.out_c}));  // (N, OH, OW, C_out)
+  Var y = make_var(Tensor::uninitialized(Shape{p.batch, p.out_h, p.out_w, p.out_c}));  // (N, OH, OW, C_out)
   kernels().conv2d_forward(p, x->value.data(), weight_->value.data(), bias_ ? bias_->value.data() : nullptr,
                            y->value.data());
   std::vector<Var> inputs = {x, weight_};

@@ -42,7 +42,8 @@ DepthwiseParams DepthwiseConv2d::params_for(const Shape& s) const {
 
 Var DepthwiseConv2d::forward(Tape& tape, const Var& x) {
   const DepthwiseParams p = params_for(x->value.shape());
-  Var y = make_var(Tensor(Shape{p.batch, p.out_h, p.out_w, p.channels}));  // (N, OH, OW, C)
+  // The kernels overwrite their output, so it needs no zero fill.
+  Var y = make_var(Tensor::uninitialized(Shape{p.batch, p.out_h, p.out_w, p.channels}));  // (N, OH, OW, C)
   kernels().depthwise_forward(p, x->value.data(), weight_->value.data(), bias_ ? bias_->value.data() : nullptr,
                               y->value.data());
   std::vector<Var> inputs = {x, weight_};

@@ -5,7 +5,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "engine/kernels/dropout_ref.h"
+#include "engine/kernels/dispatch.h"
 
 namespace mriscan {
 
@@ -27,15 +27,15 @@ Var Dropout::forward(Tape& tape, const Var& x) {
   if (!training() || p_ == 0.0f) return x;  // identity: nothing to record
   const int64_t n = x->value.numel();
   std::vector<uint8_t> keep = draw_mask(n);  // (n), same layout as x
-  Var y = make_var(Tensor(x->value.shape()));  // same shape as x
-  dropout_forward_ref<float>(n, p_, keep.data(), x->value.data(), y->value.data());
+  Var y = make_var(Tensor::uninitialized(x->value.shape()));  // same shape as x
+  kernels().dropout_forward(n, p_, keep.data(), x->value.data(), y->value.data());
   tape.record("dropout", {x}, y, [this, x, y, keep = std::move(keep)] { backward(x, y, keep); });
   return y;
 }
 
 void Dropout::backward(const Var& x, const Var& y, const std::vector<uint8_t>& keep) {
   if (x->requires_grad)
-    dropout_backward_ref<float>(x->value.numel(), p_, keep.data(), y->grad.data(), x->grad_buffer().data());
+    kernels().dropout_backward(x->value.numel(), p_, keep.data(), y->grad.data(), x->grad_buffer().data());
 }
 
 }  // namespace mriscan

@@ -16,7 +16,7 @@ PoolParams GlobalAvgPool::params_for(const Shape& s) {
 
 Var GlobalAvgPool::forward(Tape& tape, const Var& x) {
   const PoolParams p = params_for(x->value.shape());
-  Var y = make_var(Tensor(Shape{p.batch, p.channels}));  // (N, C)
+  Var y = make_var(Tensor::uninitialized(Shape{p.batch, p.channels}));  // (N, C)
   kernels().global_avg_pool_forward(p, x->value.data(), y->value.data());
   tape.record("global_avg_pool", {x}, y, [this, x, y] { backward(x, y); });
   return y;

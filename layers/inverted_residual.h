@@ -6,7 +6,7 @@
 //   residual : y = x + block(x) when s == 1 and C_in == C_out
 // The block is a composition: each sublayer records its own tape node, and the residual add's backward sends
 // dy both into the block and straight to x; the tape's `+=` accumulation sums the two paths.
-// Also here: ConvBnReLU6, the "conv + BN + ReLU6" unit used by the block, the stem and the last conv.
+// Also here: ConvBn, the "conv + BN (+ ReLU6)" unit used by the block, the stem and the last conv.
 #pragma once
 
 #include <memory>

@@ -25,7 +25,7 @@ Var Linear::forward(Tape& tape, const Var& x) {
     throw std::invalid_argument("Linear: expected input (N, " + std::to_string(in_features_) + "), got " + s.str() +
                                 " (weight " + weight_->value.shape().str() + ")");
   const int rows = static_cast<int>(s[0]);
-  Var y = make_var(Tensor(Shape{s[0], out_features_}));  // (N, out)
+  Var y = make_var(Tensor::uninitialized(Shape{s[0], out_features_}));  // (N, out)
   // y(N, out) = x(N, in) . w(in, out)
   kernels().gemm({.m = rows, .n = out_features_, .k = in_features_}, x->value.data(), weight_->value.data(),
                  y->value.data());

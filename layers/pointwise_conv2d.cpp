@@ -30,7 +30,8 @@ Var PointwiseConv2d::forward(Tape& tape, const Var& x) {
   const Shape& s = x->value.shape();
   check_input(s);
   const int rows = static_cast<int>(s[0] * s[1] * s[2]);  // M = N*H*W
-  Var y = make_var(Tensor(Shape{s[0], s[1], s[2], out_channels_}));  // (N, H, W, C_out) = (M, C_out)
+  // (N, H, W, C_out) = (M, C_out), overwritten by the GEMM
+  Var y = make_var(Tensor::uninitialized(Shape{s[0], s[1], s[2], out_channels_}));
   // y(M, C_out) = x(M, C_in) . w(C_in, C_out)
   kernels().gemm({.m = rows, .n = out_channels_, .k = in_channels_}, x->value.data(), weight_->value.data(),
                  y->value.data());

@@ -6,7 +6,7 @@
 namespace mriscan {
 
 Var ReLU6::forward(Tape& tape, const Var& x) {
-  Var y = make_var(Tensor(x->value.shape()));  // same shape as x
+  Var y = make_var(Tensor::uninitialized(x->value.shape()));  // same shape as x
   kernels().relu6_forward(x->value.numel(), x->value.data(), y->value.data());
   tape.record("relu6", {x}, y, [this, x, y] { backward(x, y); });
   return y;

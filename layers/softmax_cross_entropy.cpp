@@ -5,7 +5,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "engine/kernels/softmax_xent_ref.h"
+#include "engine/kernels/dispatch.h"
 
 namespace mriscan {
 namespace {
@@ -32,7 +32,7 @@ SoftmaxCrossEntropyParams params_for(const Shape& s, const std::vector<int>& lab
 void softmax_cross_entropy_backward(const SoftmaxCrossEntropyParams& p, const Var& logits, const Var& loss,
                                     const Tensor& probs, const std::vector<int>& labels) {
   if (!logits->requires_grad) return;
-  softmax_xent_backward_ref<float>(p, loss->grad[0], probs.data(), labels.data(), logits->grad_buffer().data());
+  kernels().softmax_xent_backward(p, loss->grad[0], probs.data(), labels.data(), logits->grad_buffer().data());
 }
 
 }  // namespace
@@ -40,9 +40,9 @@ void softmax_cross_entropy_backward(const SoftmaxCrossEntropyParams& p, const Va
 Var softmax_cross_entropy(Tape& tape, const Var& logits, const std::vector<int>& labels, float label_smoothing,
                           Tensor* probs_out) {
   const SoftmaxCrossEntropyParams p = params_for(logits->value.shape(), labels, label_smoothing);
-  Tensor probs(logits->value.shape());  // (B, K), saved for backward
+  Tensor probs = Tensor::uninitialized(logits->value.shape());  // (B, K), written by the kernel; saved for backward
   Var loss = make_var(Tensor(Shape{}));  // ()
-  loss->value[0] = softmax_xent_forward_ref<float>(p, logits->value.data(), labels.data(), probs.data());
+  loss->value[0] = kernels().softmax_xent_forward(p, logits->value.data(), labels.data(), probs.data());
   if (probs_out) *probs_out = probs.clone();  // a copy: the caller may not change what backward reads
   tape.record("softmax_cross_entropy", {logits}, loss,
               [p, logits, loss, probs, labels] { softmax_cross_entropy_backward(p, logits, loss, probs, labels); });

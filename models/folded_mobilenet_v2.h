@@ -8,7 +8,7 @@
 //                    y = conv1x1(h; w'_p) + b'_p   [+ x when s == 1 and C_in == C_out]    (N, h/s, w/s, C_out)
 //   features.18      y = relu6(conv1x1(x; w') + b')                                       (N, h, w, F)
 //   features (N, F)  = global average pool of features.18;  logits (N, K) = features . W + b
-// Dropout is the identity in eval mode and is left out. The outputs are run_inference's (models/inference.h): the
+// Dropout is the identity in eval mode and is left out. The outputs are run_inference's (infer/inference.h): the
 // same logits and pooled features as the taped eval-mode forward, up to float rounding
 // (tests/models/test_folded_mobilenet.cpp).
 //
@@ -17,7 +17,7 @@
 // it. forward() is const and may run on several threads at once; its activations come uninitialised from the
 // engine's caching allocator (every kernel overwrites its output), so repeated calls allocate nothing new.
 // What it is not: taped. No gradients, so not for training, BN calibration (models/imagenet_import.h) or Grad-CAM,
-// which needs d score / d feature map (models/gradcam.h runs on the MobileNetV2 itself). Nor does it have a
+// which needs d score / d feature map (infer/gradcam.h runs on the MobileNetV2 itself). Nor does it have a
 // training mode: batch norm always uses the running statistics, whatever mode the source model was in.
 #pragma once
 

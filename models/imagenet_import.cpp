@@ -8,7 +8,7 @@
 #include <regex>
 #include <stdexcept>
 
-#include "models/npy.h"
+#include "io/npy.h"
 #include "models/weights_io.h"
 
 namespace mriscan {

@@ -1,11 +1,11 @@
-// Model file writing and reading on top of models/weights_io and models/safetensors.
+// Model file writing and reading on top of models/weights_io and io/safetensors.
 #include "models/model_file.h"
 
 #include <filesystem>
 #include <set>
 #include <stdexcept>
 
-#include "models/safetensors.h"
+#include "io/safetensors.h"
 #include "models/weights_io.h"
 
 namespace mriscan {

@@ -10,7 +10,7 @@
 #include <set>
 #include <stdexcept>
 
-#include "models/safetensors.h"
+#include "io/safetensors.h"
 
 namespace mriscan {
 namespace {

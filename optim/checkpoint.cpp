@@ -1,48 +1,26 @@
-// BestCheckpoint: the "is it a new best? then save atomically" rule (see the header).
+// BestCheckpoint (the "is it a new best? then save atomically" rule) and the training-state file (see the header).
 #include "optim/checkpoint.h"
 
+#include <algorithm>
 #include <limits>
-#include <sstream>
 #include <stdexcept>
 
-#include "models/safetensors.h"
-#include "models/weights_io.h"
+#include "io/atomic_file.h"
+#include "io/safetensors.h"
 #include "optim/reduce_lr_on_plateau.h"  // best_to_json / best_from_json
 
 namespace mriscan {
 
-BestCheckpoint::BestCheckpoint(std::string path, InternalWriteFn write, float min_delta, int /*tag*/)
+BestCheckpoint::BestCheckpoint(std::string path, WriteFn write, float min_delta)
     : path_(std::move(path)), write_(std::move(write)), min_delta_(min_delta),
       best_(std::numeric_limits<float>::infinity()) {
   if (path_.empty()) throw std::invalid_argument("BestCheckpoint: empty path");
   if (min_delta < 0.0f) throw std::invalid_argument("BestCheckpoint: min_delta must be >= 0");
 }
 
-BestCheckpoint::BestCheckpoint(std::string path, WriteFn write, float min_delta)
-    : BestCheckpoint(
-          std::move(path),
-          [write = std::move(write)](const std::string& final_path, int, float) { write_file_atomically(final_path, write); },
-          min_delta, 0) {}
-
-BestCheckpoint BestCheckpoint::for_parameters(std::string path, std::vector<NamedParameter> params,
-                                              std::vector<NamedBuffer> buffers,
-                                              std::map<std::string, std::string> metadata, float min_delta) {
-  auto write = [params = std::move(params), buffers = std::move(buffers), metadata = std::move(metadata)](
-                   const std::string& final_path, int epoch, float value) {
-    std::map<std::string, std::string> file_metadata = metadata;
-    std::ostringstream value_text;
-    value_text.precision(9);  // enough digits to read the float back exactly
-    value_text << value;
-    file_metadata["epoch"] = std::to_string(epoch);
-    file_metadata["val_loss"] = value_text.str();
-    save_parameters(final_path, params, buffers, file_metadata);  // atomic: tmp, fsync, rename
-  };
-  return BestCheckpoint(std::move(path), InternalWriteFn(std::move(write)), min_delta, 0);
-}
-
 bool BestCheckpoint::observe(float value, int epoch) {
   if (!is_improvement(value)) return false;
-  write_(path_, epoch, value);  // throws before best_ changes, so a failed save is retried at the next best
+  write_file_atomically(path_, write_);  // throws before best_ changes, so a failed save is retried at the next best
   best_ = value;
   best_epoch_ = epoch;
   return true;
@@ -57,33 +35,55 @@ void BestCheckpoint::load_state(const nlohmann::json& state) {
   best_epoch_ = state["best_epoch"].get<int>();
 }
 
-void save_optimizer_state(const std::string& path, const OptimizerState& state,
-                          const std::map<std::string, std::string>& metadata) {
+void save_training_state(const std::string& path, const std::vector<NamedParameter>& params,
+                         const std::vector<NamedBuffer>& buffers, const OptimizerState& optimizer,
+                         const nlohmann::json& trainer_state) {
   SafetensorsFile file;
-  for (const auto& [name, tensor] : state.tensors) file.add(name, tensor);
-  file.metadata = metadata;
-  std::ostringstream lr_text;
-  lr_text.precision(9);  // round-trips a float exactly
-  lr_text << state.learning_rate;
-  file.metadata["learning_rate"] = lr_text.str();
-  file.metadata["step_count"] = std::to_string(state.step_count);
-  write_safetensors(path, file);
+  for (const NamedParameter& p : params) file.add("param." + p.name, p.var->value);
+  for (const NamedBuffer& b : buffers) file.add("buffer." + b.name, b.tensor);
+  for (const auto& [name, tensor] : optimizer.tensors) file.add("optim." + name, tensor);
+  nlohmann::json meta = trainer_state;
+  meta["optimizer_step_count"] = optimizer.step_count;
+  meta["optimizer_learning_rate"] = optimizer.learning_rate;
+  file.metadata["trainer_state"] = meta.dump();
+  write_safetensors(path, file);  // atomic
 }
 
-OptimizerState load_optimizer_state(const std::string& path, std::map<std::string, std::string>* metadata_out) {
+TrainingState load_training_state(const std::string& path, const std::vector<NamedParameter>& params,
+                                  const std::vector<NamedBuffer>& buffers) {
   SafetensorsFile file = read_safetensors(path);
-  for (const char* key : {"learning_rate", "step_count"})
-    if (!file.metadata.count(key))
-      throw std::runtime_error("optimizer state '" + path + "': metadata '" + key + "' is missing");
-  OptimizerState state;
+  auto source = [&](const std::string& name, const Tensor& destination) -> const Tensor& {
+    auto found = file.tensors.find(name);
+    if (found == file.tensors.end()) throw std::runtime_error("training state '" + path + "': " + name + " is missing");
+    if (found->second.shape() != destination.shape())
+      throw std::runtime_error("training state '" + path + "': " + name + " has shape " + found->second.shape().str() +
+                               ", the model has " + destination.shape().str());
+    return found->second;
+  };
+  TrainingState state;
   try {
-    state.learning_rate = std::stof(file.metadata.at("learning_rate"));
-    state.step_count = std::stoll(file.metadata.at("step_count"));
-  } catch (const std::logic_error&) {
-    throw std::runtime_error("optimizer state '" + path + "': 'learning_rate' or 'step_count' is not a number");
+    if (!file.metadata.count("trainer_state")) throw std::runtime_error("metadata 'trainer_state' is missing");
+    state.trainer_state = nlohmann::json::parse(file.metadata.at("trainer_state"));
+    state.optimizer.step_count = state.trainer_state.at("optimizer_step_count").get<int64_t>();
+    state.optimizer.learning_rate = state.trainer_state.at("optimizer_learning_rate").get<float>();
+  } catch (const nlohmann::json::exception& error) {
+    throw std::runtime_error("training state '" + path + "': unreadable trainer_state: " + error.what());
+  } catch (const std::runtime_error& error) {
+    throw std::runtime_error("training state '" + path + "': " + error.what());
   }
-  state.tensors = std::move(file.tensors);
-  if (metadata_out) *metadata_out = std::move(file.metadata);
+  for (const NamedParameter& p : params) source("param." + p.name, p.var->value);  // check everything first
+  for (const NamedBuffer& b : buffers) source("buffer." + b.name, b.tensor);
+  for (const NamedParameter& p : params) {
+    const Tensor& from = source("param." + p.name, p.var->value);
+    std::copy_n(from.data(), from.numel(), p.var->value.data());
+  }
+  for (const NamedBuffer& b : buffers) {
+    Tensor destination = b.tensor;  // a handle sharing the layer's storage
+    const Tensor& from = source("buffer." + b.name, destination);
+    std::copy_n(from.data(), from.numel(), destination.data());
+  }
+  for (const auto& [name, tensor] : file.tensors)
+    if (name.rfind("optim.", 0) == 0) state.optimizer.tensors[name.substr(6)] = tensor;
   return state;
 }
 

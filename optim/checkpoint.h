@@ -3,19 +3,18 @@
 //
 //   improvement:  value < best - min_delta   -> save, best = value, best_epoch = epoch
 //
-// Saving is always atomic: the bytes go to "<path>.tmp", are fsynced, then renamed over <path>
-// (models/safetensors.h, write_file_atomically), so a crash mid-save keeps the previous best intact.
-// Two ways to produce the bytes:
-//   - a callback `write(tmp_path)` that writes whatever it wants to the path it is given;
-//   - `for_parameters(...)`: parameters and buffers in PyTorch layout via models/weights_io, with the epoch and
-//     the monitored value added to the file's metadata.
-// Also here: saving/loading an OptimizerState as a safetensors file (slot tensors as F32 tensors, learning
-// rate and step count in the metadata), for exact resume.
+// Saving is atomic: the writer gets "<path>.tmp", the result is fsynced and renamed over <path>
+// (io/atomic_file.h), so a crash mid-save keeps the previous best intact. The trainer writes a model file there.
+//
+// Also here: the training state (weights, buffers, optimizer state and the callbacks' JSON) as one safetensors
+// file, for an exact resume:
+//   tensors   "param.<name>", "buffer.<name>" (engine layouts), "optim.<name>.<slot>" (OptimizerState)
+//   metadata  "trainer_state": the caller's JSON plus optimizer_step_count and optimizer_learning_rate
+// One file, so a kill mid-write never pairs the weights of one epoch with the optimizer state of another.
 // What it is not: a training loop or an early stopper (see early_stopping.h); it does not restore weights.
 #pragma once
 
 #include <functional>
-#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -31,12 +30,6 @@ class BestCheckpoint {
   using WriteFn = std::function<void(const std::string& tmp_path)>;
 
   BestCheckpoint(std::string path, WriteFn write, float min_delta = 0.0f);
-
-  // Saves the given model's parameters and buffers (shared handles: the values at save time are written), with
-  // `metadata` plus {"epoch", "val_loss"} in the file.
-  static BestCheckpoint for_parameters(std::string path, std::vector<NamedParameter> params,
-                                       std::vector<NamedBuffer> buffers,
-                                       std::map<std::string, std::string> metadata = {}, float min_delta = 0.0f);
 
   // Call once per epoch. Returns true when `value` is a new best and the file was written. A write failure
   // throws and leaves both the previous file and the best value unchanged.
@@ -54,21 +47,26 @@ class BestCheckpoint {
   void load_state(const nlohmann::json& state);
 
  private:
-  // Writes <path> atomically; gets (path, epoch, value) so the parameter writer can record both in the metadata.
-  using InternalWriteFn = std::function<void(const std::string& path, int epoch, float value)>;
-  BestCheckpoint(std::string path, InternalWriteFn write, float min_delta, int /*tag*/);
-
   std::string path_;
-  InternalWriteFn write_;
+  WriteFn write_;
   float min_delta_;
   float best_;
   int best_epoch_ = -1;
 };
 
-// Optimizer state <-> safetensors file (atomic write). Metadata keys "learning_rate" and "step_count" are
-// reserved; `metadata` may add others (returned through `metadata_out` when loading).
-void save_optimizer_state(const std::string& path, const OptimizerState& state,
-                          const std::map<std::string, std::string>& metadata = {});
-OptimizerState load_optimizer_state(const std::string& path, std::map<std::string, std::string>* metadata_out = nullptr);
+// Writes the training state described above to `path` atomically.
+void save_training_state(const std::string& path, const std::vector<NamedParameter>& params,
+                         const std::vector<NamedBuffer>& buffers, const OptimizerState& optimizer,
+                         const nlohmann::json& trainer_state);
+
+// Reads it back: fills params (var->value) and buffers in place and returns the optimizer state and the caller's
+// JSON. Throws std::runtime_error naming the file and the tensor when one is missing or mis-shaped; everything is
+// checked before anything is written, so a failed load changes nothing.
+struct TrainingState {
+  OptimizerState optimizer;
+  nlohmann::json trainer_state;
+};
+TrainingState load_training_state(const std::string& path, const std::vector<NamedParameter>& params,
+                                  const std::vector<NamedBuffer>& buffers);
 
 }  // namespace mriscan

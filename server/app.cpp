@@ -1,4 +1,4 @@
-// Wiring of the service; see app.h. The concurrency policy is stated in server/serve_command.cpp.
+// Wiring of the service; see app.h. The concurrency policy is stated in tools/cmd_serve.cpp.
 #include "server/app.h"
 
 #include <algorithm>

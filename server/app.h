@@ -5,7 +5,27 @@
 // model active), imports the initial model when the registry is empty, and starts the retraining worker and the
 // dataset scan. bind() + listen() (or start() for a background thread) serve; stop() stops accepting, drains the
 // requests already accepted (httplib joins its task queue), then stops the worker. The destructor calls stop().
-// What it is not: the CLI (server/serve_command.cpp parses flags into ServerConfig).
+//
+// Concurrency policy (2 cores shared by serving and training), with the ServerConfig fields that set it:
+//   * HTTP I/O: cpp-httplib's accept loop hands each connection to a bounded pool of `http_threads` workers with
+//     at most `max_queued_requests` connections waiting (server/request_queue.h); when both are full the
+//     connection gets a 503 with Retry-After instead of piling up.
+//   * Predictions: one forward at a time per model (Classifier serialises predict/explain on its mutex); each
+//     forward uses every core of the process-wide kernel thread count (engine/parallel.h; `mriscan serve
+//     --threads`, default the physical cores). Under concurrent load requests queue on that mutex, which on 2
+//     cores gives the best batch-1 latency; the model pointer is copied per request, so a model swap never blocks
+//     or fails a prediction.
+//   * Retraining: ONE background worker (server/job_queue.h) with a thread budget of 1 kernel thread
+//     (engine/parallel.h set_thread_num_threads, per thread) at nice +10 (setpriority on its own thread id). So
+//     a retrain uses one core at low priority; predictions preempt it and keep the other core. The dataset
+//     statistics scan runs at nice +10 too.
+//   * Shutdown: request_shutdown() (`mriscan serve` calls it on SIGTERM/SIGINT) turns /ready to 503, serves the
+//     connections already queued and stops accepting; listen() returns when the requests in progress have finished
+//     (httplib joins the pool); stop() then stops the retraining worker (a running job is recorded as failed:
+//     interrupted).
+//   * Limits: `max_body_bytes` for any request body (413), `image_limits` checked from the image header before
+//     pixels are allocated (decompression bombs, 400), `max_batch_files` per /predict_batch.
+// What it is not: the CLI (tools/cmd_serve.cpp parses flags into ServerConfig).
 #pragma once
 
 #include <atomic>
@@ -16,7 +36,7 @@
 
 #include "server/http.h"
 
-#include "models/image_io.h"
+#include "io/image_io.h"
 #include "server/database.h"
 #include "server/dataset_stats.h"
 #include "server/job_queue.h"

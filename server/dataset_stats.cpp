@@ -10,8 +10,8 @@
 #include <map>
 #include <set>
 
-#include "models/dataset.h"
-#include "models/image_io.h"
+#include "data/dataset.h"
+#include "io/image_io.h"
 #include "server/sha256.h"
 
 namespace mriscan {

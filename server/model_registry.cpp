@@ -5,7 +5,7 @@
 #include <filesystem>
 #include <stdexcept>
 
-#include "models/safetensors.h"  // write_file_atomically
+#include "io/atomic_file.h"
 
 namespace mriscan {
 namespace fs = std::filesystem;

@@ -21,7 +21,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "models/classifier.h"
+#include "infer/classifier.h"
 #include "server/database.h"
 
 namespace mriscan {

@@ -5,7 +5,7 @@
 #include <stdexcept>
 
 #include "models/mobilenet_v2.h"
-#include "models/trainer.h"
+#include "train/trainer.h"
 
 namespace mriscan {
 namespace fs = std::filesystem;

@@ -9,7 +9,7 @@
 //   not-worse  activate if candidate validation accuracy >= the active version's recorded validation accuracy
 //              (both come from the same seeded split of the same data when the retrain uses the same sample cap)
 //   never      register only; an operator activates through POST /models/{version}/activate
-// What it is not: the trainer (models/trainer.h) or the queue (server/job_queue.h).
+// What it is not: the trainer (train/trainer.h) or the queue (server/job_queue.h).
 #pragma once
 
 #include <optional>

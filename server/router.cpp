@@ -6,7 +6,7 @@
 #include <random>
 #include <regex>
 
-#include "models/image_io.h"
+#include "io/image_io.h"
 #include "server/http_util.h"
 
 namespace mriscan {

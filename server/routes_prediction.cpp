@@ -1,7 +1,7 @@
 // POST /predict, POST /predict_batch, POST /explain: decode -> models::Classifier -> encode.
 #include <chrono>
 
-#include "models/image_io.h"
+#include "io/image_io.h"
 #include "server/http_util.h"
 #include "server/routes.h"
 

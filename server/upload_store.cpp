@@ -7,7 +7,7 @@
 #include <map>
 #include <set>
 
-#include "models/safetensors.h"  // write_file_atomically
+#include "io/atomic_file.h"
 #include "server/sha256.h"
 
 namespace mriscan {

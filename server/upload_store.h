@@ -16,8 +16,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "models/dataset.h"
-#include "models/image_io.h"
+#include "data/dataset.h"
+#include "io/image_io.h"
 #include "server/database.h"
 
 namespace mriscan {

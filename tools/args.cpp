@@ -1,12 +1,15 @@
 // Implementation of the subcommand option parser.
 #include "tools/args.h"
 
+#include <algorithm>
+
 #include "tools/command.h"
 
 namespace mriscan {
 
-Args::Args(const std::vector<std::string>& args, const std::set<std::string>& value_options,
-           const std::set<std::string>& flag_options) {
+Args::Args(const std::vector<std::string>& args, const std::vector<Option>& options) {
+  std::set<std::string> value_options, flag_options;
+  for (const Option& option : options) (option.value_name.empty() ? flag_options : value_options).insert(option.name);
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
     if (arg == "-h" || arg == "--help") {
@@ -72,6 +75,19 @@ double Args::get_double(const std::string& name, double fallback) const {
   } catch (const std::exception&) {
     throw CommandError("option --" + name + " expects a number, got '" + get(name, "") + "'");
   }
+}
+
+std::string usage_text(const std::string& synopsis, const std::vector<Option>& options) {
+  std::vector<std::string> left;  // "--name VALUE"
+  size_t width = 0;
+  for (const Option& option : options) {
+    left.push_back("--" + option.name + (option.value_name.empty() ? "" : " " + option.value_name));
+    width = std::max(width, left.back().size());
+  }
+  std::string text = synopsis + "\n";
+  for (size_t i = 0; i < options.size(); ++i)
+    text += "  " + left[i] + std::string(width + 2 - left[i].size(), ' ') + options[i].help + "\n";
+  return text;
 }
 
 }  // namespace mriscan

@@ -1,5 +1,7 @@
-// A small `--name value` / `--flag` parser for the subcommands. Unknown options are an error, so a typo never
-// silently falls back to a default.
+// A small `--name value` / `--flag` parser for the subcommands, driven by one list of options per command: the
+// same list parses the arguments and prints --help, so the two cannot drift apart. Unknown options are an error,
+// so a typo never silently falls back to a default.
+// What it is not: getopt; there are no short options except -h.
 #pragma once
 
 #include <map>
@@ -9,11 +11,16 @@
 
 namespace mriscan {
 
+struct Option {
+  std::string name;        // given as --name
+  std::string value_name;  // "N", "FILE", ... shown in --help; empty: a flag without a value
+  std::string help;        // one line; write the default in parentheses at its end
+};
+
 class Args {
  public:
-  // `value_options` take a value (`--epochs 10` or `--epochs=10`); `flag_options` do not (`--json`).
-  Args(const std::vector<std::string>& args, const std::set<std::string>& value_options,
-       const std::set<std::string>& flag_options);
+  // Options with a value accept `--epochs 10` and `--epochs=10`; flags take no value. -h and --help set help().
+  Args(const std::vector<std::string>& args, const std::vector<Option>& options);
 
   bool help() const { return flags_.count("help") > 0; }
   bool flag(const std::string& name) const { return flags_.count(name) > 0; }
@@ -29,5 +36,8 @@ class Args {
   std::set<std::string> flags_;
   std::vector<std::string> positional_;
 };
+
+// `synopsis` (usage lines and a description, ending in a newline), a blank line, then one aligned line per option.
+std::string usage_text(const std::string& synopsis, const std::vector<Option>& options);
 
 }  // namespace mriscan

@@ -25,14 +25,23 @@
 namespace mriscan {
 namespace {
 
-const char* kUsage = R"(usage: mriscan bench [--threads N] [--batch N] [--image-size N] [--width W] [--repeats N]
-                     [--frozen-blocks K] [--workloads LIST] [--profile] [--json]
+const char* kSynopsis = R"(usage: mriscan bench [options]
 
-  --workloads LIST   comma-separated subset of infer1,infer,train,finetune (default: all)
-  --frozen-blocks K  blocks frozen in the fine-tuning workload (13)
-  --profile          also print time per op: forward/backward for the train workload, forward of the taped
-                     (unfused) network for the inference workloads
+Times the whole network on random inputs: inference at batch 1 and batch N, a training step and a fine-tuning
+step, medians of the repeats.
 )";
+
+const std::vector<Option> kOptions = {
+    {"threads", "N", "kernel threads (all cores)"},
+    {"batch", "N", "batch size of the batched workloads (32)"},
+    {"image-size", "N", "input resolution (224)"},
+    {"width", "W", "width multiplier (1.0)"},
+    {"repeats", "N", "timed repeats per workload (5)"},
+    {"frozen-blocks", "K", "blocks frozen in the fine-tuning workload (13)"},
+    {"workloads", "LIST", "comma-separated subset of infer1,infer,train,finetune (all)"},
+    {"profile", "", "also time each op: forward/backward of train, forward of the taped network for inference"},
+    {"json", "", "print the results as one JSON document on stdout"},
+};
 
 double median(std::vector<double> values) {
   std::sort(values.begin(), values.end());
@@ -83,10 +92,9 @@ std::vector<double> time_runs(int warmup, int repeats, F&& run) {
 }
 
 int run_bench(const std::vector<std::string>& raw) {
-  Args args(raw, {"threads", "batch", "image-size", "width", "repeats", "frozen-blocks", "workloads"},
-            {"profile", "json"});
+  Args args(raw, kOptions);
   if (args.help()) {
-    std::cout << kUsage;
+    std::cout << usage_text(kSynopsis, kOptions);
     return 0;
   }
   const int threads = args.get_int("threads", num_threads());

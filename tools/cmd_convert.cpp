@@ -2,20 +2,19 @@
 #include <filesystem>
 #include <iostream>
 
-#include "models/dataset.h"
-#include "models/image_io.h"
+#include "data/dataset.h"
+#include "data/preprocess.h"
+#include "data/random.h"
+#include "io/image_io.h"
 #include "models/imagenet_import.h"
 #include "models/model_file.h"
-#include "models/preprocess.h"
-#include "models/random.h"
 #include "tools/args.h"
 #include "tools/command.h"
 
 namespace mriscan {
 namespace {
 
-const char* kUsage = R"(usage: mriscan convert --out FILE [--npy-dir DIR] [--data DIR] [--calibration-images N]
-                       [--image-size N] [--seed N]
+const char* kSynopsis = R"(usage: mriscan convert --out FILE [options]
 
 Reads the BN-folded ImageNet weights (default ../shared/weights/mobilenetv2_1.0_224_nchw_bnfolded_npy), gives
 every BatchNorm the statistics of N training images (default 256, from --data, default
@@ -23,10 +22,21 @@ every BatchNorm the statistics of N training images (default 256, from --data, d
 models/imagenet_import.h), and writes a backbone file without classifier, with torchvision names.
 )";
 
+const std::vector<Option> kOptions = {
+    {"out", "FILE", "the backbone file to write (required)"},
+    {"npy-dir", "DIR",
+     "folder of the BN-folded .npy weights (../shared/weights/mobilenetv2_1.0_224_nchw_bnfolded_npy)"},
+    {"data", "DIR", "dataset root whose Training/ gives the calibration images (../shared/data/brain-tumor-mri)"},
+    {"calibration-images", "N", "training images that calibrate the batch norms (256)"},
+    {"image-size", "N", "input resolution of the calibration (224)"},
+    {"seed", "N", "seed of the calibration image choice (0)"},
+    {"json", "", "print the result as one JSON document on stdout"},
+};
+
 int run_convert(const std::vector<std::string>& raw) {
-  Args args(raw, {"out", "npy-dir", "data", "calibration-images", "image-size", "seed"}, {"json"});
+  Args args(raw, kOptions);
   if (args.help()) {
-    std::cout << kUsage;
+    std::cout << usage_text(kSynopsis, kOptions);
     return 0;
   }
   namespace fs = std::filesystem;

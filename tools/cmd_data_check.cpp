@@ -1,31 +1,38 @@
-// `mriscan data check DIR [--json] [--out FILE] [--threads N] [--near D] [--min-correlation R]`: runs the audit
-// of models/data_check.h, prints tables (or one JSON document), and writes the de-duplicated Testing list.
+// `mriscan data check DIR [options]`: runs the audit of data/data_check.h, prints tables (or one JSON document),
+// and writes the de-duplicated Testing list.
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 
 #include <unistd.h>
 
+#include "data/data_check.h"
 #include "tools/args.h"
 #include "tools/command.h"
-#include "models/data_check.h"
 
 namespace mriscan {
 
 namespace {
 
+const char* kSynopsis = R"(usage: mriscan data check DIR [options]
+
+Audits a dataset (DIR: a root with split folders Training/ and Testing/, or one split folder): unreadable files,
+exact and near duplicates within and across splits, label conflicts; writes the Testing images without a copy in
+Training.
+)";
+
+const std::vector<Option> kOptions = {
+    {"out", "FILE", "where to write the Testing images without a copy in Training (dedup_testing.txt)"},
+    {"threads", "N", "decoding threads (all cores)"},
+    {"near", "D", "max pHash Hamming distance of a near-duplicate candidate (4)"},
+    {"min-correlation", "R", "min 32x32 thumbnail correlation that confirms a candidate (0.9)"},
+    {"json", "", "print one JSON document instead of tables"},
+};
+
 int run_data_check_command(const std::vector<std::string>& arguments) {
-  const Args args(arguments, {"out", "threads", "near", "min-correlation"}, {"json"});
+  const Args args(arguments, kOptions);
   if (args.help() || args.positional().size() != 1) {
-    (args.help() ? std::cout : std::cerr)
-        << "usage: mriscan data check DIR [--json] [--out FILE] [--threads N] [--near D]\n"
-           "                         [--min-correlation R]\n"
-           "  DIR        dataset root with split folders (Training, Testing) or one split folder\n"
-           "  --json     print one JSON document instead of tables\n"
-           "  --out      where to write the Testing images without a copy in Training (default dedup_testing.txt)\n"
-           "  --threads  decoding threads (default: all cores)\n"
-           "  --near     max pHash Hamming distance of a near-duplicate candidate (default 4)\n"
-           "  --min-correlation  min 32x32 thumbnail correlation that confirms a candidate (default 0.9)\n";
+    (args.help() ? std::cout : std::cerr) << usage_text(kSynopsis, kOptions);
     return args.help() ? 0 : 2;
   }
   DataCheckOptions options;

@@ -4,9 +4,9 @@
 #include <iostream>
 #include <set>
 
-#include "models/calibration.h"
-#include "models/inference.h"
-#include "models/metrics.h"
+#include "eval/metrics.h"
+#include "infer/calibration.h"
+#include "infer/inference.h"
 #include "models/model_file.h"
 #include "tools/args.h"
 #include "tools/command.h"
@@ -14,20 +14,27 @@
 namespace mriscan {
 namespace {
 
-const char* kUsage = R"(usage: mriscan eval --model FILE [--data DIR] [--only LIST] [--batch N] [--json]
+const char* kSynopsis = R"(usage: mriscan eval --model FILE [options]
 
 Evaluates FILE on DIR (a folder of class folders, or a dataset root, whose Testing/ is then used; default:
 ../shared/data/brain-tumor-mri/Testing): accuracy with a 95% Wilson interval, per-class and macro/weighted
 precision, recall and F1, one-vs-rest ROC-AUC, confusion matrix, log loss and expected calibration error, with
 the model's stored temperature applied.
-  --only LIST   evaluate only the images listed in LIST (one path per line, relative to DIR's parent or absolute),
-                e.g. the de-duplicated Testing list written by `mriscan data check`
 )";
 
+const std::vector<Option> kOptions = {
+    {"model", "FILE", "the model file (required)"},
+    {"data", "DIR", "class folders, or a dataset root whose Testing/ is used (../shared/data/brain-tumor-mri)"},
+    {"only", "LIST", "only the images listed (one path a line, relative to DIR's parent or absolute), e.g. the "
+                     "de-duplicated Testing list of `mriscan data check`"},
+    {"batch", "N", "batch size (32)"},
+    {"json", "", "print the metrics as one JSON document on stdout"},
+};
+
 int run_eval(const std::vector<std::string>& raw) {
-  Args args(raw, {"model", "data", "only", "batch"}, {"json"});
+  Args args(raw, kOptions);
   if (args.help()) {
-    std::cout << kUsage;
+    std::cout << usage_text(kSynopsis, kOptions);
     return 0;
   }
   namespace fs = std::filesystem;

@@ -1,22 +1,28 @@
 // `mriscan predict`: class, confidence, probabilities and OOD flag for image files; optional Grad-CAM PNG.
 #include <iostream>
 
-#include "models/classifier.h"
+#include "infer/classifier.h"
 #include "tools/args.h"
 #include "tools/command.h"
 
 namespace mriscan {
 namespace {
 
-const char* kUsage = R"(usage: mriscan predict --model FILE IMAGE... [--gradcam OUT.png] [--json]
+const char* kSynopsis = R"(usage: mriscan predict --model FILE IMAGE... [options]
 
-  --gradcam OUT.png   write the Grad-CAM heatmap of the predicted class over the (first) image
+Classifies each IMAGE: class, calibrated probabilities and the out-of-distribution score.
 )";
 
+const std::vector<Option> kOptions = {
+    {"model", "FILE", "the model file (required)"},
+    {"gradcam", "OUT.png", "write the Grad-CAM heatmap of the predicted class over the (first) image"},
+    {"json", "", "print the results as one JSON document on stdout"},
+};
+
 int run_predict(const std::vector<std::string>& raw) {
-  Args args(raw, {"model", "gradcam"}, {"json"});
+  Args args(raw, kOptions);
   if (args.help()) {
-    std::cout << kUsage;
+    std::cout << usage_text(kSynopsis, kOptions);
     return 0;
   }
   if (args.positional().empty()) throw CommandError("no image given (see --help)");

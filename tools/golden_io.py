@@ -5,7 +5,7 @@ There is no `safetensors` Python package on this machine, so the format is writt
     bytes [8, 8 + N)   JSON header {"<name>": {"dtype": "F32", "shape": [...], "data_offsets": [b, e]}, ...,
                        "__metadata__": {"<key>": "<string>"}}, padded with spaces to a multiple of 8
     bytes [8 + N, end) the data buffer; offsets are relative to its start; row-major little-endian float32
-This mirrors models/safetensors.h on the C++ side. Also: PyTorch -> engine layout conversions, and
+This mirrors io/safetensors.h on the C++ side. Also: PyTorch -> engine layout conversions, and
 randomize_batchnorm (seeded non-trivial BN parameters and statistics for reference models).
 Run with /usr/bin/python3 (the interpreter that has torch 1.13 / torchvision 0.14 / numpy).
 """

@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "models/trainer.h"
+#include "train/trainer.h"
 
 namespace mriscan {
 

@@ -7,10 +7,12 @@
 #include "engine/kernels/batchnorm_ref.h"
 #include "engine/kernels/conv2d_ref.h"
 #include "engine/kernels/depthwise_ref.h"
+#include "engine/kernels/dropout_ref.h"
 #include "engine/kernels/elementwise_ref.h"
 #include "engine/kernels/fast_kernels.h"
 #include "engine/kernels/gemm_ref.h"
 #include "engine/kernels/pool_ref.h"
+#include "engine/kernels/softmax_xent_ref.h"
 
 namespace mriscan {
 
@@ -37,6 +39,11 @@ const KernelTable& reference_kernels() {
       .global_avg_pool_backward = global_avg_pool_backward_ref<float>,
       .bias_add_rows = bias_add_rows_ref<float>,
       .bias_backward_rows = bias_backward_rows_ref<float>,
+      .batchnorm_eval_backward = batchnorm_eval_backward_ref<float>,
+      .dropout_forward = dropout_forward_ref<float>,
+      .dropout_backward = dropout_backward_ref<float>,
+      .softmax_xent_forward = softmax_xent_forward_ref<float>,
+      .softmax_xent_backward = softmax_xent_backward_ref<float>,
   };
   return table;
 }

@@ -3,7 +3,8 @@
 // `kernels()` returns a table of function pointers, filled once at first use: the fast (xsimd + OpenMP)
 // variants where they exist, the reference ones otherwise. `MRISCAN_KERNELS=ref` in the environment forces the
 // reference table for the whole process, so a student can run the model on plain loops and a bug can be bisected
-// in one command. Layers call kernels only through this table.
+// in one command. Layers call kernels only through this table; the entries at the end (eval-mode BN backward,
+// dropout, softmax cross-entropy) have no fast variant and point to the reference in both tables.
 // Signatures: see params.h for layouts and the overwrite/accumulate contract. Shape comments use
 // M = N*H*W rows.
 #pragma once
@@ -68,6 +69,20 @@ struct KernelTable {
   // Row bias: y(rows, cols) += bias(cols); and its gradient dbias(cols) += column sums of dy(rows, cols).
   void (*bias_add_rows)(int64_t rows, int cols, const float* bias, float* y);
   void (*bias_backward_rows)(int64_t rows, int cols, const float* dy, float* dbias);
+
+  // Reference-only entries (no fast variant: frozen-BN backward is rare, the other two touch (N, C) or (B, K)).
+  // Eval-mode BN backward, statistics constant: dx += dy*gamma*inv_std, dgamma += sum(dy*xhat), dbeta += sum(dy).
+  void (*batchnorm_eval_backward)(const BatchNormParams&, const float* dy, const float* x, const float* mean,
+                                  const float* inv_std, const float* gamma, float* dx, float* dgamma, float* dbeta);
+  // Inverted dropout with a given keep mask (n): y = keep ? x / (1 - p) : 0; dx += keep ? dy / (1 - p) : 0.
+  void (*dropout_forward)(int64_t n, float p, const uint8_t* keep, const float* x, float* y);
+  void (*dropout_backward)(int64_t n, float p, const uint8_t* keep, const float* dy, float* dx);
+  // Softmax cross-entropy over logits (B, K): writes probs (B, K), returns the mean (label-smoothed) loss; backward
+  // dlogits += dloss * (probs - target) / B.
+  float (*softmax_xent_forward)(const SoftmaxCrossEntropyParams&, const float* logits, const int* labels,
+                                float* probs);
+  void (*softmax_xent_backward)(const SoftmaxCrossEntropyParams&, float dloss, const float* probs, const int* labels,
+                                float* dlogits);
 };
 
 // The table in use (chosen once; thread-safe).

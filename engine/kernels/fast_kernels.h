@@ -1,8 +1,8 @@
 // Declarations of the fast kernels (xsimd + OpenMP, or Eigen for GEMM). Each has exactly the signature of its
 // KernelTable entry (dispatch.h) and the same math and overwrite/accumulate contract as its reference in
-// <op>_ref.h; tests/test_kernels_simd.cpp checks every one against that reference.
+// <op>_ref.h; tests/engine/test_kernels_simd.cpp checks every one against that reference.
 // What it is not: an API for layers. Layers call kernels only through `kernels()`; dispatch.cpp's
-// fast_kernels() is the one place these names are used.
+// fast_kernels() is the one place these names are used. Ops without a fast variant keep their reference entry.
 #pragma once
 
 #include <cstdint>

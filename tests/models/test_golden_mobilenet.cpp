@@ -11,9 +11,9 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "io/safetensors.h"
 #include "layers/softmax_cross_entropy.h"
 #include "models/mobilenet_v2.h"
-#include "models/safetensors.h"
 #include "models/weights_io.h"
 #include "optim/adam.h"
 

@@ -7,10 +7,10 @@
 #include <filesystem>
 #include <random>
 
-#include "models/dataset.h"
+#include "data/dataset.h"
+#include "io/safetensors.h"
 #include "models/imagenet_import.h"
 #include "models/model_file.h"
-#include "models/safetensors.h"
 
 namespace mriscan {
 namespace {

@@ -5,11 +5,11 @@
 #include <filesystem>
 #include <set>
 
+#include "data/dataset.h"
+#include "data/preprocess.h"
+#include "io/image_io.h"
 #include "layers/softmax_cross_entropy.h"
-#include "models/dataset.h"
-#include "models/image_io.h"
 #include "models/mobilenet_v2.h"
-#include "models/preprocess.h"
 #include "optim/adam.h"
 
 namespace mriscan {

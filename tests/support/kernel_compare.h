@@ -1,4 +1,5 @@
-// Fast-vs-reference comparison, shared by the kernel tests (tests/test_kernels_simd.cpp, tests/test_kernels_fused.cpp).
+// Fast-vs-reference comparison, shared by the kernel tests (tests/engine/test_kernels_simd.cpp,
+// tests/engine/test_kernels_fused.cpp).
 //
 // Method: the same random float inputs go to the fast kernel (float) and to the reference run in DOUBLE, so the
 // measured difference is the fast kernel's own float rounding, not the sum of two kernels' rounding.

@@ -1,5 +1,6 @@
-// Shared by the server tests (tests/test_server.cpp, tests/test_server_lifecycle.cpp): real models and real scans
-// in a temporary folder, request helpers, and the ServerApi fixture (an App on a free port in this process).
+// Shared by the server tests (tests/server/test_server.cpp, tests/server/test_server_lifecycle.cpp): real models
+// and real scans in a temporary folder, request helpers, and the ServerApi fixture (an App on a free port in this
+// process).
 //
 // The model is a real (tiny) one: a random-init MobileNetV2 width 0.35 at 64x64 written with models/model_file.h,
 // served through the real Classifier and retrained by the real trainer on a small copy of real scans from the
@@ -23,8 +24,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "models/dataset.h"
-#include "models/image_io.h"
+#include "data/dataset.h"
+#include "io/image_io.h"
 #include "models/mobilenet_v2.h"
 #include "models/model_file.h"
 #include "server/app.h"

@@ -1,0 +1,88 @@
+// Classifier: model file -> network in eval mode (parameters frozen) and its folded snapshot, preprocessing,
+// temperature, OOD, Grad-CAM.
+#include "infer/classifier.h"
+
+#include <chrono>
+#include <stdexcept>
+
+#include "data/preprocess.h"
+#include "infer/calibration.h"
+#include "infer/gradcam.h"
+#include "models/model_file.h"
+
+namespace mriscan {
+
+std::shared_ptr<Classifier> Classifier::load(const std::string& path) {
+  std::shared_ptr<Classifier> classifier(new Classifier());
+  ModelFileInfo info;
+  classifier->model_ = load_model_file(path, &info);
+  classifier->model_->set_training(false);
+  // Prediction never trains: no parameter needs a gradient, so Grad-CAM's backward touches only the feature map.
+  for (NamedParameter& p : classifier->model_->parameters()) p.var->requires_grad = false;
+  classifier->folded_ = std::make_unique<FoldedMobileNetV2>(*classifier->model_);
+  classifier->class_names_ = info.class_names;
+  classifier->image_size_ = info.image_size;
+  classifier->path_ = path;
+  if (info.metadata.count("temperature")) classifier->temperature_ = std::stof(info.metadata.at("temperature"));
+  if (OodDetector::present_in(info.extra_tensors))
+    classifier->ood_ = std::make_unique<OodDetector>(OodDetector::from_tensors(info.extra_tensors, info.metadata));
+  // Metadata values that are JSON documents (metrics, class_names) are parsed; the rest stay strings.
+  for (const auto& [key, value] : info.metadata) {
+    nlohmann::json parsed = nlohmann::json::parse(value, nullptr, /*allow_exceptions=*/false);
+    classifier->metadata_[key] = parsed.is_discarded() || !(parsed.is_object() || parsed.is_array()) ? nlohmann::json(value) : parsed;
+  }
+  return classifier;
+}
+
+std::vector<Prediction> Classifier::predict_locked(const std::vector<Image>& images) {
+  const auto start = std::chrono::steady_clock::now();
+  Tensor batch = preprocess_batch(images, image_size_);  // (N, S, S, 3)
+  const FoldedOutput out = folded_->forward(batch);  // logits (N, K), pooled features (N, F)
+  Tensor probs = apply_temperature(out.logits, temperature_);
+  std::vector<float> ood_scores = ood_ ? ood_->score(out.features) : std::vector<float>(images.size(), 0.0f);
+  const double elapsed_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+
+  const int k = static_cast<int>(class_names_.size());
+  std::vector<Prediction> predictions(images.size());
+  for (size_t i = 0; i < images.size(); ++i) {
+    Prediction& p = predictions[i];
+    p.probabilities.assign(probs.data() + i * k, probs.data() + (i + 1) * k);
+    p.class_index = static_cast<int>(std::max_element(p.probabilities.begin(), p.probabilities.end()) -
+                                     p.probabilities.begin());
+    p.class_name = class_names_[p.class_index];
+    p.confidence = p.probabilities[p.class_index];
+    p.ood_score = ood_scores[i];
+    p.ood_threshold = ood_ ? static_cast<float>(ood_->threshold()) : 0.0f;
+    p.out_of_distribution = ood_ && ood_->is_out_of_distribution(ood_scores[i]);
+    p.inference_ms = elapsed_ms / images.size();
+  }
+  return predictions;
+}
+
+Prediction Classifier::predict(const Image& image) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return predict_locked({image}).front();
+}
+
+std::vector<Prediction> Classifier::predict_batch(const std::vector<Image>& images) {
+  if (images.empty()) return {};
+  std::lock_guard<std::mutex> lock(mutex_);
+  return predict_locked(images);
+}
+
+Explanation Classifier::explain(const Image& image, int class_index) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Explanation explanation;
+  explanation.prediction = predict_locked({image}).front();
+  GradCam cam = grad_cam(*model_, preprocess_batch({image}, image_size_),
+                         class_index >= 0 ? class_index : explanation.prediction.class_index);
+  explanation.class_index = cam.class_index;
+  explanation.heatmap = cam.heatmap;
+  explanation.heatmap_h = cam.height;
+  explanation.heatmap_w = cam.width;
+  explanation.overlay = overlay_heatmap(image, cam.heatmap.data(), cam.height, cam.width, 0.45f);
+  return explanation;
+}
+
+}  // namespace mriscan

@@ -1,0 +1,77 @@
+// Classifier: a trained model file turned into predictions. This is the only thing the CLI's `predict` and the
+// server call: image in, probabilities (temperature-scaled), out-of-distribution flag and Grad-CAM out.
+//
+// A model file is a safetensors file (io/safetensors.h) with torchvision-named parameters in PyTorch layouts,
+// the OOD detector's tensors ("ood.*"), and metadata: class_names (JSON list), width_mult, image_size,
+// temperature, preprocessing, version, metrics (JSON). What it is not: a trainer; it never changes weights.
+// Predictions run on a FoldedMobileNetV2 snapshot (BN folded, ReLU6 fused, no tape) built once at load; Grad-CAM
+// needs the tape and runs on the MobileNetV2 itself. Both hold the same weights, since neither ever changes.
+// Thread safety: `predict*` and `explain` may be called from many threads; calls are serialised on an internal
+// mutex (one forward at a time uses every core through the kernels' OpenMP loops).
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "infer/ood.h"
+#include "io/image_io.h"
+#include "models/folded_mobilenet_v2.h"
+#include "models/mobilenet_v2.h"
+
+namespace mriscan {
+
+struct Prediction {
+  int class_index = -1;
+  std::string class_name;
+  float confidence = 0.0f;          // probability of class_index after temperature scaling
+  std::vector<float> probabilities;  // (K)
+  bool out_of_distribution = false;
+  float ood_score = 0.0f;      // squared Mahalanobis distance of the 1280-d features to the nearest class mean
+  float ood_threshold = 0.0f;  // validation quantile chosen at training time
+  double inference_ms = 0.0;   // preprocessing + forward, measured
+};
+
+struct Explanation {
+  Prediction prediction;
+  int class_index = -1;       // the class whose score was explained
+  std::vector<float> heatmap;  // (h, w) in [0, 1], the last feature map's resolution
+  int heatmap_h = 0, heatmap_w = 0;
+  Image overlay;  // the input image with the upsampled heatmap blended on top
+};
+
+class Classifier {
+ public:
+  // Loads and validates a model file; throws std::runtime_error naming the file and the problem.
+  static std::shared_ptr<Classifier> load(const std::string& path);
+
+  Prediction predict(const Image& image);
+  std::vector<Prediction> predict_batch(const std::vector<Image>& images);
+  // Grad-CAM of class_index (-1: the predicted class) at the last convolutional block (features.18).
+  Explanation explain(const Image& image, int class_index = -1);
+
+  const std::vector<std::string>& class_names() const { return class_names_; }
+  int image_size() const { return image_size_; }
+  float temperature() const { return temperature_; }
+  const nlohmann::json& metadata() const { return metadata_; }  // every __metadata__ entry, JSON values parsed
+  const std::string& path() const { return path_; }
+
+ private:
+  Classifier() = default;
+  std::vector<Prediction> predict_locked(const std::vector<Image>& images);
+
+  std::mutex mutex_;
+  std::unique_ptr<MobileNetV2> model_;          // taped, for Grad-CAM
+  std::unique_ptr<FoldedMobileNetV2> folded_;  // model_'s snapshot, for predictions
+  std::vector<std::string> class_names_;
+  int image_size_ = 224;
+  float temperature_ = 1.0f;
+  std::unique_ptr<OodDetector> ood_;
+  nlohmann::json metadata_;
+  std::string path_;
+};
+
+}  // namespace mriscan

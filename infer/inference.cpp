@@ -1,0 +1,43 @@
+// run_inference: the data loader (no augmentation, no shuffle) feeding the folded, untaped forward
+// (models/folded_mobilenet_v2.h), snapshotted from the model once per call (O(#weights), small next to a pass over
+// the samples).
+#include "infer/inference.h"
+
+#include "data/data_loader.h"
+#include "models/folded_mobilenet_v2.h"
+
+namespace mriscan {
+
+InferenceOutput run_inference(MobileNetV2& model, const std::vector<Sample>& samples, int image_size, int batch_size,
+                              const std::function<void(int, int)>& progress) {
+  model.set_training(false);
+  const FoldedMobileNetV2 folded(model);  // BN on the running statistics: the eval-mode network
+  DataLoaderConfig options;  // no shuffle, no augmentation, keep the last partial batch
+  options.batch_size = batch_size;
+  options.image_size = image_size;
+  options.shuffle = false;
+  DataLoader loader(samples, options);
+  loader.start_epoch(0);
+
+  const int num_classes = model.config().num_classes, feature_dim = model.feature_channels();
+  std::vector<float> logits, features;
+  InferenceOutput out;
+  const int total = loader.batches_per_epoch();
+  int done = 0;
+  while (std::optional<Batch> next = loader.next()) {
+    const Batch& batch = *next;
+    const FoldedOutput result = folded.forward(batch.images);  // logits (B, K), features (B, F)
+    logits.insert(logits.end(), result.logits.data(), result.logits.data() + result.logits.numel());
+    features.insert(features.end(), result.features.data(), result.features.data() + result.features.numel());
+    out.labels.insert(out.labels.end(), batch.labels.begin(), batch.labels.end());
+    out.paths.insert(out.paths.end(), batch.paths.begin(), batch.paths.end());
+    if (progress) progress(++done, total);
+  }
+  for (const SkippedFile& skipped : loader.skipped_files()) out.skipped.push_back(skipped.path + ": " + skipped.reason);
+  const int64_t n = static_cast<int64_t>(out.labels.size());
+  out.logits = Tensor(Shape{n, num_classes}, logits);
+  out.features = Tensor(Shape{n, feature_dim}, features);
+  return out;
+}
+
+}  // namespace mriscan

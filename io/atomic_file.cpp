@@ -1,0 +1,46 @@
+// write_file_atomically: temporary file, fsync, rename, directory fsync (see the header).
+#include "io/atomic_file.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <stdexcept>
+
+namespace mriscan {
+
+namespace {
+std::string errno_text() { return std::strerror(errno); }
+}  // namespace
+
+void write_file_atomically(const std::string& path, const std::function<void(const std::string& tmp_path)>& write) {
+  const std::string tmp_path = path + ".tmp";
+  try {
+    write(tmp_path);
+    // The writer may not have synced (callback mode): make the bytes durable before the rename publishes them,
+    // otherwise a crash could leave a renamed but empty file.
+    int fd = ::open(tmp_path.c_str(), O_RDONLY);
+    if (fd < 0) throw std::runtime_error("cannot reopen '" + tmp_path + "' to sync it: " + errno_text());
+    int rc = ::fsync(fd);
+    ::close(fd);
+    if (rc != 0) throw std::runtime_error("fsync of '" + tmp_path + "' failed: " + errno_text());
+    if (std::rename(tmp_path.c_str(), path.c_str()) != 0)
+      throw std::runtime_error("cannot rename '" + tmp_path + "' to '" + path + "': " + errno_text());
+  } catch (...) {
+    std::error_code ignored;
+    std::filesystem::remove(tmp_path, ignored);  // never leave a half-written temporary behind
+    throw;
+  }
+  // Sync the directory so the rename itself survives a crash. Best effort: the new file is already in place.
+  std::filesystem::path dir = std::filesystem::path(path).parent_path();
+  int dir_fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (dir_fd >= 0) {
+    ::fsync(dir_fd);
+    ::close(dir_fd);
+  }
+}
+
+}  // namespace mriscan

@@ -1,0 +1,65 @@
+// Image files in and out: decoding (JPEG, PNG, BMP, ... via stb_image), PNG encoding (stb_image_write) and the
+// one resize used everywhere (bilinear with half-pixel centres, box prefilter for large downscales).
+//
+// What it is: the boundary between bytes and an 8-bit RGB `Image`. Every decoded image has exactly 3 channels:
+// grayscale is replicated to RGB, alpha is composited onto black (MRI backgrounds are black, so a transparent
+// border stays black instead of showing whatever colour the encoder left under it), 16-bit PNGs are reduced to 8
+// bits by stb. What it is not: normalisation or float conversion; that is data/preprocess.h, and nothing else.
+//
+// Safety: the header is parsed (stbi_info_from_memory) and the dimensions checked against DecodeLimits BEFORE any
+// pixel memory is allocated, so a 100-byte file claiming 60000 x 60000 pixels (a "decompression bomb") is
+// rejected instead of allocating 10 GB. All failures throw ImageError with the source name and stb's reason.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace mriscan {
+
+struct ImageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct Image {
+  int width = 0, height = 0;
+  std::vector<uint8_t> rgb;  // (H, W, 3) row-major, interleaved RGB
+
+  Image() = default;
+  Image(int width, int height);  // black image; throws ImageError on non-positive sizes
+  bool empty() const { return width <= 0 || height <= 0; }
+  uint8_t* pixel(int x, int y) { return rgb.data() + (static_cast<size_t>(y) * width + x) * 3; }
+  const uint8_t* pixel(int x, int y) const { return rgb.data() + (static_cast<size_t>(y) * width + x) * 3; }
+};
+
+struct DecodeLimits {
+  int64_t max_pixels = 40'000'000;  // width * height; 40 MP is far above any MRI slice
+  int max_side = 12000;             // either dimension
+};
+
+// `source` names the data in error messages (a path, "upload", ...).
+Image decode_image(const uint8_t* bytes, size_t size, const DecodeLimits& limits = {},
+                   const std::string& source = "image data");
+Image load_image(const std::string& path, const DecodeLimits& limits = {});
+
+// Whole file as bytes; throws ImageError naming the path if it cannot be read.
+std::vector<uint8_t> read_file_bytes(const std::string& path);
+
+std::vector<uint8_t> encode_png(const Image& image);
+void write_png(const std::string& path, const Image& image);
+
+// Resize to (height, width) = (h, w). Bilinear interpolation with half-pixel centres, the convention of PyTorch's
+// interpolate(mode="bilinear", align_corners=False, antialias=False) and OpenCV's INTER_LINEAR:
+//   src_x = (x + 0.5) * (in_w / out_w) - 0.5, clamped to [0, in_w - 1], blend the two neighbours.
+// Bilinear reads only 2 source pixels per axis per output pixel, so a downscale by more than 2x skips pixels and
+// aliases (noise and fine texture turn into moire). For such axes we first average k x k blocks with k =
+// floor(in / out) (a box prefilter, like PIL's `reducing_gap`), which leaves a remaining ratio below 2 for the
+// bilinear step. Same-size resizes return an exact copy.
+Image resize_bilinear(const Image& image, int w, int h);
+
+// Luma (ITU-R BT.601: 0.299 R + 0.587 G + 0.114 B) of every pixel, (H, W) as float in [0, 255].
+std::vector<float> to_grayscale(const Image& image);
+
+}  // namespace mriscan

@@ -1,0 +1,134 @@
+// `mriscan serve`: parses the options into a ServerConfig, builds the App (server/app.h), handles signals, listens.
+// The concurrency policy (HTTP workers, predictions, retraining, shutdown, limits) is described in server/app.h.
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <random>
+#include <thread>
+
+#include "data/dataset.h"
+#include "engine/parallel.h"
+#include "server/app.h"
+#include "tools/args.h"
+#include "tools/command.h"
+
+namespace mriscan {
+namespace {
+
+const char* kSynopsis = R"(usage: mriscan serve (--model FILE | --models-dir DIR) [options]
+
+Serves the classifier over HTTP with a web UI at http://HOST:PORT/ and the API described at /docs.
+)";
+
+const std::vector<Option> kOptions = {
+    {"model", "FILE", "model file to import as v1 when the state has no model yet"},
+    {"models-dir", "DIR", "or: import every model.safetensors under DIR (oldest first, newest active)"},
+    {"data", "DIR", "training data for retraining and /dataset_stats (the shared dataset)"},
+    {"state-dir", "DIR", "SQLite database, uploads and model versions (runs/serve)"},
+    {"host", "HOST", "address to bind (127.0.0.1)"},
+    {"port", "N", "port (8080; 0 picks a free one)"},
+    {"admin-token", "TOKEN", "token for admin routes ($MRISCAN_ADMIN_TOKEN, else a random one, printed)"},
+    {"activation-rule", "RULE", "after a retrain: not-worse, always or never (not-worse)"},
+    {"threads", "N", "kernel threads per prediction (physical cores)"},
+    {"http-threads", "N", "HTTP worker threads (8)"},
+    {"max-queued", "N", "connections allowed to wait for a worker before 503 (64)"},
+    {"max-body-mb", "N", "maximum request body (64)"},
+    {"max-image-side", "N", "maximum image width or height (8192)"},
+    {"max-image-mpix", "N", "maximum image size in megapixels (16)"},
+    {"max-batch", "N", "maximum files per /predict_batch (64)"},
+    {"retrain-max-per-class", "N", "cap training images per class in retraining (0 = all)"},
+    {"retrain-batch-size", "N", "batch size of retraining (32)"},
+    {"quiet", "", "no per-request log lines"},
+};
+
+std::string random_token() {
+  std::random_device device;
+  std::string token;
+  static const char* kHex = "0123456789abcdef";
+  for (int i = 0; i < 32; ++i) token += kHex[device() % 16];
+  return token;
+}
+
+// An integer option that must be at least `minimum`.
+int int_option(const Args& args, const std::string& name, int fallback, int minimum) {
+  const int value = args.get_int(name, fallback);
+  if (value < minimum) throw CommandError("--" + name + " must be an integer >= " + std::to_string(minimum));
+  return value;
+}
+
+int run_serve(const std::vector<std::string>& raw) {
+  Args args(raw, kOptions);
+  if (args.help()) {
+    std::cout << usage_text(kSynopsis, kOptions);
+    return 0;
+  }
+  ServerConfig config;
+  config.initial_model = args.get("model", "");
+  config.models_dir = args.get("models-dir", "");
+  config.state_dir = args.get("state-dir", "runs/serve");
+  if (args.has("data")) {
+    config.data_dir = args.get("data", "");
+  } else {
+    try {
+      config.data_dir = default_dataset_dir();
+    } catch (const std::exception& error) {
+      std::cerr << "serve: no training data (" << error.what() << "); retraining and /dataset_stats are off\n";
+    }
+  }
+  const char* env_token = std::getenv("MRISCAN_ADMIN_TOKEN");
+  config.admin_token = args.get("admin-token", env_token ? env_token : "");
+  const bool generated_token = config.admin_token.empty();
+  if (generated_token) config.admin_token = random_token();
+  config.retrain.rule = parse_activation_rule(args.get("activation-rule", "not-worse"));
+  config.retrain.default_max_samples_per_class = int_option(args, "retrain-max-per-class", 0, 0);
+  config.retrain.batch_size = int_option(args, "retrain-batch-size", 32, 1);
+  config.http_threads = int_option(args, "http-threads", 8, 1);
+  config.max_queued_requests = int_option(args, "max-queued", 64, 0);
+  config.max_body_bytes = static_cast<size_t>(int_option(args, "max-body-mb", 64, 1)) << 20;
+  config.image_limits.max_side = int_option(args, "max-image-side", 8192, 1);
+  config.image_limits.max_pixels = int64_t(int_option(args, "max-image-mpix", 16, 1)) * 1'000'000;
+  config.max_batch_files = int_option(args, "max-batch", 64, 1);
+  config.log_requests = !args.flag("quiet");
+  if (args.has("threads")) set_num_threads(int_option(args, "threads", 1, 1));
+  const std::string host = args.get("host", "127.0.0.1");
+  const int port = int_option(args, "port", 8080, 0);
+
+  // Signals go to one thread that waits for them (blocked everywhere else, so every thread created from here on
+  // inherits the mask). SIGUSR1 is our own "exit now" for that thread.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGUSR1);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  App app(config);
+  std::cerr << "serve: " << app.startup_message() << "\n";
+  const int bound = app.bind(host, port);
+  std::thread signal_waiter([&] {
+    int received = 0;
+    sigwait(&signals, &received);
+    if (received == SIGUSR1) return;
+    std::cerr << "serve: " << (received == SIGTERM ? "SIGTERM" : "SIGINT")
+              << ": draining requests and shutting down\n";
+    app.request_shutdown();
+  });
+  std::cerr << "serve: listening on http://" << host << ":" << bound << "/  (API: /docs, metrics: /metrics)\n";
+  if (generated_token)
+    std::cerr << "serve: admin token (set --admin-token or MRISCAN_ADMIN_TOKEN to choose one): " << config.admin_token
+              << "\n";
+  app.listen();
+  pthread_kill(signal_waiter.native_handle(), SIGUSR1);
+  signal_waiter.join();
+  app.stop();
+  std::cerr << "serve: stopped\n";
+  return 0;
+}
+
+const RegisterCommand kRegister({"serve", "REST API + web UI: predictions, uploads, background retraining", run_serve});
+
+}  // namespace
+}  // namespace mriscan

@@ -1,0 +1,39 @@
+// The end-of-epoch decisions of a run, on the validation loss: ReduceLROnPlateau (the next learning rate),
+// EarlyStopping (whether to go on) and BestCheckpoint (save the best model so far), with their state as one JSON
+// object for the resume file. Keras calls these callbacks; here they are three objects from optim/ used in order.
+// What it is not: the optimizer step or the validation pass (train/trainer.cpp).
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include "optim/checkpoint.h"
+#include "optim/early_stopping.h"
+#include "optim/optimizer.h"
+#include "optim/reduce_lr_on_plateau.h"
+#include "train/train_config.h"
+
+namespace mriscan {
+
+class EpochCallbacks {
+ public:
+  // `save_best(tmp_path)` writes the model file of the best epoch (BestCheckpoint publishes it at best_path).
+  EpochCallbacks(const TrainConfig& config, std::string best_path, BestCheckpoint::WriteFn save_best);
+
+  // After epoch `epoch` (0-based) with validation loss `val_loss`: saves a new best, sets the optimizer's next
+  // learning rate, and counts towards early stopping. Returns true when this epoch was a new best.
+  bool on_epoch_end(int epoch, float val_loss, Optimizer& optimizer);
+
+  bool should_stop() const { return early_stopping_.stopped(); }
+  int best_epoch() const { return best_.best_epoch(); }  // 0-based, -1 before the first
+  const std::string& best_path() const { return best_.path(); }
+
+  nlohmann::json state() const;  // {"plateau", "early_stopping", "best"}
+  void load_state(const nlohmann::json& state);
+
+ private:
+  ReduceLROnPlateau plateau_;
+  EarlyStopping early_stopping_;
+  BestCheckpoint best_;
+};
+
+}  // namespace mriscan

@@ -1,0 +1,31 @@
+// After the last epoch: the best checkpoint becomes the run's model. On the validation split: temperature
+// scaling, then the OOD detector (statistics from training images, threshold from validation); Testing, when
+// present, is evaluated once, with nothing chosen from it. Writes RUNDIR/model.safetensors (with the
+// temperature, the detector and the metrics in it), RUNDIR/metrics.json and the report plots.
+// What it is not: the epoch loop (train/trainer.cpp) or the metric definitions (eval/metrics.h).
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "models/mobilenet_v2.h"
+#include "train/splits.h"
+#include "train/train_config.h"
+
+namespace mriscan {
+
+struct FinalModelInputs {
+  const TrainConfig& config;
+  const Splits& splits;
+  nlohmann::json history;  // one summary per epoch
+  int best_epoch = 0;      // 1-based
+};
+
+// `model` must hold the best weights. `phase(name)` reports "calibrate" and "test" as they start.
+// Returns the metrics written to metrics.json.
+nlohmann::json write_final_model(MobileNetV2& model, const FinalModelInputs& inputs, const std::string& run_dir,
+                                 const std::string& model_path, const std::function<void(const char*)>& phase);
+
+}  // namespace mriscan

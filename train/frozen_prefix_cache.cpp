@@ -1,0 +1,74 @@
+// FrozenPrefixCache: one pass of the frozen prefix over the data, then batches served from memory.
+#include "train/frozen_prefix_cache.h"
+
+#include <cstring>
+#include <numeric>
+
+#include "data/random.h"
+
+namespace mriscan {
+
+FrozenPrefixCache::FrozenPrefixCache(MobileNetV2& model, const std::vector<Sample>& samples,
+                                     const FrozenPrefixOptions& options, const std::function<void(int, int)>& progress)
+    : seed_(options.seed) {
+  DataLoaderConfig loader_options;  // no shuffle, no augmentation
+  loader_options.batch_size = options.batch_size;
+  loader_options.image_size = options.image_size;
+  loader_options.shuffle = false;
+  DataLoader loader(samples, loader_options);
+  loader.start_epoch(0);
+  const int total = loader.batches_per_epoch();
+  Tape tape;
+  tape.set_enabled(false);
+  std::vector<Tensor> chunks;
+  int64_t rows = 0;
+  int done = 0;
+  while (std::optional<Batch> next = loader.next()) {
+    const Batch& batch = *next;
+    // Frozen blocks are in eval mode (running statistics), so the prefix is a fixed function of the image.
+    Var out = model.forward_blocks(tape, make_var(batch.images), 0, options.frozen_blocks);
+    chunks.push_back(out->value);
+    rows += out->value.dim(0);
+    labels_.insert(labels_.end(), batch.labels.begin(), batch.labels.end());
+    paths_.insert(paths_.end(), batch.paths.begin(), batch.paths.end());
+    if (progress) progress(++done, total);
+  }
+  if (chunks.empty()) throw std::runtime_error("FrozenPrefixCache: no readable training images");
+  const Shape& s = chunks.front().shape();
+  activations_ = Tensor::uninitialized(Shape{rows, s[1], s[2], s[3]});  // every row is copied below
+  float* destination = activations_.data();
+  for (const Tensor& chunk : chunks) {
+    std::memcpy(destination, chunk.data(), sizeof(float) * chunk.numel());
+    destination += chunk.numel();
+  }
+}
+
+int FrozenPrefixCache::batches_per_epoch(int batch_size) const {
+  const int n = static_cast<int>(labels_.size());
+  return n > batch_size ? n / batch_size : 1;  // drop the last partial batch, as the image loader does
+}
+
+bool FrozenPrefixCache::batch(int epoch, int index, int batch_size, Batch& batch) const {
+  const int n = static_cast<int>(labels_.size());
+  if (index >= batches_per_epoch(batch_size)) return false;
+  // The permutation depends only on (seed, epoch): a resumed run sees the same batches.
+  std::vector<int> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  std::mt19937 rng = derived_rng(seed_, static_cast<uint64_t>(epoch), /*stream=*/0xCAC4E);
+  fisher_yates_shuffle(order, rng);
+  const int begin = index * batch_size, count = std::min(batch_size, n - begin);
+  const int64_t row = activations_.numel() / n;
+  const Shape& s = activations_.shape();
+  batch.images = Tensor::uninitialized(Shape{count, s[1], s[2], s[3]});  // (B, h, w, c), every row copied
+  batch.labels.resize(count);
+  batch.paths.resize(count);
+  for (int i = 0; i < count; ++i) {
+    const int source = order[begin + i];
+    std::memcpy(batch.images.data() + i * row, activations_.data() + source * row, sizeof(float) * row);
+    batch.labels[i] = labels_[source];
+    batch.paths[i] = paths_[source];
+  }
+  return true;
+}
+
+}  // namespace mriscan

@@ -1,0 +1,72 @@
+// TrainConfig: every setting of a training run, and the one table that describes its fields.
+//
+// The table (train_config_fields) is read by everything that lists the fields: config.json and the metrics'
+// "config" (train_config_to_json / train_config_from_json), `mriscan train`'s options and its --help
+// (tools/cmd_train.cpp). Adding a field is one struct member plus one table row.
+// What it is not: the training loop (train/trainer.h) or a general reflection facility.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "data/dataset.h"
+
+namespace mriscan {
+
+struct TrainConfig {
+  std::string data_dir;      // dataset root with Training/ (and optionally Testing/), or a Training folder
+  std::string weights;       // initial weights (imported ImageNet backbone or a previous model); empty = random
+  std::string out_dir;       // RUNDIR
+  std::string resume_dir;    // continue this run (ignores the fields above except epochs)
+  int epochs = 15;
+  int batch_size = 32;
+  int image_size = 224;
+  float width_mult = 1.0f;
+  std::string optimizer = "adamw";  // adamw | adam | sgd
+  double learning_rate = 1e-3;
+  double weight_decay = 1e-4;
+  double label_smoothing = 0.1;
+  int frozen_blocks = 0;      // features.0 .. features.(k-1) frozen
+  bool cache_frozen = false;  // compute the frozen prefix once per image (requires augment == false)
+  bool augment = true;
+  double val_fraction = 0.15;
+  int patience = 5;           // EarlyStopping
+  int lr_patience = 3;        // ReduceLROnPlateau
+  double lr_factor = 0.5;
+  uint32_t seed = 42;
+  int threads = 0;            // 0 = all cores
+  int max_samples_per_class = 0;  // 0 = all (quick runs and tests)
+  std::vector<Sample> extra_training_samples;  // uploads (server), appended to the training split; not in the table
+  bool evaluate_test = true;
+};
+
+// One row of the table. A bool whose option is a "--no-..." flag is inverted: the flag sets it to false.
+struct TrainConfigField {
+  using Member = std::variant<std::string TrainConfig::*, int TrainConfig::*, uint32_t TrainConfig::*,
+                              float TrainConfig::*, double TrainConfig::*, bool TrainConfig::*>;
+  const char* key;         // JSON key in config.json, e.g. "learning_rate"; nullptr: not saved (per invocation)
+  const char* option;      // command-line option without "--", e.g. "lr"
+  const char* value_name;  // "N", "X", "DIR", ...; nullptr for a flag (bool fields)
+  const char* help;        // one line; the default is appended from TrainConfig{}
+  Member member;
+};
+
+const std::vector<TrainConfigField>& train_config_fields();
+
+// Sets one field from its command-line text; throws std::invalid_argument naming the option on a bad value.
+// For a flag, `text` is ignored and the flag's meaning is applied.
+void set_field(TrainConfig& config, const TrainConfigField& field, const std::string& text);
+
+// The field's value as text ("1e-3", "adamw", "true"), for --help defaults.
+std::string field_text(const TrainConfig& config, const TrainConfigField& field);
+
+// The fields with a JSON key, as written to config.json; train_config_from_json reads them back over `base`
+// (every key required, so a damaged config.json is an error, not a silent default).
+nlohmann::json train_config_to_json(const TrainConfig& config);
+TrainConfig train_config_from_json(const nlohmann::json& json, TrainConfig base);
+
+}  // namespace mriscan

@@ -1,0 +1,260 @@
+// The training loop: set-up (config, model, optimizer, resume), the epoch loop, then the final model.
+// See trainer.h for the overall shape; the loop is `train_model` at the bottom of this file.
+#include "train/trainer.h"
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+
+#include "engine/parallel.h"
+#include "eval/metrics.h"
+#include "infer/calibration.h"
+#include "infer/inference.h"
+#include "layers/softmax_cross_entropy.h"
+#include "models/model_file.h"
+#include "optim/adam.h"
+#include "optim/checkpoint.h"
+#include "optim/sgd.h"
+#include "train/callbacks.h"
+#include "train/final_model.h"
+#include "train/frozen_prefix_cache.h"
+#include "train/splits.h"
+
+namespace mriscan {
+
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+
+// The run's configuration: the request, or on resume the run's config.json with the requested epoch count.
+TrainConfig resolve_config(const TrainConfig& requested, const fs::path& run_dir) {
+  TrainConfig config = requested;
+  if (!requested.resume_dir.empty()) {
+    std::ifstream in(run_dir / "config.json");
+    if (!in) throw std::runtime_error("cannot resume: " + (run_dir / "config.json").string() + " not found");
+    config = train_config_from_json(nlohmann::json::parse(in), requested);
+    config.epochs = requested.epochs;
+  }
+  if (config.cache_frozen && (config.augment || config.frozen_blocks == 0))
+    throw std::invalid_argument("--cache-frozen needs --no-augment and --frozen-blocks > 0: cached activations of "
+                                "the frozen prefix are computed once per image, so they cannot see augmentation");
+  if (config.epochs < 1 || config.batch_size < 1) throw std::invalid_argument("epochs and batch size must be >= 1");
+  return config;
+}
+
+std::unique_ptr<Optimizer> make_optimizer(const TrainConfig& config, const std::vector<NamedParameter>& params) {
+  if (config.optimizer == "sgd") {
+    SgdOptions options;
+    options.learning_rate = static_cast<float>(config.learning_rate);
+    options.momentum = 0.9f;
+    options.weight_decay = static_cast<float>(config.weight_decay);
+    return std::make_unique<Sgd>(params, options);
+  }
+  if (config.optimizer != "adam" && config.optimizer != "adamw")
+    throw std::invalid_argument("unknown optimizer '" + config.optimizer + "' (adamw, adam, sgd)");
+  AdamOptions options;
+  options.learning_rate = static_cast<float>(config.learning_rate);
+  options.weight_decay = static_cast<float>(config.weight_decay);
+  options.decoupled_weight_decay = config.optimizer == "adamw";
+  return std::make_unique<Adam>(params, options);
+}
+
+int count_correct(const Tensor& logits, const std::vector<int>& labels) {
+  const int k = static_cast<int>(logits.dim(1));  // logits (B, K)
+  int correct = 0;
+  for (size_t i = 0; i < labels.size(); ++i) {
+    const float* row = logits.data() + i * k;
+    correct += std::max_element(row, row + k) - row == labels[i];
+  }
+  return correct;
+}
+
+// Validation loss (with the training label smoothing off: the monitored quantity is the plain NLL) and accuracy.
+std::pair<double, double> validation_loss_accuracy(const InferenceOutput& out) {
+  Metrics metrics = compute_metrics(apply_temperature(out.logits, 1.0), out.labels);
+  return {metrics.log_loss, metrics.accuracy};
+}
+
+// One epoch's training numbers.
+struct EpochTotals {
+  double loss_sum = 0.0;  // sum over images of the (label-smoothed) training loss
+  int64_t seen = 0, correct = 0;
+  bool cancelled = false;
+};
+
+// Where an epoch's batches come from: the image loader, or the frozen-prefix cache.
+struct BatchSource {
+  DataLoader& loader;
+  const FrozenPrefixCache* cache;
+  int batches(int batch_size) const {
+    return cache ? cache->batches_per_epoch(batch_size) : loader.batches_per_epoch();
+  }
+  bool next(int epoch, int index, int batch_size, Batch& batch) {
+    if (cache) return cache->batch(epoch, index, batch_size, batch);
+    std::optional<Batch> next = loader.next();
+    if (next) batch = std::move(*next);
+    return next.has_value();
+  }
+};
+
+// forward -> loss -> zero_grad -> backward -> step, for every batch of one epoch.
+EpochTotals train_one_epoch(MobileNetV2& model, Optimizer& optimizer, const std::vector<NamedParameter>& trainable,
+                            BatchSource& source, const TrainConfig& config, int epoch,
+                            const ProgressCallback& progress, const std::atomic<bool>* cancel) {
+  model.set_training(true);
+  model.reseed_dropout(config.seed * 7919u + epoch);
+  const auto start = Clock::now();
+  const int batches = source.batches(config.batch_size);
+  source.loader.start_epoch(epoch);
+  EpochTotals totals;
+  Tape tape;
+  for (int b = 0; b < batches; ++b) {
+    if (cancel && cancel->load()) {
+      totals.cancelled = true;
+      return totals;
+    }
+    Batch batch;
+    if (!source.next(epoch, b, config.batch_size, batch)) break;
+    tape.clear();
+    Var input = make_var(batch.images);
+    // From the cache, the input is the frozen prefix's output: only the trainable tail runs.
+    Var logits = source.cache ? model.forward_head(tape, model.forward_blocks(tape, input, config.frozen_blocks,
+                                                                               MobileNetV2::kNumBlocks))
+                              : model.forward(tape, input);
+    Var loss = softmax_cross_entropy(tape, logits, batch.labels, static_cast<float>(config.label_smoothing));
+    // zero_grad as PyTorch's set_to_none: dropping the buffers makes backward allocate zeroed ones on first
+    // accumulation (from the caching allocator, engine/tensor.cpp), and a parameter this pass did not reach keeps
+    // no gradient, so the optimizer skips it.
+    for (const NamedParameter& p : trainable) p.var->grad = Tensor();
+    tape.backward(loss);
+    optimizer.step();
+
+    const int n = static_cast<int>(batch.labels.size());
+    totals.loss_sum += loss->value[0] * n;
+    totals.correct += count_correct(logits->value, batch.labels);
+    totals.seen += n;
+    if (progress) {
+      const double elapsed = seconds_since(start);
+      progress({.phase = "train", .epoch = epoch + 1, .epochs = config.epochs, .batch = b + 1, .batches = batches,
+                .loss = totals.loss_sum / totals.seen, .accuracy = double(totals.correct) / totals.seen,
+                .images_per_second = totals.seen / elapsed, .eta_seconds = elapsed / (b + 1) * (batches - b - 1),
+                .learning_rate = optimizer.learning_rate()});
+    }
+  }
+  return totals;
+}
+
+}  // namespace
+
+TrainResult train_model(const TrainConfig& requested, const ProgressCallback& progress,
+                        const std::atomic<bool>* cancel) {
+  // --- configuration, run directory ---
+  const fs::path run_dir = requested.resume_dir.empty() ? fs::path(requested.out_dir) : fs::path(requested.resume_dir);
+  if (run_dir.empty()) throw std::invalid_argument("train: an output directory is required (--out)");
+  const bool resuming = !requested.resume_dir.empty();
+  const TrainConfig config = resolve_config(requested, run_dir);
+  fs::create_directories(run_dir / "resume");
+  if (!resuming) std::ofstream(run_dir / "config.json") << train_config_to_json(config).dump(2) << "\n";
+  // A budget for this thread only (engine/parallel.h), not the process-wide count: the server retrains on a worker
+  // thread with 1 thread while its predictions keep every core.
+  if (config.threads > 0) set_thread_num_threads(config.threads);
+  const Splits splits = load_splits(config);
+
+  // --- model, optimizer, callbacks, resume ---
+  MobileNetV2Config model_config;
+  model_config.width_mult = config.width_mult;
+  model_config.num_classes = static_cast<int>(splits.class_names.size());
+  model_config.seed = config.seed;
+  MobileNetV2 model(model_config);
+  if (!config.weights.empty()) load_weights_into(model, config.weights);
+  model.freeze_blocks(config.frozen_blocks);
+  std::vector<NamedParameter> trainable;
+  for (const NamedParameter& p : model.parameters())
+    if (p.var->requires_grad) trainable.push_back(p);
+  std::unique_ptr<Optimizer> optimizer = make_optimizer(config, trainable);
+  int epoch = 0;  // the loop's counter, read by the best-checkpoint writer
+  EpochCallbacks callbacks(config, (run_dir / "best.safetensors").string(), [&](const std::string& tmp_path) {
+    save_model_file(tmp_path, model, config.image_size, splits.class_names,
+                    {{"best_epoch", std::to_string(epoch + 1)}});
+  });
+  const std::string resume_path = (run_dir / "resume" / "state.safetensors").string();
+  nlohmann::json history = nlohmann::json::array();
+  int first_epoch = 0;
+  if (resuming) {
+    TrainingState state = load_training_state(resume_path, model.parameters(), model.buffers());
+    optimizer->load_state(state.optimizer);
+    callbacks.load_state(state.trainer_state);
+    history = state.trainer_state.at("history");
+    first_epoch = state.trainer_state.at("epoch").get<int>() + 1;
+  }
+
+  // --- data ---
+  DataLoaderConfig train_options;
+  train_options.batch_size = config.batch_size;
+  train_options.image_size = config.image_size;
+  train_options.shuffle = true;
+  train_options.drop_last = splits.train.size() > static_cast<size_t>(config.batch_size);
+  train_options.augment = AugmentConfig{.enabled = config.augment};
+  train_options.seed = config.seed;
+  std::unique_ptr<FrozenPrefixCache> cache;
+  if (config.cache_frozen) {
+    auto report = [&](int done, int total) {
+      if (progress) progress({.phase = "cache", .batch = done, .batches = total});
+    };
+    const FrozenPrefixOptions cache_options{.frozen_blocks = config.frozen_blocks, .image_size = config.image_size,
+                                            .batch_size = config.batch_size, .seed = config.seed};
+    cache = std::make_unique<FrozenPrefixCache>(model, splits.train, cache_options, report);
+  }
+  DataLoader train_loader(splits.train, train_options);
+  BatchSource source{train_loader, cache.get()};
+  std::ofstream log(run_dir / "train_log.jsonl", std::ios::app);
+
+  // --- the epoch loop: train, validate, callbacks, resume state ---
+  TrainResult result;
+  for (epoch = first_epoch; epoch < config.epochs && !callbacks.should_stop(); ++epoch) {
+    const auto epoch_start = Clock::now();
+    const EpochTotals totals =
+        train_one_epoch(model, *optimizer, trainable, source, config, epoch, progress, cancel);
+    if (totals.cancelled) {
+      result.cancelled = true;
+      return result;
+    }
+    const double train_seconds = seconds_since(epoch_start);
+    InferenceOutput val = run_inference(model, splits.validation, config.image_size, config.batch_size);
+    auto [val_loss, val_accuracy] = validation_loss_accuracy(val);
+    const float lr_used = optimizer->learning_rate();
+    const bool is_best = callbacks.on_epoch_end(epoch, static_cast<float>(val_loss), *optimizer);
+    const double seen = static_cast<double>(std::max<int64_t>(totals.seen, 1));
+    nlohmann::json summary = {{"epoch", epoch + 1}, {"train_loss", totals.loss_sum / seen},
+                              {"train_accuracy", totals.correct / seen}, {"val_loss", val_loss},
+                              {"val_accuracy", val_accuracy}, {"learning_rate", lr_used},
+                              {"train_seconds", train_seconds}, {"images_per_second", totals.seen / train_seconds},
+                              {"data_wait_seconds", cache ? 0.0 : train_loader.wait_seconds()},
+                              {"epoch_seconds", seconds_since(epoch_start)}, {"best", is_best}};
+    history.push_back(summary);
+    log << summary.dump() << "\n" << std::flush;
+    nlohmann::json trainer_state = callbacks.state();
+    trainer_state["epoch"] = epoch;
+    trainer_state["history"] = history;
+    save_training_state(resume_path, model.parameters(), model.buffers(), optimizer->state(), trainer_state);
+    if (progress) progress({.phase = "epoch", .epoch = epoch + 1, .epochs = config.epochs, .epoch_summary = summary});
+  }
+
+  // --- the best model, calibrated, with its metrics ---
+  if (!fs::exists(callbacks.best_path())) throw std::runtime_error("training produced no checkpoint");
+  load_weights_into(model, callbacks.best_path());
+  result.model_path = (run_dir / "model.safetensors").string();
+  const FinalModelInputs inputs{.config = config, .splits = splits, .history = history,
+                                .best_epoch = callbacks.best_epoch() + 1};
+  result.metrics = write_final_model(model, inputs, run_dir.string(), result.model_path, [&](const char* phase) {
+    if (progress) progress({.phase = phase});
+  });
+  if (progress) progress({.phase = "done"});
+  return result;
+}
+
+}  // namespace mriscan
