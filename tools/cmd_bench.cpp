@@ -79,16 +79,17 @@ nlohmann::json report_profile(const OpProfile& profile, const char* title) {
   return ops;
 }
 
+// Wall time of each of `repeats` runs after `warmup` untimed ones, in milliseconds.
 template <typename F>
-std::vector<double> time_runs(int warmup, int repeats, F&& run) {
+std::vector<double> time_runs_ms(int warmup, int repeats, F&& run) {
   for (int i = 0; i < warmup; ++i) run();
-  std::vector<double> seconds;
+  std::vector<double> ms;
   for (int i = 0; i < repeats; ++i) {
     const auto start = std::chrono::steady_clock::now();
     run();
-    seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
   }
-  return seconds;
+  return ms;
 }
 
 int run_bench(const std::vector<std::string>& raw) {
@@ -113,12 +114,11 @@ int run_bench(const std::vector<std::string>& raw) {
     model.set_training(false);
     const FoldedMobileNetV2 folded(model);
     Var images = make_var(random_images(n, size));
-    std::vector<double> seconds =
-        time_runs(2, n == 1 ? std::max(repeats, 20) : repeats, [&] { folded.forward(images->value); });
-    result[key] = {{"median_ms", 1e3 * median(seconds)}, {"images_per_second", n / median(seconds)},
-                   {"runs_ms", seconds}};
-    std::fprintf(stderr, "%-10s batch %3d: %8.2f ms  %8.1f img/s\n", key.c_str(), n, 1e3 * median(seconds),
-                 n / median(seconds));
+    const std::vector<double> ms =
+        time_runs_ms(2, n == 1 ? std::max(repeats, 20) : repeats, [&] { folded.forward(images->value); });
+    const double median_ms = median(ms);
+    result[key] = {{"median_ms", median_ms}, {"images_per_second", 1e3 * n / median_ms}, {"runs_ms", ms}};
+    std::fprintf(stderr, "%-10s batch %3d: %8.2f ms  %8.1f img/s\n", key.c_str(), n, median_ms, 1e3 * n / median_ms);
     if (args.flag("profile")) {
       OpProfile op_profile;
       Tape tape;
@@ -150,11 +150,12 @@ int run_bench(const std::vector<std::string>& raw) {
       tape.backward(loss);
       adam.step();
     };
-    std::vector<double> seconds = time_runs(1, repeats, step);
-    result[key] = {{"median_ms", 1e3 * median(seconds)}, {"images_per_second", batch / median(seconds)},
-                   {"frozen_blocks", frozen_blocks}, {"runs_ms", seconds}, {"peak_rss_mb", peak_rss_mb()}};
+    const std::vector<double> ms = time_runs_ms(1, repeats, step);
+    const double median_ms = median(ms);
+    result[key] = {{"median_ms", median_ms}, {"images_per_second", 1e3 * batch / median_ms},
+                   {"frozen_blocks", frozen_blocks}, {"runs_ms", ms}, {"peak_rss_mb", peak_rss_mb()}};
     std::fprintf(stderr, "%-10s batch %3d: %8.2f ms  %8.1f img/s  (frozen %d, peak RSS %.0f MB)\n", key.c_str(),
-                 batch, 1e3 * median(seconds), batch / median(seconds), frozen_blocks, peak_rss_mb());
+                 batch, median_ms, 1e3 * batch / median_ms, frozen_blocks, peak_rss_mb());
     if (profile) {
       tape.set_profile(&op_profile);
       op_profile = OpProfile();

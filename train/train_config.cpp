@@ -14,7 +14,7 @@ const std::vector<TrainConfigField>& train_config_fields() {
       {"weights", "weights", "FILE", "initial weights (from `mriscan convert` or a previous model); default: random",
        &C::weights},
       {nullptr, "out", "RUNDIR", "where the model, logs, metrics and plots go", &C::out_dir},
-      {nullptr, "resume", "RUNDIR", "continue an interrupted run exactly (with --epochs: a new maximum)",
+      {nullptr, "resume", "RUNDIR", "continue an interrupted run exactly, with its settings (--epochs: the maximum)",
        &C::resume_dir},
       {"epochs", "epochs", "N", "maximum epochs", &C::epochs},
       {"batch_size", "batch", "N", "batch size", &C::batch_size},

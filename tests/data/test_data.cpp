@@ -1,6 +1,6 @@
-// Tests of the data pipeline: decoding and its safety limits, resize, THE preprocessing, augmentation, dataset
-// listing and splitting, the threaded DataLoader, image hashes, and `mriscan data check` on a planted dataset.
-// Every image is generated in the test and written to a fresh temporary folder.
+// Tests of the data pipeline: THE preprocessing, augmentation, dataset listing and splitting, the threaded
+// DataLoader, image hashes, and `mriscan data check` on a planted dataset. (Decoding and resizing: tests/io/.)
+// Every image is generated in the test and written to a fresh temporary folder (tests/support/test_images.h).
 #include <gtest/gtest.h>
 
 #include <stb_image_write.h>
@@ -21,175 +21,12 @@
 #include "data/image_hash.h"
 #include "data/preprocess.h"
 #include "io/image_io.h"
+#include "tests/support/test_images.h"
 
 namespace fs = std::filesystem;
 using namespace mriscan;
+using namespace mriscan::test_images;
 
-namespace {
-
-// A temporary folder removed at the end of the test.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::random_device device;
-    path = fs::temp_directory_path() / ("mriscan_test_data_" + std::to_string(device()));
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string operator/(const std::string& name) const { return (path / name).string(); }
-};
-
-// Smooth pattern that differs per `seed`: a few Gaussian blobs, like bright structures on a dark background.
-Image blobs_image(int w, int h, uint32_t seed) {
-  std::mt19937 rng(seed);
-  Image image(w, h);
-  std::vector<std::array<double, 4>> blobs;  // (x, y, radius, brightness)
-  for (int k = 0; k < 4; ++k)
-    blobs.push_back({double(rng() % w), double(rng() % h), 3.0 + rng() % (w / 3), 80.0 + rng() % 170});
-  for (int y = 0; y < h; ++y)
-    for (int x = 0; x < w; ++x) {
-      double v = 10.0;
-      for (const auto& b : blobs) {
-        const double d2 = (x - b[0]) * (x - b[0]) + (y - b[1]) * (y - b[1]);
-        v += b[3] * std::exp(-d2 / (2 * b[2] * b[2]));
-      }
-      for (int c = 0; c < 3; ++c) image.pixel(x, y)[c] = static_cast<uint8_t>(std::min(255.0, v + c * 5));
-    }
-  return image;
-}
-
-Image noise_image(int w, int h, uint32_t seed) {
-  std::mt19937 rng(seed);
-  Image image(w, h);
-  for (uint8_t& v : image.rgb) v = static_cast<uint8_t>(rng());
-  return image;
-}
-
-void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes) {
-  fs::create_directories(fs::path(path).parent_path());
-  std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-}
-
-void write_jpeg(const std::string& path, const Image& image, int quality = 90) {
-  fs::create_directories(fs::path(path).parent_path());
-  ASSERT_TRUE(stbi_write_jpg(path.c_str(), image.width, image.height, 3, image.rgb.data(), quality));
-}
-
-void write_image_png(const std::string& path, const Image& image) {
-  fs::create_directories(fs::path(path).parent_path());
-  write_png(path, image);
-}
-
-std::string error_of(const std::function<void()>& run) {
-  try {
-    run();
-  } catch (const std::exception& error) {
-    return error.what();
-  }
-  return "";
-}
-
-}  // namespace
-
-// ---------------------------------------------------------------------------------------------------------------
-TEST(DataImageIo, DecodesRgbPngAndJpeg) {
-  TempDir dir;
-  const Image original = blobs_image(40, 30, 1);
-  write_image_png(dir / "a.png", original);
-  write_jpeg(dir / "a.jpg", original, 95);
-  const Image png = load_image(dir / "a.png");
-  EXPECT_EQ(png.width, 40);
-  EXPECT_EQ(png.height, 30);
-  EXPECT_EQ(png.rgb, original.rgb);  // PNG is lossless
-  const Image jpg = load_image(dir / "a.jpg");
-  ASSERT_EQ(jpg.rgb.size(), original.rgb.size());
-  double error = 0;
-  for (size_t i = 0; i < jpg.rgb.size(); ++i) error += std::abs(jpg.rgb[i] - original.rgb[i]);
-  EXPECT_LT(error / jpg.rgb.size(), 4.0);  // lossy, but close
-}
-
-TEST(DataImageIo, GrayscaleIsReplicatedAndAlphaCompositedOnBlack) {
-  TempDir dir;
-  const uint8_t gray[4] = {0, 80, 160, 255};  // (2, 2, 1)
-  ASSERT_TRUE(stbi_write_png((dir / "g.png").c_str(), 2, 2, 1, gray, 2));
-  const Image g = load_image(dir / "g.png");
-  ASSERT_EQ(g.rgb.size(), 12u);
-  for (int i = 0; i < 4; ++i)
-    for (int c = 0; c < 3; ++c) EXPECT_EQ(g.rgb[i * 3 + c], gray[i]);
-
-  const uint8_t rgba[12] = {200, 100, 50, 255, 200, 100, 50, 0, 200, 100, 50, 128};  // (1, 3, 4)
-  ASSERT_TRUE(stbi_write_png((dir / "a.png").c_str(), 3, 1, 4, rgba, 12));
-  const Image a = load_image(dir / "a.png");
-  EXPECT_EQ((std::vector<uint8_t>{a.rgb[0], a.rgb[1], a.rgb[2]}), (std::vector<uint8_t>{200, 100, 50}));  // opaque
-  EXPECT_EQ((std::vector<uint8_t>{a.rgb[3], a.rgb[4], a.rgb[5]}), (std::vector<uint8_t>{0, 0, 0}));  // transparent
-  EXPECT_EQ(a.rgb[6], 100);  // 200 * 128 / 255 = 100.4
-  EXPECT_EQ(a.rgb[7], 50);
-}
-
-TEST(DataImageIo, CorruptDataThrowsImageErrorWithReasonAndName) {
-  TempDir dir;
-  write_jpeg(dir / "ok.jpg", blobs_image(64, 64, 2));
-  std::vector<uint8_t> bytes = read_file_bytes(dir / "ok.jpg");
-  bytes.resize(bytes.size() / 2);  // truncated in the middle of the entropy-coded data
-  write_bytes(dir / "truncated.jpg", bytes);
-  std::string message = error_of([&] { load_image(dir / "truncated.jpg"); });
-  EXPECT_NE(message.find("truncated.jpg"), std::string::npos) << message;
-  EXPECT_NE(message.find("truncated"), std::string::npos) << message;
-  EXPECT_THROW(load_image(dir / "truncated.jpg"), ImageError);
-
-  std::mt19937 rng(3);
-  std::vector<uint8_t> random(2000);
-  for (uint8_t& b : random) b = static_cast<uint8_t>(rng());
-  message = error_of([&] { decode_image(random.data(), random.size(), {}, "upload-7"); });
-  EXPECT_NE(message.find("cannot decode upload-7"), std::string::npos) << message;
-  EXPECT_THROW(decode_image(random.data(), random.size()), ImageError);
-
-  EXPECT_NE(error_of([] { decode_image(nullptr, 0); }).find("empty"), std::string::npos);
-  EXPECT_NE(error_of([&] { load_image(dir / "missing.png"); }).find("missing.png"), std::string::npos);
-}
-
-TEST(DataImageIo, OversizedHeaderIsRejectedBeforeDecoding) {
-  // A 54-byte BMP header claiming 20000 x 20000 x 24 bit (1.2 GB of pixels) with no pixel data at all.
-  std::vector<uint8_t> bmp(54, 0);
-  auto put32 = [&](int at, uint32_t v) {
-    for (int i = 0; i < 4; ++i) bmp[at + i] = static_cast<uint8_t>(v >> (8 * i));
-  };
-  bmp[0] = 'B', bmp[1] = 'M';
-  put32(2, 54), put32(10, 54), put32(14, 40), put32(18, 20000), put32(22, 20000);
-  bmp[26] = 1, bmp[28] = 24;
-  const std::string message = error_of([&] { decode_image(bmp.data(), bmp.size(), {}, "bomb.bmp"); });
-  EXPECT_NE(message.find("refusing to decode bomb.bmp"), std::string::npos) << message;
-  EXPECT_NE(message.find("20000x20000"), std::string::npos) << message;
-
-  // A real, valid PNG above a (test-lowered) pixel limit.
-  const std::vector<uint8_t> png = encode_png(blobs_image(64, 64, 4));
-  EXPECT_THROW(decode_image(png.data(), png.size(), DecodeLimits{.max_pixels = 1000}), ImageError);
-  EXPECT_THROW(decode_image(png.data(), png.size(), DecodeLimits{.max_side = 63}), ImageError);
-  EXPECT_NO_THROW(decode_image(png.data(), png.size(), DecodeLimits{.max_pixels = 4096, .max_side = 64}));
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-TEST(DataResize, GradientFollowsHalfPixelBilinear) {
-  Image row(8, 1);  // values 0, 10, ..., 70
-  for (int x = 0; x < 8; ++x) row.pixel(x, 0)[0] = row.pixel(x, 0)[1] = row.pixel(x, 0)[2] = 10 * x;
-  // 2x down: src_x = (x + 0.5) * 2 - 0.5 = 0.5, 2.5, 4.5, 6.5 -> midpoints of neighbours.
-  const Image down = resize_bilinear(row, 4, 1);
-  EXPECT_EQ((std::vector<int>{down.rgb[0], down.rgb[3], down.rgb[6], down.rgb[9]}), (std::vector<int>{5, 25, 45, 65}));
-
-  Image two(2, 1);  // 0, 100
-  for (int c = 0; c < 3; ++c) two.pixel(1, 0)[c] = 100;
-  // 2x up: src_x = (x + 0.5) / 2 - 0.5 = -0.25 (clamped to 0), 0.25, 0.75, 1.25 (clamped to 1).
-  const Image up = resize_bilinear(two, 4, 1);
-  EXPECT_EQ((std::vector<int>{up.rgb[0], up.rgb[3], up.rgb[6], up.rgb[9]}), (std::vector<int>{0, 25, 75, 100}));
-
-  Image wide(30, 1);  // 8 * x; 10x down uses the box prefilter: block means 36, 116, 196
-  for (int x = 0; x < 30; ++x) wide.pixel(x, 0)[0] = wide.pixel(x, 0)[1] = wide.pixel(x, 0)[2] = 8 * x;
-  const Image box = resize_bilinear(wide, 3, 1);
-  EXPECT_EQ((std::vector<int>{box.rgb[0], box.rgb[3], box.rgb[6]}), (std::vector<int>{36, 116, 196}));
-
-  const Image same = resize_bilinear(wide, 30, 1);
-  EXPECT_EQ(same.rgb, wide.rgb);
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 TEST(DataPreprocess, ConstantImageGivesNormalisedValues) {

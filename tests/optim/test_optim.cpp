@@ -7,15 +7,13 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
-#include <unistd.h>
 
-#include "io/safetensors.h"
-#include "models/weights_io.h"
 #include "optim/adam.h"
 #include "optim/checkpoint.h"
 #include "optim/early_stopping.h"
 #include "optim/reduce_lr_on_plateau.h"
 #include "optim/sgd.h"
+#include "tests/support/temp_dir_test.h"
 
 namespace mriscan {
 namespace {
@@ -366,15 +364,7 @@ TEST(OptimEarlyStopping, JsonStateRoundTrip) {
 // ---------------------------------------------------------------------------------------------------------------
 // BestCheckpoint
 
-class OptimCheckpoint : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() / ("mriscan_optim_" + std::to_string(::getpid()));
-    std::filesystem::create_directories(dir_);
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-  std::filesystem::path dir_;
-};
+using OptimCheckpoint = TempDirTest;
 
 std::string read_text(const std::filesystem::path& path) {
   std::ifstream in(path);

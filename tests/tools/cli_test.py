@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""Tests of the `mriscan` command line as a user meets it: --help generated from each command's option list (for
+`train`, from TrainConfig's field table, defaults included), unknown options and bad values refused with a
+clear message and a non-zero exit, and `bench --json` reporting milliseconds in both `median_ms` and `runs_ms`.
+Run by ctest as `Cli` with the binary's path; prints one line per check and exits 1 if any failed.
+What it is not: a test of training quality (tests/train/) or of the server (tests/server/).
+
+Usage: /usr/bin/python3 tests/tools/cli_test.py BUILD/mriscan
+"""
+import json
+import statistics
+import subprocess
+import sys
+
+BINARY = sys.argv[1] if len(sys.argv) > 1 else "build/mriscan"
+results = []
+
+
+def run(*args, timeout=300):
+    return subprocess.run([BINARY, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def check(name, condition, detail=""):
+    results.append(bool(condition))
+    print(("ok     " if condition else "FAILED ") + name + ("" if condition else f": {detail}"))
+
+
+def main() -> int:
+    train_help = run("train", "--help")
+    check("train --help exits 0", train_help.returncode == 0, train_help.stderr)
+    for option, default in [("--lr X", "(0.001)"), ("--epochs N", "(15)"), ("--lr-factor X", "(0.5)"),
+                            ("--no-augment", None), ("--resume RUNDIR", None), ("--json", None)]:
+        line = next((l for l in train_help.stdout.splitlines() if l.strip().startswith(option)), "")
+        check(f"train --help lists {option}", line, train_help.stdout)
+        if default:
+            check(f"train --help gives {option}'s default {default}", line.rstrip().endswith(default), line)
+
+    unknown = run("train", "--out", "/tmp/never", "--learning-rate", "0.1")
+    check("an unknown option is refused", unknown.returncode != 0 and "unknown option --learning-rate" in unknown.stderr,
+          unknown.stderr)
+    bad_value = run("train", "--out", "/tmp/never", "--epochs", "ten")
+    check("a bad value names the option", bad_value.returncode != 0 and "--epochs expects an integer" in bad_value.stderr,
+          bad_value.stderr)
+    no_out = run("train")
+    check("train without --out says so", no_out.returncode != 0 and "--out" in no_out.stderr, no_out.stderr)
+
+    for command in (["serve"], ["eval"], ["predict"], ["convert"], ["bench"], ["data", "check"]):
+        shown = run(*command, "--help")
+        check(f"{' '.join(command)} --help shows its options", shown.returncode == 0 and "  --" in shown.stdout,
+              shown.stdout + shown.stderr)
+
+    bench = run("bench", "--workloads", "infer1,train", "--width", "0.35", "--image-size", "64", "--batch", "4",
+                "--repeats", "3", "--json")
+    check("bench --json exits 0", bench.returncode == 0, bench.stderr)
+    if bench.returncode == 0:
+        report = json.loads(bench.stdout)
+        for workload in ("infer1", "train"):
+            runs = report[workload]["runs_ms"]
+            median_ms = report[workload]["median_ms"]
+            check(f"bench {workload}: median_ms is the median of runs_ms (both milliseconds)",
+                  abs(statistics.median(runs) - median_ms) <= 1e-9 * max(1.0, median_ms), f"{runs} vs {median_ms}")
+    failed = results.count(False)
+    print(f"{len(results) - failed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
