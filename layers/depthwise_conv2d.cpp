@@ -55,7 +55,8 @@ Var DepthwiseConv2d::forward(Tape& tape, const Var& x) {
 void DepthwiseConv2d::backward(const Var& x, const Var& y) {
   const DepthwiseParams p = params_for(x->value.shape());
   const float* dy = y->grad.data();  // (N, OH, OW, C)
-  // dx: scatter dy back through each channel's taps.
+  // dx: dy sent back through each channel's taps (the reference scatters, the fast kernel gathers per input
+  // row: docs/depthwise_gradients.md).
   if (x->requires_grad)
     kernels().depthwise_backward_input(p, dy, weight_->value.data(), x->grad_buffer().data());
   // dw and dbias come out of one pass over dy; a frozen weight with a trainable bias needs only dy's column sums.

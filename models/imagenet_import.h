@@ -9,7 +9,9 @@
 //    gamma = 1, beta = b', running_mean = 0, running_var = 1 - eps, so eval-mode BN(z) = z + b' exactly.
 // 2. `calibrate_batch_norm`: a forward pass over sample training images in eval mode (which, after step 1,
 //    is the folded network) reads every BN's input z through the tape and sets
-//        running_mean = E[z], running_var = Var[z], gamma = sqrt(Var[z] + eps), beta = b' + E[z].
+//        running_mean = E[z], running_var = Var[z], gamma = sqrt(Var[z] + eps), beta = b' + E[z]
+//    (the code's general form, for a BN whose eval map is a z + c: gamma = a sqrt(Var[z] + eps),
+//    beta = a E[z] + c; after step 1, a = 1 and c = b').
 //    Then eval-mode BN(z) = gamma (z - E[z]) / sqrt(Var[z] + eps) + beta = z + b' is still the folded function,
 //    and training-mode BN, which normalises with batch statistics close to E[z] and Var[z], starts close to it
 //    too. Without step 2, the first training step's batch statistics would re-normalise every pretrained

@@ -79,6 +79,18 @@ std::pair<double, double> validation_loss_accuracy(const InferenceOutput& out) {
   return {metrics.log_loss, metrics.accuracy};
 }
 
+// Shuffled, augmented (unless switched off) batches; the last partial batch is dropped when there is more than one.
+DataLoaderConfig training_loader_options(const TrainConfig& config, size_t train_size) {
+  DataLoaderConfig options;
+  options.batch_size = config.batch_size;
+  options.image_size = config.image_size;
+  options.shuffle = true;
+  options.drop_last = train_size > static_cast<size_t>(config.batch_size);
+  options.augment = AugmentConfig{.enabled = config.augment};
+  options.seed = config.seed;
+  return options;
+}
+
 // One epoch's training numbers.
 struct EpochTotals {
   double loss_sum = 0.0;  // sum over images of the (label-smoothed) training loss
@@ -165,11 +177,8 @@ TrainResult train_model(const TrainConfig& requested, const ProgressCallback& pr
   const Splits splits = load_splits(config);
 
   // --- model, optimizer, callbacks, resume ---
-  MobileNetV2Config model_config;
-  model_config.width_mult = config.width_mult;
-  model_config.num_classes = static_cast<int>(splits.class_names.size());
-  model_config.seed = config.seed;
-  MobileNetV2 model(model_config);
+  MobileNetV2 model({.width_mult = config.width_mult, .num_classes = static_cast<int>(splits.class_names.size()),
+                     .seed = config.seed});
   if (!config.weights.empty()) load_weights_into(model, config.weights);
   model.freeze_blocks(config.frozen_blocks);
   std::vector<NamedParameter> trainable;
@@ -193,13 +202,6 @@ TrainResult train_model(const TrainConfig& requested, const ProgressCallback& pr
   }
 
   // --- data ---
-  DataLoaderConfig train_options;
-  train_options.batch_size = config.batch_size;
-  train_options.image_size = config.image_size;
-  train_options.shuffle = true;
-  train_options.drop_last = splits.train.size() > static_cast<size_t>(config.batch_size);
-  train_options.augment = AugmentConfig{.enabled = config.augment};
-  train_options.seed = config.seed;
   std::unique_ptr<FrozenPrefixCache> cache;
   if (config.cache_frozen) {
     auto report = [&](int done, int total) {
@@ -209,7 +211,7 @@ TrainResult train_model(const TrainConfig& requested, const ProgressCallback& pr
                                             .batch_size = config.batch_size, .seed = config.seed};
     cache = std::make_unique<FrozenPrefixCache>(model, splits.train, cache_options, report);
   }
-  DataLoader train_loader(splits.train, train_options);
+  DataLoader train_loader(splits.train, training_loader_options(config, splits.train.size()));
   BatchSource source{train_loader, cache.get()};
   std::ofstream log(run_dir / "train_log.jsonl", std::ios::app);
 

@@ -9,8 +9,8 @@
 // Taps that fall into the zero padding contribute nothing and are skipped.
 // Layouts: x (N, H, W, C), w (K, K, C), bias (C), y (N, OH, OW, C). Forward overwrites y; the backward kernels
 // accumulate (`+=`) into dx, dw, dbias; a null bias / dbias means "no bias".
-// What it is not: fast or threaded (a fast variant can split all three loops by channel blocks, since channels
-// are independent).
+// What it is not: fast or threaded (depthwise_simd.cpp is: it splits the work by rows, see there why not by
+// channel blocks).
 #pragma once
 
 #include <cstdint>

@@ -26,7 +26,7 @@ namespace {
 constexpr int K = 3;  // the specialised kernel size
 
 // For one output row oh: which of the K input rows it reads exist (the rest are zero padding), and where they
-// start. x_rows[kh] points at x[n, oh*s + kh - p, 0, 0] and is only formed when row_ok[kh].
+// start. rows[kh] points at x[n, oh*s + kh - p, 0, 0] and is only formed when ok[kh].
 struct TapRows {
   const float* rows[K] = {};
   bool ok[K] = {};
