@@ -23,26 +23,62 @@ const char* kSynopsis = R"(usage: mriscan serve (--model FILE | --models-dir DIR
 Serves the classifier over HTTP with a web UI at http://HOST:PORT/ and the API described at /docs.
 )";
 
-const std::vector<Option> kOptions = {
-    {"model", "FILE", "model file to import as v1 when the state has no model yet"},
-    {"models-dir", "DIR", "or: import every model.safetensors under DIR (oldest first, newest active)"},
-    {"data", "DIR", "training data for retraining and /dataset_stats (the shared dataset)"},
-    {"state-dir", "DIR", "SQLite database, uploads and model versions (runs/serve)"},
-    {"host", "HOST", "address to bind (127.0.0.1)"},
-    {"port", "N", "port (8080; 0 picks a free one)"},
-    {"admin-token", "TOKEN", "token for admin routes ($MRISCAN_ADMIN_TOKEN, else a random one, printed)"},
-    {"activation-rule", "RULE", "after a retrain: not-worse, always or never (not-worse)"},
-    {"threads", "N", "kernel threads per prediction (physical cores)"},
-    {"http-threads", "N", "HTTP worker threads (8)"},
-    {"max-queued", "N", "connections allowed to wait for a worker before 503 (64)"},
-    {"max-body-mb", "N", "maximum request body (64)"},
-    {"max-image-side", "N", "maximum image width or height (8192)"},
-    {"max-image-mpix", "N", "maximum image size in megapixels (16)"},
-    {"max-batch", "N", "maximum files per /predict_batch (64)"},
-    {"retrain-max-per-class", "N", "cap training images per class in retraining (0 = all)"},
-    {"retrain-batch-size", "N", "batch size of retraining (32)"},
-    {"quiet", "", "no per-request log lines"},
+// The options that set a number in ServerConfig: one row each, so parsing and --help (which shows the default of
+// ServerConfig{}) read the same description.
+struct NumberOption {
+  Option option;  // help without the default
+  int minimum;
+  int (*get)(const ServerConfig&);
+  void (*set)(ServerConfig&, int);
 };
+
+const std::vector<NumberOption> kNumberOptions = {
+    {{"http-threads", "N", "HTTP worker threads"}, 1,
+     [](const ServerConfig& c) { return c.http_threads; }, [](ServerConfig& c, int v) { c.http_threads = v; }},
+    {{"max-queued", "N", "connections allowed to wait for a worker before 503"}, 0,
+     [](const ServerConfig& c) { return c.max_queued_requests; },
+     [](ServerConfig& c, int v) { c.max_queued_requests = v; }},
+    {{"max-body-mb", "N", "maximum request body in MB"}, 1,
+     [](const ServerConfig& c) { return static_cast<int>(c.max_body_bytes >> 20); },
+     [](ServerConfig& c, int v) { c.max_body_bytes = static_cast<size_t>(v) << 20; }},
+    {{"max-image-side", "N", "maximum image width or height"}, 1,
+     [](const ServerConfig& c) { return c.image_limits.max_side; },
+     [](ServerConfig& c, int v) { c.image_limits.max_side = v; }},
+    {{"max-image-mpix", "N", "maximum image size in megapixels"}, 1,
+     [](const ServerConfig& c) { return static_cast<int>(c.image_limits.max_pixels / 1'000'000); },
+     [](ServerConfig& c, int v) { c.image_limits.max_pixels = int64_t{v} * 1'000'000; }},
+    {{"max-batch", "N", "maximum files per /predict_batch"}, 1,
+     [](const ServerConfig& c) { return c.max_batch_files; }, [](ServerConfig& c, int v) { c.max_batch_files = v; }},
+    {{"retrain-max-per-class", "N", "cap training images per class in retraining (0: all)"}, 0,
+     [](const ServerConfig& c) { return c.retrain.default_max_samples_per_class; },
+     [](ServerConfig& c, int v) { c.retrain.default_max_samples_per_class = v; }},
+    {{"retrain-batch-size", "N", "batch size of retraining"}, 1,
+     [](const ServerConfig& c) { return c.retrain.batch_size; },
+     [](ServerConfig& c, int v) { c.retrain.batch_size = v; }},
+};
+
+std::vector<Option> serve_options() {
+  std::vector<Option> options = {
+      {"model", "FILE", "model file to import as v1 when the state has no model yet"},
+      {"models-dir", "DIR", "or: import every model.safetensors under DIR (oldest first, newest active)"},
+      {"data", "DIR", "training data for retraining and /dataset_stats (the shared dataset)"},
+      {"state-dir", "DIR", "SQLite database, uploads and model versions (runs/serve)"},
+      {"host", "HOST", "address to bind (127.0.0.1)"},
+      {"port", "N", "port (8080; 0 picks a free one)"},
+      {"admin-token", "TOKEN", "token for admin routes ($MRISCAN_ADMIN_TOKEN, else a random one, printed)"},
+      {"activation-rule", "RULE", "after a retrain: not-worse, always or never (not-worse)"},
+      {"threads", "N", "kernel threads per prediction (physical cores)"},
+      {"quiet", "", "no per-request log lines"},
+  };
+  const ServerConfig defaults;
+  for (const NumberOption& number : kNumberOptions) {
+    Option option = number.option;
+    const int value = number.get(defaults);
+    if (value != 0) option.help += " (" + std::to_string(value) + ")";
+    options.push_back(option);
+  }
+  return options;
+}
 
 std::string random_token() {
   std::random_device device;
@@ -60,9 +96,10 @@ int int_option(const Args& args, const std::string& name, int fallback, int mini
 }
 
 int run_serve(const std::vector<std::string>& raw) {
-  Args args(raw, kOptions);
+  const std::vector<Option> options = serve_options();
+  Args args(raw, options);
   if (args.help()) {
-    std::cout << usage_text(kSynopsis, kOptions);
+    std::cout << usage_text(kSynopsis, options);
     return 0;
   }
   ServerConfig config;
@@ -83,14 +120,8 @@ int run_serve(const std::vector<std::string>& raw) {
   const bool generated_token = config.admin_token.empty();
   if (generated_token) config.admin_token = random_token();
   config.retrain.rule = parse_activation_rule(args.get("activation-rule", "not-worse"));
-  config.retrain.default_max_samples_per_class = int_option(args, "retrain-max-per-class", 0, 0);
-  config.retrain.batch_size = int_option(args, "retrain-batch-size", 32, 1);
-  config.http_threads = int_option(args, "http-threads", 8, 1);
-  config.max_queued_requests = int_option(args, "max-queued", 64, 0);
-  config.max_body_bytes = static_cast<size_t>(int_option(args, "max-body-mb", 64, 1)) << 20;
-  config.image_limits.max_side = int_option(args, "max-image-side", 8192, 1);
-  config.image_limits.max_pixels = int64_t(int_option(args, "max-image-mpix", 16, 1)) * 1'000'000;
-  config.max_batch_files = int_option(args, "max-batch", 64, 1);
+  for (const NumberOption& number : kNumberOptions)
+    number.set(config, int_option(args, number.option.name, number.get(config), number.minimum));
   config.log_requests = !args.flag("quiet");
   if (args.has("threads")) set_num_threads(int_option(args, "threads", 1, 1));
   const std::string host = args.get("host", "127.0.0.1");
