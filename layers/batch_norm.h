@@ -17,7 +17,7 @@
 // Parameters "weight" (gamma, C) = 1 and "bias" (beta, C) = 0; buffers "running_mean" (C) = 0 and "running_var"
 // (C) = 1 (torchvision's init). The tape node is named "batch_norm" with inputs {x, weight, bias} (the ImageNet
 // calibration in models/imagenet_import.cpp reads x and keys on weight). The closure calls the mode's backward,
-// which skips every gradient nobody needs; the eval backward is batchnorm_eval_backward_ref (not a table kernel).
+// which skips every gradient nobody needs; the eval backward is the table's reference-only batchnorm_eval_backward.
 // What it is not: a fused conv+BN (inference folds BN into the conv before it: models/folded_conv.h);
 // num_batches_tracked is not kept; the layer must outlive the tape it recorded on.
 #pragma once

@@ -20,7 +20,8 @@ BestCheckpoint::BestCheckpoint(std::string path, WriteFn write, float min_delta)
 
 bool BestCheckpoint::observe(float value, int epoch) {
   if (!is_improvement(value)) return false;
-  write_file_atomically(path_, write_);  // throws before best_ changes, so a failed save is retried at the next best
+  // Throws before best_ changes, so a failed save is retried at the next best.
+  write_file_atomically(path_, [&](const std::string& tmp_path) { write_(tmp_path, epoch); });
   best_ = value;
   best_epoch_ = epoch;
   return true;

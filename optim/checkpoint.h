@@ -11,7 +11,8 @@
 //   tensors   "param.<name>", "buffer.<name>" (engine layouts), "optim.<name>.<slot>" (OptimizerState)
 //   metadata  "trainer_state": the caller's JSON plus optimizer_step_count and optimizer_learning_rate
 // One file, so a kill mid-write never pairs the weights of one epoch with the optimizer state of another.
-// What it is not: a training loop or an early stopper (see early_stopping.h); it does not restore weights.
+// What it is not: a training loop or an early stopper (see early_stopping.h); restoring the best weights is the
+// caller's (the trainer loads best.safetensors at the end).
 #pragma once
 
 #include <functional>
@@ -26,8 +27,9 @@ namespace mriscan {
 
 class BestCheckpoint {
  public:
-  // `write` receives the temporary path and must create the file there (throwing on failure).
-  using WriteFn = std::function<void(const std::string& tmp_path)>;
+  // `write` receives the temporary path and the epoch being saved, and must create the file there (throwing on
+  // failure).
+  using WriteFn = std::function<void(const std::string& tmp_path, int epoch)>;
 
   BestCheckpoint(std::string path, WriteFn write, float min_delta = 0.0f);
 

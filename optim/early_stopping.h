@@ -6,8 +6,8 @@
 //   stop when wait >= patience (and not on the very first epoch)
 //
 // So with patience 3 and a best at epoch 4, epochs 5, 6, 7 without improvement stop training at epoch 7.
-// `restore_best` is a flag for the caller: when stopping, reload the weights saved at best_epoch (the trainer
-// snapshots them whenever `is_best()` is true, e.g. through BestCheckpoint). This class never touches weights.
+// `restore_best` is a flag for the caller: when stopping, reload the weights saved at best_epoch (the trainer's
+// BestCheckpoint, optim/checkpoint.h, applies the same rule and keeps that file). This class never touches weights.
 #pragma once
 
 #include <nlohmann/json.hpp>

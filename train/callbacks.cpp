@@ -1,4 +1,4 @@
-// EpochCallbacks: plateau schedule, early stopping and best checkpoint, in that order (see the header).
+// EpochCallbacks: best checkpoint, plateau schedule and early stopping, in that order (see the header).
 #include "train/callbacks.h"
 
 namespace mriscan {

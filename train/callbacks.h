@@ -1,6 +1,6 @@
-// The end-of-epoch decisions of a run, on the validation loss: ReduceLROnPlateau (the next learning rate),
-// EarlyStopping (whether to go on) and BestCheckpoint (save the best model so far), with their state as one JSON
-// object for the resume file. Keras calls these callbacks; here they are three objects from optim/ used in order.
+// The end-of-epoch decisions of a run, on the validation loss: BestCheckpoint (save the best model so far),
+// ReduceLROnPlateau (the next learning rate) and EarlyStopping (whether to go on), in that order, with their state
+// as one JSON object for the resume file. Keras calls these callbacks; here they are three objects from optim/.
 // What it is not: the optimizer step or the validation pass (train/trainer.cpp).
 #pragma once
 
@@ -16,7 +16,8 @@ namespace mriscan {
 
 class EpochCallbacks {
  public:
-  // `save_best(tmp_path)` writes the model file of the best epoch (BestCheckpoint publishes it at best_path).
+  // `save_best(tmp_path, epoch)` writes the model file of the best epoch (BestCheckpoint publishes it at
+  // best_path).
   EpochCallbacks(const TrainConfig& config, std::string best_path, BestCheckpoint::WriteFn save_best);
 
   // After epoch `epoch` (0-based) with validation loss `val_loss`: saves a new best, sets the optimizer's next

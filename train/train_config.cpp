@@ -53,7 +53,10 @@ T parse_number(const TrainConfigField& field, const std::string& text) {
   in >> value;
   if (text.empty() || in.fail() || !in.eof() || (std::is_unsigned_v<T> && text.front() == '-'))
     throw std::invalid_argument("option --" + std::string(field.option) + " expects " +
-                                (std::is_integral_v<T> ? "an integer" : "a number") + ", got '" + text + "'");
+                                (std::is_unsigned_v<T>   ? "a non-negative integer"
+                                 : std::is_integral_v<T> ? "an integer"
+                                                         : "a number") +
+                                ", got '" + text + "'");
   return value;
 }
 

@@ -21,7 +21,7 @@ struct TrainConfig {
   std::string data_dir;      // dataset root with Training/ (and optionally Testing/), or a Training folder
   std::string weights;       // initial weights (imported ImageNet backbone or a previous model); empty = random
   std::string out_dir;       // RUNDIR
-  std::string resume_dir;    // continue this run (ignores the fields above except epochs)
+  std::string resume_dir;    // continue this run: every field with a JSON key comes from its config.json but epochs
   int epochs = 15;
   int batch_size = 32;
   int image_size = 224;
@@ -61,7 +61,7 @@ const std::vector<TrainConfigField>& train_config_fields();
 // For a flag, `text` is ignored and the flag's meaning is applied.
 void set_field(TrainConfig& config, const TrainConfigField& field, const std::string& text);
 
-// The field's value as text ("1e-3", "adamw", "true"), for --help defaults.
+// The field's value as text ("0.001", "adamw", "true"), for --help defaults.
 std::string field_text(const TrainConfig& config, const TrainConfigField& field);
 
 // The fields with a JSON key, as written to config.json; train_config_from_json reads them back over `base`

@@ -185,11 +185,13 @@ TrainResult train_model(const TrainConfig& requested, const ProgressCallback& pr
   for (const NamedParameter& p : model.parameters())
     if (p.var->requires_grad) trainable.push_back(p);
   std::unique_ptr<Optimizer> optimizer = make_optimizer(config, trainable);
-  int epoch = 0;  // the loop's counter, read by the best-checkpoint writer
-  EpochCallbacks callbacks(config, (run_dir / "best.safetensors").string(), [&](const std::string& tmp_path) {
+  // The best model as a model file. (save_model_file is atomic on its own; the checkpoint's rename then
+  // publishes it at best.safetensors.)
+  auto save_best = [&](const std::string& tmp_path, int epoch) {
     save_model_file(tmp_path, model, config.image_size, splits.class_names,
                     {{"best_epoch", std::to_string(epoch + 1)}});
-  });
+  };
+  EpochCallbacks callbacks(config, (run_dir / "best.safetensors").string(), save_best);
   const std::string resume_path = (run_dir / "resume" / "state.safetensors").string();
   nlohmann::json history = nlohmann::json::array();
   int first_epoch = 0;
@@ -217,7 +219,7 @@ TrainResult train_model(const TrainConfig& requested, const ProgressCallback& pr
 
   // --- the epoch loop: train, validate, callbacks, resume state ---
   TrainResult result;
-  for (epoch = first_epoch; epoch < config.epochs && !callbacks.should_stop(); ++epoch) {
+  for (int epoch = first_epoch; epoch < config.epochs && !callbacks.should_stop(); ++epoch) {
     const auto epoch_start = Clock::now();
     const EpochTotals totals =
         train_one_epoch(model, *optimizer, trainable, source, config, epoch, progress, cancel);

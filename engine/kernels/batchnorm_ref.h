@@ -105,7 +105,8 @@ void batchnorm_train_backward_ref(const BatchNormParams& p, const T* dy, const T
 }
 
 // Eval-mode backward: same arguments as the training one, with mean / inv_std from the running statistics.
-// Not a table kernel: it runs only when fine-tuning with BN frozen in eval mode, which is rare and cheap.
+// No fast twin (both kernel tables point here): it runs only when BN is in eval mode under a gradient, which is
+// rare and cheap.
 template <typename T>
 void batchnorm_eval_backward_ref(const BatchNormParams& p, const T* dy, const T* x, const T* mean, const T* inv_std,
                                  const T* gamma, T* dx, T* dgamma, T* dbeta) {

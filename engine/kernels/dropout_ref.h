@@ -7,7 +7,8 @@
 // rescaling (dropout is then the identity). The mask (one byte per element, 1 = keep) is drawn by the layer
 // (layers/dropout.cpp) from its seeded generator, which keeps the kernel deterministic and testable.
 // Contract: forward overwrites y; backward accumulates into dx; 0 <= p < 1 (checked by the layer).
-// What it is not: a random number generator, or a table kernel (dropout runs once, on the (N, 1280) features).
+// What it is not: a random number generator. It has no fast twin (dropout runs once, on the (N, 1280) features):
+// both kernel tables point here.
 #pragma once
 
 #include <cstdint>

@@ -11,7 +11,8 @@
 //   dlogits[b,k] += dloss * (p_k - t_k) / B
 // Contract: forward overwrites probs (B, K) and returns the mean loss; backward accumulates into dlogits (B, K).
 // Labels must lie in [0, K): the layer (layers/softmax_cross_entropy.cpp) checks them with a clear error, the
-// kernel does not. What it is not: a table kernel (it is tiny: B x K with K = 4 here) or a fused fast variant.
+// kernel does not. What it is not: fast; it has no fast twin (it is tiny: B x K with K = 4 here), so both kernel
+// tables point here.
 #pragma once
 
 #include <algorithm>

@@ -11,7 +11,7 @@
 #include <fstream>
 
 #include "io/safetensors.h"
-#include "tests/support/temp_dir_test.h"
+#include "tests/support/temp_dir.h"
 
 namespace mriscan {
 namespace {

@@ -4,7 +4,7 @@
 
 #include "io/safetensors.h"
 #include "models/weights_io.h"
-#include "tests/support/temp_dir_test.h"
+#include "tests/support/temp_dir.h"
 
 namespace mriscan {
 namespace {

@@ -13,7 +13,7 @@
 #include "optim/early_stopping.h"
 #include "optim/reduce_lr_on_plateau.h"
 #include "optim/sgd.h"
-#include "tests/support/temp_dir_test.h"
+#include "tests/support/temp_dir.h"
 
 namespace mriscan {
 namespace {
@@ -374,17 +374,13 @@ std::string read_text(const std::filesystem::path& path) {
 TEST_F(OptimCheckpoint, SavesOnlyNewBestsThroughCallback) {
   const std::string path = (dir_ / "best.txt").string();
   std::vector<std::string> written_paths;
-  int epoch_being_saved = -1;
-  BestCheckpoint checkpoint(path, [&](const std::string& tmp_path) {
+  BestCheckpoint checkpoint(path, [&](const std::string& tmp_path, int epoch) {
     written_paths.push_back(tmp_path);
-    std::ofstream(tmp_path) << "epoch " << epoch_being_saved;
+    std::ofstream(tmp_path) << "epoch " << epoch;
   }, /*min_delta=*/0.01f);
   const std::vector<float> losses = {1.0f, 0.9f, 0.895f, 0.95f, 0.8f};
   const std::vector<bool> expected_saved = {true, true, false, false, true};  // 0.895 misses by min_delta
-  for (int e = 0; e < 5; ++e) {
-    epoch_being_saved = e;
-    EXPECT_EQ(checkpoint.observe(losses[e], e), expected_saved[e]) << "epoch " << e;
-  }
+  for (int e = 0; e < 5; ++e) EXPECT_EQ(checkpoint.observe(losses[e], e), expected_saved[e]) << "epoch " << e;
   EXPECT_EQ(written_paths.size(), 3u);
   EXPECT_EQ(written_paths[0], path + ".tmp");  // the callback writes the temporary; the rename publishes it
   EXPECT_EQ(read_text(path), "epoch 4");
@@ -396,7 +392,7 @@ TEST_F(OptimCheckpoint, SavesOnlyNewBestsThroughCallback) {
 TEST_F(OptimCheckpoint, FailedWriteKeepsPreviousFileAndBest) {
   const std::string path = (dir_ / "best.txt").string();
   bool fail = false;
-  BestCheckpoint checkpoint(path, [&](const std::string& tmp_path) {
+  BestCheckpoint checkpoint(path, [&](const std::string& tmp_path, int) {
     std::ofstream(tmp_path) << (fail ? "half-written" : "complete");
     if (fail) throw std::runtime_error("disk full (simulated)");
   });
@@ -414,10 +410,10 @@ TEST_F(OptimCheckpoint, FailedWriteKeepsPreviousFileAndBest) {
 
 TEST_F(OptimCheckpoint, StateRoundTripKeepsTheBest) {
   const std::string path = (dir_ / "best.txt").string();
-  BestCheckpoint checkpoint(path, [](const std::string& tmp_path) { std::ofstream(tmp_path) << "weights"; });
+  BestCheckpoint checkpoint(path, [](const std::string& tmp_path, int) { std::ofstream(tmp_path) << "weights"; });
   ASSERT_TRUE(checkpoint.observe(0.75f, 3));
   EXPECT_FALSE(checkpoint.observe(0.9f, 4));
-  BestCheckpoint other(path, [](const std::string&) {});
+  BestCheckpoint other(path, [](const std::string&, int) {});
   other.load_state(nlohmann::json::parse(checkpoint.state().dump()));
   EXPECT_EQ(other.best_epoch(), 3);
   EXPECT_FALSE(other.is_improvement(0.75f));

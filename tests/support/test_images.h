@@ -1,6 +1,5 @@
-// Test images and files, shared by the io/ and data/ tests: a temporary folder, generated images (smooth blobs
-// like bright structures on a dark background, noise), writers for JPEG/PNG/raw bytes, and the message of a
-// thrown error. What it is not: real scans (tests that need those read ../shared: tests/support/server_fixture.h).
+// Test images and files, shared by the io/ and data/ tests: generated images (smooth blobs like bright
+// structures on a dark background, noise), writers for JPEG/PNG/raw bytes, and the message of a thrown error. What it is not: real scans (tests that need those read ../shared: tests/support/server_fixture.h).
 #pragma once
 
 #include <gtest/gtest.h>
@@ -17,22 +16,11 @@
 #include <vector>
 
 #include "io/image_io.h"
+#include "tests/support/temp_dir.h"
 
 namespace mriscan::test_images {
 
 namespace fs = std::filesystem;
-
-// A temporary folder removed at the end of the test.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::random_device device;
-    path = fs::temp_directory_path() / ("mriscan_test_" + std::to_string(device()));
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string operator/(const std::string& name) const { return (path / name).string(); }
-};
 
 // Smooth pattern that differs per `seed`: a few Gaussian blobs, like bright structures on a dark background.
 inline Image blobs_image(int w, int h, uint32_t seed) {
