@@ -1,5 +1,6 @@
 // Test images and files, shared by the io/ and data/ tests: generated images (smooth blobs like bright
-// structures on a dark background, noise), writers for JPEG/PNG/raw bytes, and the message of a thrown error. What it is not: real scans (tests that need those read ../shared: tests/support/server_fixture.h).
+// structures on a dark background, noise), writers for JPEG/PNG/raw bytes, and the message of a thrown error.
+// What it is not: real scans (tests that need those read ../shared: tests/support/server_fixture.h).
 #pragma once
 
 #include <gtest/gtest.h>
