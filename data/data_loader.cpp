@@ -27,6 +27,9 @@ DataLoader::DataLoader(std::vector<Sample> samples, DataLoaderConfig config)
   require(config_.num_workers >= 1, "num_workers must be >= 1, got " + std::to_string(config_.num_workers));
   require(config_.prefetch_batches >= 1,
           "prefetch_batches must be >= 1, got " + std::to_string(config_.prefetch_batches));
+  require(config_.shard_count >= 1 && config_.shard_index >= 0 && config_.shard_index < config_.shard_count,
+          "shard_index must be in [0, shard_count), got " + std::to_string(config_.shard_index) + " of " +
+              std::to_string(config_.shard_count));
   const int n = static_cast<int>(samples_.size()), b = config_.batch_size;
   num_batches_ = config_.drop_last ? n / b : (n + b - 1) / b;
 }
@@ -97,8 +100,12 @@ void DataLoader::worker_loop() {
 }
 
 Batch DataLoader::build_batch(int batch_index) {
-  const size_t begin = static_cast<size_t>(batch_index) * config_.batch_size;
-  const size_t end = std::min(begin + config_.batch_size, order_.size());
+  // The whole batch's positions [batch_begin, batch_end), then this shard's equal part of them.
+  const size_t batch_begin = static_cast<size_t>(batch_index) * config_.batch_size;
+  const size_t batch_size = std::min(batch_begin + config_.batch_size, order_.size()) - batch_begin;
+  const size_t shards = static_cast<size_t>(config_.shard_count), shard = static_cast<size_t>(config_.shard_index);
+  const size_t begin = batch_begin + batch_size * shard / shards;
+  const size_t end = batch_begin + batch_size * (shard + 1) / shards;
   const int64_t s = config_.image_size;
   const int64_t per_image = s * s * 3;
 

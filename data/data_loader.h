@@ -1,7 +1,7 @@
 // DataLoader: turns a list of samples into preprocessed batches, prepared by worker threads ahead of the consumer.
 //
 // Per epoch: the sample order is a Fisher-Yates permutation seeded by (seed, epoch) (or the input order with
-// shuffle = false); batch b is positions [b * B, (b + 1) * B) of that order. Workers claim batch indices from a
+// shuffle = false); batch b is positions [b * B, (b + 1) * B) of that order (or this process's shard of them). Workers claim batch indices from a
 // counter and decode -> augment -> preprocess each sample; the consumer takes batches strictly in order. At most
 // `prefetch_batches` batches are claimed ahead of the consumer (a bounded queue), so memory stays bounded and the
 // training step does not wait as long as the workers keep up; time it does wait is measured (wait_seconds()).
@@ -50,6 +50,11 @@ struct DataLoaderConfig {
   uint32_t seed = 42;
   AugmentConfig augment{.enabled = false};  // evaluation default; the trainer enables it for the training split
   DecodeLimits limits{};
+  // Data-parallel training: this process takes the shard_index-th of shard_count equal parts of every batch
+  // (positions [b*B + i*B/n, b*B + (i+1)*B/n) of the epoch's order), so all shards together are the batch one
+  // process would see. The order, and each sample's augmentation, do not depend on the sharding.
+  int shard_index = 0;
+  int shard_count = 1;
 };
 
 struct SkippedFile {

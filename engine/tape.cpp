@@ -63,6 +63,7 @@ void Tape::backward(const Var& root, const Tensor& seed) {
                                input->grad.shape().str() + " for an input of shape " +
                                input->value.shape().str());
     }
+    if (after_node_) after_node_(*node);
   }
 }
 

@@ -75,6 +75,9 @@ class Tape {
 
   // Attach (or detach with nullptr) a profile; call profile->start() right before the forward pass.
   void set_profile(OpProfile* profile) { profile_ = profile; }
+  // Called after each node's backward has run (empty: none). Data-parallel training uses it to start the
+  // all-reduce of gradients that are complete while backward goes on (train/gradient_reducer.h).
+  void set_after_backward_node(std::function<void(const TapeNode&)> hook) { after_node_ = std::move(hook); }
 
   void clear() { nodes_.clear(); }
   size_t size() const { return nodes_.size(); }
@@ -86,6 +89,7 @@ class Tape {
   std::vector<TapeNode> nodes_;
   bool enabled_ = true;
   OpProfile* profile_ = nullptr;
+  std::function<void(const TapeNode&)> after_node_;
 };
 
 // Sets the gradients of the given Vars to zero (keeps the buffers, so steady-state training does not allocate).

@@ -40,6 +40,7 @@ Var BatchNorm2d::forward(Tape& tape, const Var& x) {
 // Training mode: batch statistics.
 
 Var BatchNorm2d::forward_train(Tape& tape, const Var& x, const BatchNormParams& p) {
+  if (world_ && world_->size() > 1) return forward_train_synced(tape, x, p);
   if (p.rows < 2)
     throw std::invalid_argument("BatchNorm2d: training mode needs more than one value per channel, got input " +
                                 x->value.shape().str() + " (switch to eval mode for single samples)");
@@ -49,7 +50,7 @@ Var BatchNorm2d::forward_train(Tape& tape, const Var& x, const BatchNormParams& 
   Tensor mean = Tensor::uninitialized(Shape{channels_}), inv_std = Tensor::uninitialized(Shape{channels_});
   kernels().batchnorm_train_forward(p, x->value.data(), weight_->value.data(), bias_->value.data(), y->value.data(),
                                     mean.data(), inv_std.data());
-  update_running_stats(p, mean, inv_std);
+  update_running_stats(static_cast<double>(p.rows), mean, inv_std);
   tape.record("batch_norm", {x, weight_, bias_}, y,
               [this, x, y, p, mean, inv_std] { backward_train(x, y, p, mean, inv_std); });
   return y;
@@ -64,10 +65,10 @@ void BatchNorm2d::backward_train(const Var& x, const Var& y, const BatchNormPara
                                      weight_->value.data(), dx, dgamma, dbeta);
 }
 
-void BatchNorm2d::update_running_stats(const BatchNormParams& p, const Tensor& mean, const Tensor& inv_std) {
+void BatchNorm2d::update_running_stats(double rows, const Tensor& mean, const Tensor& inv_std) {
   // The kernel returns inv_std; the biased variance is 1 / inv_std^2 - eps (in double: no digits lost for any
   // variance that matters next to eps). PyTorch tracks the UNBIASED variance: times M / (M - 1).
-  const double bessel = static_cast<double>(p.rows) / static_cast<double>(p.rows - 1);
+  const double bessel = rows / (rows - 1.0);
   for (int c = 0; c < channels_; ++c) {
     const double s = inv_std[c];
     const double biased_var = std::max(0.0, 1.0 / (s * s) - static_cast<double>(eps_));

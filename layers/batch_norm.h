@@ -19,6 +19,9 @@
 // calibration in models/imagenet_import.cpp reads x and keys on weight). The closure calls the mode's backward,
 // which skips every gradient nobody needs; the eval backward is the table's reference-only batchnorm_eval_backward.
 // What it is not: a fused conv+BN (inference folds BN into the conv before it: models/folded_conv.h);
+// Synchronised (set_collective with more than one process: data-parallel training): the training-mode mean and
+// variance, and the two backward sums, are those of the rows of every process together (layers/batch_norm_sync.cpp),
+// so N processes with B/N images each compute what one process computes with B.
 // num_batches_tracked is not kept; the layer must outlive the tape it recorded on.
 #pragma once
 
@@ -48,6 +51,8 @@ class BatchNorm2d : public Layer {
   Tensor& running_var() { return running_var_; }           // (C)
   const Tensor& running_mean() const { return running_mean_; }
   const Tensor& running_var() const { return running_var_; }
+  // The processes whose batches share statistics in training mode; nullptr or a world of one: this batch alone.
+  void set_collective(Collective* world) override { world_ = world; }
 
  private:
   BatchNormParams params_for(const Shape& s) const;  // validates the shape
@@ -57,8 +62,12 @@ class BatchNorm2d : public Layer {
   Var forward_eval(Tape& tape, const Var& x, const BatchNormParams& p);
   // Gradients of one eval-mode forward, given the running statistics it used (snapshots, see forward_eval).
   void backward_eval(const Var& x, const Var& y, const BatchNormParams& p, const Tensor& mean, const Tensor& inv_std);
-  // running = (1 - momentum) * running + momentum * batch statistic.
-  void update_running_stats(const BatchNormParams& p, const Tensor& mean, const Tensor& inv_std);
+  // The same over the rows of every process (world_->size() > 1).
+  Var forward_train_synced(Tape& tape, const Var& x, const BatchNormParams& p);
+  void backward_train_synced(const Var& x, const Var& y, const BatchNormParams& p, const Tensor& mean,
+                             const Tensor& inv_std, double total_rows);
+  // running = (1 - momentum) * running + momentum * batch statistic; `rows` gives the unbiased variance.
+  void update_running_stats(double rows, const Tensor& mean, const Tensor& inv_std);
 
   int channels_;
   float eps_, momentum_;
@@ -66,6 +75,7 @@ class BatchNorm2d : public Layer {
   Var bias_;              // beta (C)
   Tensor running_mean_;   // (C)
   Tensor running_var_;    // (C)
+  Collective* world_ = nullptr;
 };
 
 }  // namespace mriscan

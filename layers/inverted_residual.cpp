@@ -31,6 +31,8 @@ void ConvBn::set_training(bool training) {
   bn_.set_training(training);
 }
 
+void ConvBn::set_collective(Collective* world) { bn_.set_collective(world); }
+
 InvertedResidual::InvertedResidual(int in_channels, int out_channels, int stride, int expand_ratio,
                                    std::mt19937& rng)
     : use_residual_(stride == 1 && in_channels == out_channels) {
@@ -69,6 +71,11 @@ void InvertedResidual::set_training(bool training) {
   for (auto& unit : conv_bn_relu_) unit->set_training(training);
   project_->set_training(training);
   project_bn_->set_training(training);
+}
+
+void InvertedResidual::set_collective(Collective* world) {
+  for (auto& unit : conv_bn_relu_) unit->set_collective(world);
+  project_bn_->set_collective(world);
 }
 
 }  // namespace mriscan

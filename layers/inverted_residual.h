@@ -28,6 +28,7 @@ class ConvBn : public Layer {
   void collect_parameters(const std::string& prefix, std::vector<NamedParameter>& out) override;
   void collect_buffers(const std::string& prefix, std::vector<NamedBuffer>& out) override;
   void set_training(bool training) override;
+  void set_collective(Collective* world) override;
 
   // The parts, read by models/folded_mobilenet_v2.cpp to fold BN into the conv.
   const Layer& conv() const { return *conv_; }
@@ -48,6 +49,7 @@ class InvertedResidual : public Layer {
   void collect_parameters(const std::string& prefix, std::vector<NamedParameter>& out) override;
   void collect_buffers(const std::string& prefix, std::vector<NamedBuffer>& out) override;
   void set_training(bool training) override;
+  void set_collective(Collective* world) override;
   bool uses_residual() const { return use_residual_; }
   // The parts, read by models/folded_mobilenet_v2.cpp to fold BN into the convs.
   const std::vector<std::unique_ptr<ConvBn>>& conv_bn_relu_units() const { return conv_bn_relu_; }  // [expand,] dw

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/collective.h"
 #include "engine/tape.h"
 
 namespace mriscan {
@@ -39,6 +40,9 @@ class Layer {
   // Training mode affects batch norm (batch statistics, running averages) and dropout.
   virtual void set_training(bool training) { training_ = training; }
   bool training() const { return training_; }
+  // The processes of a data-parallel run whose batches share batch-norm statistics (layers/batch_norm.h); layers
+  // without batch statistics ignore it, composites pass it on.
+  virtual void set_collective(Collective* world) { (void)world; }
 
  protected:
   bool training_ = true;

@@ -105,6 +105,10 @@ void MobileNetV2::set_training(bool training) {
   classifier_.set_training(training);
 }
 
+void MobileNetV2::set_collective(Collective* world) {
+  for (auto& block : blocks_) block->set_collective(world);
+}
+
 void MobileNetV2::freeze_blocks(int count) {
   if (count < 0 || count > kNumBlocks)
     throw std::invalid_argument("MobileNetV2::freeze_blocks: count must be in [0, " + std::to_string(kNumBlocks) + "]");

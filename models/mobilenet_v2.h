@@ -64,6 +64,8 @@ class MobileNetV2 {
 
   void set_training(bool training);
   void freeze_blocks(int count);  // 0 = nothing frozen
+  // Batch norm statistics shared with the other processes of a data-parallel run (layers/batch_norm.h).
+  void set_collective(Collective* world);
   // Restarts the dropout mask stream; the trainer reseeds from (seed, epoch) so a resumed run is identical.
   void reseed_dropout(uint32_t seed) { dropout_.reseed(seed); }
   int frozen_blocks() const { return frozen_blocks_; }

@@ -6,6 +6,7 @@
 #include "tools/args.h"
 #include "tools/command.h"
 #include "tools/progress.h"
+#include "train/mpi_collective.h"
 #include "train/train_config.h"
 #include "train/trainer.h"
 
@@ -33,7 +34,22 @@ std::vector<Option> train_options() {
   return options;
 }
 
+int train_command(const std::vector<std::string>& raw, Collective* world);
+
+// Under an MPI launcher (`mpirun -np N mriscan train ...`) every process runs this command as one data-parallel
+// job; an error on any rank ends the whole job with that rank's message instead of leaving the others waiting.
 int run_train(const std::vector<std::string>& raw) {
+  std::unique_ptr<Collective> world = mpi_world_if_launched();
+  if (!world || world->size() == 1) return train_command(raw, world.get());
+  try {
+    return train_command(raw, world.get());
+  } catch (const std::exception& error) {
+    world->abort("mriscan train: rank " + std::to_string(world->rank()) + " of " + std::to_string(world->size()) +
+                 ": error: " + error.what() + " (ending every rank)");
+  }
+}
+
+int train_command(const std::vector<std::string>& raw, Collective* world) {
   const std::vector<Option> options = train_options();
   Args args(raw, options);
   if (args.help()) {
@@ -51,9 +67,15 @@ int run_train(const std::vector<std::string>& raw) {
   }
   if (config.resume_dir.empty() && config.out_dir.empty()) throw CommandError("missing required option --out");
   if (!args.has("data")) config.data_dir = find_shared_dir() + "/data/brain-tumor-mri";
+  config.world = world;
+  const bool reports = !world || world->rank() == 0;
+  if (world && reports)
+    std::cerr << "train: data-parallel over " << world->size() << " processes, " << config.batch_size / world->size()
+              << " images each per batch of " << config.batch_size << "\n";
 
   ProgressPrinter printer;
   TrainResult result = train_model(config, [&](const TrainProgress& p) { printer(p); });
+  if (!reports) return 0;
   if (args.flag("json")) {
     std::cout << result.metrics.dump(2) << "\n";
     return 0;

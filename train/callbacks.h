@@ -4,6 +4,9 @@
 // What it is not: the optimizer step or the validation pass (train/trainer.cpp).
 #pragma once
 
+#include <optional>
+#include <string>
+
 #include <nlohmann/json.hpp>
 
 #include "optim/checkpoint.h"
@@ -17,16 +20,18 @@ namespace mriscan {
 class EpochCallbacks {
  public:
   // `save_best(tmp_path, epoch)` writes the model file of the best epoch (BestCheckpoint publishes it at
-  // best_path).
-  EpochCallbacks(const TrainConfig& config, std::string best_path, BestCheckpoint::WriteFn save_best);
+  // best_path). Without `write_files` (every rank but 0 of a data-parallel run) nothing is written; the same
+  // rule still tells which epoch is best.
+  EpochCallbacks(const TrainConfig& config, std::string best_path, BestCheckpoint::WriteFn save_best,
+                 bool write_files = true);
 
   // After epoch `epoch` (0-based) with validation loss `val_loss`: saves a new best, sets the optimizer's next
   // learning rate, and counts towards early stopping. Returns true when this epoch was a new best.
   bool on_epoch_end(int epoch, float val_loss, Optimizer& optimizer);
 
   bool should_stop() const { return early_stopping_.stopped(); }
-  int best_epoch() const { return best_.best_epoch(); }  // 0-based, -1 before the first
-  const std::string& best_path() const { return best_.path(); }
+  int best_epoch() const { return early_stopping_.best_epoch(); }  // 0-based, -1 before the first
+  const std::string& best_path() const { return best_path_; }
 
   nlohmann::json state() const;  // {"plateau", "early_stopping", "best"}
   void load_state(const nlohmann::json& state);
@@ -34,7 +39,8 @@ class EpochCallbacks {
  private:
   ReduceLROnPlateau plateau_;
   EarlyStopping early_stopping_;
-  BestCheckpoint best_;
+  std::string best_path_;
+  std::optional<BestCheckpoint> best_;  // empty without write_files
 };
 
 }  // namespace mriscan

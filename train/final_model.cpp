@@ -28,11 +28,11 @@ nlohmann::json write_final_model(MobileNetV2& model, const FinalModelInputs& inp
   const Splits& splits = inputs.splits;
   const int num_classes = static_cast<int>(splits.class_names.size());
   if (phase) phase("calibrate");
-  InferenceOutput val = run_inference(model, splits.validation, config.image_size, config.batch_size);
+  InferenceOutput val = inputs.infer(splits.validation);
   TemperatureFit temperature = fit_temperature(val.logits, val.labels);
   // OOD statistics come from training images (no augmentation), the threshold from validation images.
   std::vector<Sample> ood_fit_samples = cap_per_class(splits.train, num_classes, kOodFitImagesPerClass);
-  InferenceOutput fit = run_inference(model, ood_fit_samples, config.image_size, config.batch_size);
+  InferenceOutput fit = inputs.infer(ood_fit_samples);
   OodDetector ood = OodDetector::fit(fit.features, fit.labels, num_classes);
   ood.calibrate_threshold(val.features);
 
@@ -49,7 +49,7 @@ nlohmann::json write_final_model(MobileNetV2& model, const FinalModelInputs& inp
   std::optional<InferenceOutput> test;
   if (!splits.test.empty()) {
     if (phase) phase("test");
-    test = run_inference(model, splits.test, config.image_size, config.batch_size);
+    test = inputs.infer(splits.test);
     metrics["test"] = to_json(compute_metrics(apply_temperature(test->logits, temperature.temperature), test->labels),
                               splits.class_names);
   }
@@ -59,6 +59,7 @@ nlohmann::json write_final_model(MobileNetV2& model, const FinalModelInputs& inp
   metadata["metrics"] = metrics.dump();
   metadata["created_at"] = std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
                                               std::chrono::system_clock::now().time_since_epoch()).count());
+  if (!inputs.write_files) return metrics;
   save_model_file(model_path, model, config.image_size, splits.class_names, metadata, ood.to_tensors());
   std::ofstream(std::filesystem::path(run_dir) / "metrics.json") << metrics.dump(2) << "\n";
   write_run_report(run_dir, model, config.image_size, splits.class_names, metrics, test ? *test : val);

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "infer/inference.h"
 #include "models/mobilenet_v2.h"
 #include "train/splits.h"
 #include "train/train_config.h"
@@ -21,6 +22,10 @@ struct FinalModelInputs {
   const Splits& splits;
   nlohmann::json history;  // one summary per epoch
   int best_epoch = 0;      // 1-based
+  // The model's outputs on a list of samples (run_inference, or its sharded form under MPI: every process gets
+  // all of them, so all compute the same metrics).
+  std::function<InferenceOutput(const std::vector<Sample>&)> infer;
+  bool write_files = true;  // false on every rank but 0 of a data-parallel run
 };
 
 // `model` must hold the best weights. `phase(name)` reports "calibrate" and "test" as they start.

@@ -10,7 +10,7 @@ namespace mriscan {
 
 FrozenPrefixCache::FrozenPrefixCache(MobileNetV2& model, const std::vector<Sample>& samples,
                                      const FrozenPrefixOptions& options, const std::function<void(int, int)>& progress)
-    : seed_(options.seed) {
+    : seed_(options.seed), shard_index_(options.shard_index), shard_count_(options.shard_count) {
   DataLoaderConfig loader_options;  // no shuffle, no augmentation
   loader_options.batch_size = options.batch_size;
   loader_options.image_size = options.image_size;
@@ -56,7 +56,10 @@ bool FrozenPrefixCache::batch(int epoch, int index, int batch_size, Batch& batch
   std::iota(order.begin(), order.end(), 0);
   std::mt19937 rng = derived_rng(seed_, static_cast<uint64_t>(epoch), /*stream=*/0xCAC4E);
   fisher_yates_shuffle(order, rng);
-  const int begin = index * batch_size, count = std::min(batch_size, n - begin);
+  // The whole batch's rows [batch_begin, batch_begin + whole), then this shard's equal part of them.
+  const int batch_begin = index * batch_size, whole = std::min(batch_size, n - batch_begin);
+  const int begin = batch_begin + whole * shard_index_ / shard_count_;
+  const int count = batch_begin + whole * (shard_index_ + 1) / shard_count_ - begin;
   const int64_t row = activations_.numel() / n;
   const Shape& s = activations_.shape();
   batch.images = Tensor::uninitialized(Shape{count, s[1], s[2], s[3]});  // (B, h, w, c), every row copied

@@ -20,6 +20,8 @@ struct FrozenPrefixOptions {
   int image_size = 224;
   int batch_size = 32;    // of the one pass that fills the cache
   uint32_t seed = 42;     // of the per-epoch shuffle
+  int shard_index = 0;    // data-parallel: batch() returns this shard of every batch (as DataLoaderConfig)
+  int shard_count = 1;
 };
 
 class FrozenPrefixCache {
@@ -38,6 +40,7 @@ class FrozenPrefixCache {
   std::vector<int> labels_;
   std::vector<std::string> paths_;
   uint32_t seed_;
+  int shard_index_, shard_count_;
 };
 
 }  // namespace mriscan

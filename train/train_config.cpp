@@ -37,6 +37,10 @@ const std::vector<TrainConfigField>& train_config_fields() {
       {"max_samples_per_class", "max-per-class", "N", "use at most N images per class (0: all; quick runs)",
        &C::max_samples_per_class},
       {"evaluate_test", "no-test", nullptr, "skip the Testing evaluation", &C::evaluate_test},
+      {"sync_batch_norm", "no-sync-bn", nullptr, "under MPI: batch-norm statistics of each process's shard alone",
+       &C::sync_batch_norm},
+      {"bucket_mb", "bucket-mb", "MB", "under MPI: gradient all-reduce bucket size (0: one, after backward)",
+       &C::bucket_mb},
   };
   return fields;
 }
@@ -100,10 +104,10 @@ nlohmann::json train_config_to_json(const TrainConfig& config) {
 }
 
 TrainConfig train_config_from_json(const nlohmann::json& json, TrainConfig base) {
+  if (!json.is_object() || !json.contains("data_dir")) throw std::runtime_error("config: not a training configuration");
   for (const TrainConfigField& field : train_config_fields()) {
     if (!field.key) continue;
-    if (!json.contains(field.key))
-      throw std::runtime_error(std::string("config: field '") + field.key + "' is missing");
+    if (!json.contains(field.key)) continue;  // written before the field existed: the requested value stands
     try {
       std::visit([&](auto member) { json.at(field.key).get_to(base.*member); }, field.member);
     } catch (const nlohmann::json::exception&) {

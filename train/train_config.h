@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "data/dataset.h"
+#include "engine/collective.h"
 
 namespace mriscan {
 
@@ -42,6 +43,9 @@ struct TrainConfig {
   int max_samples_per_class = 0;  // 0 = all (quick runs and tests)
   std::vector<Sample> extra_training_samples;  // uploads (server), appended to the training split; not in the table
   bool evaluate_test = true;
+  bool sync_batch_norm = true;  // data-parallel: batch statistics over every process's shard (false: each its own)
+  double bucket_mb = 4.0;       // data-parallel: gradient bucket size; 0 = one bucket after backward (no overlap)
+  Collective* world = nullptr;  // the processes of a data-parallel run (train/mpi_collective.h); null: this one alone
 };
 
 // One row of the table. A bool whose option is a "--no-..." flag is inverted: the flag sets it to false.
@@ -64,8 +68,9 @@ void set_field(TrainConfig& config, const TrainConfigField& field, const std::st
 // The field's value as text ("0.001", "adamw", "true"), for --help defaults.
 std::string field_text(const TrainConfig& config, const TrainConfigField& field);
 
-// The fields with a JSON key, as written to config.json; train_config_from_json reads them back over `base`
-// (every key required, so a damaged config.json is an error, not a silent default).
+// The fields with a JSON key, as written to config.json; train_config_from_json reads them back over `base`. A
+// value of the wrong type is an error (a damaged config.json); a missing key (a file written before that field
+// existed) keeps base's value.
 nlohmann::json train_config_to_json(const TrainConfig& config);
 TrainConfig train_config_from_json(const nlohmann::json& json, TrainConfig base);
 

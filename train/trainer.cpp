@@ -19,6 +19,8 @@
 #include "train/callbacks.h"
 #include "train/final_model.h"
 #include "train/frozen_prefix_cache.h"
+#include "train/gradient_reducer.h"
+#include "train/sharded_inference.h"
 #include "train/splits.h"
 
 namespace mriscan {
@@ -91,11 +93,18 @@ DataLoaderConfig training_loader_options(const TrainConfig& config, size_t train
   return options;
 }
 
-// One epoch's training numbers.
+// One epoch's training numbers (this process's, until add_over_processes).
 struct EpochTotals {
   double loss_sum = 0.0;  // sum over images of the (label-smoothed) training loss
   int64_t seen = 0, correct = 0;
   bool cancelled = false;
+  void add_over_processes(Collective& world) {
+    double values[3] = {loss_sum, static_cast<double>(seen), static_cast<double>(correct)};
+    world.allreduce_sum(values, 3);
+    loss_sum = values[0];
+    seen = static_cast<int64_t>(values[1]);
+    correct = static_cast<int64_t>(values[2]);
+  }
 };
 
 // Where an epoch's batches come from: the image loader, or the frozen-prefix cache.
@@ -114,8 +123,9 @@ struct BatchSource {
 };
 
 // forward -> loss -> zero_grad -> backward -> step, for every batch of one epoch.
+// With a reducer (data-parallel), the gradients are averaged over processes during and after backward.
 EpochTotals train_one_epoch(MobileNetV2& model, Optimizer& optimizer, const std::vector<NamedParameter>& trainable,
-                            BatchSource& source, const TrainConfig& config, int epoch,
+                            GradientReducer* reducer, BatchSource& source, const TrainConfig& config, int epoch,
                             const ProgressCallback& progress, const std::atomic<bool>* cancel) {
   model.set_training(true);
   model.reseed_dropout(config.seed * 7919u + epoch);
@@ -142,7 +152,9 @@ EpochTotals train_one_epoch(MobileNetV2& model, Optimizer& optimizer, const std:
     // accumulation (from the caching allocator, engine/tensor.cpp), and a parameter this pass did not reach keeps
     // no gradient, so the optimizer skips it.
     for (const NamedParameter& p : trainable) p.var->grad = Tensor();
+    if (reducer) reducer->prepare(tape);
     tape.backward(loss);
+    if (reducer) reducer->finish();
     optimizer.step();
 
     const int n = static_cast<int>(batch.labels.size());
@@ -162,15 +174,23 @@ EpochTotals train_one_epoch(MobileNetV2& model, Optimizer& optimizer, const std:
 
 }  // namespace
 
-TrainResult train_model(const TrainConfig& requested, const ProgressCallback& progress,
+TrainResult train_model(const TrainConfig& requested, const ProgressCallback& requested_progress,
                         const std::atomic<bool>* cancel) {
-  // --- configuration, run directory ---
+  // --- configuration, run directory, processes ---
   const fs::path run_dir = requested.resume_dir.empty() ? fs::path(requested.out_dir) : fs::path(requested.resume_dir);
   if (run_dir.empty()) throw std::invalid_argument("train: an output directory is required (--out)");
   const bool resuming = !requested.resume_dir.empty();
   const TrainConfig config = resolve_config(requested, run_dir);
-  fs::create_directories(run_dir / "resume");
-  if (!resuming) std::ofstream(run_dir / "config.json") << train_config_to_json(config).dump(2) << "\n";
+  // Data-parallel: every process holds the whole model and takes its shard of each batch; process 0 alone writes
+  // files and reports progress. The run directory must be one that every process sees (it is read on resume).
+  Collective& world = config.world ? *config.world : single_process();
+  const bool writes = world.rank() == 0;
+  const ProgressCallback progress = writes ? requested_progress : ProgressCallback();
+  if (config.batch_size % world.size() != 0)
+    throw std::invalid_argument("--batch " + std::to_string(config.batch_size) + " must be a multiple of the " +
+                                std::to_string(world.size()) + " processes (each takes an equal shard)");
+  if (writes) fs::create_directories(run_dir / "resume");
+  if (writes && !resuming) std::ofstream(run_dir / "config.json") << train_config_to_json(config).dump(2) << "\n";
   // A budget for this thread only (engine/parallel.h), not the process-wide count: the server retrains on a worker
   // thread with 1 thread while its predictions keep every core.
   if (config.threads > 0) set_thread_num_threads(config.threads);
@@ -181,6 +201,7 @@ TrainResult train_model(const TrainConfig& requested, const ProgressCallback& pr
                      .seed = config.seed});
   if (!config.weights.empty()) load_weights_into(model, config.weights);
   model.freeze_blocks(config.frozen_blocks);
+  if (config.sync_batch_norm) model.set_collective(&world);
   std::vector<NamedParameter> trainable;
   for (const NamedParameter& p : model.parameters())
     if (p.var->requires_grad) trainable.push_back(p);
@@ -191,7 +212,15 @@ TrainResult train_model(const TrainConfig& requested, const ProgressCallback& pr
     save_model_file(tmp_path, model, config.image_size, splits.class_names,
                     {{"best_epoch", std::to_string(epoch + 1)}});
   };
-  EpochCallbacks callbacks(config, (run_dir / "best.safetensors").string(), save_best);
+  EpochCallbacks callbacks(config, (run_dir / "best.safetensors").string(), save_best, writes);
+  std::unique_ptr<GradientReducer> reducer;
+  if (world.size() > 1) {
+    const double bucket_bytes = config.bucket_mb > 0.0 ? config.bucket_mb * (1 << 20) : 1e18;  // 0: one bucket
+    reducer = std::make_unique<GradientReducer>(world, trainable, static_cast<size_t>(bucket_bytes));
+  }
+  auto infer = [&](const std::vector<Sample>& samples) {
+    return run_inference_sharded(world, model, samples, config.image_size, config.batch_size);
+  };
   const std::string resume_path = (run_dir / "resume" / "state.safetensors").string();
   nlohmann::json history = nlohmann::json::array();
   int first_epoch = 0;
@@ -210,25 +239,34 @@ TrainResult train_model(const TrainConfig& requested, const ProgressCallback& pr
       if (progress) progress({.phase = "cache", .batch = done, .batches = total});
     };
     const FrozenPrefixOptions cache_options{.frozen_blocks = config.frozen_blocks, .image_size = config.image_size,
-                                            .batch_size = config.batch_size, .seed = config.seed};
+                                            .batch_size = config.batch_size, .seed = config.seed,
+                                            .shard_index = world.rank(), .shard_count = world.size()};
     cache = std::make_unique<FrozenPrefixCache>(model, splits.train, cache_options, report);
   }
-  DataLoader train_loader(splits.train, training_loader_options(config, splits.train.size()));
+  DataLoaderConfig loader_options = training_loader_options(config, splits.train.size());
+  loader_options.shard_index = world.rank();
+  loader_options.shard_count = world.size();
+  DataLoader train_loader(splits.train, loader_options);
   BatchSource source{train_loader, cache.get()};
-  std::ofstream log(run_dir / "train_log.jsonl", std::ios::app);
+  std::ofstream log;
+  if (writes) log.open(run_dir / "train_log.jsonl", std::ios::app);
 
   // --- the epoch loop: train, validate, callbacks, resume state ---
   TrainResult result;
   for (int epoch = first_epoch; epoch < config.epochs && !callbacks.should_stop(); ++epoch) {
     const auto epoch_start = Clock::now();
-    const EpochTotals totals =
-        train_one_epoch(model, *optimizer, trainable, source, config, epoch, progress, cancel);
+    const CollectiveTimes times_before = world.times;
+    EpochTotals totals =
+        train_one_epoch(model, *optimizer, trainable, reducer.get(), source, config, epoch, progress, cancel);
     if (totals.cancelled) {
       result.cancelled = true;
       return result;
     }
+    totals.add_over_processes(world);
     const double train_seconds = seconds_since(epoch_start);
-    InferenceOutput val = run_inference(model, splits.validation, config.image_size, config.batch_size);
+    const double exposed_allreduce_seconds = world.times.wait_seconds - times_before.wait_seconds;
+    const double batch_norm_sync_seconds = world.times.blocking_seconds - times_before.blocking_seconds;
+    InferenceOutput val = infer(splits.validation);
     auto [val_loss, val_accuracy] = validation_loss_accuracy(val);
     const float lr_used = optimizer->learning_rate();
     const bool is_best = callbacks.on_epoch_end(epoch, static_cast<float>(val_loss), *optimizer);
@@ -239,24 +277,33 @@ TrainResult train_model(const TrainConfig& requested, const ProgressCallback& pr
                               {"train_seconds", train_seconds}, {"images_per_second", totals.seen / train_seconds},
                               {"data_wait_seconds", cache ? 0.0 : train_loader.wait_seconds()},
                               {"epoch_seconds", seconds_since(epoch_start)}, {"best", is_best}};
+    if (world.size() > 1)
+      summary["processes"] = {{"count", world.size()}, {"allreduce_wait_seconds", exposed_allreduce_seconds},
+                              {"batch_norm_sync_seconds", batch_norm_sync_seconds}};
     history.push_back(summary);
-    log << summary.dump() << "\n" << std::flush;
+    if (writes) log << summary.dump() << "\n" << std::flush;
     nlohmann::json trainer_state = callbacks.state();
     trainer_state["epoch"] = epoch;
     trainer_state["history"] = history;
-    save_training_state(resume_path, model.parameters(), model.buffers(), optimizer->state(), trainer_state);
+    if (writes) save_training_state(resume_path, model.parameters(), model.buffers(), optimizer->state(), trainer_state);
     if (progress) progress({.phase = "epoch", .epoch = epoch + 1, .epochs = config.epochs, .epoch_summary = summary});
   }
 
   // --- the best model, calibrated, with its metrics ---
+  double written = 1.0;  // a barrier: process 0 has written the best checkpoint before the others read it
+  world.allreduce_sum(&written, 1);
   if (!fs::exists(callbacks.best_path())) throw std::runtime_error("training produced no checkpoint");
   load_weights_into(model, callbacks.best_path());
   result.model_path = (run_dir / "model.safetensors").string();
   const FinalModelInputs inputs{.config = config, .splits = splits, .history = history,
-                                .best_epoch = callbacks.best_epoch() + 1};
+                                .best_epoch = callbacks.best_epoch() + 1, .infer = infer, .write_files = writes};
   result.metrics = write_final_model(model, inputs, run_dir.string(), result.model_path, [&](const char* phase) {
     if (progress) progress({.phase = phase});
   });
+  for (const NamedParameter& p : model.parameters())
+    for (int64_t i = 0; i < p.var->value.numel(); ++i) result.weights_checksum += p.var->value[i];
+  for (const NamedBuffer& b : model.buffers())
+    for (int64_t i = 0; i < b.tensor.numel(); ++i) result.weights_checksum += b.tensor[i];
   if (progress) progress({.phase = "done"});
   return result;
 }

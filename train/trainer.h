@@ -35,6 +35,9 @@ struct TrainResult {
   std::string model_path;      // RUNDIR/model.safetensors (best on validation)
   nlohmann::json metrics;      // {"validation": {...}, "test": {...}, "history": [...], ...}
   bool cancelled = false;
+  // Sum of every parameter and buffer of the final model (in double): the same on every process of a
+  // data-parallel run, which is how the tests check that the processes agree.
+  double weights_checksum = 0.0;
 };
 
 using ProgressCallback = std::function<void(const TrainProgress&)>;

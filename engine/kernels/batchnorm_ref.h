@@ -26,6 +26,7 @@
 // mean and inv_std), fast, or threaded.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <vector>
@@ -34,9 +35,11 @@
 
 namespace mriscan {
 
+// The training-mode statistics alone, in double: mean (C) and m2 (C) = sum_r (x[r,c] - mean[c])^2 (so the biased
+// variance is m2 / M), overwritten. Synchronised batch norm combines them over processes exactly
+// (layers/batch_norm_sync.cpp), which float mean and inv_std would not allow.
 template <typename T>
-void batchnorm_train_forward_ref(const BatchNormParams& p, const T* x, const T* gamma, const T* beta, T* y, T* mean,
-                                 T* inv_std) {
+void batchnorm_statistics_ref(const BatchNormParams& p, const T* x, double* mean, double* m2) {
   const int64_t M = p.rows;
   const int C = p.channels;
   // Pass 1: per-channel mean.
@@ -53,13 +56,34 @@ void batchnorm_train_forward_ref(const BatchNormParams& p, const T* x, const T* 
       sum_sq[c] += d * d;
     }
   for (int c = 0; c < C; ++c) {
-    const double var = sum_sq[c] / static_cast<double>(M);
-    mean[c] = static_cast<T>(mu[c]);
-    inv_std[c] = static_cast<T>(1.0 / std::sqrt(var + static_cast<double>(p.eps)));
+    mean[c] = mu[c];
+    m2[c] = sum_sq[c];
   }
-  // y = gamma * xhat + beta.
+}
+
+// y = gamma * ((x - mean) * inv_std) + beta over (M, C), overwritten; subtracting first keeps the precision that
+// x * scale + shift loses when |mean| >> std.
+template <typename T>
+void batchnorm_normalize_ref(const BatchNormParams& p, const T* x, const T* gamma, const T* beta, const T* mean,
+                             const T* inv_std, T* y) {
+  const int64_t M = p.rows;
+  const int C = p.channels;
   for (int64_t r = 0; r < M; ++r)
     for (int c = 0; c < C; ++c) y[r * C + c] = gamma[c] * ((x[r * C + c] - mean[c]) * inv_std[c]) + beta[c];
+}
+
+template <typename T>
+void batchnorm_train_forward_ref(const BatchNormParams& p, const T* x, const T* gamma, const T* beta, T* y, T* mean,
+                                 T* inv_std) {
+  const int64_t M = p.rows;
+  const int C = p.channels;
+  std::vector<double> mu(C), m2(C);  // (C), (C)
+  batchnorm_statistics_ref(p, x, mu.data(), m2.data());
+  for (int c = 0; c < C; ++c) {
+    mean[c] = static_cast<T>(mu[c]);
+    inv_std[c] = static_cast<T>(1.0 / std::sqrt(m2[c] / static_cast<double>(M) + static_cast<double>(p.eps)));
+  }
+  batchnorm_normalize_ref(p, x, gamma, beta, mean, inv_std, y);  // y = gamma * xhat + beta
 }
 
 // The two per-channel reductions every BN gradient needs, sum(dy) and sum(dy * xhat) (C each, in double), added
@@ -86,22 +110,40 @@ BatchNormSums batchnorm_gamma_beta_backward_ref(const BatchNormParams& p, const 
   return sums;
 }
 
+// The same two sums as plain outputs, sum_dy (C) and sum_dy_xhat (C) overwritten, for synchronised batch norm
+// (which adds them over processes before the input gradient).
 template <typename T>
-void batchnorm_train_backward_ref(const BatchNormParams& p, const T* dy, const T* x, const T* mean, const T* inv_std,
-                                  const T* gamma, T* dx, T* dgamma, T* dbeta) {
+void batchnorm_backward_sums_ref(const BatchNormParams& p, const T* dy, const T* x, const T* mean, const T* inv_std,
+                                 double* sum_dy, double* sum_dy_xhat) {
+  const BatchNormSums sums = batchnorm_gamma_beta_backward_ref<T>(p, dy, x, mean, inv_std, nullptr, nullptr);
+  std::copy(sums.sum_dy.begin(), sums.sum_dy.end(), sum_dy);
+  std::copy(sums.sum_dy_xhat.begin(), sums.sum_dy_xhat.end(), sum_dy_xhat);
+}
+
+// dx += gamma * inv_std * (dy - sum_dy / total_rows - xhat * sum_dy_xhat / total_rows), given the sums: over
+// this process's p.rows rows (total_rows = p.rows), or over every process's rows (synchronised batch norm).
+template <typename T>
+void batchnorm_backward_input_ref(const BatchNormParams& p, const T* dy, const T* x, const T* mean, const T* inv_std,
+                                  const T* gamma, const double* sum_dy, const double* sum_dy_xhat, double total_rows,
+                                  T* dx) {
   const int64_t M = p.rows;
   const int C = p.channels;
-  const BatchNormSums sums = batchnorm_gamma_beta_backward_ref(p, dy, x, mean, inv_std, dgamma, dbeta);
-  const std::vector<double>& sum_dy = sums.sum_dy;            // (C)
-  const std::vector<double>& sum_dy_xhat = sums.sum_dy_xhat;  // (C)
-  if (!dx) return;
-  // dx = gamma * inv_std * (dy - mean(dy) - xhat * mean(dy * xhat))
   for (int64_t r = 0; r < M; ++r)
     for (int c = 0; c < C; ++c) {
       const double xhat = (static_cast<double>(x[r * C + c]) - mean[c]) * inv_std[c];
-      const double centred = dy[r * C + c] - sum_dy[c] / M - xhat * sum_dy_xhat[c] / M;
+      const double centred = dy[r * C + c] - sum_dy[c] / total_rows - xhat * sum_dy_xhat[c] / total_rows;
       dx[r * C + c] += static_cast<T>(static_cast<double>(gamma[c]) * inv_std[c] * centred);
     }
+}
+
+template <typename T>
+void batchnorm_train_backward_ref(const BatchNormParams& p, const T* dy, const T* x, const T* mean, const T* inv_std,
+                                  const T* gamma, T* dx, T* dgamma, T* dbeta) {
+  const BatchNormSums sums = batchnorm_gamma_beta_backward_ref(p, dy, x, mean, inv_std, dgamma, dbeta);
+  if (!dx) return;
+  // dx = gamma * inv_std * (dy - mean(dy) - xhat * mean(dy * xhat))
+  batchnorm_backward_input_ref(p, dy, x, mean, inv_std, gamma, sums.sum_dy.data(), sums.sum_dy_xhat.data(),
+                               static_cast<double>(p.rows), dx);
 }
 
 // Eval-mode backward: same arguments as the training one, with mean / inv_std from the running statistics.

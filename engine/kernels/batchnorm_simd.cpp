@@ -73,8 +73,7 @@ void for_each_row(int64_t rows, int C, Fn&& fn) {
 
 }  // namespace
 
-void batchnorm_train_forward_simd(const BatchNormParams& p, const float* x, const float* gamma, const float* beta,
-                                  float* y, float* mean, float* inv_std) {
+void batchnorm_statistics_simd(const BatchNormParams& p, const float* x, double* mean, double* m2) {
   const int C = p.channels;
   const int64_t M = p.rows;
   const float* shift = x;  // (C): the first row, the shift s of the variance formula
@@ -87,14 +86,32 @@ void batchnorm_train_forward_simd(const BatchNormParams& p, const float* x, cons
         s2 = xsimd::fma(d, d, s2);
       },
       sum_d.data(), sum_d2.data());
-  std::vector<float> scale(C);  // (C): gamma * inv_std
   for (int c = 0; c < C; ++c) {
     const double mean_d = sum_d[c] / M;
-    const double var = std::max(0.0, sum_d2[c] / M - mean_d * mean_d);  // biased variance
-    mean[c] = static_cast<float>(shift[c] + mean_d);
-    inv_std[c] = static_cast<float>(1.0 / std::sqrt(var + p.eps));
-    scale[c] = gamma[c] * inv_std[c];
+    mean[c] = shift[c] + mean_d;
+    m2[c] = std::max(0.0, sum_d2[c] - M * mean_d * mean_d);  // sum (x - mean)^2 = sum d^2 - M mean_d^2
   }
+}
+
+void batchnorm_train_forward_simd(const BatchNormParams& p, const float* x, const float* gamma, const float* beta,
+                                  float* y, float* mean, float* inv_std) {
+  const int C = p.channels;
+  const int64_t M = p.rows;
+  std::vector<double> mu(C), m2(C);  // (C), (C)
+  batchnorm_statistics_simd(p, x, mu.data(), m2.data());
+  for (int c = 0; c < C; ++c) {
+    mean[c] = static_cast<float>(mu[c]);
+    inv_std[c] = static_cast<float>(1.0 / std::sqrt(m2[c] / M + p.eps));  // biased variance m2 / M
+  }
+  batchnorm_normalize_simd(p, x, gamma, beta, mean, inv_std, y);
+}
+
+void batchnorm_normalize_simd(const BatchNormParams& p, const float* x, const float* gamma, const float* beta,
+                              const float* mean, const float* inv_std, float* y) {
+  const int C = p.channels;
+  const int64_t M = p.rows;
+  std::vector<float> scale(C);  // (C): gamma * inv_std
+  for (int c = 0; c < C; ++c) scale[c] = gamma[c] * inv_std[c];
   // y = (x - mean) * (gamma * inv_std) + beta; subtracting first keeps precision when |mean| >> std.
   for_each_row(M, C, [&](int64_t r) {
     for_each_chunk(C, [&](int64_t c, int count) {
@@ -104,35 +121,36 @@ void batchnorm_train_forward_simd(const BatchNormParams& p, const float* x, cons
   });
 }
 
-void batchnorm_train_backward_simd(const BatchNormParams& p, const float* dy, const float* x, const float* mean,
-                                   const float* inv_std, const float* gamma, float* dx, float* dgamma,
-                                   float* dbeta) {
+void batchnorm_backward_sums_simd(const BatchNormParams& p, const float* dy, const float* x, const float* mean,
+                                  const float* inv_std, double* sum_dy, double* sum_dy_xhat) {
   const int C = p.channels;
-  const int64_t M = p.rows;
-  // Pass 1: sum(dy) and sum(dy * (x - mean)) per channel; sum(dy * xhat) = inv_std * the second.
-  std::vector<double> sum_dy(C), sum_dy_xc(C);  // (C) each
+  // sum(dy) and sum(dy * (x - mean)) per channel; sum(dy * xhat) = inv_std * the second.
   column_sums(
-      M, C,
+      p.rows, C,
       [&](int64_t r, int64_t c, int count, FloatBatch& s1, FloatBatch& s2) {
         const FloatBatch dyv = load_n(dy + r * C + c, count);
         s1 += dyv;
         s2 = xsimd::fma(dyv, load_n(x + r * C + c, count) - load_n(mean + c, count), s2);
       },
-      sum_dy.data(), sum_dy_xc.data());
-  for (int c = 0; c < C; ++c) {
-    if (dgamma) dgamma[c] += static_cast<float>(sum_dy_xc[c] * inv_std[c]);
-    if (dbeta) dbeta[c] += static_cast<float>(sum_dy[c]);
-  }
-  if (!dx) return;
-  // Pass 2: dx += k * (dy - mean(dy) - xhat * mean(dy * xhat)) with k = gamma * inv_std, rewritten per channel
-  // as dx += k * dy + b * (x - mean) + a, where b = -k * inv_std * mean(dy * xhat) and a = -k * mean(dy).
+      sum_dy, sum_dy_xhat);
+  for (int c = 0; c < C; ++c) sum_dy_xhat[c] *= inv_std[c];
+}
+
+void batchnorm_backward_input_simd(const BatchNormParams& p, const float* dy, const float* x, const float* mean,
+                                   const float* inv_std, const float* gamma, const double* sum_dy,
+                                   const double* sum_dy_xhat, double total_rows, float* dx) {
+  const int C = p.channels;
+  const int64_t M = p.rows;
+  // dx += k * (dy - mean(dy) - xhat * mean(dy * xhat)) with k = gamma * inv_std, rewritten per channel as
+  // dx += k * dy + b * (x - mean) + a, where b = -k * inv_std * mean(dy * xhat) and a = -k * mean(dy); the means
+  // are over total_rows.
   std::vector<float> k(C), b(C), a(C);  // (C) each
   for (int c = 0; c < C; ++c) {
     const double kc = double(gamma[c]) * inv_std[c];
-    const double mean_dy_xhat = sum_dy_xc[c] * inv_std[c] / M;
+    const double mean_dy_xhat = sum_dy_xhat[c] / total_rows;
     k[c] = static_cast<float>(kc);
     b[c] = static_cast<float>(-kc * inv_std[c] * mean_dy_xhat);
-    a[c] = static_cast<float>(-kc * sum_dy[c] / M);
+    a[c] = static_cast<float>(-kc * sum_dy[c] / total_rows);
   }
   for_each_row(M, C, [&](int64_t r) {
     for_each_chunk(C, [&](int64_t c, int count) {
@@ -143,6 +161,20 @@ void batchnorm_train_backward_simd(const BatchNormParams& p, const float* dy, co
       store_n(dx + at, acc, count);
     });
   });
+}
+
+void batchnorm_train_backward_simd(const BatchNormParams& p, const float* dy, const float* x, const float* mean,
+                                   const float* inv_std, const float* gamma, float* dx, float* dgamma,
+                                   float* dbeta) {
+  const int C = p.channels;
+  std::vector<double> sum_dy(C), sum_dy_xhat(C);  // (C) each
+  batchnorm_backward_sums_simd(p, dy, x, mean, inv_std, sum_dy.data(), sum_dy_xhat.data());
+  for (int c = 0; c < C; ++c) {
+    if (dgamma) dgamma[c] += static_cast<float>(sum_dy_xhat[c]);
+    if (dbeta) dbeta[c] += static_cast<float>(sum_dy[c]);
+  }
+  if (dx) batchnorm_backward_input_simd(p, dy, x, mean, inv_std, gamma, sum_dy.data(), sum_dy_xhat.data(),
+                                        static_cast<double>(p.rows), dx);
 }
 
 void channel_affine_forward_simd(int64_t rows, int channels, const float* x, const float* scale, const float* shift,

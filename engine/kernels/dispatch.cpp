@@ -29,6 +29,10 @@ const KernelTable& reference_kernels() {
       .gemm_bias_act = gemm_bias_act_ref<float>,
       .batchnorm_train_forward = batchnorm_train_forward_ref<float>,
       .batchnorm_train_backward = batchnorm_train_backward_ref<float>,
+      .batchnorm_statistics = batchnorm_statistics_ref<float>,
+      .batchnorm_normalize = batchnorm_normalize_ref<float>,
+      .batchnorm_backward_sums = batchnorm_backward_sums_ref<float>,
+      .batchnorm_backward_input = batchnorm_backward_input_ref<float>,
       .channel_affine_forward = channel_affine_forward_ref<float>,
       .relu6_forward = relu6_forward_ref<float>,
       .relu6_backward = relu6_backward_ref<float>,
@@ -63,6 +67,10 @@ const KernelTable& fast_kernels() {
     fast.gemm_bias_act = gemm_bias_act_fast;
     fast.batchnorm_train_forward = batchnorm_train_forward_simd;
     fast.batchnorm_train_backward = batchnorm_train_backward_simd;
+    fast.batchnorm_statistics = batchnorm_statistics_simd;
+    fast.batchnorm_normalize = batchnorm_normalize_simd;
+    fast.batchnorm_backward_sums = batchnorm_backward_sums_simd;
+    fast.batchnorm_backward_input = batchnorm_backward_input_simd;
     fast.channel_affine_forward = channel_affine_forward_simd;
     fast.relu6_forward = relu6_forward_simd;
     fast.relu6_backward = relu6_backward_simd;

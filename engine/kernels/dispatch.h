@@ -49,6 +49,18 @@ struct KernelTable {
   void (*batchnorm_train_backward)(const BatchNormParams&, const float* dy, const float* x, const float* mean,
                                    const float* inv_std, const float* gamma, float* dx, float* dgamma,
                                    float* dbeta);
+  // The pieces of the two kernels above, for synchronised batch norm, which adds per-process sums over processes
+  // between them: the statistics alone, in double, mean (C) and m2 (C) = sum (x - mean)^2; the backward sums sum(dy) (C) and sum(dy * xhat) (C), overwritten; and
+  // dx += gamma*inv_std*(dy - sum_dy/total_rows - xhat*sum_dy_xhat/total_rows) from given sums.
+  void (*batchnorm_statistics)(const BatchNormParams&, const float* x, double* mean, double* m2);
+  // y = gamma * (x - mean) * inv_std + beta, subtracting first (x * scale + shift cancels when |mean| >> std).
+  void (*batchnorm_normalize)(const BatchNormParams&, const float* x, const float* gamma, const float* beta,
+                              const float* mean, const float* inv_std, float* y);
+  void (*batchnorm_backward_sums)(const BatchNormParams&, const float* dy, const float* x, const float* mean,
+                                  const float* inv_std, double* sum_dy, double* sum_dy_xhat);
+  void (*batchnorm_backward_input)(const BatchNormParams&, const float* dy, const float* x, const float* mean,
+                                   const float* inv_std, const float* gamma, const double* sum_dy,
+                                   const double* sum_dy_xhat, double total_rows, float* dx);
   // Per-channel affine y = x * scale + shift (eval-mode BN with scale = gamma*inv_std, shift = beta - mean*scale).
   void (*channel_affine_forward)(int64_t rows, int channels, const float* x, const float* scale, const float* shift,
                                  float* y);

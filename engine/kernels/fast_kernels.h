@@ -37,6 +37,15 @@ void batchnorm_train_backward_simd(const BatchNormParams& p, const float* dy, co
                                    float* dbeta);
 void channel_affine_forward_simd(int64_t rows, int channels, const float* x, const float* scale, const float* shift,
                                  float* y);
+// The pieces of the two training kernels, for synchronised batch norm (layers/batch_norm.cpp).
+void batchnorm_statistics_simd(const BatchNormParams& p, const float* x, double* mean, double* m2);
+void batchnorm_normalize_simd(const BatchNormParams& p, const float* x, const float* gamma, const float* beta,
+                              const float* mean, const float* inv_std, float* y);
+void batchnorm_backward_sums_simd(const BatchNormParams& p, const float* dy, const float* x, const float* mean,
+                                  const float* inv_std, double* sum_dy, double* sum_dy_xhat);
+void batchnorm_backward_input_simd(const BatchNormParams& p, const float* dy, const float* x, const float* mean,
+                                   const float* inv_std, const float* gamma, const double* sum_dy,
+                                   const double* sum_dy_xhat, double total_rows, float* dx);
 
 // elementwise_simd.cpp: flat elementwise ops and the row bias.
 void relu6_forward_simd(int64_t n, const float* x, float* y);

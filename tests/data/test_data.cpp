@@ -212,6 +212,33 @@ TEST(DataLoader, DeterministicGivenSeedAndEpochWhateverTheThreads) {
   EXPECT_NE(run(2, 3, 43).first, one.first);  // another seed, another order
 }
 
+TEST(DataLoader, ShardsTogetherAreTheWholeBatch) {
+  TempDir dir;
+  const std::vector<Sample> samples = write_samples(dir, 14);  // 14 / 4: the last batch has 2 images
+  auto batches = [&](int shard, int shards) {
+    DataLoaderConfig config{.batch_size = 4, .image_size = 16, .seed = 9, .shard_index = shard, .shard_count = shards};
+    config.augment.enabled = true;
+    DataLoader loader(samples, config);
+    loader.start_epoch(2);
+    std::vector<Batch> out;
+    while (auto batch = loader.next()) out.push_back(std::move(*batch));
+    return out;
+  };
+  const std::vector<Batch> whole = batches(0, 1), first = batches(0, 2), second = batches(1, 2);
+  ASSERT_EQ(first.size(), whole.size());  // every process sees every batch index (the collectives stay in step)
+  ASSERT_EQ(second.size(), whole.size());
+  for (size_t b = 0; b < whole.size(); ++b) {
+    std::vector<std::string> joined = first[b].paths;
+    joined.insert(joined.end(), second[b].paths.begin(), second[b].paths.end());
+    EXPECT_EQ(joined, whole[b].paths) << "batch " << b;
+    std::vector<float> pixels = first[b].images.to_vector(), rest = second[b].images.to_vector();
+    pixels.insert(pixels.end(), rest.begin(), rest.end());
+    EXPECT_EQ(pixels, whole[b].images.to_vector()) << "batch " << b << ": augmentation must not depend on the shard";
+  }
+  EXPECT_EQ(first[0].paths.size(), 2u);
+  EXPECT_THROW(DataLoader(samples, {.shard_index = 2, .shard_count = 2}), std::invalid_argument);
+}
+
 TEST(DataLoader, SkipsACorruptFileAndReportsIt) {
   TempDir dir;
   std::vector<Sample> samples = write_samples(dir, 5);

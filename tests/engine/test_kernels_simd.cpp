@@ -211,6 +211,56 @@ TEST_P(KernelRows, BatchNormMatchesReference) {
   EXPECT_EQ(dx_only, dx);
 }
 
+// The pieces that synchronised batch norm calls with sums added over processes in between.
+TEST_P(KernelRows, BatchNormPiecesMatchReference) {
+  const auto [rows, C] = GetParam();
+  BatchNormParams p;
+  p.rows = rows, p.channels = C;
+  const size_t size = size_t(rows) * C;
+  const auto x = random_floats(size, 51, 2.0f, 4.0f);  // mean ~3 >> std
+  const auto gamma = random_floats(C, 52, 0.5f, 1.5f), beta = random_floats(C, 53), dy = random_floats(size, 54);
+  const auto xd = to_double(x), gammad = to_double(gamma), betad = to_double(beta), dyd = to_double(dy);
+  const KernelTable& fast = fast_kernels();
+
+  std::vector<double> mean(C), m2(C), mean_ref(C), m2_ref(C);
+  fast.batchnorm_statistics(p, x.data(), mean.data(), m2.data());
+  batchnorm_statistics_ref<double>(p, xd.data(), mean_ref.data(), m2_ref.data());
+  for (int c = 0; c < C; ++c) {
+    EXPECT_NEAR(mean[c], mean_ref[c], 1e-6 * (1.0 + std::abs(mean_ref[c]))) << "channel " << c;
+    EXPECT_NEAR(m2[c], m2_ref[c], 1e-5 * (1.0 + m2_ref[c])) << "channel " << c;
+  }
+  std::vector<float> meanf(C), inv_std(C);
+  for (int c = 0; c < C; ++c) {
+    meanf[c] = static_cast<float>(mean_ref[c]);
+    inv_std[c] = static_cast<float>(1.0 / std::sqrt(m2_ref[c] / rows + 1e-5));
+  }
+  const auto meand = to_double(meanf), inv_stdd = to_double(inv_std);
+  std::vector<float> y(size, 123.0f);
+  std::vector<double> y_ref(size);
+  fast.batchnorm_normalize(p, x.data(), gamma.data(), beta.data(), meanf.data(), inv_std.data(), y.data());
+  batchnorm_normalize_ref<double>(p, xd.data(), gammad.data(), betad.data(), meand.data(), inv_stdd.data(),
+                                  y_ref.data());
+  EXPECT_CLOSE(y, y_ref);
+
+  std::vector<double> sum_dy(C, 123.0), sum_dy_xhat(C, 123.0), sum_dy_ref(C), sum_dy_xhat_ref(C);  // overwritten
+  fast.batchnorm_backward_sums(p, dy.data(), x.data(), meanf.data(), inv_std.data(), sum_dy.data(),
+                               sum_dy_xhat.data());
+  batchnorm_backward_sums_ref<double>(p, dyd.data(), xd.data(), meand.data(), inv_stdd.data(), sum_dy_ref.data(),
+                                      sum_dy_xhat_ref.data());
+  EXPECT_CLOSE(std::vector<float>(sum_dy.begin(), sum_dy.end()), sum_dy_ref);
+  EXPECT_CLOSE(std::vector<float>(sum_dy_xhat.begin(), sum_dy_xhat.end()), sum_dy_xhat_ref);
+  // The input gradient from given sums, over more rows than this process holds (as with 3 processes).
+  const auto dx0 = random_floats(size, 55);
+  std::vector<float> dx = dx0;
+  std::vector<double> dx_ref = to_double(dx0);
+  const double total_rows = 3.0 * rows;
+  fast.batchnorm_backward_input(p, dy.data(), x.data(), meanf.data(), inv_std.data(), gamma.data(),
+                                sum_dy_ref.data(), sum_dy_xhat_ref.data(), total_rows, dx.data());
+  batchnorm_backward_input_ref<double>(p, dyd.data(), xd.data(), meand.data(), inv_stdd.data(), gammad.data(),
+                                       sum_dy_ref.data(), sum_dy_xhat_ref.data(), total_rows, dx_ref.data());
+  EXPECT_CLOSE(dx, dx_ref);
+}
+
 TEST_P(KernelRows, ChannelAffineAndRowBiasMatchReference) {
   const auto [rows, C] = GetParam();
   const size_t size = size_t(rows) * C;
