@@ -42,6 +42,11 @@ void ProgressPrinter::operator()(const TrainProgress& p) {
                  s.value("val_loss", 0.0), 100 * s.value("val_accuracy", 0.0), s.value("learning_rate", 0.0),
                  s.value("images_per_second", 0.0), format_duration(s.value("epoch_seconds", 0.0)).c_str(),
                  s.value("best", false) ? "  * best, saved" : "");
+    if (s.contains("processes"))
+      std::fprintf(stderr, "  data-parallel over %d processes: %.2f s waiting for gradient all-reduces, %.2f s in "
+                   "batch-norm synchronisation\n",
+                   s["processes"].value("count", 1), s["processes"].value("allreduce_wait_seconds", 0.0),
+                   s["processes"].value("batch_norm_sync_seconds", 0.0));
   } else if (p.phase == "cache") {
     std::fprintf(stderr, "caching frozen-prefix activations: batch %d/%d\n", p.batch, p.batches);
   } else if (p.phase != "done") {

@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
 """Tests of the `mriscan` command line as a user meets it: --help generated from each command's option list (for
 `train`, from TrainConfig's field table, defaults included), unknown options and bad values refused with a
-clear message and a non-zero exit, and `bench --json` reporting milliseconds in both `median_ms` and `runs_ms`.
+clear message and a non-zero exit, `bench --json` reporting milliseconds in both `median_ms` and `runs_ms`, and
+(where mpirun exists) a data-parallel `train` whose ranks fail ending the whole job with the error, not hanging.
 Run by ctest as `Cli` with the binary's path; prints one line per check and exits 1 if any failed.
 What it is not: a test of training quality (tests/train/) or of the server (tests/server/).
 
 Usage: /usr/bin/python3 tests/tools/cli_test.py BUILD/mriscan
 """
 import json
+import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -59,6 +62,14 @@ def main() -> int:
             median_ms = report[workload]["median_ms"]
             check(f"bench {workload}: median_ms is the median of runs_ms (both milliseconds)",
                   abs(statistics.median(runs) - median_ms) <= 1e-9 * max(1.0, median_ms), f"{runs} vs {median_ms}")
+    if shutil.which("mpirun"):
+        env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+        failing = subprocess.run(["mpirun", "-np", "2", "--oversubscribe", BINARY, "train", "--out", "/tmp/never",
+                                  "--data", "/nonexistent/dataset"], capture_output=True, text=True, timeout=120,
+                                 env=env)
+        check("under mpirun, an error ends every rank with its message (no hang)",
+              failing.returncode != 0 and "of 2: error: dataset folder" in failing.stderr
+              and "ending every rank" in failing.stderr, failing.stderr[-2000:])
     failed = results.count(False)
     print(f"{len(results) - failed} passed, {failed} failed")
     return 1 if failed else 0
