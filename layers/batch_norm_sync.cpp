@@ -20,8 +20,8 @@ namespace mriscan {
 
 Var BatchNorm2d::forward_train_synced(Tape& tape, const Var& x, const BatchNormParams& p) {
   const int C = channels_;
-  std::vector<double> local_mean(C), local_m2(C);  // (C), (C): this process's
-  kernels().batchnorm_statistics(p, x->value.data(), local_mean.data(), local_m2.data());
+  std::vector<double> local_mean(C, 0.0), local_m2(C, 0.0);  // (C), (C): this process's (none: zeros)
+  if (p.rows > 0) kernels().batchnorm_statistics(p, x->value.data(), local_mean.data(), local_m2.data());
   // totals = [M_r mean_r (C), m2_r + M_r mean_r^2 (C), M_r]
   const double rows = static_cast<double>(p.rows);
   std::vector<double> totals(2 * C + 1);
@@ -32,6 +32,8 @@ Var BatchNorm2d::forward_train_synced(Tape& tape, const Var& x, const BatchNormP
   totals[2 * C] = rows;
   world_->allreduce_sum(totals.data(), static_cast<int64_t>(totals.size()));
   const double total_rows = totals[2 * C];
+  if (total_rows < 2)
+    throw std::invalid_argument("BatchNorm2d: training mode needs more than one value per channel over all processes");
   Tensor mean = Tensor::uninitialized(Shape{C}), inv_std = Tensor::uninitialized(Shape{C});  // (C), (C)
   for (int c = 0; c < C; ++c) {
     const double global_mean = totals[c] / total_rows;

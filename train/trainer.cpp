@@ -195,6 +195,10 @@ TrainResult train_model(const TrainConfig& requested, const ProgressCallback& re
   // thread with 1 thread while its predictions keep every core.
   if (config.threads > 0) set_thread_num_threads(config.threads);
   const Splits splits = load_splits(config);
+  // Equal shards make the average of the processes' gradients that of the whole batch: only full batches.
+  if (world.size() > 1 && splits.train.size() < static_cast<size_t>(config.batch_size))
+    throw std::invalid_argument("data-parallel training needs at least --batch (" + std::to_string(config.batch_size) +
+                                ") training images, found " + std::to_string(splits.train.size()));
 
   // --- model, optimizer, callbacks, resume ---
   MobileNetV2 model({.width_mult = config.width_mult, .num_classes = static_cast<int>(splits.class_names.size()),
