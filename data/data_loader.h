@@ -1,10 +1,11 @@
 // DataLoader: turns a list of samples into preprocessed batches, prepared by worker threads ahead of the consumer.
 //
-// Per epoch: the sample order is a Fisher-Yates permutation seeded by (seed, epoch) (or the input order with
-// shuffle = false); batch b is positions [b * B, (b + 1) * B) of that order (or this process's shard of them). Workers claim batch indices from a
-// counter and decode -> augment -> preprocess each sample; the consumer takes batches strictly in order. At most
-// `prefetch_batches` batches are claimed ahead of the consumer (a bounded queue), so memory stays bounded and the
-// training step does not wait as long as the workers keep up; time it does wait is measured (wait_seconds()).
+// Per epoch: the sample order is a Fisher-Yates permutation seeded by (seed, epoch) (or the input order with shuffle
+// = false); batch b is positions [b * B, (b + 1) * B) of that order (or this process's shard of them). Workers claim
+// batch indices from a counter and decode -> augment -> preprocess each sample; the consumer takes batches strictly
+// in order. At most `prefetch_batches` batches are claimed ahead of the consumer (a bounded queue), so memory stays
+// bounded and the training step does not wait as long as the workers keep up; time it does wait is measured
+// (wait_seconds()).
 //
 // Determinism: a sample's augmentation uses an engine derived from (seed, epoch, sample index) (data/random.h),
 // never a shared engine, so batches are bit-identical whatever the thread count or timing.

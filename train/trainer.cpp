@@ -289,7 +289,8 @@ TrainResult train_model(const TrainConfig& requested, const ProgressCallback& re
     nlohmann::json trainer_state = callbacks.state();
     trainer_state["epoch"] = epoch;
     trainer_state["history"] = history;
-    if (writes) save_training_state(resume_path, model.parameters(), model.buffers(), optimizer->state(), trainer_state);
+    if (writes)
+      save_training_state(resume_path, model.parameters(), model.buffers(), optimizer->state(), trainer_state);
     if (progress) progress({.phase = "epoch", .epoch = epoch + 1, .epochs = config.epochs, .epoch_summary = summary});
   }
 

@@ -50,8 +50,9 @@ struct KernelTable {
                                    const float* inv_std, const float* gamma, float* dx, float* dgamma,
                                    float* dbeta);
   // The pieces of the two kernels above, for synchronised batch norm, which adds per-process sums over processes
-  // between them: the statistics alone, in double, mean (C) and m2 (C) = sum (x - mean)^2; the backward sums sum(dy) (C) and sum(dy * xhat) (C), overwritten; and
-  // dx += gamma*inv_std*(dy - sum_dy/total_rows - xhat*sum_dy_xhat/total_rows) from given sums.
+  // between them: the statistics alone, in double, mean (C) and m2 (C) = sum (x - mean)^2; the backward sums sum(dy)
+  // (C) and sum(dy * xhat) (C), overwritten; and dx += gamma*inv_std*(dy - sum_dy/total_rows -
+  // xhat*sum_dy_xhat/total_rows) from given sums.
   void (*batchnorm_statistics)(const BatchNormParams&, const float* x, double* mean, double* m2);
   // y = gamma * (x - mean) * inv_std + beta, subtracting first (x * scale + shift cancels when |mean| >> std).
   void (*batchnorm_normalize)(const BatchNormParams&, const float* x, const float* gamma, const float* beta,
