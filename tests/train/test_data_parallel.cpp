@@ -20,6 +20,7 @@
 #include "layers/softmax_cross_entropy.h"
 #include "models/mobilenet_v2.h"
 #include "optim/sgd.h"
+#include "tests/support/tiny_training.h"
 #include "train/gradient_reducer.h"
 #include "train/mpi_collective.h"
 #include "train/trainer.h"
@@ -137,17 +138,7 @@ TEST(DataParallel, ShortRunAgreesOnEveryProcessAndResumesExactly) {
   // One run directory for both processes (they share a parent: the launcher's daemon).
   const fs::path root = fs::temp_directory_path() / ("mriscan_data_parallel_" + std::to_string(::getppid()));
   auto config_for = [&](const std::string& name, int epochs) {
-    TrainConfig config;
-    config.data_dir = data;
-    config.out_dir = (root / name).string();
-    config.epochs = epochs;
-    config.batch_size = 8;
-    config.image_size = 64;
-    config.width_mult = 0.35f;
-    config.max_samples_per_class = 10;
-    config.val_fraction = 0.3;
-    config.seed = 7;
-    config.evaluate_test = false;
+    TrainConfig config = tiny_training(data, (root / name).string(), epochs);
     config.threads = 1;
     config.world = world();
     return config;
@@ -166,7 +157,7 @@ TEST(DataParallel, ShortRunAgreesOnEveryProcessAndResumesExactly) {
   resume.world = world();
   const TrainResult resumed = train_model(resume);
   EXPECT_EQ(resumed.weights_checksum, straight.weights_checksum);
-  std::vector<float> done = world()->allgather(std::vector<float>{1.0f});  // both finished before cleaning up
+  world()->allgather(std::vector<float>{1.0f});  // a barrier: both have finished before rank 0 cleans up
   if (world()->rank() == 0) fs::remove_all(root);
 }
 

@@ -10,6 +10,7 @@
 #include "engine/parallel.h"
 #include "io/safetensors.h"
 #include "models/model_file.h"
+#include "tests/support/tiny_training.h"
 #include "train/trainer.h"
 
 namespace mriscan {
@@ -31,18 +32,7 @@ class Trainer : public ::testing::Test {
   void TearDown() override { fs::remove_all(root_); }
 
   TrainConfig tiny(const std::string& name, int epochs) const {
-    TrainConfig config;
-    config.data_dir = data_;
-    config.out_dir = (root_ / name).string();
-    config.epochs = epochs;
-    config.batch_size = 8;
-    config.image_size = 64;
-    config.width_mult = 0.35f;
-    config.max_samples_per_class = 10;
-    config.val_fraction = 0.3;
-    config.seed = 7;
-    config.evaluate_test = false;
-    return config;
+    return tiny_training(data_, (root_ / name).string(), epochs);
   }
 
   static SafetensorsFile last_state(const TrainConfig& config) {
