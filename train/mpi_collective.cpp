@@ -18,7 +18,7 @@ namespace {
 
 // The world size an MPI launcher announced in the environment, 0 when there is none.
 int launcher_world_size() {
-  for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"})
+  for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_STEP_NUM_TASKS"})
     if (const char* value = std::getenv(name)) return std::atoi(value);
   return std::getenv("PMIX_RANK") ? 1 : 0;  // PMIx without a size variable: MPI_Init will tell
 }
@@ -35,6 +35,8 @@ class MpiWorld final : public Collective {
     MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
     MPI_Comm_size(MPI_COMM_WORLD, &size_);
+    if (provided < MPI_THREAD_FUNNELED)
+      abort("mriscan: this MPI library does not support MPI_THREAD_FUNNELED (the trainer runs OpenMP threads)");
   }
   ~MpiWorld() override {
     wait_all();

@@ -107,7 +107,11 @@ TrainConfig train_config_from_json(const nlohmann::json& json, TrainConfig base)
   if (!json.is_object() || !json.contains("data_dir")) throw std::runtime_error("config: not a training configuration");
   for (const TrainConfigField& field : train_config_fields()) {
     if (!field.key) continue;
-    if (!json.contains(field.key)) continue;  // written before the field existed: the requested value stands
+    // Fields added after config.json files were first written may be missing there: the requested value stands.
+    const bool added_later = std::string(field.key) == "sync_batch_norm" || std::string(field.key) == "bucket_mb";
+    if (!json.contains(field.key) && added_later) continue;
+    if (!json.contains(field.key))
+      throw std::runtime_error(std::string("config: field '") + field.key + "' is missing");
     try {
       std::visit([&](auto member) { json.at(field.key).get_to(base.*member); }, field.member);
     } catch (const nlohmann::json::exception&) {

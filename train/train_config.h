@@ -69,8 +69,8 @@ void set_field(TrainConfig& config, const TrainConfigField& field, const std::st
 std::string field_text(const TrainConfig& config, const TrainConfigField& field);
 
 // The fields with a JSON key, as written to config.json; train_config_from_json reads them back over `base`. A
-// value of the wrong type is an error (a damaged config.json); a missing key (a file written before that field
-// existed) keeps base's value.
+// missing key or a value of the wrong type is an error (a damaged config.json), except the keys of fields added
+// later (sync_batch_norm, bucket_mb), which keep base's value.
 nlohmann::json train_config_to_json(const TrainConfig& config);
 TrainConfig train_config_from_json(const nlohmann::json& json, TrainConfig base);
 

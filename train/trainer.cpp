@@ -11,6 +11,7 @@
 #include "eval/metrics.h"
 #include "infer/calibration.h"
 #include "infer/inference.h"
+#include "io/image_io.h"
 #include "layers/softmax_cross_entropy.h"
 #include "models/model_file.h"
 #include "optim/adam.h"
@@ -81,6 +82,41 @@ std::pair<double, double> validation_loss_accuracy(const InferenceOutput& out) {
   return {metrics.log_loss, metrics.accuracy};
 }
 
+// Sum of every parameter and buffer, in double.
+double checksum(MobileNetV2& model) {
+  double sum = 0.0;
+  for (const NamedParameter& p : model.parameters())
+    for (int64_t i = 0; i < p.var->value.numel(); ++i) sum += p.var->value[i];
+  for (const NamedBuffer& b : model.buffers())
+    for (int64_t i = 0; i < b.tensor.numel(); ++i) sum += b.tensor[i];
+  return sum;
+}
+
+// With each rank's own batch-norm statistics (--no-sync-bn) the running averages drift apart: make them the
+// ranks' mean, so every rank validates and saves the same model (DistributedDataParallel broadcasts them).
+void average_buffers(Collective& world, MobileNetV2& model) {
+  for (NamedBuffer& b : model.buffers()) {
+    Tensor buffer = b.tensor;  // shares the layer's storage
+    world.allreduce_sum(buffer.data(), buffer.numel());
+    for (int64_t i = 0; i < buffer.numel(); ++i) buffer[i] /= static_cast<float>(world.size());
+  }
+}
+
+// Under data parallelism a file that fails to decode would leave one rank's shard short (unequal shards, and a
+// rank whose whole shard failed would skip a batch the others train on): every rank drops such files first, the
+// same ones, so every batch stays whole. Decoding the training split once costs seconds.
+std::vector<Sample> readable_samples(const std::vector<Sample>& samples) {
+  std::vector<Sample> readable;
+  for (const Sample& sample : samples) {
+    try {
+      load_image(sample.path);
+      readable.push_back(sample);
+    } catch (const ImageError&) {
+    }
+  }
+  return readable;
+}
+
 // Shuffled, augmented (unless switched off) batches; the last partial batch is dropped when there is more than one.
 DataLoaderConfig training_loader_options(const TrainConfig& config, size_t train_size) {
   DataLoaderConfig options;
@@ -125,10 +161,11 @@ struct BatchSource {
 // forward -> loss -> zero_grad -> backward -> step, for every batch of one epoch.
 // With a reducer (data-parallel), the gradients are averaged over processes during and after backward.
 EpochTotals train_one_epoch(MobileNetV2& model, Optimizer& optimizer, const std::vector<NamedParameter>& trainable,
-                            GradientReducer* reducer, BatchSource& source, const TrainConfig& config, int epoch,
-                            const ProgressCallback& progress, const std::atomic<bool>* cancel) {
+                            GradientReducer* reducer, int world_rank, BatchSource& source, const TrainConfig& config,
+                            int epoch, const ProgressCallback& progress, const std::atomic<bool>* cancel) {
   model.set_training(true);
-  model.reseed_dropout(config.seed * 7919u + epoch);
+  // Data-parallel ranks draw independent masks for their different images (the same stream would correlate them).
+  model.reseed_dropout(config.seed * 7919u + epoch + 1000003u * static_cast<uint32_t>(world_rank));
   const auto start = Clock::now();
   const int batches = source.batches(config.batch_size);
   source.loader.start_epoch(epoch);
@@ -186,6 +223,8 @@ TrainResult train_model(const TrainConfig& requested, const ProgressCallback& re
   Collective& world = config.world ? *config.world : single_process();
   const bool writes = world.rank() == 0;
   const ProgressCallback progress = writes ? requested_progress : ProgressCallback();
+  if (cancel && world.size() > 1)
+    throw std::invalid_argument("train: cancellation is for one process (a rank stopping alone would stall the rest)");
   if (config.batch_size % world.size() != 0)
     throw std::invalid_argument("--batch " + std::to_string(config.batch_size) + " must be a multiple of the " +
                                 std::to_string(world.size()) + " processes (each takes an equal shard)");
@@ -194,7 +233,8 @@ TrainResult train_model(const TrainConfig& requested, const ProgressCallback& re
   // A budget for this thread only (engine/parallel.h), not the process-wide count: the server retrains on a worker
   // thread with 1 thread while its predictions keep every core.
   if (config.threads > 0) set_thread_num_threads(config.threads);
-  const Splits splits = load_splits(config);
+  Splits splits = load_splits(config);
+  if (world.size() > 1) splits.train = readable_samples(splits.train);
   // Equal shards make the average of the processes' gradients that of the whole batch: only full batches.
   if (world.size() > 1 && splits.train.size() < static_cast<size_t>(config.batch_size))
     throw std::invalid_argument("data-parallel training needs at least --batch (" + std::to_string(config.batch_size) +
@@ -261,15 +301,17 @@ TrainResult train_model(const TrainConfig& requested, const ProgressCallback& re
     const auto epoch_start = Clock::now();
     const CollectiveTimes times_before = world.times;
     EpochTotals totals =
-        train_one_epoch(model, *optimizer, trainable, reducer.get(), source, config, epoch, progress, cancel);
+        train_one_epoch(model, *optimizer, trainable, reducer.get(), world.rank(), source, config, epoch, progress,
+                        cancel);
     if (totals.cancelled) {
       result.cancelled = true;
       return result;
     }
-    totals.add_over_processes(world);
-    const double train_seconds = seconds_since(epoch_start);
     const double exposed_allreduce_seconds = world.times.wait_seconds - times_before.wait_seconds;
     const double batch_norm_sync_seconds = world.times.blocking_seconds - times_before.blocking_seconds;
+    totals.add_over_processes(world);
+    if (world.size() > 1 && !config.sync_batch_norm) average_buffers(world, model);
+    const double train_seconds = seconds_since(epoch_start);
     InferenceOutput val = infer(splits.validation);
     auto [val_loss, val_accuracy] = validation_loss_accuracy(val);
     const float lr_used = optimizer->learning_rate();
@@ -295,6 +337,7 @@ TrainResult train_model(const TrainConfig& requested, const ProgressCallback& re
   }
 
   // --- the best model, calibrated, with its metrics ---
+  result.weights_checksum = checksum(model);  // the weights as trained, before the best epoch's are loaded
   double written = 1.0;  // a barrier: process 0 has written the best checkpoint before the others read it
   world.allreduce_sum(&written, 1);
   if (!fs::exists(callbacks.best_path())) throw std::runtime_error("training produced no checkpoint");
@@ -305,10 +348,6 @@ TrainResult train_model(const TrainConfig& requested, const ProgressCallback& re
   result.metrics = write_final_model(model, inputs, run_dir.string(), result.model_path, [&](const char* phase) {
     if (progress) progress({.phase = phase});
   });
-  for (const NamedParameter& p : model.parameters())
-    for (int64_t i = 0; i < p.var->value.numel(); ++i) result.weights_checksum += p.var->value[i];
-  for (const NamedBuffer& b : model.buffers())
-    for (int64_t i = 0; i < b.tensor.numel(); ++i) result.weights_checksum += b.tensor[i];
   if (progress) progress({.phase = "done"});
   return result;
 }

@@ -35,8 +35,8 @@ struct TrainResult {
   std::string model_path;      // RUNDIR/model.safetensors (best on validation)
   nlohmann::json metrics;      // {"validation": {...}, "test": {...}, "history": [...], ...}
   bool cancelled = false;
-  // Sum of every parameter and buffer of the final model (in double): the same on every process of a
-  // data-parallel run, which is how the tests check that the processes agree.
+  // Sum of every parameter and buffer after the last epoch, before the best epoch's weights are loaded (in
+  // double): the same on every process of a data-parallel run, which is how the tests check that they agree.
   double weights_checksum = 0.0;
 };
 
