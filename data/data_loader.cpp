@@ -103,9 +103,8 @@ Batch DataLoader::build_batch(int batch_index) {
   // The whole batch's positions [batch_begin, batch_end), then this shard's equal part of them.
   const size_t batch_begin = static_cast<size_t>(batch_index) * config_.batch_size;
   const size_t batch_size = std::min(batch_begin + config_.batch_size, order_.size()) - batch_begin;
-  const size_t shards = static_cast<size_t>(config_.shard_count), shard = static_cast<size_t>(config_.shard_index);
-  const size_t begin = batch_begin + batch_size * shard / shards;
-  const size_t end = batch_begin + batch_size * (shard + 1) / shards;
+  const PositionRange shard = shard_range(batch_size, config_.shard_index, config_.shard_count);
+  const size_t begin = batch_begin + shard.begin, end = batch_begin + shard.end;
   const int64_t s = config_.image_size;
   const int64_t per_image = s * s * 3;
 

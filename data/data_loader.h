@@ -41,6 +41,16 @@ struct Batch {
   int index = 0;                   // batch number within the epoch
 };
 
+// Part `index` of `count` near-equal contiguous parts of positions [0, n): [n*index/count, n*(index+1)/count).
+// How data-parallel ranks split a batch (here and in the frozen-prefix cache) and an evaluation list.
+struct PositionRange {
+  size_t begin = 0, end = 0;
+};
+inline PositionRange shard_range(size_t n, int index, int count) {
+  return {n * static_cast<size_t>(index) / static_cast<size_t>(count),
+          n * static_cast<size_t>(index + 1) / static_cast<size_t>(count)};
+}
+
 struct DataLoaderConfig {
   int batch_size = 32;
   int image_size = 224;

@@ -58,8 +58,9 @@ bool FrozenPrefixCache::batch(int epoch, int index, int batch_size, Batch& batch
   fisher_yates_shuffle(order, rng);
   // The whole batch's rows [batch_begin, batch_begin + whole), then this shard's equal part of them.
   const int batch_begin = index * batch_size, whole = std::min(batch_size, n - batch_begin);
-  const int begin = batch_begin + whole * shard_index_ / shard_count_;
-  const int count = batch_begin + whole * (shard_index_ + 1) / shard_count_ - begin;
+  const PositionRange shard = shard_range(static_cast<size_t>(whole), shard_index_, shard_count_);
+  const int begin = batch_begin + static_cast<int>(shard.begin);
+  const int count = static_cast<int>(shard.end - shard.begin);
   const int64_t row = activations_.numel() / n;
   const Shape& s = activations_.shape();
   batch.images = Tensor::uninitialized(Shape{count, s[1], s[2], s[3]});  // (B, h, w, c), every row copied

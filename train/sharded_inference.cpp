@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <unordered_map>
 
+#include "data/data_loader.h"
+
 namespace mriscan {
 
 namespace {
@@ -25,8 +27,9 @@ Tensor gather_rows(Collective& world, const Tensor& local, int64_t rows) {
 InferenceOutput run_inference_sharded(Collective& world, MobileNetV2& model, const std::vector<Sample>& samples,
                                       int image_size, int batch_size) {
   if (world.size() == 1) return run_inference(model, samples, image_size, batch_size);
-  const size_t n = samples.size(), r = static_cast<size_t>(world.rank()), size = static_cast<size_t>(world.size());
-  const std::vector<Sample> shard(samples.begin() + n * r / size, samples.begin() + n * (r + 1) / size);
+  const size_t n = samples.size();
+  const PositionRange mine = shard_range(n, world.rank(), world.size());
+  const std::vector<Sample> shard(samples.begin() + mine.begin, samples.begin() + mine.end);
   InferenceOutput local = run_inference(model, shard, image_size, batch_size);
   // Which samples this process answered (unreadable files are left out), as indices into `samples`.
   std::unordered_map<std::string, int> index_of;

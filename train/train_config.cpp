@@ -38,9 +38,9 @@ const std::vector<TrainConfigField>& train_config_fields() {
        &C::max_samples_per_class},
       {"evaluate_test", "no-test", nullptr, "skip the Testing evaluation", &C::evaluate_test},
       {"sync_batch_norm", "no-sync-bn", nullptr, "under MPI: batch-norm statistics of each process's shard alone",
-       &C::sync_batch_norm},
+       &C::sync_batch_norm, /*added_later=*/true},
       {"bucket_mb", "bucket-mb", "MB", "under MPI: gradient all-reduce bucket size (0: one, after backward)",
-       &C::bucket_mb},
+       &C::bucket_mb, /*added_later=*/true},
   };
   return fields;
 }
@@ -107,9 +107,7 @@ TrainConfig train_config_from_json(const nlohmann::json& json, TrainConfig base)
   if (!json.is_object() || !json.contains("data_dir")) throw std::runtime_error("config: not a training configuration");
   for (const TrainConfigField& field : train_config_fields()) {
     if (!field.key) continue;
-    // Fields added after config.json files were first written may be missing there: the requested value stands.
-    const bool added_later = std::string(field.key) == "sync_batch_norm" || std::string(field.key) == "bucket_mb";
-    if (!json.contains(field.key) && added_later) continue;
+    if (!json.contains(field.key) && field.added_later) continue;  // an older file: the requested value stands
     if (!json.contains(field.key))
       throw std::runtime_error(std::string("config: field '") + field.key + "' is missing");
     try {

@@ -57,6 +57,7 @@ struct TrainConfigField {
   const char* value_name;  // "N", "X", "DIR", ...; nullptr for a flag (bool fields)
   const char* help;        // one line; the default is appended from TrainConfig{}
   Member member;
+  bool added_later = false;  // config.json files written before this field existed lack it: keep base's value
 };
 
 const std::vector<TrainConfigField>& train_config_fields();
@@ -69,8 +70,8 @@ void set_field(TrainConfig& config, const TrainConfigField& field, const std::st
 std::string field_text(const TrainConfig& config, const TrainConfigField& field);
 
 // The fields with a JSON key, as written to config.json; train_config_from_json reads them back over `base`. A
-// missing key or a value of the wrong type is an error (a damaged config.json), except the keys of fields added
-// later (sync_batch_norm, bucket_mb), which keep base's value.
+// missing key or a value of the wrong type is an error (a damaged config.json), except the key of a field marked
+// added_later, which keeps base's value.
 nlohmann::json train_config_to_json(const TrainConfig& config);
 TrainConfig train_config_from_json(const nlohmann::json& json, TrainConfig base);
 

@@ -118,7 +118,8 @@ std::vector<Sample> readable_samples(const std::vector<Sample>& samples) {
 }
 
 // Shuffled, augmented (unless switched off) batches; the last partial batch is dropped when there is more than one.
-DataLoaderConfig training_loader_options(const TrainConfig& config, size_t train_size) {
+// Under data parallelism, this rank's shard of every batch.
+DataLoaderConfig training_loader_options(const TrainConfig& config, size_t train_size, const Collective& world) {
   DataLoaderConfig options;
   options.batch_size = config.batch_size;
   options.image_size = config.image_size;
@@ -126,6 +127,8 @@ DataLoaderConfig training_loader_options(const TrainConfig& config, size_t train
   options.drop_last = train_size > static_cast<size_t>(config.batch_size);
   options.augment = AugmentConfig{.enabled = config.augment};
   options.seed = config.seed;
+  options.shard_index = world.rank();
+  options.shard_count = world.size();
   return options;
 }
 
@@ -287,10 +290,7 @@ TrainResult train_model(const TrainConfig& requested, const ProgressCallback& re
                                             .shard_index = world.rank(), .shard_count = world.size()};
     cache = std::make_unique<FrozenPrefixCache>(model, splits.train, cache_options, report);
   }
-  DataLoaderConfig loader_options = training_loader_options(config, splits.train.size());
-  loader_options.shard_index = world.rank();
-  loader_options.shard_count = world.size();
-  DataLoader train_loader(splits.train, loader_options);
+  DataLoader train_loader(splits.train, training_loader_options(config, splits.train.size(), world));
   BatchSource source{train_loader, cache.get()};
   std::ofstream log;
   if (writes) log.open(run_dir / "train_log.jsonl", std::ios::app);
