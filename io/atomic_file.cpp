@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -13,11 +14,22 @@
 namespace mriscan {
 
 namespace {
+
 std::string errno_text() { return std::strerror(errno); }
+
+std::string unique_temporary_name(const std::string& path) {
+  static std::atomic<uint64_t> counter{0};
+  return path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(++counter);
+}
+
 }  // namespace
 
+bool is_storage_full_errno(int error_number) {
+  return error_number == ENOSPC || error_number == EDQUOT || error_number == EFBIG;
+}
+
 void write_file_atomically(const std::string& path, const std::function<void(const std::string& tmp_path)>& write) {
-  const std::string tmp_path = path + ".tmp";
+  const std::string tmp_path = unique_temporary_name(path);
   try {
     write(tmp_path);
     // The writer may not have synced (callback mode): make the bytes durable before the rename publishes them,
@@ -29,9 +41,21 @@ void write_file_atomically(const std::string& path, const std::function<void(con
     if (rc != 0) throw std::runtime_error("fsync of '" + tmp_path + "' failed: " + errno_text());
     if (std::rename(tmp_path.c_str(), path.c_str()) != 0)
       throw std::runtime_error("cannot rename '" + tmp_path + "' to '" + path + "': " + errno_text());
-  } catch (...) {
+  } catch (const std::filesystem::filesystem_error& error) {
+    const int code = error.code().value();
     std::error_code ignored;
     std::filesystem::remove(tmp_path, ignored);  // never leave a half-written temporary behind
+    if (is_storage_full_errno(code)) throw StorageFullError(std::string("disk full: ") + error.what());
+    throw;
+  } catch (const StorageFullError&) {
+    std::error_code ignored;
+    std::filesystem::remove(tmp_path, ignored);
+    throw;
+  } catch (const std::exception& error) {
+    const int code = errno;  // of the failed write, for writers that report through streams
+    std::error_code ignored;
+    std::filesystem::remove(tmp_path, ignored);
+    if (is_storage_full_errno(code)) throw StorageFullError(std::string("disk full: ") + error.what());
     throw;
   }
   // Sync the directory so the rename itself survives a crash. Best effort: the new file is already in place.

@@ -43,19 +43,25 @@ Image decode_image(const uint8_t* bytes, size_t size, const DecodeLimits& limits
   if (bytes == nullptr || size == 0) throw ImageError("cannot decode " + source + ": empty data (0 bytes)");
   if (size > static_cast<size_t>(INT_MAX)) throw ImageError("cannot decode " + source + ": file larger than 2 GB");
   const int length = static_cast<int>(size);
+  static const uint8_t kJpeg[] = {0xFF, 0xD8, 0xFF};
+  static const uint8_t kPng[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+  const bool jpeg = size >= sizeof(kJpeg) && std::equal(kJpeg, kJpeg + sizeof(kJpeg), bytes);
+  const bool png = size >= sizeof(kPng) && std::equal(kPng, kPng + sizeof(kPng), bytes);
+  if (!jpeg && !png)
+    throw UnsupportedImageFormat("cannot decode " + source + ": not a JPEG or PNG file (the accepted formats)");
 
   // 1. Header only: dimensions and channel count, no pixel allocation yet.
   int width = 0, height = 0, channels = 0;
   if (!stbi_info_from_memory(bytes, length, &width, &height, &channels))
     throw ImageError("cannot decode " + source + ": " + stb_reason() +
-                     " (not a readable JPEG/PNG/BMP/GIF/TGA/PNM image)");
+                     " (not a readable " + (jpeg ? "JPEG" : "PNG") + " image)");
   const int64_t pixels = static_cast<int64_t>(width) * height;
   if (width <= 0 || height <= 0 || width > limits.max_side || height > limits.max_side ||
       pixels > limits.max_pixels)
     throw ImageError("refusing to decode " + source + ": header says " + std::to_string(width) + "x" +
                      std::to_string(height) + " pixels, limit is " + std::to_string(limits.max_side) +
                      " per side and " + std::to_string(limits.max_pixels) + " pixels in total");
-  if (jpeg_is_truncated(bytes, size))
+  if (jpeg && jpeg_is_truncated(bytes, size))
     throw ImageError("cannot decode " + source + ": truncated JPEG (no end-of-image marker)");
 
   // 2. Pixels. Ask stb for RGBA when there is alpha (2 = grey+alpha, 4 = RGBA) so we can composite; otherwise for

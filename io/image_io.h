@@ -1,4 +1,4 @@
-// Image files in and out: decoding (JPEG, PNG, BMP, ... via stb_image), PNG encoding (stb_image_write) and the
+// Image files in and out: decoding (JPEG and PNG via stb_image), PNG encoding (stb_image_write) and the
 // one resize used everywhere (bilinear with half-pixel centres, box prefilter for large downscales).
 //
 // What it is: the boundary between bytes and an 8-bit RGB `Image`. Every decoded image has exactly 3 channels:
@@ -6,7 +6,10 @@
 // border stays black instead of showing whatever colour the encoder left under it), 16-bit PNGs are reduced to 8
 // bits by stb. What it is not: normalisation or float conversion; that is data/preprocess.h, and nothing else.
 //
-// Safety: the header is parsed (stbi_info_from_memory) and the dimensions checked against DecodeLimits BEFORE any
+// Safety: the format is chosen by the file's first bytes (its magic number), and only JPEG and PNG reach a decoder:
+// Debian's stb_image is compiled with every decoder (GIF, PSD, PIC, PNM, TGA, HDR, BMP), each a parser of
+// untrusted input that this project does not need, so anything else is refused (UnsupportedImageFormat) before stb
+// sees it. The header is then parsed (stbi_info_from_memory) and the dimensions checked against DecodeLimits BEFORE any
 // pixel memory is allocated, so a 100-byte file claiming 60000 x 60000 pixels (a "decompression bomb") is
 // rejected instead of allocating 10 GB. All failures throw ImageError with the source name and stb's reason.
 #pragma once
@@ -21,6 +24,10 @@ namespace mriscan {
 
 struct ImageError : std::runtime_error {
   using std::runtime_error::runtime_error;
+};
+// Neither JPEG nor PNG (the server answers 415).
+struct UnsupportedImageFormat : ImageError {
+  using ImageError::ImageError;
 };
 
 struct Image {

@@ -1,4 +1,4 @@
-// Wiring of the service; see app.h. The concurrency policy is stated in tools/cmd_serve.cpp.
+// Wiring of the service; see app.h, which also states the concurrency policy.
 #include "server/app.h"
 
 #include <algorithm>
@@ -20,7 +20,9 @@ MetricsGauges ServerContext::gauges() {
   MetricsGauges gauges;
   if (auto active = registry.active()) gauges.model_version = active->number;
   gauges.queue_depth = queue.depth();
+  gauges.open_connections = queue.connections.load();
   gauges.requests_shed = queue.shed.load();
+  gauges.requests_timed_out = queue.timed_out.load();
   gauges.jobs_by_status = jobs.counts_by_status();
   gauges.uploads = uploads.count();
   gauges.uptime_seconds = uptime_seconds();
@@ -34,7 +36,7 @@ App::App(ServerConfig config) : config_(std::move(config)) {
   const fs::path state(config_.state_dir);
   fs::create_directories(state);
 
-  db_ = std::make_unique<Database>((state / "mriscan.db").string());
+  db_ = std::make_unique<Database>((state / "mriscan.db").string(), config_.db_busy_timeout_ms);
   registry_ = std::make_unique<ModelRegistry>(*db_, (state / "models").string());
   import_initial_models();
   startup_message_ += registry_->open();
@@ -48,61 +50,100 @@ App::App(ServerConfig config) : config_(std::move(config)) {
   dataset_stats_ = std::make_unique<DatasetStats>(config_.data_dir, *uploads_);
   dataset_stats_->start();
 
-  // HTTP: bounded worker pool, limits, JSON errors, one log line per request.
-  http_.new_task_queue = [this] {
-    return new RequestQueue(config_.http_threads, config_.max_queued_requests, queue_counters_);
-  };
-  http_.set_payload_max_length(config_.max_body_bytes);
-  http_.set_read_timeout(config_.read_timeout_seconds, 0);
-  http_.set_keep_alive_timeout(2);
-  router_ = std::make_unique<Router>(http_, metrics_, config_.admin_token);
-  http_.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-    if (!RequestQueue::is_shedding_thread()) return httplib::Server::HandlerResponse::Unhandled;
-    res.set_header("X-Request-Id", router_->next_request_id());
-    res.set_header("Retry-After", "1");
-    res.set_header("Connection", "close");
-    send_error(res, 503, "server busy: the request queue is full, retry shortly");
-    metrics_.record_request("(shed)", req.method, 503, 0.0);
-    return httplib::Server::HandlerResponse::Handled;
-  });
-  http_.set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request& req,
-                                                                        httplib::Response& res) {
+  // HTTP: the connection gate with its limits, JSON errors, one log line per request.
+  GateOptions gate;
+  gate.workers = config_.http_threads;
+  gate.max_waiting_requests = config_.max_queued_requests;
+  gate.head_limits.max_body_bytes = config_.max_body_bytes;
+  gate.head_timeout_seconds = static_cast<double>(config_.read_timeout_seconds);
+  http_ = std::make_unique<HttpServer>(gate, gate_counters_,
+                                       [this](int status, const std::string& message, const RequestHead* head) {
+                                         return rejection_response(status, message, head);
+                                       });
+  router_ = std::make_unique<Router>(*http_, metrics_, config_.admin_token);
+  install_error_handlers();
+
+  context_ = std::unique_ptr<ServerContext>(new ServerContext{config_, *registry_, *uploads_, *jobs_, *dataset_stats_,
+                                                               metrics_, gate_counters_, *router_,
+                                                               std::chrono::steady_clock::now()});
+  register_routes();
+}
+
+App::~App() { stop(); }
+
+namespace {
+const char* reason_phrase(int status) {
+  switch (status) {
+    case 400: return "Bad Request";
+    case 408: return "Request Timeout";
+    case 411: return "Length Required";
+    case 413: return "Payload Too Large";
+    case 416: return "Range Not Satisfiable";
+    case 431: return "Request Header Fields Too Large";
+    case 501: return "Not Implemented";
+    case 503: return "Service Unavailable";
+    default: return "Error";
+  }
+}
+}  // namespace
+
+// The gate's own answers (server/connection_gate.h): the same JSON error body as every other error, and the
+// connection is closed after it.
+std::string App::rejection_response(int status, const std::string& message, const RequestHead* head) {
+  const std::string request_id = router_->next_request_id();
+  const std::string body = nlohmann::json{{"error", message}, {"status", status}, {"request_id", request_id}}.dump();
+  metrics_.record_request(status == 503 ? "(shed)" : "(rejected)", head ? head->method : "", status, 0.0);
+  if (config_.log_requests)
+    std::fprintf(stderr, "[%s] %s -> %d (gate: %s)\n", request_id.c_str(),
+                 head && is_known_method(head->method) ? head->method.c_str() : "-", status, message.c_str());
+  std::string response = "HTTP/1.1 " + std::to_string(status) + " " + reason_phrase(status) + "\r\n";
+  response += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+  response += "X-Request-Id: " + request_id + "\r\nConnection: close\r\n";
+  if (status == 503) response += "Retry-After: 1\r\n";
+  return response + "\r\n" + body;
+}
+
+void App::install_error_handlers() {
+  http_->set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request& req,
+                                                                         httplib::Response& res) {
     if (!res.get_header_value("X-Request-Id").empty()) return httplib::Server::HandlerResponse::Unhandled;
     res.set_header("X-Request-Id", router_->next_request_id());
+    const RequestStream* stream = RequestStream::current();
+    if (stream && stream->timed_out()) res.status = 408;
     std::string message = "HTTP error " + std::to_string(res.status);
     if (res.status == 404) message = "no route for " + req.method + " " + req.path + " (see /openapi.json)";
     if (res.status == 413)
       message = "request body larger than the limit of " + std::to_string(config_.max_body_bytes) + " bytes";
     if (res.status == 400) message = "malformed HTTP request";
+    if (res.status == 408) message = "request body not received in time (" +
+                                     std::to_string(config_.read_timeout_seconds) + " s plus 1 s per 64 KiB)";
     send_error(res, res.status, message);
     metrics_.record_request("(unrouted)", req.method, res.status, 0.0);
     return httplib::Server::HandlerResponse::Handled;
   }));
-  http_.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr error) {
-    std::string message = "internal error";
+  // Exceptions the router did not map (it maps everything inside handlers): the message may name server paths,
+  // so it goes to the log, and the client gets the request id to quote.
+  http_->set_exception_handler([this](const httplib::Request&, httplib::Response& res, std::exception_ptr error) {
+    std::string message = "unknown exception";
     try {
       if (error) std::rethrow_exception(error);
     } catch (const std::exception& e) {
-      message += std::string(": ") + e.what();
+      message = e.what();
     } catch (...) {
     }
-    send_error(res, 500, message);
+    const std::string request_id = router_->next_request_id();
+    std::fprintf(stderr, "[%s] internal error: %s\n", request_id.c_str(), message.c_str());
+    res.set_header("X-Request-Id", request_id);
+    send_error(res, 500, "internal error (request id " + request_id + ")");
   });
-  http_.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+  http_->set_logger([this](const httplib::Request& req, const httplib::Response& res) {
     if (!config_.log_requests) return;
     // Request id, route, status, time and model version; never pixels or file names.
     std::fprintf(stderr, "[%s] %s %s -> %d %s%s%s\n", res.get_header_value("X-Request-Id").c_str(),
                  req.method.c_str(), req.path.c_str(), res.status, res.get_header_value("Server-Timing").c_str(),
                  res.has_header("X-Model-Version") ? " model=" : "", res.get_header_value("X-Model-Version").c_str());
   });
-
-  context_ = std::unique_ptr<ServerContext>(new ServerContext{config_, *registry_, *uploads_, *jobs_, *dataset_stats_,
-                                                               metrics_, queue_counters_, *router_,
-                                                               std::chrono::steady_clock::now()});
-  register_routes();
 }
-
-App::~App() { stop(); }
 
 void App::import_initial_models() {
   if (!registry_->empty()) {
@@ -111,7 +152,9 @@ void App::import_initial_models() {
     return;
   }
   if (!config_.initial_model.empty()) {
-    ModelVersion version = registry_->register_file(config_.initial_model, "initial: " + config_.initial_model);
+    // Sources name the file, never the server's folders (they are shown by GET /models).
+    ModelVersion version = registry_->register_file(
+        config_.initial_model, "initial: " + fs::path(config_.initial_model).filename().string());
     registry_->activate(version.number);
     return;
   }
@@ -127,7 +170,8 @@ void App::import_initial_models() {
   int64_t newest = 0;
   for (const fs::path& file : files) {
     try {
-      newest = registry_->register_file(file.string(), "initial: " + file.string()).number;
+      const fs::path shown = file.parent_path().filename() / file.filename();
+      newest = registry_->register_file(file.string(), "initial: " + shown.string()).number;
     } catch (const std::exception& error) {
       startup_message_ += "skipped " + file.string() + " (" + error.what() + "); ";
     }
@@ -144,33 +188,30 @@ void App::register_routes() {
 }
 
 int App::bind(const std::string& host, int port) {
-  int bound = port == 0 ? http_.bind_to_any_port(host) : (http_.bind_to_port(host, port) ? port : -1);
+  int bound = port == 0 ? http_->bind_to_any_port(host) : (http_->bind_to_port(host, port) ? port : -1);
   if (bound <= 0) throw std::runtime_error("serve: cannot bind " + host + ":" + std::to_string(port));
   return bound;
 }
 
-void App::listen() { http_.listen_after_bind(); }
+void App::listen() { http_->listen_after_bind(); }
 
 int App::start(const std::string& host, int port) {
   int bound = bind(host, port);
   listen_thread_ = std::thread([this] { listen(); });
-  for (int i = 0; i < 5000 && !http_.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  for (int i = 0; i < 5000 && !http_->is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   return bound;
 }
 
-void App::request_shutdown(double timeout_seconds) {
+void App::request_shutdown() {
   context_->draining = true;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_seconds);
-  while (queue_counters_.queued.load() > 0 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  http_.stop();  // stop accepting; requests in progress finish before listen() returns
+  http_->stop();  // stop accepting; the gate serves what is waiting before listen() returns
 }
 
 void App::stop() {
   if (stopped_) return;
   stopped_ = true;
   if (context_) context_->draining = true;
-  http_.stop();  // stop accepting; listen() returns once the requests in progress have finished
+  if (http_) http_->stop();  // stop accepting; listen() returns once the waiting requests are served
   if (listen_thread_.joinable()) listen_thread_.join();
   if (jobs_) jobs_->stop();
 }

@@ -7,9 +7,10 @@
 // requests already accepted (httplib joins its task queue), then stops the worker. The destructor calls stop().
 //
 // Concurrency policy (2 cores shared by serving and training), with the ServerConfig fields that set it:
-//   * HTTP I/O: cpp-httplib's accept loop hands each connection to a bounded pool of `http_threads` workers with
-//     at most `max_queued_requests` connections waiting (server/request_queue.h); when both are full the
-//     connection gets a 503 with Retry-After instead of piling up.
+//   * HTTP I/O: connections wait in the connection gate (server/connection_gate.h), not in threads; a request
+//     whose head has arrived goes to one of `http_threads` workers, at most `max_queued_requests` waiting (then
+//     503 with Retry-After, the body discarded). /health and /ready have a thread of their own, so they answer
+//     while every worker is busy. Heads and bodies have deadlines (`read_timeout_seconds`, then 408).
 //   * Predictions: one forward at a time per model (Classifier serialises predict/explain on its mutex); each
 //     forward uses every core of the process-wide kernel thread count (engine/parallel.h; `mriscan serve
 //     --threads`, default the physical cores). Under concurrent load requests queue on that mutex, which on 2
@@ -19,12 +20,14 @@
 //     (engine/parallel.h set_thread_num_threads, per thread) at nice +10 (setpriority on its own thread id). So
 //     a retrain uses one core at low priority; predictions preempt it and keep the other core. The dataset
 //     statistics scan runs at nice +10 too.
-//   * Shutdown: request_shutdown() (`mriscan serve` calls it on SIGTERM/SIGINT) turns /ready to 503, serves the
-//     connections already queued and stops accepting; listen() returns when the requests in progress have finished
-//     (httplib joins the pool); stop() then stops the retraining worker (a running job is recorded as failed:
-//     interrupted).
-//   * Limits: `max_body_bytes` for any request body (413), `image_limits` checked from the image header before
-//     pixels are allocated (decompression bombs, 400), `max_batch_files` per /predict_batch.
+//   * Shutdown: request_shutdown() (`mriscan serve` calls it on SIGTERM/SIGINT) turns /ready to 503 and stops
+//     accepting; the requests already queued are served and listen() returns when they have finished; stop()
+//     then stops the retraining worker (a running job is recorded as failed: interrupted).
+//   * Limits: request heads (431), bodies without Content-Length (411), `max_body_bytes` (413), multi-range
+//     requests (416), all checked by the gate before a worker is involved; only JPEG and PNG reach a decoder
+//     (415 otherwise), `image_limits` checked from the image header before pixels are allocated (decompression
+//     bombs, 400), and every decoded image is resized to the model's input at once, so a request holds at most
+//     `max_batch_files` small images; `max_batch_files` per /predict_batch.
 // What it is not: the CLI (tools/cmd_serve.cpp parses flags into ServerConfig).
 #pragma once
 
@@ -42,7 +45,7 @@
 #include "server/job_queue.h"
 #include "server/metrics.h"
 #include "server/model_registry.h"
-#include "server/request_queue.h"
+#include "server/http_server.h"
 #include "server/retrainer.h"
 #include "server/router.h"
 #include "server/upload_store.h"
@@ -59,9 +62,10 @@ struct ServerConfig {
   size_t max_body_bytes = 64u << 20;
   DecodeLimits image_limits = {.max_pixels = 16'000'000, .max_side = 8192};
   int http_threads = 8;
-  int max_queued_requests = 64;
+  int max_queued_requests = 256;  // requests (not connections) waiting for a worker
   int max_batch_files = 64;
-  time_t read_timeout_seconds = 10;
+  time_t read_timeout_seconds = 10;  // for a request's head; its body gets this plus 1 s per 64 KiB
+  int db_busy_timeout_ms = 5000;     // a locked database is retried this long, then 503
   RetrainSettings retrain;    // data_dir and runs_dir are filled from the fields above
   JobQueueOptions job_options;
   bool log_requests = true;
@@ -74,7 +78,7 @@ struct ServerContext {
   JobQueue& jobs;
   DatasetStats& dataset_stats;
   ServerMetrics& metrics;
-  RequestQueueCounters& queue;
+  GateCounters& queue;
   const Router& router;
   std::chrono::steady_clock::time_point started;
   std::atomic<bool> draining{false};  // shutting down: /ready answers 503 so load balancers stop sending
@@ -94,10 +98,9 @@ class App {
   // bind + listen on a background thread; returns once the server accepts connections.
   int start(const std::string& host = "127.0.0.1", int port = 0);
   void stop();
-  // Graceful shutdown, for the signal-handling thread: /ready turns 503, connections already waiting in the
-  // request queue are served (up to `timeout_seconds`), then listen() returns once the requests in progress have
-  // finished. The owner then calls stop().
-  void request_shutdown(double timeout_seconds = 30.0);
+  // Graceful shutdown, for the signal-handling thread: /ready turns 503, accepting stops, the requests already
+  // waiting are served, then listen() returns. The owner then calls stop().
+  void request_shutdown();
 
   const std::string& startup_message() const { return startup_message_; }
   ServerContext& context() { return *context_; }
@@ -107,6 +110,8 @@ class App {
  private:
   void import_initial_models();
   void register_routes();
+  void install_error_handlers();
+  std::string rejection_response(int status, const std::string& message, const RequestHead* head);
 
   ServerConfig config_;
   std::unique_ptr<Database> db_;
@@ -116,8 +121,8 @@ class App {
   std::unique_ptr<JobQueue> jobs_;
   std::unique_ptr<DatasetStats> dataset_stats_;
   ServerMetrics metrics_;
-  RequestQueueCounters queue_counters_;
-  httplib::Server http_;
+  GateCounters gate_counters_;
+  std::unique_ptr<HttpServer> http_;
   std::unique_ptr<Router> router_;
   std::unique_ptr<ServerContext> context_;
   std::thread listen_thread_;

@@ -3,14 +3,22 @@
 
 #include <sqlite3.h>
 
+#include "io/atomic_file.h"
+
 #include <ctime>
 #include <stdexcept>
 
 namespace mriscan {
 namespace {
 
+// Typed by cause, so callers can answer "disk full" (507) or "busy, retry" (503) instead of a bare 500.
 [[noreturn]] void throw_sqlite(sqlite3* db, const std::string& what) {
-  throw std::runtime_error("sqlite: " + what + ": " + (db ? sqlite3_errmsg(db) : "out of memory"));
+  const std::string message = "sqlite: " + what + ": " + (db ? sqlite3_errmsg(db) : "out of memory");
+  const int code = db ? (sqlite3_errcode(db) & 0xff) : SQLITE_NOMEM;
+  if (code == SQLITE_FULL || (code == SQLITE_IOERR && is_storage_full_errno(sqlite3_system_errno(db))))
+    throw StorageFullError(message);
+  if (code == SQLITE_BUSY || code == SQLITE_LOCKED) throw DatabaseBusyError(message);
+  throw std::runtime_error(message);
 }
 
 // RAII for a prepared statement.
@@ -96,14 +104,14 @@ std::string SqlRow::text(const std::string& name) const {
   return "";
 }
 
-Database::Database(const std::string& path) : path_(path) {
+Database::Database(const std::string& path, int busy_timeout_ms) : path_(path) {
   if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
                       nullptr) != SQLITE_OK) {
     std::string message = db_ ? sqlite3_errmsg(db_) : "out of memory";
     sqlite3_close(db_);
     throw std::runtime_error("cannot open database '" + path + "': " + message);
   }
-  sqlite3_busy_timeout(db_, 5000);
+  sqlite3_busy_timeout(db_, busy_timeout_ms);
   run(db_, "PRAGMA journal_mode=WAL", {});
   run(db_, "PRAGMA synchronous=FULL", {});
   run(db_, "PRAGMA foreign_keys=ON", {});

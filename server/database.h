@@ -12,6 +12,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <variant>
 #include <vector>
@@ -19,6 +20,11 @@
 struct sqlite3;
 
 namespace mriscan {
+
+// Another connection held the lock for longer than the busy timeout (nothing was changed).
+struct DatabaseBusyError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
 
 using SqlValue = std::variant<std::nullptr_t, int64_t, double, std::string>;
 
@@ -34,8 +40,10 @@ class SqlRow {
 
 class Database {
  public:
-  // Opens (creating if needed) the file; throws std::runtime_error naming the file on failure.
-  explicit Database(const std::string& path);
+  // Opens (creating if needed) the file; throws std::runtime_error naming the file on failure. A statement that
+  // finds the database locked retries for `busy_timeout_ms`, then throws DatabaseBusyError; a full disk throws
+  // StorageFullError (io/atomic_file.h).
+  explicit Database(const std::string& path, int busy_timeout_ms = 5000);
   ~Database();
   Database(const Database&) = delete;
   Database& operator=(const Database&) = delete;

@@ -39,6 +39,16 @@ void DatasetStats::start() {
   thread_ = std::thread([this] { scan(); });
 }
 
+// Messages shown by /dataset_stats name files relative to the data folder, never where it is on the server.
+std::string DatasetStats::without_server_paths(std::string text) const {
+  std::string root = data_dir_;  // sample paths are built from it as given
+  while (!root.empty() && root.back() == '/') root.pop_back();
+  if (root.empty()) return text;
+  for (size_t at = text.find(root); at != std::string::npos; at = text.find(root, at))
+    text.replace(at, root.size(), "<data>");
+  return text;
+}
+
 void DatasetStats::scan() {
   // Same budget as retraining: a statistics page must not slow predictions down.
   setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), 10);
@@ -63,7 +73,7 @@ void DatasetStats::scan() {
       for (const auto& [hash, n] : hash_counts)
         if (n > 1) duplicate_files += n - 1, ++duplicate_groups;
       std::lock_guard<std::mutex> lock(mutex_);
-      training_ = {{"root", dataset.root},       {"class_names", dataset.class_names},
+      training_ = {{"root", std::filesystem::path(dataset.root).filename().string()},       {"class_names", dataset.class_names},
                    {"total", dataset.samples.size()}, {"scanned", scanned},
                    {"complete", complete},       {"class_counts", classes},
                    {"brightness", hist},         {"resolutions", resolutions},
@@ -87,14 +97,14 @@ void DatasetStats::scan() {
         ++resolutions[resolution_key(image.width, image.height)];
         ++hash_counts[sha256_hex(bytes.data(), bytes.size())];
       } catch (const std::exception& error) {
-        unreadable.push_back(error.what());
+        unreadable.push_back(without_server_paths(error.what()));
       }
       if (i % 250 == 249) publish(i + 1, false);
     }
     publish(dataset.samples.size(), !stop_);
   } catch (const std::exception& error) {
     std::lock_guard<std::mutex> lock(mutex_);
-    training_ = {{"complete", true}, {"error", error.what()}};
+    training_ = {{"complete", true}, {"error", without_server_paths(error.what())}};
   }
 }
 

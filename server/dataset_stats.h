@@ -30,6 +30,7 @@ class DatasetStats {
   nlohmann::json snapshot();
 
  private:
+  std::string without_server_paths(std::string text) const;
   void scan();
 
   std::string data_dir_;

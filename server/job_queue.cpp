@@ -75,6 +75,7 @@ int64_t JobQueue::submit(const nlohmann::json& params) {
 CancelOutcome JobQueue::cancel(int64_t id) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (id == running_id_) {
+    if (committing_) return CancelOutcome::kFinishing;
     cancel_running_ = true;
     return CancelOutcome::kCancelling;
   }
@@ -125,29 +126,56 @@ std::map<std::string, int64_t> JobQueue::counts_by_status() {
   return counts;
 }
 
+void JobQueue::log_error(const std::string& what, const std::exception& error) {
+  std::fprintf(stderr, "mriscan serve: retraining worker: %s: %s\n", what.c_str(), error.what());
+}
+
+// Waits up to `duration`, or until a submit() or stop() wakes the worker.
+bool JobQueue::pause(std::chrono::milliseconds duration) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (stopping_) return false;
+  wake_.wait_for(lock, duration);
+  return !stopping_;
+}
+
+std::optional<std::pair<int64_t, nlohmann::json>> JobQueue::claim_next() {
+  std::optional<std::pair<int64_t, nlohmann::json>> claimed;
+  db_.transaction([&](Database::Session& session) {
+    auto rows = session.query("SELECT id, params FROM jobs WHERE status = 'queued' ORDER BY id LIMIT 1");
+    if (rows.empty()) return;
+    const int64_t id = rows[0].integer("id");
+    // Conditional on the status, so a job cancelled in between is never started.
+    session.exec("UPDATE jobs SET status = 'running', started_at = ? WHERE id = ? AND status = 'queued'",
+                 {utc_now_iso8601(), id});
+    if (session.changes() == 1) claimed.emplace(id, parse_or_null(rows[0].text("params")));
+  });
+  return claimed;
+}
+
 void JobQueue::worker_loop() {
   apply_thread_budget(options_);
   for (;;) {
-    int64_t id = 0;
-    nlohmann::json params;
-    {
-      std::unique_lock<std::mutex> lock(mutex_);
-      for (;;) {
-        if (stopping_) return;
-        auto rows = db_.query("SELECT id, params FROM jobs WHERE status = 'queued' ORDER BY id LIMIT 1");
-        if (!rows.empty()) {
-          id = rows[0].integer("id");
-          params = parse_or_null(rows[0].text("params"));
-          break;
-        }
-        wake_.wait_for(lock, std::chrono::seconds(5));
+    std::optional<std::pair<int64_t, nlohmann::json>> job;
+    try {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (stopping_) return;
+      job = claim_next();
+      if (job) {
+        running_id_ = job->first;
+        committing_ = false;
+        cancel_running_ = false;
+        live_progress_ = nullptr;
       }
-      db_.exec("UPDATE jobs SET status = 'running', started_at = ? WHERE id = ?", {utc_now_iso8601(), id});
-      running_id_ = id;
-      cancel_running_ = false;
-      live_progress_ = nullptr;
+    } catch (const std::exception& error) {
+      log_error("cannot read the job queue (retrying in 1 s)", error);
+      if (!pause(std::chrono::seconds(1))) return;
+      continue;
     }
-    run_job(id, params);
+    if (!job) {
+      if (!pause(std::chrono::seconds(5))) return;
+      continue;
+    }
+    run_job(job->first, job->second);
   }
 }
 
@@ -161,32 +189,57 @@ void JobQueue::run_job(int64_t id, const nlohmann::json& params) {
       std::lock_guard<std::mutex> lock(mutex_);
       live_progress_ = progress;
     }
-    if (persist) db_.exec("UPDATE jobs SET progress = ? WHERE id = ?", {progress.dump(), id});
-  };
-  try {
-    std::optional<nlohmann::json> result = runner_(context);
-    bool stopping;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      stopping = stopping_;
+    if (!persist) return;
+    try {
+      db_.exec("UPDATE jobs SET progress = ? WHERE id = ?", {progress.dump(), id});
+    } catch (const std::exception& error) {
+      log_error("cannot persist progress (kept in memory)", error);  // the final status records it again
     }
-    if (result) finish(id, "completed", *result, "");
-    else if (stopping) finish(id, "failed", nullptr, "interrupted: the server shut down while this job was running");
-    else finish(id, "cancelled", nullptr, "");
+  };
+  context.begin_commit = [this] {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (cancel_running_) return false;
+    committing_ = true;
+    return true;
+  };
+  std::string status, message;
+  nlohmann::json result;
+  try {
+    std::optional<nlohmann::json> outcome = runner_(context);
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (outcome) status = "completed", result = *outcome;
+    else if (stopping_) status = "failed", message = "interrupted: the server shut down while this job was running";
+    else status = "cancelled";
   } catch (const std::exception& error) {
-    finish(id, "failed", nullptr, error.what());
+    status = "failed", message = error.what();
+  } catch (...) {
+    status = "failed", message = "unknown error";
   }
+  finish(id, status, result, message);
 }
 
 void JobQueue::finish(int64_t id, const std::string& status, const nlohmann::json& result, const std::string& error) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  db_.exec("UPDATE jobs SET status = ?, finished_at = ?, result = ?, error = ?, progress = COALESCE(?, progress)"
-           " WHERE id = ?",
-           {status, utc_now_iso8601(), result.is_null() ? SqlValue(nullptr) : SqlValue(result.dump()),
-            error.empty() ? SqlValue(nullptr) : SqlValue(error),
-            live_progress_.is_null() ? SqlValue(nullptr) : SqlValue(live_progress_.dump()), id});
-  running_id_ = 0;
-  live_progress_ = nullptr;
+  for (;;) {
+    try {
+      std::lock_guard<std::mutex> lock(mutex_);
+      db_.exec("UPDATE jobs SET status = ?, finished_at = ?, result = ?, error = ?,"
+               " progress = COALESCE(?, progress) WHERE id = ?",
+               {status, utc_now_iso8601(), result.is_null() ? SqlValue(nullptr) : SqlValue(result.dump()),
+                error.empty() ? SqlValue(nullptr) : SqlValue(error),
+                live_progress_.is_null() ? SqlValue(nullptr) : SqlValue(live_progress_.dump()), id});
+      running_id_ = 0;
+      committing_ = false;
+      live_progress_ = nullptr;
+      return;
+    } catch (const std::exception& failure) {
+      log_error("cannot record job " + std::to_string(id) + " as " + status + " (retrying in 1 s)", failure);
+    }
+    if (!pause(std::chrono::seconds(1))) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      running_id_ = 0;  // left 'running' in the table: the next start records it as interrupted
+      return;
+    }
+  }
 }
 
 }  // namespace mriscan

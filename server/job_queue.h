@@ -7,6 +7,10 @@
 // epoch. On open, jobs left `running` by a crash or kill are marked failed ("interrupted"); queued jobs stay
 // queued and run. Cancelling a running job sets its flag, which the trainer polls between batches.
 //
+// Faults: a database error (disk full, busy, I/O) never ends the process. Claiming a job is retried after a
+// pause; progress that cannot be persisted stays in memory; a job's final status is retried every second until
+// it is recorded (or the server stops, when the start-up recovery records the job as interrupted).
+//
 // Thread budget (how retraining leaves the CPU to predictions): the worker thread sets a per-thread kernel budget
 // of 1 thread (engine/parallel.h set_thread_num_threads; the kernels size every OpenMP team with num_threads(), so
 // this limits only the teams started from this thread, and predictions keep the global setting) and lowers its
@@ -17,6 +21,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -25,6 +30,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -38,6 +44,10 @@ struct JobContext {
   // Replaces the job's live progress; `persist` also writes it to the database (use at epoch ends).
   std::function<void(const nlohmann::json& progress, bool persist)> report;
   const std::atomic<bool>* cancel = nullptr;
+  // The point of no return: called once training is over, before the result is registered and activated.
+  // Returns false if a cancel arrived first (the runner then discards its result and returns nullopt); after it
+  // returns true, cancel() answers kFinishing, so a 202 "cancelling" always means the job ends cancelled.
+  std::function<bool()> begin_commit;
 };
 
 // Runs one job; returns its result JSON, or nullopt when it stopped because `cancel` was set. Throwing marks the
@@ -49,7 +59,7 @@ struct JobQueueOptions {
   int nice = 10;        // added niceness of the worker thread
 };
 
-enum class CancelOutcome { kCancelled, kCancelling, kAlreadyFinished, kUnknown };
+enum class CancelOutcome { kCancelled, kCancelling, kFinishing, kAlreadyFinished, kUnknown };
 
 class JobQueue {
  public:
@@ -67,7 +77,10 @@ class JobQueue {
   void worker_loop();
   void run_job(int64_t id, const nlohmann::json& params);
   nlohmann::json row_to_json(const SqlRow& row);
+  std::optional<std::pair<int64_t, nlohmann::json>> claim_next();  // marks the oldest queued job running
   void finish(int64_t id, const std::string& status, const nlohmann::json& result, const std::string& error);
+  bool pause(std::chrono::milliseconds duration);  // false when stopping
+  static void log_error(const std::string& what, const std::exception& error);
 
   Database& db_;
   JobRunner runner_;
@@ -76,6 +89,7 @@ class JobQueue {
   std::condition_variable wake_;  // a job was submitted, or stop
   bool stopping_ = false;
   int64_t running_id_ = 0;  // 0: idle
+  bool committing_ = false;  // the running job passed begin_commit
   std::atomic<bool> cancel_running_{false};
   nlohmann::json live_progress_;  // of running_id_
   std::thread worker_;

@@ -1,6 +1,8 @@
 // Prometheus text rendering and latency percentiles; see metrics.h.
 #include "server/metrics.h"
 
+#include "server/request_head.h"
+
 #include <algorithm>
 #include <cmath>
 #include <sstream>
@@ -21,7 +23,7 @@ std::string format_number(double value) {
   return out.str();
 }
 
-// Label values escape backslash, double quote and newline (exposition format spec).
+// Label values escape backslash, double quote and line feed (Prometheus text exposition format).
 std::string escape_label(const std::string& value) {
   std::string escaped;
   for (char c : value) {
@@ -89,8 +91,11 @@ ServerMetrics::ServerMetrics() : inference_seconds_(kLatencyBounds), batch_sizes
 
 void ServerMetrics::record_request(const std::string& route, const std::string& method, int status,
                                    double seconds) {
+  // Label values a client controls are folded: any method outside the known set is "OTHER", and routes are
+  // the registered patterns or one of the fixed labels "(unrouted)", "(rejected)", "(shed)".
+  const std::string method_label = is_known_method(method) ? method : "OTHER";
   std::lock_guard<std::mutex> lock(mutex_);
-  ++request_counts_[{route, method, status}];
+  ++request_counts_[{route, method_label, status}];
   request_seconds_.try_emplace(route, kLatencyBounds).first->second.observe(seconds);
   push_recent(recent_ms_[route], seconds * 1000.0, kRecentSamples);
 }
@@ -109,7 +114,7 @@ std::string ServerMetrics::render_prometheus(const MetricsGauges& gauges) const 
   out += "# TYPE mriscan_http_requests_total counter\n";
   for (const auto& [key, count] : request_counts_) {
     const auto& [route, method, status] = key;
-    out += "mriscan_http_requests_total{route=\"" + escape_label(route) + "\",method=\"" + method +
+    out += "mriscan_http_requests_total{route=\"" + escape_label(route) + "\",method=\"" + escape_label(method) +
            "\",status=\"" + std::to_string(status) + "\"} " + std::to_string(count) + "\n";
   }
   out += "# HELP mriscan_http_request_duration_seconds Time from routing to response, by route pattern.\n";
@@ -122,12 +127,18 @@ std::string ServerMetrics::render_prometheus(const MetricsGauges& gauges) const 
   out += "# HELP mriscan_prediction_batch_size Images per prediction call.\n";
   out += "# TYPE mriscan_prediction_batch_size histogram\n";
   batch_sizes_.render(out, "mriscan_prediction_batch_size", "");
-  out += "# HELP mriscan_request_queue_depth Connections being served or waiting for a worker.\n";
+  out += "# HELP mriscan_request_queue_depth Requests being served or waiting for a worker.\n";
   out += "# TYPE mriscan_request_queue_depth gauge\n";
   out += "mriscan_request_queue_depth " + std::to_string(gauges.queue_depth) + "\n";
-  out += "# HELP mriscan_requests_shed_total Connections answered 503 because the request queue was full.\n";
+  out += "# HELP mriscan_open_connections Connections held by the connection gate and the workers.\n";
+  out += "# TYPE mriscan_open_connections gauge\n";
+  out += "mriscan_open_connections " + std::to_string(gauges.open_connections) + "\n";
+  out += "# HELP mriscan_requests_shed_total Requests answered 503 because the request queue was full.\n";
   out += "# TYPE mriscan_requests_shed_total counter\n";
   out += "mriscan_requests_shed_total " + std::to_string(gauges.requests_shed) + "\n";
+  out += "# HELP mriscan_requests_timed_out_total Requests answered 408: their head did not arrive in time.\n";
+  out += "# TYPE mriscan_requests_timed_out_total counter\n";
+  out += "mriscan_requests_timed_out_total " + std::to_string(gauges.requests_timed_out) + "\n";
   out += "# HELP mriscan_model_version Number n of the active model version vn (0: no model loaded).\n";
   out += "# TYPE mriscan_model_version gauge\n";
   out += "mriscan_model_version " + std::to_string(gauges.model_version) + "\n";

@@ -43,7 +43,9 @@ class Histogram {
 struct MetricsGauges {
   int64_t model_version = 0;  // 0 when no model is loaded
   int queue_depth = 0;
+  int open_connections = 0;
   int64_t requests_shed = 0;
+  int64_t requests_timed_out = 0;
   std::map<std::string, int64_t> jobs_by_status;  // queued, running, completed, failed, cancelled
   int64_t uploads = 0;
   double uptime_seconds = 0.0;

@@ -11,8 +11,8 @@ namespace mriscan {
 namespace fs = std::filesystem;
 
 nlohmann::json ModelVersion::to_json() const {
-  return {{"version", name()}, {"number", number}, {"created_at", created_at}, {"source", source},
-          {"active", active},  {"metrics", metrics}};
+  return {{"version", name()}, {"number", number},   {"created_at", created_at}, {"source", source},
+          {"active", active},  {"serving", serving}, {"metrics", metrics}};
 }
 
 std::optional<int64_t> parse_version(const std::string& text) {
@@ -40,6 +40,8 @@ ModelVersion ModelRegistry::from_row(const SqlRow& row) const {
   version.metrics = nlohmann::json::parse(row.text("metrics"), nullptr, false);
   if (version.metrics.is_discarded()) version.metrics = nullptr;
   version.active = row.integer("active") != 0;
+  auto served = active();
+  version.serving = served && served->number == version.number;
   return version;
 }
 
@@ -65,16 +67,22 @@ std::string ModelRegistry::open() {
   std::stable_sort(versions.begin(), versions.end(), [](const ModelVersion& a, const ModelVersion& b) {
     return a.active != b.active ? a.active : a.number > b.number;
   });
+  const bool recorded = versions.front().active;
   std::string problems;
   for (const ModelVersion& version : versions) {
     try {
       std::shared_ptr<Classifier> classifier = Classifier::load(version.path);
-      if (!version.active)
+      swap_in(version.number, std::move(classifier));
+      if (!recorded) {  // no version was ever recorded active: record this one
         db_.transaction([&](Database::Session& session) {
           session.exec("UPDATE models SET active = (number = ?)", {version.number});
         });
-      swap_in(version.number, std::move(classifier));
-      return "serving " + version.name() + (problems.empty() ? "" : " (skipped:" + problems + ")");
+        return "serving " + version.name();
+      }
+      if (version.active) return "serving " + version.name();
+      return "serving " + version.name() + " in place of the recorded active version, which failed to load (" +
+             problems + " ); the next start tries it again, and POST /models/" + version.name() +
+             "/activate makes the switch permanent";
     } catch (const std::exception& error) {
       problems += " " + version.name() + ": " + error.what() + ";";
     }
@@ -102,6 +110,18 @@ ModelVersion ModelRegistry::register_file(const std::string& source_path, const 
 
 void ModelRegistry::activate(int64_t number) {
   std::lock_guard<std::mutex> lock(change_mutex_);
+  activate_locked(number);
+}
+
+bool ModelRegistry::activate_if_serving(int64_t number, int64_t expected) {
+  std::lock_guard<std::mutex> lock(change_mutex_);
+  auto served = active();
+  if (!served || served->number != expected) return false;
+  activate_locked(number);
+  return true;
+}
+
+void ModelRegistry::activate_locked(int64_t number) {
   auto rows = db_.query("SELECT * FROM models WHERE number = ?", {number});
   if (rows.empty()) throw std::out_of_range("unknown model version v" + std::to_string(number));
   ModelVersion version = from_row(rows[0]);

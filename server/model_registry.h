@@ -7,8 +7,11 @@
 // nothing), flips the `active` flag of every row in one transaction, and only then swaps the served pointer.
 // Requests hold their own shared_ptr copy for their whole duration, so in-flight predictions finish on the old
 // model, new ones use the new one, and the old one is freed when the last request lets go.
-// On open, the active row's file is loaded; if it is missing or corrupt, the newest version that does load
-// becomes active ("the last good model"), and if none does, the server runs without a model (not ready).
+// On open, the active row's file is loaded; if it is missing or corrupt, the newest version that does load is
+// served in its place ("the last good model") WITHOUT changing the recorded active version: the failure may be
+// transient (a slow mount, a file being restored), so the next start tries the recorded one again, and only an
+// operator's activation changes it. If none loads, the server runs without a model (not ready). /models shows
+// both: `active` (recorded) and `serving`.
 // What it is not: a training component; it never changes weights.
 #pragma once
 
@@ -32,7 +35,8 @@ struct ModelVersion {
   std::string created_at;
   std::string source;  // "initial: <file>", "retrain job 3", ...
   nlohmann::json metrics;
-  bool active = false;
+  bool active = false;   // the recorded active version
+  bool serving = false;  // the version this process serves (differs from `active` only after a failed load)
 
   std::string name() const { return "v" + std::to_string(number); }
   nlohmann::json to_json() const;  // for GET /models
@@ -58,6 +62,9 @@ class ModelRegistry {
 
   // Loads, commits and swaps (see the header comment). Throws std::out_of_range for an unknown version.
   void activate(int64_t number);
+  // The same, only if version `expected` is still the one served (a retrain activates its result only if no
+  // operator activated or rolled back another version while it ran). Returns whether it activated.
+  bool activate_if_serving(int64_t number, int64_t expected);
 
   // The model new requests should use; null when none is loaded. Cheap: a shared_ptr copy under a mutex.
   std::shared_ptr<const ActiveModel> active() const;
@@ -68,6 +75,7 @@ class ModelRegistry {
 
  private:
   ModelVersion from_row(const SqlRow& row) const;
+  void activate_locked(int64_t number);
   void swap_in(int64_t number, std::shared_ptr<Classifier> classifier);
 
   Database& db_;

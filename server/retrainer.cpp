@@ -19,19 +19,6 @@ double validation_accuracy(const nlohmann::json& metrics) {
   return -1.0;  // unknown: any candidate is "not worse"
 }
 
-// Reads an optional integer field within [low, high]; throws naming the field.
-int int_field(const nlohmann::json& request, const std::string& name, int fallback, int low, int high) {
-  if (!request.contains(name) || request[name].is_null()) return fallback;
-  const nlohmann::json& value = request[name];
-  if (!value.is_number_integer())
-    throw std::invalid_argument("'" + name + "' must be an integer, got " + value.dump());
-  int64_t v = value.get<int64_t>();
-  if (v < low || v > high)
-    throw std::invalid_argument("'" + name + "' must be in [" + std::to_string(low) + ", " + std::to_string(high) +
-                                "], got " + std::to_string(v));
-  return static_cast<int>(v);
-}
-
 }  // namespace
 
 ActivationRule parse_activation_rule(const std::string& text) {
@@ -48,29 +35,6 @@ std::string to_string(ActivationRule rule) {
     case ActivationRule::kNever: return "never";
   }
   return "?";
-}
-
-nlohmann::json validate_retrain_params(const nlohmann::json& request) {
-  if (!request.is_object()) throw std::invalid_argument("the request body must be a JSON object");
-  for (const auto& [key, value] : request.items())
-    if (key != "epochs" && key != "learning_rate" && key != "frozen_blocks" && key != "max_samples_per_class")
-      throw std::invalid_argument("unknown field '" + key +
-                                  "': expected epochs, learning_rate, frozen_blocks, max_samples_per_class");
-  if (!request.contains("epochs")) throw std::invalid_argument("'epochs' is required");
-  nlohmann::json params;
-  params["epochs"] = int_field(request, "epochs", 1, 1, 100);
-  double learning_rate = 1e-4;
-  if (request.contains("learning_rate") && !request["learning_rate"].is_null()) {
-    if (!request["learning_rate"].is_number())
-      throw std::invalid_argument("'learning_rate' must be a number, got " + request["learning_rate"].dump());
-    learning_rate = request["learning_rate"].get<double>();
-    if (!(learning_rate > 0.0 && learning_rate <= 1.0))
-      throw std::invalid_argument("'learning_rate' must be in (0, 1], got " + std::to_string(learning_rate));
-  }
-  params["learning_rate"] = learning_rate;
-  params["frozen_blocks"] = int_field(request, "frozen_blocks", 0, 0, MobileNetV2::kNumBlocks);
-  params["max_samples_per_class"] = int_field(request, "max_samples_per_class", 0, 0, 1000000);
-  return params;
 }
 
 Retrainer::Retrainer(ModelRegistry& registry, UploadStore& uploads, RetrainSettings settings)
@@ -126,7 +90,7 @@ std::optional<nlohmann::json> Retrainer::run(const JobContext& job) {
     job.report(progress, p.phase == "epoch" || p.phase == "calibrate" || p.phase == "done");
   };
   TrainResult trained = train_model(config, on_progress, job.cancel);
-  if (trained.cancelled) {
+  if (trained.cancelled || (job.begin_commit && !job.begin_commit())) {  // a cancel after the last batch counts
     fs::remove_all(config.out_dir);
     return std::nullopt;
   }
@@ -152,7 +116,14 @@ std::optional<nlohmann::json> Retrainer::run(const JobContext& job) {
                std::to_string(incumbent) + " of " + base->name;
       break;
   }
-  if (activate) registry_.activate(version.number);
+  // Only over the version this job started from: if an operator activated or rolled back another version while
+  // it ran, their choice stands and the candidate stays registered.
+  if (activate && !registry_.activate_if_serving(version.number, base->number)) {
+    activate = false;
+    auto serving = registry_.active();
+    reason += "; not activated: the served version changed from " + base->name + " to " +
+              (serving ? serving->name : std::string("none")) + " while this job ran (an operator's choice stands)";
+  }
   return nlohmann::json{{"model_version", version.name()},
                         {"base_version", base->name},
                         {"activated", activate},

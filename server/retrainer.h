@@ -19,6 +19,7 @@
 
 #include "server/job_queue.h"
 #include "server/model_registry.h"
+#include "server/retrain_params.h"
 #include "server/upload_store.h"
 
 namespace mriscan {
@@ -38,9 +39,6 @@ struct RetrainSettings {
   int default_max_samples_per_class = 0;  // 0 = all; a request may ask for fewer
   bool evaluate_test = false;             // also evaluate on Testing/ (slow; never used for the decision)
 };
-
-// Validated retrain parameters from a request; throws std::invalid_argument naming the bad field.
-nlohmann::json validate_retrain_params(const nlohmann::json& request);
 
 class Retrainer {
  public:

@@ -6,7 +6,9 @@
 #include <random>
 #include <regex>
 
+#include "io/atomic_file.h"
 #include "io/image_io.h"
+#include "server/database.h"
 #include "server/http_util.h"
 
 namespace mriscan {
@@ -16,6 +18,10 @@ namespace {
 std::string to_regex(const std::string& path) {
   static const std::regex placeholder(R"(\{[a-z_]+\})");
   return std::regex_replace(path, placeholder, "([^/]+)");
+}
+
+void log_internal(const httplib::Response& res, const char* what) {
+  std::fprintf(stderr, "[%s] internal error: %s\n", res.get_header_value("X-Request-Id").c_str(), what);
 }
 
 }  // namespace
@@ -48,18 +54,30 @@ Router::Handler Router::wrap(const RouteInfo& route, Handler handler) {
       if (route.admin) require_admin(req, admin_token_);
       handler(req, res);
       if (res.status == -1) res.status = 200;
+      if (res.status == 200 && req.ranges.size() == 1) res.status = 206;  // httplib sends just that range
     } catch (const HttpError& error) {
       send_error(res, error.status, error.what(), error.details);
     } catch (const UploadRejected& error) {
-      send_error(res, 400, error.what(), error.problems.empty() ? nlohmann::json() : error.problems);
+      send_error(res, error.status, error.what(), error.problems.empty() ? nlohmann::json() : error.problems);
+    } catch (const UnsupportedImageFormat& error) {
+      send_error(res, 415, error.what());
     } catch (const ImageError& error) {
       send_error(res, 400, std::string("not a usable image: ") + error.what());
+    } catch (const StorageFullError& error) {
+      log_internal(res, error.what());
+      send_error(res, 507, "the server's disk is full: nothing was stored; retry later");
+    } catch (const DatabaseBusyError& error) {
+      log_internal(res, error.what());
+      res.set_header("Retry-After", "1");
+      send_error(res, 503, "the server's database is busy: nothing was changed; retry shortly");
     } catch (const std::invalid_argument& error) {
       send_error(res, 400, error.what());
     } catch (const std::exception& error) {
-      send_error(res, 500, std::string("internal error: ") + error.what());
+      // The message may name server paths: it goes to the log, the client gets the request id to quote.
+      log_internal(res, error.what());
+      send_error(res, 500, "internal error (request id " + res.get_header_value("X-Request-Id") + ")");
     } catch (...) {
-      send_error(res, 500, "internal error");
+      send_error(res, 500, "internal error (request id " + res.get_header_value("X-Request-Id") + ")");
     }
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     res.set_header("Server-Timing", "app;dur=" + std::to_string(seconds * 1000.0));

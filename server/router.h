@@ -2,8 +2,11 @@
 // turned into JSON errors with the right status, timing and per-route metrics. Handlers stay three steps
 // (decode -> models:: -> encode) and just throw HttpError for bad input.
 //
-// Exception mapping: HttpError -> its status; UploadRejected, ImageError, std::invalid_argument -> 400 (the
-// client sent something unusable; the message says what); anything else -> 500 with the message.
+// Exception mapping: HttpError -> its status; UploadRejected -> its status (400, or 415 when every file is of
+// an unsupported format); UnsupportedImageFormat -> 415; ImageError, std::invalid_argument -> 400 (the client
+// sent something unusable; the message says what); StorageFullError -> 507 and DatabaseBusyError -> 503 with
+// Retry-After (nothing was stored); anything else -> 500 naming only the request id (the message, which may
+// contain server paths, goes to the log).
 // What it is not: a framework; it is a thin layer over httplib::Server::Get/Post.
 #pragma once
 

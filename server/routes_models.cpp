@@ -1,5 +1,8 @@
 // GET /models (every version with metrics and creation time) and POST /models/{version}/activate (promote or
 // roll back; atomic, see server/model_registry.h).
+#include <cstdio>
+
+#include "io/atomic_file.h"
 #include "server/http_util.h"
 #include "server/routes.h"
 
@@ -28,8 +31,17 @@ void register_model_routes(Router& router, ServerContext& context) {
         auto previous = context.registry.active();
         try {
           context.registry.activate(*number);
+        } catch (const StorageFullError&) {
+          throw;  // 507 / 503 from the router
+        } catch (const DatabaseBusyError&) {
+          throw;
         } catch (const std::exception& error) {
-          throw HttpError(500, "cannot activate v" + std::to_string(*number) + ": " + error.what());
+          // The loader's message names the file's path: it goes to the log only.
+          std::fprintf(stderr, "[%s] cannot activate v%lld: %s\n", res.get_header_value("X-Request-Id").c_str(),
+                       static_cast<long long>(*number), error.what());
+          throw HttpError(500, "cannot activate v" + std::to_string(*number) +
+                                   ": its model file does not load (details in the server log); the previous "
+                                   "version keeps serving");
         }
         send_json(res, 200, {{"active_version", "v" + std::to_string(*number)},
                              {"previous_version", previous ? nlohmann::json(previous->name) : nullptr}});

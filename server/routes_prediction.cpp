@@ -26,9 +26,14 @@ UploadFile single_image(const httplib::Request& req) {
   return files[0];
 }
 
-Image decode(const UploadFile& file, const ServerContext& context) {
-  return decode_image(reinterpret_cast<const uint8_t*>(file.bytes.data()), file.bytes.size(),
-                      context.config.image_limits, "'" + file.filename + "'");
+// Decoded and at once resized to the model's input (S x S), which is what preprocessing would do first anyway
+// (a same-size resize is an exact copy, so predictions are unchanged): a request holds one full-resolution
+// decode at a time, and otherwise at most max_batch_files images of S*S*3 bytes (64 x 147 KB at S = 224).
+Image decode(const UploadFile& file, const ServerContext& context, const Classifier& classifier) {
+  const int size = classifier.image_size();
+  return resize_bilinear(decode_image(reinterpret_cast<const uint8_t*>(file.bytes.data()), file.bytes.size(),
+                                      context.config.image_limits, "'" + file.filename + "'"),
+                         size, size);
 }
 
 nlohmann::json prediction_json(const Prediction& prediction, const std::vector<std::string>& class_names) {
@@ -59,7 +64,7 @@ void register_prediction_routes(Router& router, ServerContext& context) {
   router.post("/predict", [&context](const httplib::Request& req, httplib::Response& res) {
     auto model = require_model(context);
     UploadFile file = single_image(req);
-    Image image = decode(file, context);
+    Image image = decode(file, context, *model->classifier);
     const bool with_gradcam = form_value(req, "gradcam") == "1" || form_value(req, "gradcam") == "true";
     const auto& names = model->classifier->class_names();
     nlohmann::json body;
@@ -101,7 +106,7 @@ void register_prediction_routes(Router& router, ServerContext& context) {
       results.push_back({{"index", i}, {"filename", files[i].filename}});
       try {
         if (files[i].bytes.empty()) throw ImageError("empty file");
-        images.push_back(decode(files[i], context));
+        images.push_back(decode(files[i], context, *model->classifier));
         image_slot.push_back(i);
       } catch (const ImageError& error) {
         results[i]["error"] = std::string("not a usable image: ") + error.what();
@@ -124,7 +129,7 @@ void register_prediction_routes(Router& router, ServerContext& context) {
 
   router.post("/explain", [&context](const httplib::Request& req, httplib::Response& res) {
     auto model = require_model(context);
-    Image image = decode(single_image(req), context);
+    Image image = decode(single_image(req), context, *model->classifier);
     const auto& names = model->classifier->class_names();
     Explanation explanation = model->classifier->explain(image, explained_class(req, names));
     context.metrics.record_inference(explanation.prediction.inference_ms / 1000.0, 1);

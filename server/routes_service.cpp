@@ -15,7 +15,7 @@ namespace {
 void send_file(httplib::Response& res, const std::filesystem::path& path, const std::string& mime,
                const std::string& hint = "") {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw HttpError(404, "missing file " + path.string() + hint);
+  if (!in) throw HttpError(404, "missing file " + path.filename().string() + hint);  // never the server's folders
   std::ostringstream content;
   content << in.rdbuf();
   res.status = 200;

@@ -98,6 +98,10 @@ void register_training_routes(Router& router, ServerContext& context) {
         const int64_t id = parse_id(req.matches[1], "job_id");
         switch (context.jobs.cancel(id)) {
           case CancelOutcome::kUnknown: throw HttpError(404, "unknown job " + std::to_string(id));
+          case CancelOutcome::kFinishing:
+            throw HttpError(409, "job " + std::to_string(id) +
+                                     " has finished training and is registering its model; it can no longer be "
+                                     "cancelled (roll back with POST /models/{version}/activate)");
           case CancelOutcome::kAlreadyFinished:
             throw HttpError(409, "job " + std::to_string(id) + " has already finished");
           case CancelOutcome::kCancelled: send_json(res, 200, {{"job_id", id}, {"status", "cancelled"}}); break;

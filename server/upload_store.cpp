@@ -2,6 +2,8 @@
 #include "server/upload_store.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -66,6 +68,7 @@ std::vector<UploadItem> UploadStore::add(const std::vector<UploadFile>& files, c
   };
   std::vector<Checked> checked;
   nlohmann::json problems = nlohmann::json::array();
+  size_t unsupported = 0;  // problems that are a format other than JPEG or PNG
   for (const UploadFile& file : files) {
     try {
       if (file.bytes.empty()) throw ImageError("empty file");
@@ -78,54 +81,65 @@ std::vector<UploadItem> UploadStore::add(const std::vector<UploadFile>& files, c
       checked.push_back(std::move(c));
     } catch (const ImageError& error) {
       problems.push_back({{"file", file.filename}, {"error", error.what()}});
+      if (dynamic_cast<const UnsupportedImageFormat*>(&error)) ++unsupported;
     }
   }
   if (!problems.empty())
     throw UploadRejected(std::to_string(problems.size()) + " of " + std::to_string(files.size()) +
-                             " files are not valid images; nothing was stored",
-                         problems);
+                             " files are not valid images (JPEG or PNG); nothing was stored",
+                         problems, unsupported == problems.size() ? 415 : 400);
 
-  // 2. Duplicates: already stored, or repeated within this request.
-  std::map<std::string, std::string> existing_labels;
-  for (const SqlRow& row : db_.query("SELECT sha256, label FROM uploads"))
-    existing_labels[row.text("sha256")] = row.text("label");
+  // 2. One request at a time from here: the duplicate check, the files and the rows must see the same state
+  //    (two concurrent uploads of one scan used to both decide "new", and the loser's cleanup deleted the file
+  //    the winner had stored). New scans' files first (each atomically), then one transaction for the rows,
+  //    which also re-checks each hash (INSERT OR IGNORE) in case another process stored it meanwhile.
+  std::lock_guard<std::mutex> lock(add_mutex_);
   std::set<std::string> seen_in_request;
-  for (Checked& c : checked) {
-    auto found = existing_labels.find(c.item.sha256);
-    if (found != existing_labels.end()) {
-      c.item.status = "duplicate";
-      c.item.label = found->second;
-    } else if (!seen_in_request.insert(c.item.sha256).second) {
-      c.item.status = "duplicate";
-    }
-  }
-
-  // 3. Files first (each atomically), then one transaction for all rows. If writing fails, remove what this
-  //    request wrote; the rows never existed.
-  std::vector<fs::path> written;
+  std::vector<std::string> created;  // hashes whose file this call created
   try {
-    for (const Checked& c : checked) {
-      if (c.item.status != "stored") continue;
-      fs::path path = fs::path(dir_) / c.item.sha256;
+    for (Checked& c : checked) {
+      if (!seen_in_request.insert(c.item.sha256).second) {
+        c.item.status = "duplicate";
+        continue;
+      }
+      auto existing = db_.query("SELECT label FROM uploads WHERE sha256 = ?", {c.item.sha256});
+      if (!existing.empty()) {
+        c.item.status = "duplicate";
+        c.item.label = existing[0].text("label");
+        continue;
+      }
+      const fs::path path = fs::path(dir_) / c.item.sha256;
+      const bool existed = fs::exists(path);
       write_file_atomically(path.string(), [&](const std::string& tmp_path) {
         std::ofstream out(tmp_path, std::ios::binary);
         out.write(c.bytes->data(), static_cast<std::streamsize>(c.bytes->size()));
-        if (!out.flush()) throw std::runtime_error("cannot write upload " + tmp_path);
+        if (!out.flush()) throw std::runtime_error("cannot write an upload: " + std::string(std::strerror(errno)));
       });
-      written.push_back(path);
+      if (!existed) created.push_back(c.item.sha256);
     }
     const std::string now = utc_now_iso8601();
     db_.transaction([&](Database::Session& session) {
-      for (const Checked& c : checked) {
+      for (Checked& c : checked) {
         if (c.item.status != "stored") continue;
-        session.exec("INSERT INTO uploads (sha256, label, width, height, brightness, bytes, created_at)"
+        session.exec("INSERT OR IGNORE INTO uploads (sha256, label, width, height, brightness, bytes, created_at)"
                      " VALUES (?, ?, ?, ?, ?, ?, ?)",
                      {c.item.sha256, c.item.label, int64_t(c.item.width), int64_t(c.item.height), c.brightness,
                       int64_t(c.bytes->size()), now});
+        if (session.changes() == 0) {
+          c.item.status = "duplicate";
+          c.item.label = session.query("SELECT label FROM uploads WHERE sha256 = ?", {c.item.sha256}).at(0).text("label");
+        }
       }
     });
   } catch (...) {
-    for (const fs::path& path : written) fs::remove(path);
+    // Remove only files this call created and no row refers to: never a file another request stored.
+    for (const std::string& sha : created) {
+      try {
+        if (db_.query("SELECT 1 FROM uploads WHERE sha256 = ?", {sha}).empty()) fs::remove(fs::path(dir_) / sha);
+      } catch (...) {
+        // the database is failing too: the file stays, and the sweep at the next start removes it
+      }
+    }
     throw;
   }
   std::vector<UploadItem> items;

@@ -3,13 +3,14 @@
 // A request's files are all decoded (with the server's decode limits) and the label checked against the model's
 // classes BEFORE anything is written: one bad file rejects the whole request and nothing is kept. Accepted bytes
 // are stored as <dir>/<sha256 of the bytes> (temporary name, fsync, rename), so no name from the client ever
-// reaches the file system and the same scan uploaded twice is stored once; the second copy is reported as a
-// duplicate (with the label it already has). The database row is written last, in one transaction for the whole
+// reaches the file system and the same scan uploaded twice, even concurrently, is stored once; the second copy
+// is reported as a duplicate (with the label it already has). The database row is written last, in one transaction for the whole
 // request; a crash in between leaves only unreferenced files, which `UploadStore` removes when it opens.
 // What it is not: an image database; pixels are not kept in SQLite, only the hash, label, size and brightness.
 #pragma once
 
 #include <cstdint>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -37,9 +38,10 @@ struct UploadItem {
 
 // A rejected request: every problem found, one entry per offending file ({"file", "error"}).
 struct UploadRejected : std::runtime_error {
-  UploadRejected(const std::string& message, nlohmann::json problems)
-      : std::runtime_error(message), problems(std::move(problems)) {}
+  UploadRejected(const std::string& message, nlohmann::json problems, int status = 400)
+      : std::runtime_error(message), problems(std::move(problems)), status(status) {}
   nlohmann::json problems;
+  int status;  // 415 when every problem is an unsupported format, else 400
 };
 
 struct UploadRecord {
@@ -68,6 +70,7 @@ class UploadStore {
   Database& db_;
   std::string dir_;
   DecodeLimits limits_;
+  std::mutex add_mutex_;  // add() is check-then-write: one at a time
 };
 
 }  // namespace mriscan

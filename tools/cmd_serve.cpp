@@ -1,16 +1,23 @@
 // `mriscan serve`: parses the options into a ServerConfig, builds the App (server/app.h), handles signals, listens.
 // The concurrency policy (HTTP workers, predictions, retraining, shutdown, limits) is described in server/app.h.
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
 
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 #include <random>
 #include <thread>
 
 #include "data/dataset.h"
 #include "engine/parallel.h"
+#include "io/atomic_file.h"
 #include "server/app.h"
 #include "tools/args.h"
 #include "tools/command.h"
@@ -35,7 +42,7 @@ struct NumberOption {
 const std::vector<NumberOption> kNumberOptions = {
     {{"http-threads", "N", "HTTP worker threads"}, 1,
      [](const ServerConfig& c) { return c.http_threads; }, [](ServerConfig& c, int v) { c.http_threads = v; }},
-    {{"max-queued", "N", "connections allowed to wait for a worker before 503"}, 0,
+    {{"max-queued", "N", "requests allowed to wait for a worker before 503"}, 0,
      [](const ServerConfig& c) { return c.max_queued_requests; },
      [](ServerConfig& c, int v) { c.max_queued_requests = v; }},
     {{"max-body-mb", "N", "maximum request body in MB"}, 1,
@@ -65,7 +72,9 @@ std::vector<Option> serve_options() {
       {"state-dir", "DIR", "SQLite database, uploads and model versions (runs/serve)"},
       {"host", "HOST", "address to bind (127.0.0.1)"},
       {"port", "N", "port (8080; 0 picks a free one)"},
-      {"admin-token", "TOKEN", "token for admin routes ($MRISCAN_ADMIN_TOKEN, else a random one, printed)"},
+      {"admin-token-file", "FILE",
+       "file holding the admin token; else $MRISCAN_ADMIN_TOKEN; else STATE_DIR/admin_token, created with a random "
+       "token (mode 0600). Never on the command line: /proc/PID/cmdline is readable by every user"},
       {"activation-rule", "RULE", "after a retrain: not-worse, always or never (not-worse)"},
       {"threads", "N", "kernel threads per prediction (physical cores)"},
       {"quiet", "", "no per-request log lines"},
@@ -78,6 +87,23 @@ std::vector<Option> serve_options() {
     options.push_back(option);
   }
   return options;
+}
+
+std::string trimmed(std::string text) {
+  const char* space = " \t\r\n";
+  text.erase(0, text.find_first_not_of(space));
+  text.erase(text.find_last_not_of(space) + 1);
+  return text;
+}
+
+std::string read_token_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw CommandError("--admin-token-file: cannot read '" + path + "'");
+  std::stringstream content;
+  content << in.rdbuf();
+  const std::string token = trimmed(content.str());
+  if (token.size() < 16) throw CommandError("--admin-token-file: '" + path + "' must hold a token of 16+ characters");
+  return token;
 }
 
 std::string random_token() {
@@ -115,10 +141,31 @@ int run_serve(const std::vector<std::string>& raw) {
       std::cerr << "serve: no training data (" << error.what() << "); retraining and /dataset_stats are off\n";
     }
   }
+  // The admin token: a file, the environment, or one kept in the state directory (generated once, never printed).
+  std::string token_source;
   const char* env_token = std::getenv("MRISCAN_ADMIN_TOKEN");
-  config.admin_token = args.get("admin-token", env_token ? env_token : "");
-  const bool generated_token = config.admin_token.empty();
-  if (generated_token) config.admin_token = random_token();
+  if (args.has("admin-token-file")) {
+    token_source = args.get("admin-token-file", "");
+    config.admin_token = read_token_file(token_source);
+  } else if (env_token && *env_token) {
+    token_source = "$MRISCAN_ADMIN_TOKEN";
+    config.admin_token = trimmed(env_token);
+  } else {
+    token_source = (std::filesystem::path(config.state_dir) / "admin_token").string();
+    if (std::filesystem::exists(token_source)) {
+      config.admin_token = read_token_file(token_source);
+    } else {
+      std::filesystem::create_directories(config.state_dir);
+      config.admin_token = random_token();
+      write_file_atomically(token_source, [&](const std::string& tmp_path) {
+        const int fd = ::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        const bool written = fd >= 0 && ::write(fd, config.admin_token.data(), config.admin_token.size()) ==
+                                            static_cast<ssize_t>(config.admin_token.size());
+        if (fd >= 0) ::close(fd);
+        if (!written) throw CommandError("serve: cannot write the admin token to '" + tmp_path + "'");
+      });
+    }
+  }
   config.retrain.rule = parse_activation_rule(args.get("activation-rule", "not-worse"));
   for (const NumberOption& number : kNumberOptions)
     number.set(config, int_option(args, number.option.name, number.get(config), number.minimum));
@@ -127,6 +174,8 @@ int run_serve(const std::vector<std::string>& raw) {
   const std::string host = args.get("host", "127.0.0.1");
   const int port = int_option(args, "port", 8080, 0);
 
+  // A file-size limit (ulimit -f) must make a write fail (EFBIG: "disk full", answered 507), not kill the server.
+  std::signal(SIGXFSZ, SIG_IGN);
   // Signals go to one thread that waits for them (blocked everywhere else, so every thread created from here on
   // inherits the mask). SIGUSR1 is our own "exit now" for that thread.
   sigset_t signals;
@@ -148,9 +197,7 @@ int run_serve(const std::vector<std::string>& raw) {
     app.request_shutdown();
   });
   std::cerr << "serve: listening on http://" << host << ":" << bound << "/  (API: /docs, metrics: /metrics)\n";
-  if (generated_token)
-    std::cerr << "serve: admin token (set --admin-token or MRISCAN_ADMIN_TOKEN to choose one): " << config.admin_token
-              << "\n";
+  std::cerr << "serve: admin routes need the token from " << token_source << "\n";
   app.listen();
   pthread_kill(signal_waiter.native_handle(), SIGUSR1);
   signal_waiter.join();

@@ -72,24 +72,35 @@ TEST(DataImageIo, CorruptDataThrowsImageErrorWithReasonAndName) {
   EXPECT_NE(error_of([&] { load_image(dir / "missing.png"); }).find("missing.png"), std::string::npos);
 }
 
+TEST(DataImageIo, OnlyJpegAndPngReachADecoder) {
+  // BMP, GIF and PSD decoders exist in Debian's stb_image; none of them may see client bytes.
+  const std::vector<std::pair<std::string, std::string>> others = {
+      {"bmp", "BM" + std::string(60, '\0')},
+      {"gif", std::string("GIF89a\x01\x00\x01\x00\x80\x00\x00", 13) + std::string(30, '\0')},
+      {"psd", std::string("8BPS\x00\x01", 6) + std::string(40, '\0')},
+      {"text", "a plain text file"}};
+  for (const auto& [name, bytes] : others) {
+    const auto* data = reinterpret_cast<const uint8_t*>(bytes.data());
+    EXPECT_THROW(decode_image(data, bytes.size(), {}, name), UnsupportedImageFormat) << name;
+    EXPECT_NE(error_of([&] { decode_image(data, bytes.size(), {}, name); }).find("JPEG or PNG"), std::string::npos);
+  }
+}
+
 TEST(DataImageIo, OversizedHeaderIsRejectedBeforeDecoding) {
-  // A 54-byte BMP header claiming 20000 x 20000 x 24 bit (1.2 GB of pixels) with no pixel data at all.
-  std::vector<uint8_t> bmp(54, 0);
-  auto put32 = [&](int at, uint32_t v) {
-    for (int i = 0; i < 4; ++i) bmp[at + i] = static_cast<uint8_t>(v >> (8 * i));
-  };
-  bmp[0] = 'B', bmp[1] = 'M';
-  put32(2, 54), put32(10, 54), put32(14, 40), put32(18, 20000), put32(22, 20000);
-  bmp[26] = 1, bmp[28] = 24;
-  const std::string message = error_of([&] { decode_image(bmp.data(), bmp.size(), {}, "bomb.bmp"); });
-  EXPECT_NE(message.find("refusing to decode bomb.bmp"), std::string::npos) << message;
-  EXPECT_NE(message.find("20000x20000"), std::string::npos) << message;
+  // A PNG header claiming 16000 x 16000 x 24 bit (768 MB of pixels) with no pixel data at all.
+  std::vector<uint8_t> png = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R'};
+  for (uint32_t side : {16000u, 16000u})
+    for (int shift = 24; shift >= 0; shift -= 8) png.push_back(static_cast<uint8_t>(side >> shift));
+  for (uint8_t v : {8, 2, 0, 0, 0, 0, 0, 0, 0}) png.push_back(v);  // 8-bit RGB, then a (wrong) CRC
+  const std::string message = error_of([&] { decode_image(png.data(), png.size(), {}, "bomb.png"); });
+  EXPECT_NE(message.find("refusing to decode bomb.png"), std::string::npos) << message;
+  EXPECT_NE(message.find("16000x16000"), std::string::npos) << message;
 
   // A real, valid PNG above a (test-lowered) pixel limit.
-  const std::vector<uint8_t> png = encode_png(blobs_image(64, 64, 4));
-  EXPECT_THROW(decode_image(png.data(), png.size(), DecodeLimits{.max_pixels = 1000}), ImageError);
-  EXPECT_THROW(decode_image(png.data(), png.size(), DecodeLimits{.max_side = 63}), ImageError);
-  EXPECT_NO_THROW(decode_image(png.data(), png.size(), DecodeLimits{.max_pixels = 4096, .max_side = 64}));
+  const std::vector<uint8_t> valid = encode_png(blobs_image(64, 64, 4));
+  EXPECT_THROW(decode_image(valid.data(), valid.size(), DecodeLimits{.max_pixels = 1000}), ImageError);
+  EXPECT_THROW(decode_image(valid.data(), valid.size(), DecodeLimits{.max_side = 63}), ImageError);
+  EXPECT_NO_THROW(decode_image(valid.data(), valid.size(), DecodeLimits{.max_pixels = 4096, .max_side = 64}));
 }
 
 // ---------------------------------------------------------------------------------------------------------------

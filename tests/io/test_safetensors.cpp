@@ -11,6 +11,7 @@
 #include <fstream>
 
 #include "io/safetensors.h"
+#include "io/atomic_file.h"
 #include "tests/support/temp_dir.h"
 
 namespace mriscan {
@@ -66,7 +67,7 @@ SafetensorsFile sample_file() {
 TEST_F(SafetensorsTest, RoundTripKeepsOrderValuesAndMetadata) {
   const SafetensorsFile original = sample_file();
   write_safetensors(path("m.safetensors"), original);
-  EXPECT_FALSE(fs::exists(path("m.safetensors.tmp")));
+  EXPECT_FALSE(has_temporary_of(path("m.safetensors")));
   const SafetensorsFile loaded = read_safetensors(path("m.safetensors"));
   EXPECT_EQ(loaded.names, original.names);  // file order = insertion order, not alphabetical
   EXPECT_EQ(loaded.metadata, original.metadata);
@@ -168,7 +169,7 @@ TEST_F(SafetensorsTest, FullDiskLeavesPreviousFileIntact) {
   std::string message;
   try {
     write_safetensors(target, big);
-  } catch (const std::runtime_error& e) {
+  } catch (const StorageFullError& e) {
     message = e.what();
   }
   ::setrlimit(RLIMIT_FSIZE, &old_limit);
@@ -176,7 +177,7 @@ TEST_F(SafetensorsTest, FullDiskLeavesPreviousFileIntact) {
 
   EXPECT_NE(message.find(target), std::string::npos) << "no error naming the file: '" << message << "'";
   EXPECT_EQ(read_bytes(target), before);
-  EXPECT_FALSE(fs::exists(target + ".tmp"));
+  EXPECT_FALSE(has_temporary_of(target));
   EXPECT_EQ(read_safetensors(target).names, sample_file().names);
 }
 

@@ -382,9 +382,10 @@ TEST_F(OptimCheckpoint, SavesOnlyNewBestsThroughCallback) {
   const std::vector<bool> expected_saved = {true, true, false, false, true};  // 0.895 misses by min_delta
   for (int e = 0; e < 5; ++e) EXPECT_EQ(checkpoint.observe(losses[e], e), expected_saved[e]) << "epoch " << e;
   EXPECT_EQ(written_paths.size(), 3u);
-  EXPECT_EQ(written_paths[0], path + ".tmp");  // the callback writes the temporary; the rename publishes it
+  // The callback writes a temporary next to the file; the rename publishes it.
+  EXPECT_EQ(written_paths[0].rfind(path + ".tmp.", 0), 0u) << written_paths[0];
   EXPECT_EQ(read_text(path), "epoch 4");
-  EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
+  EXPECT_FALSE(has_temporary_of(path));
   EXPECT_EQ(checkpoint.best_epoch(), 4);
   EXPECT_FLOAT_EQ(checkpoint.best(), 0.8f);
 }
@@ -400,7 +401,7 @@ TEST_F(OptimCheckpoint, FailedWriteKeepsPreviousFileAndBest) {
   fail = true;
   EXPECT_THROW(checkpoint.observe(0.5f, 1), std::runtime_error);
   EXPECT_EQ(read_text(path), "complete");  // still the epoch-0 file
-  EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
+  EXPECT_FALSE(has_temporary_of(path));
   EXPECT_FLOAT_EQ(checkpoint.best(), 1.0f);
   EXPECT_EQ(checkpoint.best_epoch(), 0);
   // The next best is saved once the disk works again.

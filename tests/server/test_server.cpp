@@ -185,9 +185,9 @@ TEST_F(ServerApi, PredictWithGradCamAndExplain) {
   EXPECT_EQ(png->get_header_value("Content-Type"), "image/png");
   EXPECT_EQ(png->get_header_value("X-Explained-Class"), "notumor");
   Image overlay = decode_image(reinterpret_cast<const uint8_t*>(png->body.data()), png->body.size());
-  Image input = decode_image(reinterpret_cast<const uint8_t*>(scan.data()), scan.size());
-  EXPECT_EQ(overlay.width, input.width);
-  EXPECT_EQ(overlay.height, input.height);
+  // Every upload is resized to the model's input right after decoding, so the overlay has that size.
+  EXPECT_EQ(overlay.width, app_->registry().active()->classifier->image_size());
+  EXPECT_EQ(overlay.height, app_->registry().active()->classifier->image_size());
   auto bad_class = client().Post("/explain?class=banana", one_file("file", scan));
   ASSERT_TRUE(bad_class);
   EXPECT_EQ(bad_class->status, 400);
@@ -198,6 +198,7 @@ TEST_F(ServerApi, PredictRejectsBadInput) {
     std::string what;
     httplib::Result result;
     std::string message_part;
+    int status = 400;
   };
   const std::string jpeg = read_bytes(shared().scans[0]);
   std::vector<Case> cases;
@@ -205,12 +206,17 @@ TEST_F(ServerApi, PredictRejectsBadInput) {
                    "no file"});
   cases.push_back({"not multipart", client().Post("/predict", "{}", "application/json"), "multipart"});
   cases.push_back({"empty file", predict(""), "empty"});
-  cases.push_back({"not an image", predict("this is plain text, not a scan"), "not a usable image"});
+  // Only JPEG and PNG reach a decoder, chosen by their first bytes: anything else is 415.
+  cases.push_back({"not an image", predict("this is plain text, not a scan"), "JPEG or PNG", 415});
+  cases.push_back({"GIF", predict(std::string("GIF89a\x01\x00\x01\x00\x80\x00\x00", 13) + std::string(30, '\0')),
+                   "JPEG or PNG", 415});
+  cases.push_back({"PSD", predict(std::string("8BPS\x00\x01", 6) + std::string(40, '\0')), "JPEG or PNG", 415});
+  cases.push_back({"BMP", predict("BM" + std::string(60, '\0')), "JPEG or PNG", 415});
   cases.push_back({"truncated JPEG", predict(jpeg.substr(0, 200)), "not a usable image"});
   cases.push_back({"huge dimensions", predict(png_claiming(60000, 60000)), "not a usable image"});
   for (const Case& c : cases) {
     ASSERT_TRUE(c.result) << c.what;
-    EXPECT_EQ(c.result->status, 400) << c.what << ": " << c.result->body;
+    EXPECT_EQ(c.result->status, c.status) << c.what << ": " << c.result->body;
     json body = json::parse(c.result->body, nullptr, false);
     ASSERT_TRUE(body.is_object()) << c.what;
     EXPECT_NE(body["error"].get<std::string>().find(c.message_part), std::string::npos)

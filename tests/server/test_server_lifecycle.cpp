@@ -1,90 +1,82 @@
-// Life-cycle tests of `mriscan serve`: a full request queue answers 503 and recovers, stop() drains the request
-// in progress, a restart after a crash finds interrupted jobs failed and the last good model active, and the
+// Life-cycle tests of `mriscan serve`: a full request queue answers 503 (while /health still answers) and
+// recovers, stop() serves the request in progress, a restart after a crash finds interrupted jobs failed and the last good model active, and the
 // real thing: the `mriscan serve` binary killed with SIGKILL in the middle of a retraining job, then restarted,
 // then stopped with SIGTERM (exit 0).
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-
 #include <regex>
 
 #include "server/database.h"
-#include "tests/support/server_fixture.h"
+#include "tests/support/serve_process.h"
 
 namespace mriscan::server_test {
 namespace {
 
-TEST(ServerOverload, FullQueueAnswers503AndRecovers) {
+// A request whose head has arrived but whose body has not holds a worker (the gate hands over complete heads).
+const std::string kHeldPost = "POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+                              "Content-Length: 10\r\nConnection: close\r\n\r\n";
+
+TEST(ServerOverload, FullQueueAnswers503ProbesStillAnswerAndItRecovers) {
   if (shared().scans.empty()) GTEST_SKIP() << "shared dataset not found";
   fs::path state = shared().root / "state_overload";
   fs::remove_all(state);
   ServerConfig config = base_config(state, shared().model_a);
   config.http_threads = 1;
   config.max_queued_requests = 0;
-  config.read_timeout_seconds = 5;
+  config.read_timeout_seconds = 20;
   App app(config);
   const int port = app.start();
-  int stalled = open_stalled_connection(port, "GET /health HTTP/1.1\r\nHost: x\r\n");
-  ASSERT_GE(stalled, 0);
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the only worker is now waiting on it
+  int held = open_stalled_connection(port, kHeldPost);
+  ASSERT_GE(held, 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the only worker now waits for the body
   httplib::Client client("127.0.0.1", port);
-  auto busy = client.Get("/health");
+  auto busy = client.Get("/metrics");
   ASSERT_TRUE(busy);
   EXPECT_EQ(busy->status, 503);
   EXPECT_EQ(busy->get_header_value("Retry-After"), "1");
+  EXPECT_EQ(busy->get_header_value("Connection"), "close");
   EXPECT_NE(body_of(busy)["error"].get<std::string>().find("busy"), std::string::npos);
-  // Finish the stalled request: the worker answers it and is free again.
-  const std::string rest = "Connection: close\r\n\r\n";
-  ::send(stalled, rest.data(), rest.size(), 0);
-  char buffer[512];
-  ssize_t n = ::recv(stalled, buffer, sizeof(buffer), 0);
-  ::close(stalled);
-  ASSERT_GT(n, 0);
-  EXPECT_EQ(std::string(buffer, n).rfind("HTTP/1.1 200", 0), 0u);
-  // The worker frees itself just after closing a connection, so a request sent at that instant may still be shed:
-  // within a moment requests succeed again.
-  const auto get_once_free = [&](const char* path) -> httplib::Result {
-    httplib::Result result = client.Get(path);
-    for (int i = 0; i < 100 && !(result && result->status == 200); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      result = client.Get(path);
-    }
-    return result;
-  };
-  auto again = get_once_free("/health");
+  // Liveness and readiness have a thread of their own.
+  const auto start = std::chrono::steady_clock::now();
+  auto health = client.Get("/health");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 1.0);
+  // Finish the held request: the worker answers it and is free again.
+  send_text(held, "0123456789");
+  const std::string answer = read_until_close(held);
+  ::close(held);
+  EXPECT_EQ(status_of(answer), 415) << answer;  // ten bytes are neither JPEG nor PNG
+  httplib::Result again = client.Get("/metrics");
+  for (int i = 0; i < 100 && !(again && again->status == 200); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    again = client.Get("/metrics");
+  }
   ASSERT_TRUE(again);
-  EXPECT_EQ(again->status, 200);
-  auto metrics = get_once_free("/metrics");
-  ASSERT_TRUE(metrics);
-  ASSERT_EQ(metrics->status, 200);
+  ASSERT_EQ(again->status, 200);
   std::smatch shed;
-  ASSERT_TRUE(std::regex_search(metrics->body, shed, std::regex("mriscan_requests_shed_total (\\d+)")));
+  ASSERT_TRUE(std::regex_search(again->body, shed, std::regex("mriscan_requests_shed_total (\\d+)")));
   EXPECT_GE(std::stoi(shed[1]), 1);
 }
 
-TEST(ServerShutdown, StopDrainsAcceptedRequests) {
+TEST(ServerShutdown, StopServesTheRequestInProgress) {
   if (shared().scans.empty()) GTEST_SKIP() << "shared dataset not found";
   fs::path state = shared().root / "state_drain";
   fs::remove_all(state);
   App app(base_config(state, shared().model_a));
   const int port = app.start();
-  int stalled = open_stalled_connection(port, "GET /health HTTP/1.1\r\nHost: x\r\n");
-  ASSERT_GE(stalled, 0);
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  int held = open_stalled_connection(port, kHeldPost);
+  ASSERT_GE(held, 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
   std::thread stopper([&] { app.stop(); });
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  // The server no longer accepts new connections, but the accepted request is still answered.
+  // The server no longer accepts new connections, but the request in progress is still answered.
   httplib::Client late("127.0.0.1", port);
   late.set_connection_timeout(1, 0);
   EXPECT_FALSE(late.Get("/health"));
-  const std::string rest = "Connection: close\r\n\r\n";
-  ::send(stalled, rest.data(), rest.size(), 0);
-  char buffer[512];
-  ssize_t n = ::recv(stalled, buffer, sizeof(buffer), 0);
-  ::close(stalled);
+  send_text(held, "0123456789");
+  const std::string answer = read_until_close(held);
+  ::close(held);
   stopper.join();
-  ASSERT_GT(n, 0);
-  EXPECT_EQ(std::string(buffer, n).rfind("HTTP/1.1 200", 0), 0u);
+  EXPECT_EQ(status_of(answer), 415) << answer;
 }
 
 TEST(ServerRestart, InterruptedJobsFailAndTheLastGoodModelIsActive) {
@@ -117,51 +109,46 @@ TEST(ServerRestart, InterruptedJobsFailAndTheLastGoodModelIsActive) {
   EXPECT_EQ(body_of(client.Get("/models"))["active_version"], "v1");
   EXPECT_FALSE(fs::exists(state / "uploads" / std::string(64, 'a')));
   EXPECT_FALSE(fs::exists(state / "uploads" / "partial.tmp"));
+  // The failure may have been transient: v2 stays the recorded active version, and /models says what is served.
+  EXPECT_NE(app.startup_message().find("in place of"), std::string::npos) << app.startup_message();
+  json versions = body_of(client.Get("/models"))["models"];
+  ASSERT_EQ(versions.size(), 2u);
+  EXPECT_EQ(versions[1]["active"], true);
+  EXPECT_EQ(versions[1]["serving"], false);
+  EXPECT_EQ(versions[0]["serving"], true);
+}
+
+TEST(ServerRestart, ActiveModelThatFailedToLoadOnceIsServedAgainWhenItLoads) {
+  if (shared().scans.empty()) GTEST_SKIP() << "shared dataset not found";
+  fs::path state = shared().root / "state_transient";
+  fs::remove_all(state);
+  {
+    App app(base_config(state, shared().model_a));
+    app.registry().register_file(shared().model_b, "test");
+    app.registry().activate(2);
+  }
+  const fs::path v2 = state / "models" / "v2.safetensors";
+  fs::rename(v2, state / "v2.away");  // e.g. a volume that is not mounted yet
+  {
+    App app(base_config(state, shared().model_a));
+    EXPECT_EQ(app.registry().active()->name, "v1");
+  }
+  fs::rename(state / "v2.away", v2);
+  App app(base_config(state, shared().model_a));
+  EXPECT_EQ(app.registry().active()->name, "v2") << app.startup_message();
 }
 
 // The real thing: `mriscan serve` as a child process, killed with SIGKILL while a retraining job is running.
 TEST(ServerCrash, KillNineDuringRetrainingThenRestart) {
   if (shared().scans.empty()) GTEST_SKIP() << "shared dataset not found";
-  const fs::path binary = fs::read_symlink("/proc/self/exe").parent_path() / "mriscan";
-  if (!fs::exists(binary)) GTEST_SKIP() << binary << " not built";
+  if (!fs::exists(ServeProcess::binary())) GTEST_SKIP() << ServeProcess::binary() << " not built";
   fs::path state = shared().root / "state_crash";
   fs::remove_all(state);
-  // A free port: bind to 0, read it, release it.
-  int probe = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(probe, reinterpret_cast<sockaddr*>(&address), sizeof(address));
-  socklen_t length = sizeof(address);
-  ::getsockname(probe, reinterpret_cast<sockaddr*>(&address), &length);
-  const int port = ntohs(address.sin_port);
-  ::close(probe);
-
-  auto spawn_server = [&] {
-    std::vector<std::string> args = {binary.string(), "serve", "--model", shared().model_a, "--data",
-                                     shared().data_dir, "--state-dir", state.string(), "--port",
-                                     std::to_string(port), "--admin-token", kToken, "--quiet",
-                                     "--retrain-batch-size", "4"};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    pid_t pid = 0;
-    EXPECT_EQ(posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ), 0);
-    return pid;
-  };
-  auto wait_ready = [&](httplib::Client& client) {
-    for (int i = 0; i < 300; ++i) {
-      auto r = client.Get("/ready");
-      if (r && r->status == 200) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    return false;
-  };
-
-  pid_t pid = spawn_server();
-  httplib::Client client("127.0.0.1", port);
+  ServeProcess server(state);
+  server.start();
+  httplib::Client client("127.0.0.1", server.port());
   client.set_read_timeout(60, 0);
-  ASSERT_TRUE(wait_ready(client));
+  ASSERT_TRUE(server.wait_ready());
   auto submitted = client.Post("/retrain", admin_headers(), R"({"epochs": 50})", "application/json");
   ASSERT_TRUE(submitted);
   ASSERT_EQ(submitted->status, 202);
@@ -170,13 +157,10 @@ TEST(ServerCrash, KillNineDuringRetrainingThenRestart) {
     if (s["status"] == "running" && s.contains("batch")) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  ::kill(pid, SIGKILL);
-  int wstatus = 0;
-  ::waitpid(pid, &wstatus, 0);
-  ASSERT_TRUE(WIFSIGNALED(wstatus));
+  ASSERT_TRUE(WIFSIGNALED(server.kill(SIGKILL)));
 
-  pid = spawn_server();
-  ASSERT_TRUE(wait_ready(client));
+  server.start();
+  ASSERT_TRUE(server.wait_ready());
   json job = body_of(client.Get("/retrain_status/1"));
   EXPECT_EQ(job["status"], "failed");
   EXPECT_NE(job["error"].get<std::string>().find("interrupted"), std::string::npos);
@@ -187,8 +171,7 @@ TEST(ServerCrash, KillNineDuringRetrainingThenRestart) {
   ASSERT_TRUE(prediction);
   EXPECT_EQ(prediction->status, 200);
   // SIGTERM: graceful shutdown, exit status 0.
-  ::kill(pid, SIGTERM);
-  ::waitpid(pid, &wstatus, 0);
+  const int wstatus = server.kill(SIGTERM);
   EXPECT_TRUE(WIFEXITED(wstatus));
   EXPECT_EQ(WEXITSTATUS(wstatus), 0);
 }

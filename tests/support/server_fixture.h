@@ -206,19 +206,57 @@ class ServerApi : public ::testing::Test {
   int port_ = 0;
 };
 
-// Overload, shutdown, restart.
+// Raw sockets, for what httplib::Client will not send: partial, slow, malformed or pipelined requests.
 
-// Opens a TCP connection and sends the start of a request without finishing its headers: the server worker that
-// picks it up waits (up to the read timeout) for the rest.
+// Opens a TCP connection to 127.0.0.1:port and sends `partial` (possibly an unfinished request).
 inline int open_stalled_connection(int port, const std::string& partial) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_port = htons(static_cast<uint16_t>(port));
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) return -1;
-  ::send(fd, partial.data(), partial.size(), 0);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  if (!partial.empty()) ::send(fd, partial.data(), partial.size(), MSG_NOSIGNAL);
   return fd;
+}
+
+inline void send_text(int fd, const std::string& text) { ::send(fd, text.data(), text.size(), MSG_NOSIGNAL); }
+
+// Everything the server sends until it closes the connection or `timeout_seconds` pass.
+inline std::string read_until_close(int fd, double timeout_seconds = 10.0) {
+  timeval timeout{static_cast<time_t>(timeout_seconds),
+                  static_cast<suseconds_t>((timeout_seconds - static_cast<time_t>(timeout_seconds)) * 1e6)};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  std::string received;
+  char buffer[16384];
+  for (;;) {
+    const ssize_t n = ::recv(fd, buffer, sizeof(buffer), 0);
+    if (n <= 0) break;
+    received.append(buffer, static_cast<size_t>(n));
+  }
+  return received;
+}
+
+// The status code of the first response in `text` (0 if there is none).
+inline int status_of(const std::string& text) {
+  if (text.rfind("HTTP/1.1 ", 0) != 0 || text.size() < 12) return 0;
+  return std::stoi(text.substr(9, 3));
+}
+
+// A free loopback port: bind to 0, read it, release it.
+inline int free_port() {
+  int probe = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(probe, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+  socklen_t length = sizeof(address);
+  ::getsockname(probe, reinterpret_cast<sockaddr*>(&address), &length);
+  ::close(probe);
+  return ntohs(address.sin_port);
 }
 
 }  // namespace mriscan::server_test

@@ -33,6 +33,17 @@ struct TempDir {
   std::string operator/(const std::string& name) const { return (path / name).string(); }
 };
 
+// True if a temporary of write_file_atomically ("<path>.tmp.<pid>.<n>") for `path` is left in its folder.
+inline bool has_temporary_of(const std::string& path) {
+  namespace fs = std::filesystem;
+  const fs::path target(path);
+  const std::string prefix = target.filename().string() + ".tmp";
+  std::error_code ignored;
+  for (const auto& entry : fs::directory_iterator(target.parent_path(), ignored))
+    if (entry.path().filename().string().rfind(prefix, 0) == 0) return true;
+  return false;
+}
+
 class TempDirTest : public ::testing::Test {
  protected:
   void SetUp() override {

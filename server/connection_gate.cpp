@@ -1,0 +1,241 @@
+// The epoll loop, the two request queues and their workers; see connection_gate.h for the design.
+#include "server/connection_gate.h"
+
+#include <fcntl.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <stdexcept>
+
+namespace mriscan {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr auto kLingerTime = std::chrono::seconds(2);
+constexpr auto kSweepInterval = std::chrono::milliseconds(100);
+constexpr int kMaxWaitingProbes = 64;
+
+Clock::time_point after(double seconds) {
+  return Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+}
+
+void send_all_nonblocking(int fd, const std::string& bytes) {
+  // A fresh connection's send buffer holds far more than an error response; what does not fit is dropped.
+  size_t sent = 0;
+  while (sent < bytes.size()) {
+    ssize_t n = ::send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n <= 0) return;
+    sent += static_cast<size_t>(n);
+  }
+}
+
+}  // namespace
+
+ConnectionGate::ConnectionGate(GateOptions options, GateCounters& counters, ServeFn serve, RejectFn reject)
+    : options_(std::move(options)), counters_(counters), serve_(std::move(serve)), reject_(std::move(reject)) {
+  epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
+  wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (epoll_fd_ < 0 || wake_fd_ < 0) throw std::runtime_error("serve: cannot create the connection gate's epoll");
+  epoll_event wake{};
+  wake.events = EPOLLIN;
+  wake.data.fd = wake_fd_;
+  ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &wake);
+  loop_thread_ = std::thread([this] { event_loop(); });
+  for (int i = 0; i < std::max(1, options_.workers); ++i)
+    workers_.emplace_back([this] { worker_loop(main_queue_); });
+  workers_.emplace_back([this] { worker_loop(probe_queue_); });
+}
+
+ConnectionGate::~ConnectionGate() {
+  shutdown();
+  ::close(wake_fd_);
+  ::close(epoll_fd_);
+}
+
+void ConnectionGate::admit(int fd) {
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+  std::lock_guard<std::mutex> lock(mutex_);
+  ++counters_.connections;
+  if (stopping_) {
+    close_now(fd);
+    return;
+  }
+  if (counters_.connections.load() > options_.max_connections) {
+    ++counters_.shed;
+    send_rejection(fd, 503, "server busy: too many open connections, retry shortly", nullptr);
+    return;
+  }
+  watch(fd, {State::kHead, after(options_.head_timeout_seconds)});
+}
+
+void ConnectionGate::watch(int fd, Connection connection) {
+  connections_[fd] = connection;
+  // Edge-triggered: a head still arriving is only peeked, so a level-triggered watch would fire continuously.
+  epoll_event event{};
+  event.events = EPOLLIN | EPOLLRDHUP | EPOLLET;
+  event.data.fd = fd;
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &event) != 0 && errno == ENOENT)
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &event);
+}
+
+void ConnectionGate::close_now(int fd) {
+  connections_.erase(fd);
+  ::close(fd);  // also removes it from the epoll set
+  --counters_.connections;
+}
+
+void ConnectionGate::start_lingering_close(int fd) {
+  ::shutdown(fd, SHUT_WR);  // the client sees the end of our response
+  watch(fd, {State::kDraining, Clock::now() + kLingerTime});
+}
+
+void ConnectionGate::send_rejection(int fd, int status, const std::string& message, const RequestHead* head) {
+  send_all_nonblocking(fd, reject_(status, message, head));
+  start_lingering_close(fd);
+}
+
+void ConnectionGate::event_loop() {
+  std::vector<epoll_event> events(128);
+  auto last_sweep = Clock::now();
+  for (;;) {
+    const int n = ::epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()),
+                               static_cast<int>(kSweepInterval.count()));
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (int i = 0; i < n; ++i) {
+      const int fd = events[i].data.fd;
+      if (fd == wake_fd_) return;  // shutdown() has served the queues; the remaining connections are closed there
+      auto found = connections_.find(fd);
+      if (found != connections_.end()) on_readable(fd, found->second);
+    }
+    const auto now = Clock::now();
+    if (now - last_sweep >= kSweepInterval) {
+      expire_deadlines(now);
+      last_sweep = now;
+    }
+  }
+}
+
+void ConnectionGate::on_readable(int fd, Connection& connection) {
+  if (connection.state == State::kDraining) {
+    // Bounded by time (kLingerTime), not bytes: a client that sends a body over the limit before it reads
+    // must still get to read our 413.
+    char sink[16 * 1024];
+    for (;;) {
+      const ssize_t n = ::recv(fd, sink, sizeof(sink), 0);
+      if (n > 0) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+      close_now(fd);  // end of stream or an error
+      return;
+    }
+  }
+  std::string peeked(options_.head_limits.max_head_bytes, '\0');
+  const ssize_t n = ::recv(fd, peeked.data(), peeked.size(), MSG_PEEK);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+  if (n <= 0) {
+    close_now(fd);  // the client closed (or reset) the connection between requests
+    return;
+  }
+  peeked.resize(static_cast<size_t>(n));
+  if (connection.state == State::kIdle) connection = {State::kHead, after(options_.head_timeout_seconds)};
+  RequestHead head;
+  HeadRejection rejection;
+  switch (parse_request_head(peeked, options_.head_limits, head, rejection)) {
+    case HeadParse::kIncomplete: return;
+    case HeadParse::kRejected: send_rejection(fd, rejection.status, rejection.message, &head); return;
+    case HeadParse::kComplete: dispatch(fd, head); return;
+  }
+}
+
+void ConnectionGate::dispatch(int fd, const RequestHead& head) {
+  const bool probe = (head.method == "GET" || head.method == "HEAD") &&
+                     std::find(options_.probe_paths.begin(), options_.probe_paths.end(), head.path) !=
+                         options_.probe_paths.end();
+  std::deque<PendingRequest>& queue = probe ? probe_queue_ : main_queue_;
+  // A request may wait if a worker is idle or fewer than the bound are waiting; probes have their own bound.
+  const int idle_workers = std::max(0, options_.workers - counters_.active.load());
+  const int bound = probe ? kMaxWaitingProbes : options_.max_waiting_requests + idle_workers;
+  if (static_cast<int>(queue.size()) >= bound) {
+    ++counters_.shed;
+    send_rejection(fd, 503, "server busy: the request queue is full, retry shortly", &head);
+    return;
+  }
+  ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+  connections_.erase(fd);
+  const double body_seconds = head.content_length / options_.body_min_bytes_per_second;
+  queue.push_back({fd, head, after(options_.head_timeout_seconds + body_seconds)});
+  counters_.queued = static_cast<int>(main_queue_.size());
+  work_ready_.notify_all();
+}
+
+void ConnectionGate::expire_deadlines(Clock::time_point now) {
+  std::vector<std::pair<int, State>> expired;
+  for (const auto& [fd, connection] : connections_)
+    if (connection.deadline <= now) expired.emplace_back(fd, connection.state);
+  for (const auto& [fd, state] : expired) {
+    if (state == State::kHead) {
+      ++counters_.timed_out;
+      send_rejection(fd, 408,
+                     "request head not received within " +
+                         std::to_string(static_cast<int>(options_.head_timeout_seconds)) + " s",
+                     nullptr);
+    } else {
+      close_now(fd);  // idle keep-alive connection, or a lingering close that is over
+    }
+  }
+}
+
+void ConnectionGate::worker_loop(std::deque<PendingRequest>& queue) {
+  for (;;) {
+    PendingRequest request;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      work_ready_.wait(lock, [&] { return stopping_ || !queue.empty(); });
+      if (queue.empty()) return;  // stopping, and everything that was waiting has been served
+      request = std::move(queue.front());
+      queue.pop_front();
+      counters_.queued = static_cast<int>(main_queue_.size());
+      ++counters_.active;
+    }
+    bool keep_alive = false;
+    try {
+      keep_alive = serve_(request);
+    } catch (...) {
+      keep_alive = false;  // the server answers errors itself; this only guards the thread
+    }
+    --counters_.active;
+    finished(request.fd, keep_alive);
+  }
+}
+
+void ConnectionGate::finished(int fd, bool keep_alive) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (keep_alive && !stopping_) watch(fd, {State::kIdle, after(options_.idle_timeout_seconds)});
+  else start_lingering_close(fd);
+}
+
+void ConnectionGate::shutdown() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (stopping_) return;
+    stopping_ = true;
+    // Connections without a complete request are closed; requests already queued are still served.
+    std::vector<int> waiting;
+    for (const auto& [fd, connection] : connections_)
+      if (connection.state != State::kDraining) waiting.push_back(fd);
+    for (int fd : waiting) close_now(fd);
+  }
+  work_ready_.notify_all();
+  for (auto& worker : workers_) worker.join();
+  workers_.clear();
+  const uint64_t one = 1;
+  if (::write(wake_fd_, &one, sizeof(one)) < 0) { /* the loop also wakes every 100 ms */ }
+  if (loop_thread_.joinable()) loop_thread_.join();
+  std::lock_guard<std::mutex> lock(mutex_);
+  while (!connections_.empty()) close_now(connections_.begin()->first);
+}
+
+}  // namespace mriscan

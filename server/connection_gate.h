@@ -1,0 +1,111 @@
+// The connection gate: where connections wait, so that worker threads only ever serve requests that have fully
+// arrived (at least their head). It replaces cpp-httplib's thread-per-connection model, in which a keep-alive
+// connection or a client sending one byte every few seconds held a worker for as long as it liked (143 such
+// clients took the whole server down, /health included).
+//
+//   accept -> [gate: one epoll thread] --head complete--> main queue  -> `workers` threads -> keep-alive? back
+//               |   holds idle keep-alive connections       probe queue -> 1 thread (/health, /ready)
+//               |   and heads still arriving, by MSG_PEEK   (queue full: 503 + Retry-After, body discarded)
+//               +-- deadline or limit: 408/411/413/416/431/501/400, then a lingering close
+//
+// Deadlines (steady clock): a request's head must arrive within `head_timeout_seconds` of its first byte (of
+// the connection's arrival for a new one); its body within that plus content_length / `body_min_bytes_per_second`
+// (enforced by the worker's stream, server/http_server.h); an idle keep-alive connection is closed after
+// `idle_timeout_seconds`. Every close that may leave unread bytes is a lingering close: shut down our side,
+// read and discard what the client still sends for up to 2 s, then close, so the client receives our response
+// instead of a TCP reset, and an unread body is never parsed as a next request.
+// What it is not: an HTTP parser (server/request_head.h) or a router (httplib routes what a worker serves).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "server/request_head.h"
+
+namespace mriscan {
+
+struct GateOptions {
+  int workers = 8;                 // threads serving requests other than probes
+  int max_waiting_requests = 256;  // requests with a complete head waiting for a worker; beyond: 503
+  int max_connections = 2048;      // open connections held by the gate and the workers; beyond: 503
+  HeadLimits head_limits;
+  double head_timeout_seconds = 10.0;
+  double idle_timeout_seconds = 5.0;
+  double body_min_bytes_per_second = 64.0 * 1024;
+  std::vector<std::string> probe_paths = {"/health", "/ready"};
+};
+
+// Live counters, owned by the application so they outlive the gate (one per listen()).
+struct GateCounters {
+  std::atomic<int> active{0};       // requests being served
+  std::atomic<int> queued{0};       // requests with a complete head waiting for a worker
+  std::atomic<int> connections{0};  // open connections
+  std::atomic<int64_t> shed{0};     // requests answered 503 because a queue or the connection limit was full
+  std::atomic<int64_t> timed_out{0};  // 408s sent by the gate
+  int depth() const { return active.load() + queued.load(); }
+};
+
+// A request whose head has arrived, handed to a worker. The socket is non-blocking.
+struct PendingRequest {
+  int fd = -1;
+  RequestHead head;
+  std::chrono::steady_clock::time_point read_deadline;  // for the rest of the request (its body)
+};
+
+class ConnectionGate {
+ public:
+  // Serves one request; returns true to keep the connection for the next request (it comes back to the gate).
+  using ServeFn = std::function<bool(const PendingRequest&)>;
+  // The bytes of an error response the gate sends itself; `head` is null when the head did not parse.
+  using RejectFn = std::function<std::string(int status, const std::string& message, const RequestHead* head)>;
+
+  ConnectionGate(GateOptions options, GateCounters& counters, ServeFn serve, RejectFn reject);
+  ~ConnectionGate();  // shutdown()
+
+  void admit(int fd);  // a freshly accepted connection; the gate owns it from here
+  // Stops accepting work: idle connections and heads still arriving are closed, requests already waiting are
+  // served; returns when every worker has finished.
+  void shutdown();
+
+ private:
+  enum class State { kIdle, kHead, kDraining };
+  struct Connection {
+    State state = State::kHead;
+    std::chrono::steady_clock::time_point deadline;
+  };
+
+  void event_loop();
+  void on_readable(int fd, Connection& connection);
+  void expire_deadlines(std::chrono::steady_clock::time_point now);
+  void dispatch(int fd, const RequestHead& head);
+  void send_rejection(int fd, int status, const std::string& message, const RequestHead* head);
+  void start_lingering_close(int fd);  // under mutex_
+  void close_now(int fd);              // under mutex_
+  void watch(int fd, Connection connection);  // under mutex_: (re)register with epoll
+  void worker_loop(std::deque<PendingRequest>& queue);
+  void finished(int fd, bool keep_alive);
+
+  const GateOptions options_;
+  GateCounters& counters_;
+  ServeFn serve_;
+  RejectFn reject_;
+  int epoll_fd_ = -1;
+  int wake_fd_ = -1;  // eventfd: wakes the event loop for shutdown
+  std::mutex mutex_;
+  std::condition_variable work_ready_;
+  std::map<int, Connection> connections_;  // held by the gate (not those with a worker)
+  std::deque<PendingRequest> main_queue_, probe_queue_;
+  bool stopping_ = false;
+  std::thread loop_thread_;
+  std::vector<std::thread> workers_;
+};
+
+}  // namespace mriscan

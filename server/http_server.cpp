@@ -1,0 +1,162 @@
+// httplib::Server served through the connection gate; see http_server.h.
+#include "server/http_server.h"
+
+#include <arpa/inet.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+namespace mriscan {
+namespace {
+
+thread_local const RequestStream* t_current_stream = nullptr;
+
+// httplib's accept loop calls enqueue(fn) for every connection, where fn calls process_and_close_socket (ours:
+// a hand-off to the gate, which returns at once), so it runs inline. shutdown() is httplib's "stop() was
+// called": the gate serves what is waiting and joins its threads before listen() returns.
+class GateTaskQueue : public httplib::TaskQueue {
+ public:
+  explicit GateTaskQueue(ConnectionGate& gate) : gate_(gate) {}
+  void enqueue(std::function<void()> fn) override { fn(); }
+  void shutdown() override { gate_.shutdown(); }
+
+ private:
+  ConnectionGate& gate_;
+};
+
+void address_of(int fd, bool peer, std::string& ip, int& port) {
+  sockaddr_storage address{};
+  socklen_t length = sizeof(address);
+  const int rc = peer ? ::getpeername(fd, reinterpret_cast<sockaddr*>(&address), &length)
+                      : ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  ip.clear();
+  port = 0;
+  if (rc != 0) return;
+  char text[INET6_ADDRSTRLEN] = {};
+  if (address.ss_family == AF_INET) {
+    auto* v4 = reinterpret_cast<sockaddr_in*>(&address);
+    ::inet_ntop(AF_INET, &v4->sin_addr, text, sizeof(text));
+    port = ntohs(v4->sin_port);
+  } else if (address.ss_family == AF_INET6) {
+    auto* v6 = reinterpret_cast<sockaddr_in6*>(&address);
+    ::inet_ntop(AF_INET6, &v6->sin6_addr, text, sizeof(text));
+    port = ntohs(v6->sin6_port);
+  }
+  ip = text;
+}
+
+}  // namespace
+
+RequestStream::RequestStream(int fd, size_t request_bytes, std::chrono::steady_clock::time_point read_deadline,
+                             std::chrono::milliseconds write_timeout)
+    : fd_(fd), request_bytes_(request_bytes), read_deadline_(read_deadline), write_timeout_(write_timeout) {}
+
+const RequestStream* RequestStream::current() { return t_current_stream; }
+
+int RequestStream::milliseconds_left() const {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(read_deadline_ - std::chrono::steady_clock::now());
+  return static_cast<int>(std::max<int64_t>(0, left.count()));
+}
+
+bool RequestStream::wait_for(short events, int timeout_ms) const {
+  pollfd entry{fd_, events, 0};
+  int rc;
+  do rc = ::poll(&entry, 1, timeout_ms);
+  while (rc < 0 && errno == EINTR);
+  return rc > 0;
+}
+
+bool RequestStream::is_readable() const {
+  return buffer_begin_ < buffer_end_ || wait_for(POLLIN, milliseconds_left());
+}
+
+bool RequestStream::is_writable() const { return wait_for(POLLOUT, static_cast<int>(write_timeout_.count())); }
+
+// One recv() that waits for data until the request's deadline: > 0 bytes, 0 at the end of the stream, -1 on an
+// error or the deadline (then timed_out_ is set).
+ssize_t RequestStream::receive(char* into, size_t size) {
+  for (;;) {
+    const ssize_t n = ::recv(fd_, into, size, 0);
+    if (n >= 0) return n;
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) return -1;
+    if (!wait_for(POLLIN, milliseconds_left())) {
+      timed_out_ = std::chrono::steady_clock::now() >= read_deadline_;
+      return -1;
+    }
+  }
+}
+
+ssize_t RequestStream::read(char* ptr, size_t size) {
+  // Never past this request's bytes: what follows belongs to the gate.
+  size = std::min(size, request_bytes_ - consumed_);
+  if (size == 0) return 0;
+  if (buffer_begin_ == buffer_end_ && size < sizeof(buffer_)) {
+    // Refill, but only with bytes of this request.
+    const ssize_t n = receive(buffer_, std::min(sizeof(buffer_), request_bytes_ - consumed_));
+    if (n <= 0) return n;
+    buffer_begin_ = 0;
+    buffer_end_ = static_cast<size_t>(n);
+  }
+  if (buffer_begin_ < buffer_end_) {
+    const size_t n = std::min(size, buffer_end_ - buffer_begin_);
+    std::memcpy(ptr, buffer_ + buffer_begin_, n);
+    buffer_begin_ += n;
+    consumed_ += n;
+    return static_cast<ssize_t>(n);
+  }
+  const ssize_t n = receive(ptr, size);  // large reads (bodies) go straight into httplib's buffer
+  if (n > 0) consumed_ += static_cast<size_t>(n);
+  return n;
+}
+
+ssize_t RequestStream::write(const char* ptr, size_t size) {
+  size_t written = 0;
+  while (written < size) {
+    const ssize_t n = ::send(fd_, ptr + written, size - written, MSG_NOSIGNAL);
+    if (n > 0) {
+      written += static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) &&
+        wait_for(POLLOUT, static_cast<int>(write_timeout_.count())))
+      continue;
+    return -1;  // the client stopped reading for longer than the write timeout, or went away
+  }
+  return static_cast<ssize_t>(size);
+}
+
+void RequestStream::get_remote_ip_and_port(std::string& ip, int& port) const { address_of(fd_, true, ip, port); }
+void RequestStream::get_local_ip_and_port(std::string& ip, int& port) const { address_of(fd_, false, ip, port); }
+
+HttpServer::HttpServer(GateOptions options, GateCounters& counters, ConnectionGate::RejectFn reject,
+                       std::chrono::milliseconds write_timeout)
+    : options_(std::move(options)), counters_(counters), reject_(std::move(reject)), write_timeout_(write_timeout) {
+  set_payload_max_length(options_.head_limits.max_body_bytes);
+  new_task_queue = [this] {
+    gate_ = std::make_unique<ConnectionGate>(options_, counters_, [this](const PendingRequest& r) { return serve(r); },
+                                             reject_);
+    return new GateTaskQueue(*gate_);
+  };
+}
+
+bool HttpServer::process_and_close_socket(socket_t sock) {
+  gate_->admit(sock);
+  return true;
+}
+
+bool HttpServer::serve(const PendingRequest& request) {
+  RequestStream stream(request.fd, request.head.request_bytes(), request.read_deadline, write_timeout_);
+  t_current_stream = &stream;
+  bool client_closes = request.head.wants_close;
+  const bool written = process_request(stream, /*close_connection=*/client_closes, client_closes, nullptr);
+  t_current_stream = nullptr;
+  // Keep the connection only if the response went out and exactly this request's bytes were consumed.
+  return written && !client_closes && stream.consumed_whole_request() && !stream.timed_out();
+}
+
+}  // namespace mriscan

@@ -1,0 +1,73 @@
+// cpp-httplib's Server with its connection handling replaced by the connection gate (server/connection_gate.h):
+// httplib still accepts, parses, routes and writes responses (Server::process_request), but a connection goes to
+// the gate instead of a thread of its own, and a worker serves exactly one request that has arrived, reading it
+// through a RequestStream that
+//   * never reads past the request's own bytes (head + Content-Length), so the next request on a keep-alive
+//     connection stays in the kernel for the gate to check, and an unread body is noticed (the connection is
+//     then closed, never parsed as a next request);
+//   * fails reads once the request's deadline has passed; the error handler then answers 408.
+// What it is not: a second HTTP implementation; everything above the socket is httplib's.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "server/http.h"
+
+#include "server/connection_gate.h"
+
+namespace mriscan {
+
+class RequestStream : public httplib::Stream {
+ public:
+  RequestStream(int fd, size_t request_bytes, std::chrono::steady_clock::time_point read_deadline,
+                std::chrono::milliseconds write_timeout);
+
+  bool is_readable() const override;
+  bool is_writable() const override;
+  ssize_t read(char* ptr, size_t size) override;
+  ssize_t write(const char* ptr, size_t size) override;
+  void get_remote_ip_and_port(std::string& ip, int& port) const override;
+  void get_local_ip_and_port(std::string& ip, int& port) const override;
+  socket_t socket() const override { return fd_; }
+
+  bool consumed_whole_request() const { return consumed_ == request_bytes_; }
+  bool timed_out() const { return timed_out_; }
+  // The stream of the request the calling worker thread is serving (null elsewhere): how the error handler,
+  // which httplib gives only the request and response, learns that a read failed on the deadline.
+  static const RequestStream* current();
+
+ private:
+  friend class HttpServer;
+  bool wait_for(short events, int timeout_ms) const;
+  ssize_t receive(char* into, size_t size);
+  int milliseconds_left() const;
+
+  int fd_;
+  size_t request_bytes_;
+  size_t consumed_ = 0;  // bytes handed to httplib
+  std::chrono::steady_clock::time_point read_deadline_;
+  std::chrono::milliseconds write_timeout_;
+  bool timed_out_ = false;
+  char buffer_[4096];  // httplib reads the head one byte at a time
+  size_t buffer_begin_ = 0, buffer_end_ = 0;
+};
+
+class HttpServer : public httplib::Server {
+ public:
+  HttpServer(GateOptions options, GateCounters& counters, ConnectionGate::RejectFn reject,
+             std::chrono::milliseconds write_timeout = std::chrono::seconds(10));
+
+ private:
+  bool process_and_close_socket(socket_t sock) override;  // hands the connection to the gate
+  bool serve(const PendingRequest& request);
+
+  GateOptions options_;
+  GateCounters& counters_;
+  ConnectionGate::RejectFn reject_;
+  std::chrono::milliseconds write_timeout_;
+  std::unique_ptr<ConnectionGate> gate_;  // one per listen(); created by new_task_queue
+};
+
+}  // namespace mriscan

@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""Seed corpora for the libFuzzer targets (tests/fuzz/), from the same fixtures the tests use: real scans from
+../shared (JPEG), small PNGs made here, a safetensors file in the layout mriscan writes, request heads from the
+server tests, and the retrain parameters of the API docs. Usage: make_seeds.py OUT_DIR [SHARED_DIR]."""
+import json
+import os
+import struct
+import sys
+import zlib
+
+
+def png(width, height, colour_type=2, seed=0):
+    channels = {0: 1, 2: 3, 6: 4}[colour_type]
+    rows = b"".join(b"\0" + bytes((seed + x * 7 + y * 13 + c) % 256 for x in range(width) for c in range(channels))
+                    for y in range(height))
+
+    def chunk(kind, payload):
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+    header = struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+def safetensors():
+    tensors = {"a.weight": [2, 3], "b.bias": [4]}
+    header, data, offset = {"__metadata__": {"class_names": '["glioma","notumor"]', "image_size": "64"}}, b"", 0
+    for name, shape in tensors.items():
+        count = 1
+        for d in shape:
+            count *= d
+        header[name] = {"dtype": "F32", "shape": shape, "data_offsets": [offset, offset + 4 * count]}
+        data += struct.pack("<%df" % count, *range(count))
+        offset += 4 * count
+    text = json.dumps(header).encode()
+    return struct.pack("<Q", len(text)) + text + data
+
+
+def multipart(files, label="glioma"):
+    body = b""
+    for name, content in files:
+        body += (b"--FUZZ\r\nContent-Disposition: form-data; name=\"files\"; filename=\"" + name.encode() +
+                 b"\"\r\nContent-Type: image/png\r\n\r\n" + content + b"\r\n")
+    body += b"--FUZZ\r\nContent-Disposition: form-data; name=\"label\"\r\n\r\n" + label.encode() + b"\r\n--FUZZ--\r\n"
+    return body
+
+
+def main():
+    out = sys.argv[1]
+    shared = sys.argv[2] if len(sys.argv) > 2 else os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared")
+    scans = []
+    training = os.path.join(shared, "data", "brain-tumor-mri", "Training")
+    for label in sorted(os.listdir(training)) if os.path.isdir(training) else []:
+        folder = os.path.join(training, label)
+        for name in sorted(os.listdir(folder))[:2]:
+            with open(os.path.join(folder, name), "rb") as f:
+                scans.append(f.read())
+    images = scans + [png(16, 12), png(5, 7, 0, 3), png(9, 9, 6, 5)]
+    corpora = {
+        "fuzz_image_decode": images,
+        "fuzz_safetensors": [safetensors()],
+        "fuzz_request_head": [
+            b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"POST /predict?gradcam=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 12\r\nConnection: close\r\n\r\n",
+            b"GET /vendor/chart.umd.js HTTP/1.1\r\nRange: bytes=0-10,5-20\r\n\r\n",
+            b"POST /retrain HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"G\"E{T}\\ / HTTP/1.1\r\n\r\n"],
+        "fuzz_multipart": [multipart([("a.png", png(8, 8))]), multipart([("b.jpg", s) for s in scans[:1]])],
+        "fuzz_retrain_params": [b'{"epochs": 2, "learning_rate": 0.0001, "frozen_blocks": 14}',
+                                b'{"epochs": 1, "max_samples_per_class": 50}', b'{"epochs": "3"}', b"[]"],
+    }
+    for target, seeds in corpora.items():
+        folder = os.path.join(out, target)
+        os.makedirs(folder, exist_ok=True)
+        for i, seed in enumerate(seeds):
+            with open(os.path.join(folder, "seed%d" % i), "wb") as f:
+                f.write(seed)
+    print("seeds:", ", ".join("%s %d" % (t, len(s)) for t, s in corpora.items()))
+
+
+if __name__ == "__main__":
+    main()

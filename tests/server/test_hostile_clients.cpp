@@ -1,0 +1,163 @@
+// Hostile and broken clients against a real App on loopback (issue 11's probes, each as a test that failed
+// before the connection gate): slow clients, bodies without or above their limits, header floods, multi-range
+// requests, methods that would have broken /metrics, and a shed request whose body must not become a request.
+#include <regex>
+
+#include "tests/support/server_fixture.h"
+
+namespace mriscan::server_test {
+namespace {
+
+class HostileClients : public ServerApi {
+ protected:
+  void restart(const std::function<void(ServerConfig&)>& change) {
+    client_.reset();
+    app_.reset();
+    fs::remove_all(state_);
+    ServerConfig config = base_config(state_, shared().model_a);
+    change(config);
+    start(std::move(config));
+  }
+  // Sends `request` on a fresh connection and returns everything until the server closes it.
+  std::string exchange(const std::string& request, double timeout = 10.0) {
+    int fd = open_stalled_connection(port_, request);
+    EXPECT_GE(fd, 0);
+    std::string answer = read_until_close(fd, timeout);
+    ::close(fd);
+    return answer;
+  }
+  double seconds_for_health() {
+    const auto start = std::chrono::steady_clock::now();
+    httplib::Client probe("127.0.0.1", port_);
+    auto health = probe.Get("/health");
+    EXPECT_TRUE(health && health->status == 200);
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  }
+};
+
+TEST_F(HostileClients, SlowClientsGet408AndHealthStaysFast) {
+  restart([](ServerConfig& c) { c.read_timeout_seconds = 2; });
+  // More slow clients than workers: none of them holds a worker, they wait in the gate.
+  std::vector<int> slow;
+  for (int i = 0; i < 40; ++i) slow.push_back(open_stalled_connection(port_, "GET /health HTTP/1.1\r\nHost: x\r\n"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_LT(seconds_for_health(), 1.0);
+  httplib::Client other("127.0.0.1", port_);
+  auto models = other.Get("/models");
+  ASSERT_TRUE(models);
+  EXPECT_EQ(models->status, 200);
+  for (int fd : slow) {
+    const std::string answer = read_until_close(fd, 5.0);
+    EXPECT_EQ(status_of(answer), 408) << answer;
+    ::close(fd);
+  }
+}
+
+TEST_F(HostileClients, SlowBodyGets408) {
+  restart([](ServerConfig& c) { c.read_timeout_seconds = 1; });
+  const auto start = std::chrono::steady_clock::now();
+  const std::string answer = exchange(
+      "POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 1000\r\n\r\n0123456789");
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_EQ(status_of(answer), 408) << answer;
+  EXPECT_LT(seconds, 4.0);
+}
+
+TEST_F(HostileClients, BodiesNeedALengthWithinTheLimit) {
+  // Chunked: refused before any of it is read.
+  std::string answer = exchange("POST /nowhere HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                "100000\r\n" + std::string(4096, 'x'));
+  EXPECT_EQ(status_of(answer), 411) << answer;
+  answer = exchange("POST /predict HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(status_of(answer), 411) << answer;
+  // Over the limit (4 MB in the fixture): refused from the header, the body is never sent.
+  answer = exchange("POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 300000000\r\n\r\n");
+  EXPECT_EQ(status_of(answer), 413) << answer;
+  EXPECT_NE(answer.find("\"error\""), std::string::npos);
+  // Request smuggling: two different lengths.
+  answer = exchange("POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nxx");
+  EXPECT_EQ(status_of(answer), 400) << answer;
+}
+
+TEST_F(HostileClients, HeaderFloodsAre431) {
+  std::string flood = "GET /health HTTP/1.1\r\nHost: x\r\n";
+  for (int i = 0; i < 200; ++i) flood += "X-Flood: 1\r\n";
+  EXPECT_EQ(status_of(exchange(flood + "\r\n")), 431);
+  EXPECT_EQ(status_of(exchange("GET /health HTTP/1.1\r\nX-Big: " + std::string(20000, 'a') + "\r\n\r\n")), 431);
+  // A flood that never ends is refused as soon as the limit is crossed, not when the client stops.
+  int fd = open_stalled_connection(port_, flood);
+  const std::string answer = read_until_close(fd, 5.0);
+  ::close(fd);
+  EXPECT_EQ(status_of(answer), 431) << answer;
+}
+
+TEST_F(HostileClients, MultiRangeIsRefusedSingleRangeServed) {
+  EXPECT_EQ(status_of(exchange("GET /openapi.json HTTP/1.1\r\nHost: x\r\nRange: bytes=0-10,0-10,0-10\r\n"
+                               "Connection: close\r\n\r\n")),
+            416);
+  const std::string one = exchange("GET /openapi.json HTTP/1.1\r\nHost: x\r\nRange: bytes=0-9\r\n"
+                                   "Connection: close\r\n\r\n");
+  EXPECT_EQ(status_of(one), 206) << one.substr(0, 200);
+  EXPECT_NE(one.find("Content-Length: 10\r\n"), std::string::npos);
+}
+
+TEST_F(HostileClients, MalformedMethodsLeaveMetricsParseable) {
+  EXPECT_EQ(status_of(exchange("G\"E{T}\\ / HTTP/1.1\r\nHost: x\r\n\r\n")), 400);
+  for (int i = 0; i < 20; ++i)
+    EXPECT_EQ(status_of(exchange("BREW" + std::to_string(i) + " / HTTP/1.1\r\nHost: x\r\n\r\n")), 501);
+  auto metrics = client().Get("/metrics");
+  ASSERT_TRUE(metrics);
+  // Every sample line follows the text exposition format; unknown methods share one label.
+  const std::regex sample(R"(^[a-z_]+(\{([a-z_]+="([^"\\\n]|\\.)*",?)*\})? [-+0-9.eInf]+$)");
+  std::istringstream lines(metrics->body);
+  int series_with_other = 0;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty() || line[0] == '#') continue;
+    EXPECT_TRUE(std::regex_match(line, sample)) << line;
+    EXPECT_EQ(line.find("BREW"), std::string::npos) << line;
+    series_with_other += line.find("method=\"OTHER\"") != std::string::npos;
+  }
+  EXPECT_EQ(series_with_other, 2);  // route "(rejected)", method OTHER: status 400 and status 501
+}
+
+TEST_F(HostileClients, ShedRequestsBodyIsNeverParsedAsARequest) {
+  restart([](ServerConfig& c) {
+    c.http_threads = 1;
+    c.max_queued_requests = 0;
+    c.read_timeout_seconds = 20;
+  });
+  int held = open_stalled_connection(port_, "POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n");
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // A keep-alive POST whose multipart body starts with its boundary line: shed, then the connection is closed.
+  const std::string body = "--BOUNDARY\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\n\r\n" +
+                           noise_png(1) + "\r\n--BOUNDARY--\r\n";
+  const std::string answer = exchange("POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; "
+                                      "boundary=BOUNDARY\r\nContent-Length: " +
+                                      std::to_string(body.size()) + "\r\n\r\n" + body);
+  EXPECT_EQ(status_of(answer), 503) << answer;
+  EXPECT_EQ(answer.find("HTTP/1.1", 10), std::string::npos) << "a second response: the body was parsed";
+  send_text(held, "0123456789");
+  ::close(held);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  auto metrics = client().Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_EQ(metrics->body.find("BOUNDARY"), std::string::npos);
+  EXPECT_EQ(metrics->body.find("route=\"(unrouted)\""), std::string::npos) << metrics->body;
+}
+
+TEST_F(HostileClients, KeepAliveAndPipeliningStillWork) {
+  // httplib::Client keeps one connection: 20 requests on it, each answered.
+  for (int i = 0; i < 20; ++i) {
+    auto health = client().Get("/health");
+    ASSERT_TRUE(health);
+    EXPECT_EQ(health->status, 200);
+  }
+  // Two requests in one write: the first is served, the second comes back through the gate.
+  const std::string answers = exchange("GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+                                       "GET /ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(status_of(answers), 200);
+  EXPECT_NE(answers.find("\"ready\":true"), std::string::npos) << answers;
+}
+
+}  // namespace
+}  // namespace mriscan::server_test
