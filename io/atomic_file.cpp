@@ -31,6 +31,7 @@ bool is_storage_full_errno(int error_number) {
 void write_file_atomically(const std::string& path, const std::function<void(const std::string& tmp_path)>& write) {
   const std::string tmp_path = unique_temporary_name(path);
   try {
+    errno = 0;  // so that only the writer's own failure can classify as a full disk below
     write(tmp_path);
     // The writer may not have synced (callback mode): make the bytes durable before the rename publishes them,
     // otherwise a crash could leave a renamed but empty file.

@@ -3,7 +3,7 @@
 //
 //   improvement:  value < best - min_delta   -> save, best = value, best_epoch = epoch
 //
-// Saving is atomic: the writer gets "<path>.tmp", the result is fsynced and renamed over <path>
+// Saving is atomic: the writer gets a temporary "<path>.tmp.<pid>.<n>", the result is fsynced and renamed over <path>
 // (io/atomic_file.h), so a crash mid-save keeps the previous best intact. The trainer writes a model file there.
 //
 // Also here: the training state (weights, buffers, optimizer state and the callbacks' JSON) as one safetensors

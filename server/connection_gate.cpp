@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -18,6 +19,22 @@ using Clock = std::chrono::steady_clock;
 constexpr auto kLingerTime = std::chrono::seconds(2);
 constexpr auto kSweepInterval = std::chrono::milliseconds(100);
 constexpr int kMaxWaitingProbes = 64;
+constexpr int kMaxHeadPieces = 32;             // a real client sends its head in one to three segments
+constexpr size_t kMaxDrainPerEvent = 256 << 10;  // the event loop must not stay with one connection
+constexpr int kReservedFileDescriptors = 64;     // for the database, model files and uploads
+
+// Raises the soft limit on open files to the hard one; returns what is left for connections.
+int connection_capacity(int wanted) {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return wanted;
+  if (limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &limit);
+    ::getrlimit(RLIMIT_NOFILE, &limit);
+  }
+  const auto available = static_cast<int64_t>(limit.rlim_cur) - kReservedFileDescriptors;
+  return static_cast<int>(std::max<int64_t>(16, std::min<int64_t>(wanted, available)));
+}
 
 Clock::time_point after(double seconds) {
   return Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
@@ -37,6 +54,8 @@ void send_all_nonblocking(int fd, const std::string& bytes) {
 
 ConnectionGate::ConnectionGate(GateOptions options, GateCounters& counters, ServeFn serve, RejectFn reject)
     : options_(std::move(options)), counters_(counters), serve_(std::move(serve)), reject_(std::move(reject)) {
+  options_.max_connections = connection_capacity(options_.max_connections);
+  peek_buffer_.resize(options_.head_limits.max_head_bytes);
   epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
   wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (epoll_fd_ < 0 || wake_fd_ < 0) throw std::runtime_error("serve: cannot create the connection gate's epoll");
@@ -69,7 +88,7 @@ void ConnectionGate::admit(int fd) {
     send_rejection(fd, 503, "server busy: too many open connections, retry shortly", nullptr);
     return;
   }
-  watch(fd, {State::kHead, after(options_.head_timeout_seconds)});
+  watch(fd, {State::kHead, after(options_.head_timeout_seconds), 0});
 }
 
 void ConnectionGate::watch(int fd, Connection connection) {
@@ -90,7 +109,7 @@ void ConnectionGate::close_now(int fd) {
 
 void ConnectionGate::start_lingering_close(int fd) {
   ::shutdown(fd, SHUT_WR);  // the client sees the end of our response
-  watch(fd, {State::kDraining, Clock::now() + kLingerTime});
+  watch(fd, {State::kDraining, Clock::now() + kLingerTime, 0});
 }
 
 void ConnectionGate::send_rejection(int fd, int status, const std::string& message, const RequestHead* head) {
@@ -108,8 +127,7 @@ void ConnectionGate::event_loop() {
     for (int i = 0; i < n; ++i) {
       const int fd = events[i].data.fd;
       if (fd == wake_fd_) return;  // shutdown() has served the queues; the remaining connections are closed there
-      auto found = connections_.find(fd);
-      if (found != connections_.end()) on_readable(fd, found->second);
+      on_event(fd);
     }
     const auto now = Clock::now();
     if (now - last_sweep >= kSweepInterval) {
@@ -119,32 +137,51 @@ void ConnectionGate::event_loop() {
   }
 }
 
+void ConnectionGate::on_event(int fd) {
+  auto found = connections_.find(fd);
+  if (found == connections_.end()) return;  // with a worker, or already closed
+  try {
+    on_readable(fd, found->second);
+  } catch (const std::exception&) {
+    if (connections_.count(fd)) close_now(fd);  // out of memory while answering: drop this connection only
+  }
+}
+
 void ConnectionGate::on_readable(int fd, Connection& connection) {
   if (connection.state == State::kDraining) {
     // Bounded by time (kLingerTime), not bytes: a client that sends a body over the limit before it reads
     // must still get to read our 413.
     char sink[16 * 1024];
-    for (;;) {
+    for (size_t drained = 0; drained < kMaxDrainPerEvent;) {
       const ssize_t n = ::recv(fd, sink, sizeof(sink), 0);
-      if (n > 0) continue;
+      if (n > 0) {
+        drained += static_cast<size_t>(n);
+        continue;
+      }
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
       close_now(fd);  // end of stream or an error
       return;
     }
+    if (Clock::now() >= connection.deadline) close_now(fd);
+    return;  // more may be pending: the next segment's event (or the sweep) comes back here
   }
-  std::string peeked(options_.head_limits.max_head_bytes, '\0');
-  const ssize_t n = ::recv(fd, peeked.data(), peeked.size(), MSG_PEEK);
+  const ssize_t n = ::recv(fd, peek_buffer_.data(), peek_buffer_.size(), MSG_PEEK);
   if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
   if (n <= 0) {
     close_now(fd);  // the client closed (or reset) the connection between requests
     return;
   }
-  peeked.resize(static_cast<size_t>(n));
-  if (connection.state == State::kIdle) connection = {State::kHead, after(options_.head_timeout_seconds)};
+  if (connection.state == State::kIdle) connection = {State::kHead, after(options_.head_timeout_seconds), 0};
   RequestHead head;
   HeadRejection rejection;
+  const std::string_view peeked(peek_buffer_.data(), static_cast<size_t>(n));
   switch (parse_request_head(peeked, options_.head_limits, head, rejection)) {
-    case HeadParse::kIncomplete: return;
+    case HeadParse::kIncomplete:
+      // Each piece re-reads the head so far: bound the pieces, so the work per head stays linear in its size.
+      if (++connection.peeks > kMaxHeadPieces)
+        send_rejection(fd, 400, "request head sent in more than " + std::to_string(kMaxHeadPieces) + " pieces",
+                       nullptr);
+      return;
     case HeadParse::kRejected: send_rejection(fd, rejection.status, rejection.message, &head); return;
     case HeadParse::kComplete: dispatch(fd, head); return;
   }
@@ -156,18 +193,17 @@ void ConnectionGate::dispatch(int fd, const RequestHead& head) {
                          options_.probe_paths.end();
   std::deque<PendingRequest>& queue = probe ? probe_queue_ : main_queue_;
   // A request may wait if a worker is idle or fewer than the bound are waiting; probes have their own bound.
-  const int idle_workers = std::max(0, options_.workers - counters_.active.load());
+  const int idle_workers = std::max(0, options_.workers - busy_main_workers_);
   const int bound = probe ? kMaxWaitingProbes : options_.max_waiting_requests + idle_workers;
   if (static_cast<int>(queue.size()) >= bound) {
     ++counters_.shed;
     send_rejection(fd, 503, "server busy: the request queue is full, retry shortly", &head);
     return;
   }
+  queue.push_back({fd, head, probe, {}});  // first: if it throws, the connection is still the gate's
   ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
   connections_.erase(fd);
-  const double body_seconds = head.content_length / options_.body_min_bytes_per_second;
-  queue.push_back({fd, head, after(options_.head_timeout_seconds + body_seconds)});
-  counters_.queued = static_cast<int>(main_queue_.size());
+  counters_.queued = static_cast<int>(main_queue_.size() + probe_queue_.size());
   work_ready_.notify_all();
 }
 
@@ -197,23 +233,41 @@ void ConnectionGate::worker_loop(std::deque<PendingRequest>& queue) {
       if (queue.empty()) return;  // stopping, and everything that was waiting has been served
       request = std::move(queue.front());
       queue.pop_front();
-      counters_.queued = static_cast<int>(main_queue_.size());
+      counters_.queued = static_cast<int>(main_queue_.size() + probe_queue_.size());
       ++counters_.active;
+      if (!request.probe) ++busy_main_workers_;
     }
+    // The body's deadline starts now, not when the head arrived: time spent waiting in the queue is ours.
+    const double body_seconds = request.head.content_length / options_.body_min_bytes_per_second;
+    request.read_deadline = after(options_.head_timeout_seconds + body_seconds);
     bool keep_alive = false;
     try {
       keep_alive = serve_(request);
     } catch (...) {
       keep_alive = false;  // the server answers errors itself; this only guards the thread
     }
-    --counters_.active;
-    finished(request.fd, keep_alive);
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      --counters_.active;
+      if (!request.probe) --busy_main_workers_;
+    }
+    try {
+      finished(request.fd, keep_alive);
+    } catch (const std::exception&) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (connections_.count(request.fd)) {
+        close_now(request.fd);
+      } else {
+        ::close(request.fd);
+        --counters_.connections;
+      }
+    }
   }
 }
 
 void ConnectionGate::finished(int fd, bool keep_alive) {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (keep_alive && !stopping_) watch(fd, {State::kIdle, after(options_.idle_timeout_seconds)});
+  if (keep_alive && !stopping_) watch(fd, {State::kIdle, after(options_.idle_timeout_seconds), 0});
   else start_lingering_close(fd);
 }
 

@@ -8,10 +8,11 @@
 //               |   and heads still arriving, by MSG_PEEK   (queue full: 503 + Retry-After, body discarded)
 //               +-- deadline or limit: 408/411/413/416/431/501/400, then a lingering close
 //
-// Deadlines (steady clock): a request's head must arrive within `head_timeout_seconds` of its first byte (of
-// the connection's arrival for a new one); its body within that plus content_length / `body_min_bytes_per_second`
-// (enforced by the worker's stream, server/http_server.h); an idle keep-alive connection is closed after
-// `idle_timeout_seconds`. Every close that may leave unread bytes is a lingering close: shut down our side,
+// Deadlines (steady clock): a request's head must arrive within `head_timeout_seconds` of the connection's
+// arrival (of its first byte on a keep-alive connection) and in at most 32 pieces; its body within
+// `head_timeout_seconds` + content_length / `body_min_bytes_per_second` of a worker taking it (enforced by the
+// worker's stream, server/http_server.h, which also bounds writing the response); an idle keep-alive connection
+// is closed after `idle_timeout_seconds`. Open connections are capped below the process's file limit. Every close that may leave unread bytes is a lingering close: shut down our side,
 // read and discard what the client still sends for up to 2 s, then close, so the client receives our response
 // instead of a TCP reset, and an unread body is never parsed as a next request.
 // What it is not: an HTTP parser (server/request_head.h) or a router (httplib routes what a worker serves).
@@ -57,6 +58,7 @@ struct GateCounters {
 struct PendingRequest {
   int fd = -1;
   RequestHead head;
+  bool probe = false;                                   // /health or /ready, served by the probe thread
   std::chrono::steady_clock::time_point read_deadline;  // for the rest of the request (its body)
 };
 
@@ -80,9 +82,11 @@ class ConnectionGate {
   struct Connection {
     State state = State::kHead;
     std::chrono::steady_clock::time_point deadline;
+    int peeks = 0;  // times the head was peeked while still arriving
   };
 
   void event_loop();
+  void on_event(int fd);
   void on_readable(int fd, Connection& connection);
   void expire_deadlines(std::chrono::steady_clock::time_point now);
   void dispatch(int fd, const RequestHead& head);
@@ -93,7 +97,7 @@ class ConnectionGate {
   void worker_loop(std::deque<PendingRequest>& queue);
   void finished(int fd, bool keep_alive);
 
-  const GateOptions options_;
+  GateOptions options_;
   GateCounters& counters_;
   ServeFn serve_;
   RejectFn reject_;
@@ -103,6 +107,8 @@ class ConnectionGate {
   std::condition_variable work_ready_;
   std::map<int, Connection> connections_;  // held by the gate (not those with a worker)
   std::deque<PendingRequest> main_queue_, probe_queue_;
+  int busy_main_workers_ = 0;
+  std::vector<char> peek_buffer_;  // the event loop's, max_head_bytes
   bool stopping_ = false;
   std::thread loop_thread_;
   std::vector<std::thread> workers_;

@@ -50,30 +50,35 @@ void address_of(int fd, bool peer, std::string& ip, int& port) {
 
 }  // namespace
 
-RequestStream::RequestStream(int fd, size_t request_bytes, std::chrono::steady_clock::time_point read_deadline,
-                             std::chrono::milliseconds write_timeout)
-    : fd_(fd), request_bytes_(request_bytes), read_deadline_(read_deadline), write_timeout_(write_timeout) {}
+constexpr double kMinBytesPerSecond = 64.0 * 1024;  // for writing responses, as the gate's for reading bodies
+
+RequestStream::RequestStream(int fd, size_t request_bytes, Clock::time_point read_deadline,
+                             Clock::duration write_allowance)
+    : fd_(fd), request_bytes_(request_bytes), read_deadline_(read_deadline), write_allowance_(write_allowance) {}
 
 const RequestStream* RequestStream::current() { return t_current_stream; }
 
-int RequestStream::milliseconds_left() const {
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(read_deadline_ - std::chrono::steady_clock::now());
-  return static_cast<int>(std::max<int64_t>(0, left.count()));
-}
-
-bool RequestStream::wait_for(short events, int timeout_ms) const {
-  pollfd entry{fd_, events, 0};
-  int rc;
-  do rc = ::poll(&entry, 1, timeout_ms);
-  while (rc < 0 && errno == EINTR);
-  return rc > 0;
+bool RequestStream::wait_until(short events, Clock::time_point deadline) const {
+  for (;;) {
+    const auto left = deadline - Clock::now();
+    if (left <= Clock::duration::zero()) return false;
+    // Rounded up: a poll() that ends a fraction of a millisecond early must not look like the deadline.
+    const auto ms = std::chrono::ceil<std::chrono::milliseconds>(left).count();
+    pollfd entry{fd_, events, 0};
+    const int rc = ::poll(&entry, 1, static_cast<int>(std::min<int64_t>(ms, 60'000)));
+    if (rc > 0) return true;
+    if (rc < 0 && errno != EINTR) return false;
+  }
 }
 
 bool RequestStream::is_readable() const {
-  return buffer_begin_ < buffer_end_ || wait_for(POLLIN, milliseconds_left());
+  return buffer_begin_ < buffer_end_ || wait_until(POLLIN, read_deadline_);
 }
 
-bool RequestStream::is_writable() const { return wait_for(POLLOUT, static_cast<int>(write_timeout_.count())); }
+bool RequestStream::is_writable() const {
+  return wait_until(POLLOUT, write_deadline_ == Clock::time_point{} ? Clock::now() + write_allowance_
+                                                                       : write_deadline_);
+}
 
 // One recv() that waits for data until the request's deadline: > 0 bytes, 0 at the end of the stream, -1 on an
 // error or the deadline (then timed_out_ is set).
@@ -83,8 +88,8 @@ ssize_t RequestStream::receive(char* into, size_t size) {
     if (n >= 0) return n;
     if (errno == EINTR) continue;
     if (errno != EAGAIN && errno != EWOULDBLOCK) return -1;
-    if (!wait_for(POLLIN, milliseconds_left())) {
-      timed_out_ = std::chrono::steady_clock::now() >= read_deadline_;
+    if (!wait_until(POLLIN, read_deadline_)) {
+      timed_out_ = Clock::now() >= read_deadline_;
       return -1;
     }
   }
@@ -114,6 +119,8 @@ ssize_t RequestStream::read(char* ptr, size_t size) {
 }
 
 ssize_t RequestStream::write(const char* ptr, size_t size) {
+  if (write_deadline_ == Clock::time_point{}) write_deadline_ = Clock::now() + write_allowance_;
+  write_deadline_ += std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(size / kMinBytesPerSecond));
   size_t written = 0;
   while (written < size) {
     const ssize_t n = ::send(fd_, ptr + written, size - written, MSG_NOSIGNAL);
@@ -122,10 +129,8 @@ ssize_t RequestStream::write(const char* ptr, size_t size) {
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) &&
-        wait_for(POLLOUT, static_cast<int>(write_timeout_.count())))
-      continue;
-    return -1;  // the client stopped reading for longer than the write timeout, or went away
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && wait_until(POLLOUT, write_deadline_)) continue;
+    return -1;  // the client read too slowly for the response's deadline, or went away
   }
   return static_cast<ssize_t>(size);
 }
@@ -133,9 +138,8 @@ ssize_t RequestStream::write(const char* ptr, size_t size) {
 void RequestStream::get_remote_ip_and_port(std::string& ip, int& port) const { address_of(fd_, true, ip, port); }
 void RequestStream::get_local_ip_and_port(std::string& ip, int& port) const { address_of(fd_, false, ip, port); }
 
-HttpServer::HttpServer(GateOptions options, GateCounters& counters, ConnectionGate::RejectFn reject,
-                       std::chrono::milliseconds write_timeout)
-    : options_(std::move(options)), counters_(counters), reject_(std::move(reject)), write_timeout_(write_timeout) {
+HttpServer::HttpServer(GateOptions options, GateCounters& counters, ConnectionGate::RejectFn reject)
+    : options_(std::move(options)), counters_(counters), reject_(std::move(reject)) {
   set_payload_max_length(options_.head_limits.max_body_bytes);
   new_task_queue = [this] {
     gate_ = std::make_unique<ConnectionGate>(options_, counters_, [this](const PendingRequest& r) { return serve(r); },
@@ -150,7 +154,9 @@ bool HttpServer::process_and_close_socket(socket_t sock) {
 }
 
 bool HttpServer::serve(const PendingRequest& request) {
-  RequestStream stream(request.fd, request.head.request_bytes(), request.read_deadline, write_timeout_);
+  // Probes answer a few hundred bytes: a client that does not read them loses its connection after 1 s.
+  const auto write_allowance = request.probe ? std::chrono::seconds(1) : std::chrono::seconds(10);
+  RequestStream stream(request.fd, request.head.request_bytes(), request.read_deadline, write_allowance);
   t_current_stream = &stream;
   bool client_closes = request.head.wants_close;
   const bool written = process_request(stream, /*close_connection=*/client_closes, client_closes, nullptr);

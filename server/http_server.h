@@ -5,7 +5,9 @@
 //   * never reads past the request's own bytes (head + Content-Length), so the next request on a keep-alive
 //     connection stays in the kernel for the gate to check, and an unread body is noticed (the connection is
 //     then closed, never parsed as a next request);
-//   * fails reads once the request's deadline has passed; the error handler then answers 408.
+//   * fails reads once the request's deadline has passed (the error handler then answers 408), and writes once
+//     the response's deadline has passed: `write_allowance` from the first byte written, plus 1 s per 64 KiB,
+//     so a client that reads one byte every few seconds cannot hold a worker either.
 // What it is not: a second HTTP implementation; everything above the socket is httplib's.
 #pragma once
 
@@ -21,8 +23,8 @@ namespace mriscan {
 
 class RequestStream : public httplib::Stream {
  public:
-  RequestStream(int fd, size_t request_bytes, std::chrono::steady_clock::time_point read_deadline,
-                std::chrono::milliseconds write_timeout);
+  using Clock = std::chrono::steady_clock;
+  RequestStream(int fd, size_t request_bytes, Clock::time_point read_deadline, Clock::duration write_allowance);
 
   bool is_readable() const override;
   bool is_writable() const override;
@@ -40,15 +42,16 @@ class RequestStream : public httplib::Stream {
 
  private:
   friend class HttpServer;
-  bool wait_for(short events, int timeout_ms) const;
+  // Polls until `events` or `deadline` (rounding up, and again after an early wake-up); false at the deadline.
+  bool wait_until(short events, Clock::time_point deadline) const;
   ssize_t receive(char* into, size_t size);
-  int milliseconds_left() const;
 
   int fd_;
   size_t request_bytes_;
   size_t consumed_ = 0;  // bytes handed to httplib
-  std::chrono::steady_clock::time_point read_deadline_;
-  std::chrono::milliseconds write_timeout_;
+  Clock::time_point read_deadline_;
+  Clock::duration write_allowance_;
+  Clock::time_point write_deadline_{};  // set by the first write
   bool timed_out_ = false;
   char buffer_[4096];  // httplib reads the head one byte at a time
   size_t buffer_begin_ = 0, buffer_end_ = 0;
@@ -56,8 +59,7 @@ class RequestStream : public httplib::Stream {
 
 class HttpServer : public httplib::Server {
  public:
-  HttpServer(GateOptions options, GateCounters& counters, ConnectionGate::RejectFn reject,
-             std::chrono::milliseconds write_timeout = std::chrono::seconds(10));
+  HttpServer(GateOptions options, GateCounters& counters, ConnectionGate::RejectFn reject);
 
  private:
   bool process_and_close_socket(socket_t sock) override;  // hands the connection to the gate
@@ -66,7 +68,6 @@ class HttpServer : public httplib::Server {
   GateOptions options_;
   GateCounters& counters_;
   ConnectionGate::RejectFn reject_;
-  std::chrono::milliseconds write_timeout_;
   std::unique_ptr<ConnectionGate> gate_;  // one per listen(); created by new_task_queue
 };
 

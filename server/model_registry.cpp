@@ -70,22 +70,23 @@ std::string ModelRegistry::open() {
   const bool recorded = versions.front().active;
   std::string problems;
   for (const ModelVersion& version : versions) {
+    std::shared_ptr<Classifier> classifier;
     try {
-      std::shared_ptr<Classifier> classifier = Classifier::load(version.path);
-      swap_in(version.number, std::move(classifier));
-      if (!recorded) {  // no version was ever recorded active: record this one
-        db_.transaction([&](Database::Session& session) {
-          session.exec("UPDATE models SET active = (number = ?)", {version.number});
-        });
-        return "serving " + version.name();
-      }
-      if (version.active) return "serving " + version.name();
-      return "serving " + version.name() + " in place of the recorded active version, which failed to load (" +
-             problems + " ); the next start tries it again, and POST /models/" + version.name() +
-             "/activate makes the switch permanent";
+      classifier = Classifier::load(version.path);
     } catch (const std::exception& error) {
       problems += " " + version.name() + ": " + error.what() + ";";
+      continue;
     }
+    if (!recorded) {  // no version was ever recorded active: record this one (a database error propagates)
+      db_.transaction([&](Database::Session& session) {
+        session.exec("UPDATE models SET active = (number = ?)", {version.number});
+      });
+    }
+    swap_in(version.number, std::move(classifier));
+    if (!recorded || version.active) return "serving " + version.name();
+    return "serving " + version.name() + " in place of the recorded active version, which failed to load (" +
+           problems + " ); the next start tries it again, and POST /models/" + version.name() +
+           "/activate makes the switch permanent";
   }
   return "no registered model could be loaded:" + problems;
 }

@@ -193,8 +193,13 @@ int run_serve(const std::vector<std::string>& raw) {
     sigwait(&signals, &received);
     if (received == SIGUSR1) return;
     std::cerr << "serve: " << (received == SIGTERM ? "SIGTERM" : "SIGINT")
-              << ": draining requests and shutting down\n";
+              << ": draining requests and shutting down (send it again to exit at once)\n";
     app.request_shutdown();
+    // Draining waits for requests in progress; a second signal is the operator saying "now".
+    sigwait(&signals, &received);
+    if (received == SIGUSR1) return;
+    std::cerr << "serve: second signal: exiting without waiting (committed state is safe; see server/database.h)\n";
+    std::_Exit(3);
   });
   std::cerr << "serve: listening on http://" << host << ":" << bound << "/  (API: /docs, metrics: /metrics)\n";
   std::cerr << "serve: admin routes need the token from " << token_source << "\n";

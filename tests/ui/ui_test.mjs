@@ -77,8 +77,9 @@ async function main() {
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const server = spawn(binary, ['serve', '--model', path.join(work, 'run', 'model.safetensors'), '--data', dataDir,
-    '--state-dir', path.join(work, 'state'), '--port', String(port), '--admin-token', token, '--quiet',
-    '--retrain-max-per-class', '6', '--retrain-batch-size', '8'], { stdio: ['ignore', 'inherit', 'inherit'] });
+    '--state-dir', path.join(work, 'state'), '--port', String(port), '--quiet',
+    '--retrain-max-per-class', '6', '--retrain-batch-size', '8'],
+    { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, MRISCAN_ADMIN_TOKEN: token } });
   let browser;
   try {
     await waitReady(base, server, 60);
