@@ -7,6 +7,7 @@
 #include <atomic>
 #include <regex>
 
+#include "io/atomic_file.h"
 #include "server/database.h"
 #include "tests/support/temp_dir.h"
 #include "server/job_queue.h"
@@ -107,6 +108,23 @@ TEST(JobQueueFaults, CancelAfterCommitStartedIsRefused) {
   EXPECT_EQ(jobs.cancel(id), CancelOutcome::kFinishing);  // 409, not a 202 that would not be honoured
   finish.release();
   EXPECT_EQ(job_status(jobs, id), "completed");
+}
+
+TEST(DatabaseFaults, FullDatabaseIsStorageFullAndChangesNothing) {
+  TempDir dir("db_full");
+  Database db(dir / "full.db");
+  db.exec("CREATE TABLE t (v TEXT)");
+  db.exec("PRAGMA max_page_count = 8");  // the file may not grow past 8 pages: SQLITE_FULL, as on a full disk
+  const std::string row(2000, 'x');
+  int stored = 0;
+  try {
+    for (; stored < 100; ++stored)
+      db.transaction([&](Database::Session& session) { session.exec("INSERT INTO t (v) VALUES (?)", {row}); });
+    FAIL() << "100 rows of 2 KB fitted into 8 pages";
+  } catch (const StorageFullError& error) {
+    EXPECT_NE(std::string(error.what()).find("full"), std::string::npos) << error.what();
+  }
+  EXPECT_EQ(db.query("SELECT COUNT(*) AS n FROM t").at(0).integer("n"), stored);  // the failed one rolled back
 }
 
 // ---------------------------------------------------------------------------------------------------------------
