@@ -37,6 +37,21 @@ bool jpeg_is_truncated(const uint8_t* bytes, size_t size) {
   return true;
 }
 
+// stb_image grows its buffer for the compressed PNG data by each chunk's DECLARED length before reading the chunk,
+// so a 100-byte PNG whose second IDAT claims 1.7 GB makes it allocate 2 GB (found by tests/fuzz/fuzz_image_decode).
+// Walks the chunks first: every declared length must fit in the bytes that are actually there.
+bool png_chunks_fit(const uint8_t* bytes, size_t size) {
+  size_t at = 8;  // after the signature
+  while (at + 12 <= size) {
+    const uint64_t length = (uint64_t{bytes[at]} << 24) | (uint64_t{bytes[at + 1]} << 16) |
+                            (uint64_t{bytes[at + 2]} << 8) | uint64_t{bytes[at + 3]};
+    if (length > size - at - 12) return false;  // length + type + data + CRC beyond the end
+    if (std::equal(bytes + at + 4, bytes + at + 8, "IEND")) return true;
+    at += 12 + length;
+  }
+  return true;  // no IEND: stb decides; no chunk declared more than is there
+}
+
 }  // namespace
 
 Image decode_image(const uint8_t* bytes, size_t size, const DecodeLimits& limits, const std::string& source) {
@@ -61,6 +76,8 @@ Image decode_image(const uint8_t* bytes, size_t size, const DecodeLimits& limits
     throw ImageError("refusing to decode " + source + ": header says " + std::to_string(width) + "x" +
                      std::to_string(height) + " pixels, limit is " + std::to_string(limits.max_side) +
                      " per side and " + std::to_string(limits.max_pixels) + " pixels in total");
+  if (png && !png_chunks_fit(bytes, size))
+    throw ImageError("cannot decode " + source + ": corrupt PNG (a chunk is longer than the file)");
   if (jpeg && jpeg_is_truncated(bytes, size))
     throw ImageError("cannot decode " + source + ": truncated JPEG (no end-of-image marker)");
 

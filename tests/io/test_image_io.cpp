@@ -2,6 +2,8 @@
 // checked from the header before any pixel is allocated, and the half-pixel bilinear resize with its box prefilter.
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 #include <stb_image_write.h>
 
 #include <filesystem>
@@ -84,6 +86,31 @@ TEST(DataImageIo, OnlyJpegAndPngReachADecoder) {
     EXPECT_THROW(decode_image(data, bytes.size(), {}, name), UnsupportedImageFormat) << name;
     EXPECT_NE(error_of([&] { decode_image(data, bytes.size(), {}, name); }).find("JPEG or PNG"), std::string::npos);
   }
+}
+
+TEST(DataImageIo, PngChunkClaimingMoreThanTheFileIsRefusedBeforeStbAllocates) {
+  // Found by tests/fuzz/fuzz_image_decode: a 5x7 grey PNG whose second IDAT declares 0x65000000 bytes made
+  // stb_image realloc 2 GB before noticing the data was not there.
+  const std::string base64 = "iVBORw0KGgoAAAANSUhEUgAAAAUAAAAHCAAAAADlzNgyAAAAMklEQVR4nGNg5hKUkGcQEJdT1WGQVdE2smTQMrSwd2Mwt3P1CWZw8Q6KTGAIjIhPywUAdGAmB6l9l2JlAAAASURBVHiuYII=";
+  std::vector<uint8_t> png;
+  uint32_t buffer = 0;
+  int bits = 0;
+  for (char c : base64) {
+    const char* alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const char* found = std::strchr(alphabet, c);
+    if (c == '=' || !found) break;
+    buffer = (buffer << 6) | static_cast<uint32_t>(found - alphabet);
+    bits += 6;
+    if (bits >= 8) png.push_back(static_cast<uint8_t>(buffer >> (bits -= 8)));
+  }
+  ASSERT_EQ(png.size(), 107u);
+  const std::string message = error_of([&] { decode_image(png.data(), png.size(), {}, "fuzzed.png"); });
+  EXPECT_NE(message.find("chunk is longer than the file"), std::string::npos) << message;
+  // The same image without the bogus chunk (cut after the first IDAT, plus IEND) decodes.
+  std::vector<uint8_t> valid(png.begin(), png.begin() + 95);
+  const uint8_t iend[] = {0, 0, 0, 0, 'I', 'E', 'N', 'D', 0xAE, 0x42, 0x60, 0x82};
+  valid.insert(valid.end(), std::begin(iend), std::end(iend));
+  EXPECT_NO_THROW(decode_image(valid.data(), valid.size()));
 }
 
 TEST(DataImageIo, OversizedHeaderIsRejectedBeforeDecoding) {
