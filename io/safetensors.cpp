@@ -116,7 +116,7 @@ SafetensorsFile read_safetensors(const std::string& path) {
   OrderedJson header;
   try {
     header = OrderedJson::parse(header_text);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, and out_of_range for numbers like 185E9999
     fail(path, std::string("header is not valid JSON: ") + e.what());
   }
   if (!header.is_object()) fail(path, "header is not a JSON object");

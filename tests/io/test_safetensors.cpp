@@ -113,6 +113,10 @@ TEST_F(SafetensorsTest, InvalidJson) {
   expect_read_error(path("bad.safetensors"), {"bad.safetensors", "not valid JSON"});
   write_raw(path("array.safetensors"), "[1, 2]", 0);
   expect_read_error(path("array.safetensors"), {"not a JSON object"});
+  // Found by tests/fuzz/fuzz_safetensors: a number too large for a double is json's out_of_range, not a parse
+  // error, and used to escape as an exception of another type.
+  write_raw(path("overflow.safetensors"), "185E9999", 0);
+  expect_read_error(path("overflow.safetensors"), {"overflow.safetensors", "not valid JSON"});
 }
 
 TEST_F(SafetensorsTest, UnsupportedDtypeNamesTensorAndDtype) {
