@@ -24,6 +24,26 @@ std::string unique_temporary_name(const std::string& path) {
 
 }  // namespace
 
+namespace {
+
+// Inside a catch block: rethrows the current exception, as StorageFullError when it (a filesystem_error's code)
+// or `errno_after` says the disk is full.
+[[noreturn]] void rethrow_as_storage_full_if(int errno_after) {
+  try {
+    throw;
+  } catch (const StorageFullError&) {
+    throw;
+  } catch (const std::filesystem::filesystem_error& error) {
+    if (is_storage_full_errno(error.code().value())) throw StorageFullError(std::string("disk full: ") + error.what());
+    throw;
+  } catch (const std::exception& error) {
+    if (is_storage_full_errno(errno_after)) throw StorageFullError(std::string("disk full: ") + error.what());
+    throw;
+  }
+}
+
+}  // namespace
+
 bool is_storage_full_errno(int error_number) {
   return error_number == ENOSPC || error_number == EDQUOT || error_number == EFBIG;
 }
@@ -42,22 +62,11 @@ void write_file_atomically(const std::string& path, const std::function<void(con
     if (rc != 0) throw std::runtime_error("fsync of '" + tmp_path + "' failed: " + errno_text());
     if (std::rename(tmp_path.c_str(), path.c_str()) != 0)
       throw std::runtime_error("cannot rename '" + tmp_path + "' to '" + path + "': " + errno_text());
-  } catch (const std::filesystem::filesystem_error& error) {
-    const int code = error.code().value();
+  } catch (...) {
+    const int code = errno;  // of the failed call, for writers that report through streams
     std::error_code ignored;
     std::filesystem::remove(tmp_path, ignored);  // never leave a half-written temporary behind
-    if (is_storage_full_errno(code)) throw StorageFullError(std::string("disk full: ") + error.what());
-    throw;
-  } catch (const StorageFullError&) {
-    std::error_code ignored;
-    std::filesystem::remove(tmp_path, ignored);
-    throw;
-  } catch (const std::exception& error) {
-    const int code = errno;  // of the failed write, for writers that report through streams
-    std::error_code ignored;
-    std::filesystem::remove(tmp_path, ignored);
-    if (is_storage_full_errno(code)) throw StorageFullError(std::string("disk full: ") + error.what());
-    throw;
+    rethrow_as_storage_full_if(code);
   }
   // Sync the directory so the rename itself survives a crash. Best effort: the new file is already in place.
   std::filesystem::path dir = std::filesystem::path(path).parent_path();

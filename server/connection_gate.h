@@ -40,7 +40,7 @@ struct GateOptions {
   HeadLimits head_limits;
   double head_timeout_seconds = 10.0;
   double idle_timeout_seconds = 5.0;
-  double body_min_bytes_per_second = 64.0 * 1024;
+  double body_min_bytes_per_second = 64.0 * 1024;  // and for writing responses (server/http_server.h)
   std::vector<std::string> probe_paths = {"/health", "/ready"};
 };
 

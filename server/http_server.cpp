@@ -50,11 +50,10 @@ void address_of(int fd, bool peer, std::string& ip, int& port) {
 
 }  // namespace
 
-constexpr double kMinBytesPerSecond = 64.0 * 1024;  // for writing responses, as the gate's for reading bodies
-
 RequestStream::RequestStream(int fd, size_t request_bytes, Clock::time_point read_deadline,
-                             Clock::duration write_allowance)
-    : fd_(fd), request_bytes_(request_bytes), read_deadline_(read_deadline), write_allowance_(write_allowance) {}
+                             Clock::duration write_allowance, double min_bytes_per_second)
+    : fd_(fd), request_bytes_(request_bytes), read_deadline_(read_deadline), write_allowance_(write_allowance),
+      min_bytes_per_second_(min_bytes_per_second) {}
 
 const RequestStream* RequestStream::current() { return t_current_stream; }
 
@@ -120,7 +119,7 @@ ssize_t RequestStream::read(char* ptr, size_t size) {
 
 ssize_t RequestStream::write(const char* ptr, size_t size) {
   if (write_deadline_ == Clock::time_point{}) write_deadline_ = Clock::now() + write_allowance_;
-  write_deadline_ += std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(size / kMinBytesPerSecond));
+  write_deadline_ += std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(size / min_bytes_per_second_));
   size_t written = 0;
   while (written < size) {
     const ssize_t n = ::send(fd_, ptr + written, size - written, MSG_NOSIGNAL);
@@ -156,7 +155,8 @@ bool HttpServer::process_and_close_socket(socket_t sock) {
 bool HttpServer::serve(const PendingRequest& request) {
   // Probes answer a few hundred bytes: a client that does not read them loses its connection after 1 s.
   const auto write_allowance = request.probe ? std::chrono::seconds(1) : std::chrono::seconds(10);
-  RequestStream stream(request.fd, request.head.request_bytes(), request.read_deadline, write_allowance);
+  RequestStream stream(request.fd, request.head.request_bytes(), request.read_deadline, write_allowance,
+                       options_.body_min_bytes_per_second);
   t_current_stream = &stream;
   bool client_closes = request.head.wants_close;
   const bool written = process_request(stream, /*close_connection=*/client_closes, client_closes, nullptr);

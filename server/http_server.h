@@ -6,8 +6,9 @@
 //     connection stays in the kernel for the gate to check, and an unread body is noticed (the connection is
 //     then closed, never parsed as a next request);
 //   * fails reads once the request's deadline has passed (the error handler then answers 408), and writes once
-//     the response's deadline has passed: `write_allowance` from the first byte written, plus 1 s per 64 KiB,
-//     so a client that reads one byte every few seconds cannot hold a worker either.
+//     the response's deadline has passed: `write_allowance` from the first byte written, plus the time to send
+//     it at the gate's minimum rate (64 KiB/s), so a client that reads one byte every few seconds cannot hold a
+//     worker either.
 // What it is not: a second HTTP implementation; everything above the socket is httplib's.
 #pragma once
 
@@ -24,7 +25,8 @@ namespace mriscan {
 class RequestStream : public httplib::Stream {
  public:
   using Clock = std::chrono::steady_clock;
-  RequestStream(int fd, size_t request_bytes, Clock::time_point read_deadline, Clock::duration write_allowance);
+  RequestStream(int fd, size_t request_bytes, Clock::time_point read_deadline, Clock::duration write_allowance,
+                double min_bytes_per_second);
 
   bool is_readable() const override;
   bool is_writable() const override;
@@ -41,7 +43,6 @@ class RequestStream : public httplib::Stream {
   static const RequestStream* current();
 
  private:
-  friend class HttpServer;
   // Polls until `events` or `deadline` (rounding up, and again after an early wake-up); false at the deadline.
   bool wait_until(short events, Clock::time_point deadline) const;
   ssize_t receive(char* into, size_t size);
@@ -51,6 +52,7 @@ class RequestStream : public httplib::Stream {
   size_t consumed_ = 0;  // bytes handed to httplib
   Clock::time_point read_deadline_;
   Clock::duration write_allowance_;
+  double min_bytes_per_second_;
   Clock::time_point write_deadline_{};  // set by the first write
   bool timed_out_ = false;
   char buffer_[4096];  // httplib reads the head one byte at a time

@@ -13,14 +13,18 @@ bool iequals(std::string_view a, std::string_view b) {
          });
 }
 
+// Without leading and trailing spaces and tabs (HTTP's "optional whitespace").
+std::string_view trim_ows(std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  return text;
+}
+
 bool contains_token(std::string_view list, std::string_view token) {
   size_t start = 0;
   while (start <= list.size()) {
     size_t end = std::min(list.find(',', start), list.size());
-    std::string_view item = list.substr(start, end - start);
-    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
-    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
-    if (iequals(item, token)) return true;
+    if (iequals(trim_ows(list.substr(start, end - start)), token)) return true;
     start = end + 1;
   }
   return false;
@@ -91,9 +95,7 @@ HeadParse parse_request_head(std::string_view bytes, const HeadLimits& limits, R
     // No folded lines and no space before the colon: both are classic request-smuggling tricks.
     if (colon == std::string_view::npos || !is_token(header.substr(0, colon)))
       return reject(rejection, 400, "malformed header line");
-    std::string_view name = header.substr(0, colon), value = header.substr(colon + 1);
-    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
-    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+    std::string_view name = header.substr(0, colon), value = trim_ows(header.substr(colon + 1));
     if (iequals(name, "Content-Length")) {
       if (value.empty() || value.size() > 18 || value.find_first_not_of("0123456789") != std::string_view::npos)
         return reject(rejection, 400, "malformed Content-Length");

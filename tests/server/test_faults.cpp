@@ -176,12 +176,7 @@ TEST_F(ServerFaults, ConcurrentUploadsOfOneScanStoreItOnce) {
 }
 
 TEST_F(ServerFaults, LockedDatabaseIs503AndNothingIsStored) {
-  client_.reset();
-  app_.reset();
-  fs::remove_all(state_);
-  ServerConfig config = base_config(state_, shared().model_a);
-  config.db_busy_timeout_ms = 200;
-  start(config);
+  restart([](ServerConfig& c) { c.db_busy_timeout_ms = 200; });
   Database other((state_ / "mriscan.db").string(), 200);
   std::atomic<bool> locked{false};
   std::thread holder([&] {

@@ -10,14 +10,6 @@ namespace {
 
 class HostileClients : public ServerApi {
  protected:
-  void restart(const std::function<void(ServerConfig&)>& change) {
-    client_.reset();
-    app_.reset();
-    fs::remove_all(state_);
-    ServerConfig config = base_config(state_, shared().model_a);
-    change(config);
-    start(std::move(config));
-  }
   // Sends `request` on a fresh connection and returns everything until the server closes it.
   std::string exchange(const std::string& request, double timeout = 10.0) {
     int fd = open_stalled_connection(port_, request);

@@ -79,15 +79,19 @@ TEST(ServerShutdown, StopServesTheRequestInProgress) {
   EXPECT_EQ(status_of(answer), 415) << answer;
 }
 
+// A fresh state folder where v1 (model_a) and v2 (model_b) are registered and v2 is active.
+fs::path state_with_v2_active(const std::string& name) {
+  const fs::path state = shared().root / name;
+  fs::remove_all(state);
+  App app(base_config(state, shared().model_a));
+  app.registry().register_file(shared().model_b, "test");
+  app.registry().activate(2);
+  return state;
+}
+
 TEST(ServerRestart, InterruptedJobsFailAndTheLastGoodModelIsActive) {
   if (shared().scans.empty()) GTEST_SKIP() << "shared dataset not found";
-  fs::path state = shared().root / "state_restart";
-  fs::remove_all(state);
-  {
-    App app(base_config(state, shared().model_a));
-    app.registry().register_file(shared().model_b, "test");
-    app.registry().activate(2);
-  }
+  const fs::path state = state_with_v2_active("state_restart");
   // What a crash can leave behind: a job row still 'running', an upload file without its row, a half-written
   // model file (rename never happened), and here even a corrupted active model file.
   {
@@ -120,13 +124,7 @@ TEST(ServerRestart, InterruptedJobsFailAndTheLastGoodModelIsActive) {
 
 TEST(ServerRestart, ActiveModelThatFailedToLoadOnceIsServedAgainWhenItLoads) {
   if (shared().scans.empty()) GTEST_SKIP() << "shared dataset not found";
-  fs::path state = shared().root / "state_transient";
-  fs::remove_all(state);
-  {
-    App app(base_config(state, shared().model_a));
-    app.registry().register_file(shared().model_b, "test");
-    app.registry().activate(2);
-  }
+  const fs::path state = state_with_v2_active("state_transient");
   const fs::path v2 = state / "models" / "v2.safetensors";
   fs::rename(v2, state / "v2.away");  // e.g. a volume that is not mounted yet
   {

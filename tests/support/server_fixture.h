@@ -16,6 +16,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <random>
 #include <string>
 #include <thread>
@@ -194,6 +195,15 @@ class ServerApi : public ::testing::Test {
   void TearDown() override {
     client_.reset();
     app_.reset();
+  }
+  // A fresh state folder and App with the fixture's configuration changed by `change`.
+  void restart(const std::function<void(ServerConfig&)>& change) {
+    client_.reset();
+    app_.reset();
+    fs::remove_all(state_);
+    ServerConfig config = base_config(state_, shared().model_a);
+    change(config);
+    start(std::move(config));
   }
   httplib::Client& client() { return *client_; }
   httplib::Result predict(const std::string& bytes, const std::string& query = "") {
