@@ -34,7 +34,7 @@ std::shared_ptr<Classifier> Classifier::load(const std::string& path) {
   return classifier;
 }
 
-std::vector<Prediction> Classifier::predict_locked(const std::vector<Image>& images) {
+std::vector<Prediction> Classifier::predict_folded(const std::vector<Image>& images) const {
   const auto start = std::chrono::steady_clock::now();
   Tensor batch = preprocess_batch(images, image_size_);  // (N, S, S, 3)
   const FoldedOutput out = folded_->forward(batch);  // logits (N, K), pooled features (N, F)
@@ -60,21 +60,17 @@ std::vector<Prediction> Classifier::predict_locked(const std::vector<Image>& ima
   return predictions;
 }
 
-Prediction Classifier::predict(const Image& image) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return predict_locked({image}).front();
-}
+Prediction Classifier::predict(const Image& image) { return predict_folded({image}).front(); }
 
 std::vector<Prediction> Classifier::predict_batch(const std::vector<Image>& images) {
   if (images.empty()) return {};
-  std::lock_guard<std::mutex> lock(mutex_);
-  return predict_locked(images);
+  return predict_folded(images);
 }
 
 Explanation Classifier::explain(const Image& image, int class_index) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  std::lock_guard<std::mutex> lock(explain_mutex_);
   Explanation explanation;
-  explanation.prediction = predict_locked({image}).front();
+  explanation.prediction = predict_folded({image}).front();
   GradCam cam = grad_cam(*model_, preprocess_batch({image}, image_size_),
                          class_index >= 0 ? class_index : explanation.prediction.class_index);
   explanation.class_index = cam.class_index;

@@ -6,8 +6,10 @@
 // temperature, preprocessing, version, metrics (JSON). What it is not: a trainer; it never changes weights.
 // Predictions run on a FoldedMobileNetV2 snapshot (BN folded, ReLU6 fused, no tape) built once at load; Grad-CAM
 // needs the tape and runs on the MobileNetV2 itself. Both hold the same weights, since neither ever changes.
-// Thread safety: `predict*` and `explain` may be called from many threads; calls are serialised on an internal
-// mutex (one forward at a time uses every core through the kernels' OpenMP loops).
+// Thread safety: `predict*` and `explain` may be called from many threads. Predictions run concurrently (the
+// folded forward is const, its buffers per call); each uses the calling thread's kernel thread budget
+// (engine/parallel.h), which the server sets per request (server/thread_budget.h). `explain` runs the taped
+// model, whose layers keep what backward needs, so explanations are serialised on an internal mutex.
 #pragma once
 
 #include <memory>
@@ -61,9 +63,9 @@ class Classifier {
 
  private:
   Classifier() = default;
-  std::vector<Prediction> predict_locked(const std::vector<Image>& images);
+  std::vector<Prediction> predict_folded(const std::vector<Image>& images) const;
 
-  std::mutex mutex_;
+  std::mutex explain_mutex_;  // the taped model_ is not reentrant
   std::unique_ptr<MobileNetV2> model_;          // taped, for Grad-CAM
   std::unique_ptr<FoldedMobileNetV2> folded_;  // model_'s snapshot, for predictions
   std::vector<std::string> class_names_;

@@ -6,6 +6,9 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include <unistd.h>
+
+#include "engine/parallel.h"
 #include "server/http_util.h"
 #include "server/routes.h"
 
@@ -23,16 +26,40 @@ MetricsGauges ServerContext::gauges() {
   gauges.open_connections = queue.connections.load();
   gauges.requests_shed = queue.shed.load();
   gauges.requests_timed_out = queue.timed_out.load();
+  gauges.inference_threads = inference.threads();
+  gauges.inference_threads_busy = inference.busy();
+  gauges.inference_waiting = inference.waiting();
   gauges.jobs_by_status = jobs.counts_by_status();
   gauges.uploads = uploads.count();
   gauges.uptime_seconds = uptime_seconds();
   return gauges;
 }
 
+namespace {
+
+std::string default_replica_name() {
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) != 0 || !host[0]) std::snprintf(host, sizeof(host), "mriscan");
+  return std::string(host) + "-" + std::to_string(getpid());
+}
+
+// Names may appear in headers and logs: printable ASCII without spaces, at most 64 characters.
+void check_replica_name(const std::string& name) {
+  const bool ok = !name.empty() && name.size() <= 64 &&
+                  std::all_of(name.begin(), name.end(), [](char c) { return c > ' ' && c < 127; });
+  if (!ok) throw std::invalid_argument("serve: the replica name must be 1-64 printable characters without spaces");
+}
+
+}  // namespace
+
 App::App(ServerConfig config) : config_(std::move(config)) {
   if (config_.state_dir.empty()) throw std::invalid_argument("serve: a state directory is required (--state-dir)");
   if (config_.admin_token.empty()) throw std::invalid_argument("serve: an admin token is required");
   if (config_.web_root.empty()) config_.web_root = std::string(MRISCAN_SOURCE_DIR) + "/server";
+  if (config_.replica.empty()) config_.replica = default_replica_name();
+  check_replica_name(config_.replica);
+  // The job owner: the name plus a token, since a restarted replica keeps its name but is another process.
+  config_.job_options.owner = config_.replica + "/" + Router::random_hex(8);
   const fs::path state(config_.state_dir);
   fs::create_directories(state);
 
@@ -60,13 +87,30 @@ App::App(ServerConfig config) : config_(std::move(config)) {
                                        [this](int status, const std::string& message, const RequestHead* head) {
                                          return rejection_response(status, message, head);
                                        });
-  router_ = std::make_unique<Router>(*http_, metrics_, config_.admin_token);
+  router_ = std::make_unique<Router>(*http_, metrics_, config_.admin_token, config_.replica);
   install_error_handlers();
 
+  inference_ = std::make_unique<ThreadBudget>(num_threads());
   context_ = std::unique_ptr<ServerContext>(new ServerContext{config_, *registry_, *uploads_, *jobs_, *dataset_stats_,
-                                                               metrics_, gate_counters_, *router_,
-                                                               std::chrono::steady_clock::now()});
+                                                               metrics_, gate_counters_, *inference_, *router_,
+                                                               std::chrono::steady_clock::now(), config_.replica});
   register_routes();
+  follower_ = std::thread([this] { follow_loop(); });
+}
+
+void App::follow_loop() {
+  std::unique_lock<std::mutex> lock(follower_mutex_);
+  while (!follower_wake_.wait_for(lock, std::chrono::milliseconds(config_.sync_interval_ms),
+                                  [this] { return follower_stopping_; })) {
+    lock.unlock();
+    try {
+      const std::string change = registry_->follow_database();
+      if (!change.empty()) std::fprintf(stderr, "mriscan serve: %s\n", change.c_str());
+    } catch (const std::exception& error) {  // a busy or failing database: try again at the next tick
+      std::fprintf(stderr, "mriscan serve: cannot read the active version: %s\n", error.what());
+    }
+    lock.lock();
+  }
 }
 
 App::~App() { stop(); }
@@ -98,7 +142,7 @@ std::string App::rejection_response(int status, const std::string& message, cons
                  head && is_known_method(head->method) ? head->method.c_str() : "-", status, message.c_str());
   std::string response = "HTTP/1.1 " + std::to_string(status) + " " + reason_phrase(status) + "\r\n";
   response += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
-  response += "X-Request-Id: " + request_id + "\r\nConnection: close\r\n";
+  response += "X-Request-Id: " + request_id + "\r\nX-Replica: " + config_.replica + "\r\nConnection: close\r\n";
   if (status == 503) response += "Retry-After: 1\r\n";
   return response + "\r\n" + body;
 }
@@ -108,6 +152,7 @@ void App::install_error_handlers() {
                                                                          httplib::Response& res) {
     if (!res.get_header_value("X-Request-Id").empty()) return httplib::Server::HandlerResponse::Unhandled;
     res.set_header("X-Request-Id", router_->next_request_id());
+    res.set_header("X-Replica", config_.replica);
     const RequestStream* stream = RequestStream::current();
     if (stream && stream->timed_out()) res.status = 408;
     std::string message = "HTTP error " + std::to_string(res.status);
@@ -134,6 +179,7 @@ void App::install_error_handlers() {
     const std::string request_id = router_->next_request_id();
     std::fprintf(stderr, "[%s] internal error: %s\n", request_id.c_str(), message.c_str());
     res.set_header("X-Request-Id", request_id);
+    if (!res.has_header("X-Replica")) res.set_header("X-Replica", config_.replica);
     send_error(res, 500, "internal error (request id " + request_id + ")");
   });
   http_->set_logger([this](const httplib::Request& req, const httplib::Response& res) {
@@ -145,39 +191,36 @@ void App::install_error_handlers() {
   });
 }
 
+// Only into an empty registry, atomically (import_if_empty): replicas starting together import once.
 void App::import_initial_models() {
-  if (!registry_->empty()) {
-    if (!config_.initial_model.empty() || !config_.models_dir.empty())
-      startup_message_ += "the registry already has versions, so --model/--models-dir were not imported; ";
-    return;
-  }
+  if (config_.initial_model.empty() && config_.models_dir.empty()) return;
+  std::vector<std::pair<std::string, std::string>> files;  // (path, source)
   if (!config_.initial_model.empty()) {
     // Sources name the file, never the server's folders (they are shown by GET /models).
-    ModelVersion version = registry_->register_file(
-        config_.initial_model, "initial: " + fs::path(config_.initial_model).filename().string());
-    registry_->activate(version.number);
+    files.emplace_back(config_.initial_model, "initial: " + fs::path(config_.initial_model).filename().string());
+  } else {
+    if (!fs::is_directory(config_.models_dir))
+      throw std::runtime_error("serve: --models-dir '" + config_.models_dir + "' is not a directory");
+    // Every model file under the folder, oldest first, so version numbers follow creation order.
+    std::vector<fs::path> found;
+    for (const auto& entry : fs::recursive_directory_iterator(config_.models_dir))
+      if (entry.is_regular_file() && entry.path().filename() == "model.safetensors") found.push_back(entry.path());
+    std::sort(found.begin(), found.end(),
+              [](const fs::path& a, const fs::path& b) { return fs::last_write_time(a) < fs::last_write_time(b); });
+    for (const fs::path& file : found)
+      files.emplace_back(file.string(), "initial: " + (file.parent_path().filename() / file.filename()).string());
+  }
+  if (!registry_->empty()) {
+    startup_message_ += "the registry already has versions, so --model/--models-dir were not imported; ";
     return;
   }
-  if (config_.models_dir.empty()) return;
-  if (!fs::is_directory(config_.models_dir))
-    throw std::runtime_error("serve: --models-dir '" + config_.models_dir + "' is not a directory");
-  // Every model file under the folder, oldest first, so version numbers follow creation order.
-  std::vector<fs::path> files;
-  for (const auto& entry : fs::recursive_directory_iterator(config_.models_dir))
-    if (entry.is_regular_file() && entry.path().filename() == "model.safetensors") files.push_back(entry.path());
-  std::sort(files.begin(), files.end(),
-            [](const fs::path& a, const fs::path& b) { return fs::last_write_time(a) < fs::last_write_time(b); });
-  int64_t newest = 0;
-  for (const fs::path& file : files) {
-    try {
-      const fs::path shown = file.parent_path().filename() / file.filename();
-      newest = registry_->register_file(file.string(), "initial: " + shown.string()).number;
-    } catch (const std::exception& error) {
-      startup_message_ += "skipped " + file.string() + " (" + error.what() + "); ";
-    }
-  }
-  if (newest > 0) registry_->activate(newest);
-  else startup_message_ += "no loadable model.safetensors under " + config_.models_dir + "; ";
+  std::string problems;
+  const bool imported = !registry_->import_if_empty(files, problems).empty();
+  startup_message_ += problems;
+  if (!imported && !config_.initial_model.empty() && registry_->empty())
+    throw std::runtime_error("serve: " + problems);  // the one model given does not load
+  if (!imported && !config_.models_dir.empty() && registry_->empty())
+    startup_message_ += "no loadable model.safetensors under " + config_.models_dir + "; ";
 }
 
 void App::register_routes() {
@@ -204,6 +247,7 @@ int App::start(const std::string& host, int port) {
 
 void App::request_shutdown() {
   context_->draining = true;
+  if (jobs_) jobs_->request_stop();  // the retraining job stops at its next batch and is requeued
   http_->stop();  // stop accepting; the gate serves what is waiting before listen() returns
 }
 
@@ -214,6 +258,12 @@ void App::stop() {
   if (http_) http_->stop();  // stop accepting; listen() returns once the waiting requests are served
   if (listen_thread_.joinable()) listen_thread_.join();
   if (jobs_) jobs_->stop();
+  {
+    std::lock_guard<std::mutex> lock(follower_mutex_);
+    follower_stopping_ = true;
+  }
+  follower_wake_.notify_all();
+  if (follower_.joinable()) follower_.join();
 }
 
 }  // namespace mriscan

@@ -11,18 +11,23 @@
 //     whose head has arrived goes to one of `http_threads` workers, at most `max_queued_requests` waiting (then
 //     503 with Retry-After, the body discarded). /health and /ready have a thread of their own, so they answer
 //     while every worker is busy. Heads and bodies have deadlines (`read_timeout_seconds`, then 408).
-//   * Predictions: one forward at a time per model (Classifier serialises predict/explain on its mutex); each
-//     forward uses every core of the process-wide kernel thread count (engine/parallel.h; `mriscan serve
-//     --threads`, default the physical cores). Under concurrent load requests queue on that mutex, which on 2
-//     cores gives the best batch-1 latency; the model pointer is copied per request, so a model swap never blocks
-//     or fails a prediction.
+//   * Predictions: the process-wide kernel thread count (`mriscan serve --threads`, default the physical cores)
+//     is shared by concurrent predictions through a ThreadBudget (server/thread_budget.h): a lone request gets
+//     every core, under load each gets one and as many run at once as there are cores (measured to beat both
+//     one-at-a-time and micro-batching on this machine: docs/serving.md). The model pointer is copied per
+//     request, so a model swap never blocks or fails a prediction.
 //   * Retraining: ONE background worker (server/job_queue.h) with a thread budget of 1 kernel thread
 //     (engine/parallel.h set_thread_num_threads, per thread) at nice +10 (setpriority on its own thread id). So
 //     a retrain uses one core at low priority; predictions preempt it and keep the other core. The dataset
 //     statistics scan runs at nice +10 too.
-//   * Shutdown: request_shutdown() (`mriscan serve` calls it on SIGTERM/SIGINT) turns /ready to 503 and stops
-//     accepting; the requests already queued are served and listen() returns when they have finished; stop()
-//     then stops the retraining worker (a running job is recorded as failed: interrupted).
+//   * Shutdown: request_shutdown() (`mriscan serve` calls it on SIGTERM/SIGINT) turns /ready to 503, stops
+//     accepting and tells the retraining worker to stop at its next batch (the job goes back to the queue); the
+//     requests already queued are served and listen() returns when they have finished; stop() then waits for
+//     the worker.
+//   * Replicas: several `mriscan serve` processes may share one state directory (SQLite in WAL mode). Each
+//     names itself (`replica`: /health, the X-Replica header of every response), follows the active version
+//     recorded in the database every `sync_interval_ms` (model_registry.h), and claims retraining jobs under a
+//     lease (job_queue.h). docs/replicas.md has the whole design and what changes for more than one host.
 //   * Limits: request heads (431), bodies without Content-Length (411), `max_body_bytes` (413), multi-range
 //     requests (416), all checked by the gate before a worker is involved; only JPEG and PNG reach a decoder
 //     (415 otherwise), `image_limits` checked from the image header before pixels are allocated (decompression
@@ -33,6 +38,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <memory>
 #include <string>
 #include <thread>
@@ -48,6 +55,7 @@
 #include "server/http_server.h"
 #include "server/retrainer.h"
 #include "server/router.h"
+#include "server/thread_budget.h"
 #include "server/upload_store.h"
 
 namespace mriscan {
@@ -59,6 +67,8 @@ struct ServerConfig {
   std::string data_dir;       // training data for retraining and /dataset_stats ("" = none)
   std::string web_root;       // folder with openapi.json and ui/ ("" = <source dir>/server)
   std::string admin_token;    // required by admin routes; must not be empty
+  std::string replica;        // this process's name in /health, X-Replica and job owners ("" = <hostname>-<pid>)
+  int sync_interval_ms = 500; // how often the active version is read from the database (replicas follow it)
   size_t max_body_bytes = 64u << 20;
   DecodeLimits image_limits = {.max_pixels = 16'000'000, .max_side = 8192};
   int http_threads = 8;
@@ -79,8 +89,10 @@ struct ServerContext {
   DatasetStats& dataset_stats;
   ServerMetrics& metrics;
   GateCounters& queue;
+  ThreadBudget& inference;
   const Router& router;
   std::chrono::steady_clock::time_point started;
+  std::string replica;
   std::atomic<bool> draining{false};  // shutting down: /ready answers 503 so load balancers stop sending
 
   double uptime_seconds() const;
@@ -109,6 +121,7 @@ class App {
 
  private:
   void import_initial_models();
+  void follow_loop();  // the registry follower thread (replicas)
   void register_routes();
   void install_error_handlers();
   std::string rejection_response(int status, const std::string& message, const RequestHead* head);
@@ -122,10 +135,15 @@ class App {
   std::unique_ptr<DatasetStats> dataset_stats_;
   ServerMetrics metrics_;
   GateCounters gate_counters_;
+  std::unique_ptr<ThreadBudget> inference_;
   std::unique_ptr<HttpServer> http_;
   std::unique_ptr<Router> router_;
   std::unique_ptr<ServerContext> context_;
   std::thread listen_thread_;
+  std::thread follower_;
+  std::mutex follower_mutex_;
+  std::condition_variable follower_wake_;
+  bool follower_stopping_ = false;
   std::string startup_message_;
   bool stopped_ = false;
 };

@@ -151,6 +151,16 @@ void Database::transaction(const std::function<void(Session&)>& body) {
   }
 }
 
+void Database::add_column_if_missing(const std::string& table, const std::string& column,
+                                     const std::string& declaration) {
+  // In a write transaction, so that of two processes migrating at once the second sees the first's column.
+  transaction([&](Session& session) {
+    for (const SqlRow& row : session.query("PRAGMA table_info(" + table + ")"))
+      if (row.text("name") == column) return;
+    session.exec("ALTER TABLE " + table + " ADD COLUMN " + column + " " + declaration);
+  });
+}
+
 std::string utc_now_iso8601() {
   std::time_t now = std::time(nullptr);
   std::tm utc{};

@@ -67,6 +67,9 @@ class Database {
   // BEGIN IMMEDIATE; body; COMMIT. If body throws, ROLLBACK and rethrow: all of it or nothing.
   void transaction(const std::function<void(Session&)>& body);
 
+  // Schema migration for a table created by an older version: adds the column unless it exists.
+  void add_column_if_missing(const std::string& table, const std::string& column, const std::string& declaration);
+
   const std::string& path() const { return path_; }
 
  private:

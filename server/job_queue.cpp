@@ -33,32 +33,45 @@ void apply_thread_budget(const JobQueueOptions& options) {
     std::perror("mriscan serve: setpriority for the retraining thread");
 }
 
+double unix_seconds() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
 }  // namespace
 
 JobQueue::JobQueue(Database& db, JobRunner runner, JobQueueOptions options)
-    : db_(db), runner_(std::move(runner)), options_(options) {
+    : db_(db), runner_(std::move(runner)), options_(std::move(options)) {
   db_.exec(
       "CREATE TABLE IF NOT EXISTS jobs ("
       " id INTEGER PRIMARY KEY AUTOINCREMENT, status TEXT NOT NULL, params TEXT NOT NULL,"
       " created_at TEXT NOT NULL, started_at TEXT, finished_at TEXT,"
       " progress TEXT, result TEXT, error TEXT)");
-  // Recovery: a job still `running` in the table was interrupted (crash, kill -9, power loss).
-  db_.exec("UPDATE jobs SET status = 'failed', finished_at = ?,"
-           " error = 'interrupted: the server stopped while this job was running' WHERE status = 'running'",
-           {utc_now_iso8601()});
+  // The replica columns (see job_queue.h), added to tables of older versions too.
+  db_.add_column_if_missing("jobs", "owner", "TEXT");
+  db_.add_column_if_missing("jobs", "heartbeat_at", "REAL");
+  db_.add_column_if_missing("jobs", "cancel_requested", "INTEGER NOT NULL DEFAULT 0");
+  db_.add_column_if_missing("jobs", "committing", "INTEGER NOT NULL DEFAULT 0");
+  fail_expired_leases();  // recovery after a crash of this or another process
   worker_ = std::thread([this] { worker_loop(); });
+  heartbeat_ = std::thread([this] { heartbeat_loop(); });
 }
 
 JobQueue::~JobQueue() { stop(); }
 
-void JobQueue::stop() {
+void JobQueue::request_stop() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stopping_ = true;
     cancel_running_ = true;
   }
   wake_.notify_all();
+}
+
+void JobQueue::stop() {
+  request_stop();
   if (worker_.joinable()) worker_.join();
+  wake_.notify_all();  // the heartbeat thread ends once no job runs
+  if (heartbeat_.joinable()) heartbeat_.join();
 }
 
 int64_t JobQueue::submit(const nlohmann::json& params) {
@@ -72,19 +85,29 @@ int64_t JobQueue::submit(const nlohmann::json& params) {
   return id;
 }
 
+// One transaction decides, whichever replica runs the job: the owner's begin_commit() sets `committing` in the
+// same way, so exactly one of "cancelling" and "finishing" wins.
 CancelOutcome JobQueue::cancel(int64_t id) {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (id == running_id_) {
-    if (committing_) return CancelOutcome::kFinishing;
-    cancel_running_ = true;
-    return CancelOutcome::kCancelling;
-  }
-  auto rows = db_.query("SELECT status FROM jobs WHERE id = ?", {id});
-  if (rows.empty()) return CancelOutcome::kUnknown;
-  if (rows[0].text("status") != "queued") return CancelOutcome::kAlreadyFinished;
-  db_.exec("UPDATE jobs SET status = 'cancelled', finished_at = ? WHERE id = ? AND status = 'queued'",
-           {utc_now_iso8601(), id});
-  return CancelOutcome::kCancelled;
+  CancelOutcome outcome = CancelOutcome::kUnknown;
+  db_.transaction([&](Database::Session& session) {
+    auto rows = session.query("SELECT status, committing FROM jobs WHERE id = ?", {id});
+    if (rows.empty()) return;
+    const std::string status = rows[0].text("status");
+    if (status == "queued") {
+      session.exec("UPDATE jobs SET status = 'cancelled', finished_at = ? WHERE id = ?", {utc_now_iso8601(), id});
+      outcome = CancelOutcome::kCancelled;
+    } else if (status != "running") {
+      outcome = CancelOutcome::kAlreadyFinished;
+    } else if (rows[0].integer("committing") != 0) {
+      outcome = CancelOutcome::kFinishing;
+    } else {
+      session.exec("UPDATE jobs SET cancel_requested = 1 WHERE id = ?", {id});
+      outcome = CancelOutcome::kCancelling;
+    }
+  });
+  if (outcome == CancelOutcome::kCancelling && id == running_id_) cancel_running_ = true;  // ours: at once
+  return outcome;
 }
 
 nlohmann::json JobQueue::row_to_json(const SqlRow& row) {
@@ -98,11 +121,9 @@ nlohmann::json JobQueue::row_to_json(const SqlRow& row) {
                         {"progress", parse_or_null(row.text("progress"))},
                         {"result", parse_or_null(row.text("result"))},
                         {"error", text_or_null(row, "error")}};
+  if (row.integer("cancel_requested") != 0) job["cancel_requested"] = true;
   std::lock_guard<std::mutex> lock(mutex_);
-  if (id == running_id_ && !live_progress_.is_null()) {
-    job["progress"] = live_progress_;
-    if (cancel_running_) job["cancel_requested"] = true;
-  }
+  if (id == running_id_ && !live_progress_.is_null()) job["progress"] = live_progress_;  // fresher than the row
   return job;
 }
 
@@ -138,15 +159,23 @@ bool JobQueue::pause(std::chrono::milliseconds duration) {
   return !stopping_;
 }
 
+void JobQueue::fail_expired_leases() {
+  db_.exec("UPDATE jobs SET status = 'failed', finished_at = ?,"
+           " error = 'interrupted: the server running it (' || COALESCE(owner, 'unknown') || ') stopped while this"
+           " job was running' WHERE status = 'running' AND (heartbeat_at IS NULL OR heartbeat_at < ?)",
+           {utc_now_iso8601(), unix_seconds() - options_.lease_seconds});
+}
+
 std::optional<std::pair<int64_t, nlohmann::json>> JobQueue::claim_next() {
   std::optional<std::pair<int64_t, nlohmann::json>> claimed;
   db_.transaction([&](Database::Session& session) {
     auto rows = session.query("SELECT id, params FROM jobs WHERE status = 'queued' ORDER BY id LIMIT 1");
     if (rows.empty()) return;
     const int64_t id = rows[0].integer("id");
-    // Conditional on the status, so a job cancelled in between is never started.
-    session.exec("UPDATE jobs SET status = 'running', started_at = ? WHERE id = ? AND status = 'queued'",
-                 {utc_now_iso8601(), id});
+    // Conditional on the status, so a job cancelled or claimed in between is never started twice.
+    session.exec("UPDATE jobs SET status = 'running', started_at = ?, owner = ?, heartbeat_at = ?,"
+                 " cancel_requested = 0, committing = 0 WHERE id = ? AND status = 'queued'",
+                 {utc_now_iso8601(), options_.owner, unix_seconds(), id});
     if (session.changes() == 1) claimed.emplace(id, parse_or_null(rows[0].text("params")));
   });
   return claimed;
@@ -159,6 +188,7 @@ void JobQueue::worker_loop() {
     try {
       std::lock_guard<std::mutex> lock(mutex_);
       if (stopping_) return;
+      fail_expired_leases();
       job = claim_next();
       if (job) {
         running_id_ = job->first;
@@ -172,11 +202,71 @@ void JobQueue::worker_loop() {
       continue;
     }
     if (!job) {
-      if (!pause(std::chrono::seconds(5))) return;
+      if (!pause(std::chrono::milliseconds(static_cast<int64_t>(options_.poll_seconds * 1000)))) return;
       continue;
     }
     run_job(job->first, job->second);
   }
+}
+
+void JobQueue::heartbeat_loop() {
+  const auto interval = std::chrono::milliseconds(static_cast<int64_t>(options_.heartbeat_seconds * 1000));
+  std::unique_lock<std::mutex> lock(mutex_);
+  for (;;) {
+    wake_.wait_for(lock, interval);
+    if (stopping_ && running_id_ == 0) return;
+    if (running_id_ == 0) continue;
+    const int64_t id = running_id_;
+    lock.unlock();
+    heartbeat(id);
+    lock.lock();
+  }
+}
+
+void JobQueue::heartbeat(int64_t id) {
+  try {
+    nlohmann::json progress;
+    uint64_t serial = 0;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (progress_serial_ != persisted_serial_) progress = live_progress_, serial = progress_serial_;
+    }
+    bool owned = true, cancel_requested = false;
+    db_.transaction([&](Database::Session& session) {
+      session.exec("UPDATE jobs SET heartbeat_at = ?, progress = COALESCE(?, progress)"
+                   " WHERE id = ? AND owner = ? AND status = 'running'",
+                   {unix_seconds(), progress.is_null() ? SqlValue(nullptr) : SqlValue(progress.dump()), id,
+                    options_.owner});
+      owned = session.changes() == 1;
+      auto rows = session.query("SELECT cancel_requested FROM jobs WHERE id = ?", {id});
+      cancel_requested = !rows.empty() && rows[0].integer("cancel_requested") != 0;
+    });
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (serial != 0) persisted_serial_ = serial;
+    if (id != running_id_) return;
+    if (!owned) {
+      std::fprintf(stderr, "mriscan serve: retraining worker: job %lld is no longer ours (our lease expired and"
+                   " another replica recorded it); abandoning it\n", static_cast<long long>(id));
+      cancel_running_ = true;
+    }
+    if (cancel_requested) cancel_running_ = true;
+  } catch (const std::exception& error) {
+    log_error("heartbeat of job " + std::to_string(id) + " failed (retrying)", error);
+  }
+}
+
+bool JobQueue::begin_commit() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (cancel_running_) return false;
+  bool committed = false;
+  db_.transaction([&](Database::Session& session) {
+    session.exec("UPDATE jobs SET committing = 1 WHERE id = ? AND owner = ? AND status = 'running'"
+                 " AND cancel_requested = 0",
+                 {running_id_, options_.owner});
+    committed = session.changes() == 1;
+  });
+  committing_ = committed;
+  return committed;
 }
 
 void JobQueue::run_job(int64_t id, const nlohmann::json& params) {
@@ -188,28 +278,32 @@ void JobQueue::run_job(int64_t id, const nlohmann::json& params) {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       live_progress_ = progress;
+      ++progress_serial_;  // the heartbeat writes it within heartbeat_seconds
     }
     if (!persist) return;
     try {
-      db_.exec("UPDATE jobs SET progress = ? WHERE id = ?", {progress.dump(), id});
+      db_.exec("UPDATE jobs SET progress = ? WHERE id = ? AND owner = ?", {progress.dump(), id, options_.owner});
     } catch (const std::exception& error) {
       log_error("cannot persist progress (kept in memory)", error);  // the final status records it again
     }
   };
-  context.begin_commit = [this] {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (cancel_running_) return false;
-    committing_ = true;
-    return true;
-  };
+  context.begin_commit = [this] { return begin_commit(); };
   std::string status, message;
   nlohmann::json result;
   try {
     std::optional<nlohmann::json> outcome = runner_(context);
     std::lock_guard<std::mutex> lock(mutex_);
-    if (outcome) status = "completed", result = *outcome;
-    else if (stopping_) status = "failed", message = "interrupted: the server shut down while this job was running";
-    else status = "cancelled";
+    if (outcome) {
+      status = "completed", result = *outcome;
+    } else if (stopping_) {
+      const nlohmann::json& p = live_progress_;
+      status = "queued";
+      message = "requeued: its server (" + options_.owner + ") shut down at epoch " +
+                (p.contains("epoch") ? p["epoch"].dump() : "?") + ", batch " +
+                (p.contains("batch") ? p["batch"].dump() : "?") + "; it runs again from the start";
+    } else {
+      status = "cancelled";
+    }
   } catch (const std::exception& error) {
     status = "failed", message = error.what();
   } catch (...) {
@@ -222,11 +316,20 @@ void JobQueue::finish(int64_t id, const std::string& status, const nlohmann::jso
   for (;;) {
     try {
       std::lock_guard<std::mutex> lock(mutex_);
-      db_.exec("UPDATE jobs SET status = ?, finished_at = ?, result = ?, error = ?,"
-               " progress = COALESCE(?, progress) WHERE id = ?",
-               {status, utc_now_iso8601(), result.is_null() ? SqlValue(nullptr) : SqlValue(result.dump()),
-                error.empty() ? SqlValue(nullptr) : SqlValue(error),
-                live_progress_.is_null() ? SqlValue(nullptr) : SqlValue(live_progress_.dump()), id});
+      if (status == "queued") {
+        db_.exec("UPDATE jobs SET status = 'queued', started_at = NULL, owner = NULL, heartbeat_at = NULL,"
+                 " committing = 0, error = ? WHERE id = ? AND owner = ?",
+                 {error, id, options_.owner});
+        std::fprintf(stderr, "mriscan serve: retraining worker: job %lld %s\n", static_cast<long long>(id),
+                     error.c_str());
+      } else {
+        db_.exec("UPDATE jobs SET status = ?, finished_at = ?, result = ?, error = ?,"
+                 " progress = COALESCE(?, progress) WHERE id = ? AND owner = ?",
+                 {status, utc_now_iso8601(), result.is_null() ? SqlValue(nullptr) : SqlValue(result.dump()),
+                  error.empty() ? SqlValue(nullptr) : SqlValue(error),
+                  live_progress_.is_null() ? SqlValue(nullptr) : SqlValue(live_progress_.dump()), id,
+                  options_.owner});
+      }
       running_id_ = 0;
       committing_ = false;
       live_progress_ = nullptr;
@@ -236,7 +339,7 @@ void JobQueue::finish(int64_t id, const std::string& status, const nlohmann::jso
     }
     if (!pause(std::chrono::seconds(1))) {
       std::lock_guard<std::mutex> lock(mutex_);
-      running_id_ = 0;  // left 'running' in the table: the next start records it as interrupted
+      running_id_ = 0;  // left 'running' in the table: its lease expires and a replica records it interrupted
       return;
     }
   }

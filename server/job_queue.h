@@ -1,11 +1,24 @@
 // Retraining jobs: a SQLite-persisted queue with ONE background worker thread, progress, cancellation and
 // restart recovery.
 //
-// Status machine: queued -> running -> completed | failed | cancelled; queued -> cancelled. A job's parameters,
-// status, timestamps, last progress, result and error live in the `jobs` table, so GET /retrain_status answers
-// the same after a restart. Live progress (every batch) is kept in memory and written to the table once per
-// epoch. On open, jobs left `running` by a crash or kill are marked failed ("interrupted"); queued jobs stay
-// queued and run. Cancelling a running job sets its flag, which the trainer polls between batches.
+// Status machine: queued -> running -> completed | failed | cancelled; queued -> cancelled; running -> queued
+// when its server shuts down (SIGTERM). A job's parameters, status, timestamps, last progress, result and error
+// live in the `jobs` table, so GET /retrain_status answers the same after a restart and on every replica.
+//
+// Replicas (several processes on one state directory, each with its own queue object and worker):
+//   * Claiming is one conditional `UPDATE ... WHERE status = 'queued'` in a write transaction, recording the
+//     claimer as `owner` (replica name + a per-process token): a job runs on exactly one replica, once.
+//   * Lease: the owner's heartbeat thread stamps `heartbeat_at` every `heartbeat_seconds` and writes the live
+//     progress with it, so any replica shows progress at most that old. A running job whose heartbeat is older
+//     than `lease_seconds` (its process died: crash, kill -9, power loss) is recorded as failed ("interrupted")
+//     by whichever replica looks first (at start-up and whenever a worker is idle); a live replica's job is
+//     never touched. An owner that finds its lease taken (it was stopped longer than the lease) abandons the job
+//     at the next batch and records nothing.
+//   * Cancel from any replica: `cancel_requested` in the row, read by the owner's heartbeat; `committing` in
+//     the row is the point of no return (begin_commit), both checked in one transaction, so a 202 "cancelling"
+//     always means the job ends cancelled.
+//   * Shutdown (request_stop, on SIGTERM): the running job stops at its next batch boundary and goes back to
+//     `queued` (from the beginning), for another replica or the next start to run.
 //
 // Faults: a database error (disk full, busy, I/O) never ends the process. Claiming a job is retried after a
 // pause; progress that cannot be persisted stays in memory; a job's final status is retried every second until
@@ -57,6 +70,10 @@ using JobRunner = std::function<std::optional<nlohmann::json>(const JobContext&)
 struct JobQueueOptions {
   int omp_threads = 1;  // OpenMP threads of the worker
   int nice = 10;        // added niceness of the worker thread
+  std::string owner = "local";     // this process in the `owner` column: "<replica name>/<token>"
+  double heartbeat_seconds = 1.0;  // lease renewal and progress/cancel exchange with the database
+  double lease_seconds = 10.0;     // a running job with an older heartbeat belongs to a dead process
+  double poll_seconds = 2.0;       // an idle worker looks for jobs submitted on other replicas this often
 };
 
 enum class CancelOutcome { kCancelled, kCancelling, kFinishing, kAlreadyFinished, kUnknown };
@@ -64,20 +81,27 @@ enum class CancelOutcome { kCancelled, kCancelling, kFinishing, kAlreadyFinished
 class JobQueue {
  public:
   JobQueue(Database& db, JobRunner runner, JobQueueOptions options = {});
-  ~JobQueue();  // stops the worker; a running job is cancelled and recorded as failed (interrupted)
+  ~JobQueue();  // stop()
 
   int64_t submit(const nlohmann::json& params);
   CancelOutcome cancel(int64_t id);
   std::optional<nlohmann::json> get(int64_t id);  // the job as GET /retrain_status shows it
   nlohmann::json list();                          // newest first
   std::map<std::string, int64_t> counts_by_status();
-  void stop();
+  // Asks the worker to stop: the running job stops at its next batch and is requeued. Does not wait.
+  void request_stop();
+  void stop();  // request_stop(), then waits for the worker
 
  private:
   void worker_loop();
+  void heartbeat_loop();
+  void heartbeat(int64_t id);  // renews the lease, writes progress, reads cancel_requested
   void run_job(int64_t id, const nlohmann::json& params);
   nlohmann::json row_to_json(const SqlRow& row);
+  void fail_expired_leases();  // running jobs of dead processes -> failed
   std::optional<std::pair<int64_t, nlohmann::json>> claim_next();  // marks the oldest queued job running
+  bool begin_commit();
+  // Records the end (status "queued" requeues it); only while this process still owns the job.
   void finish(int64_t id, const std::string& status, const nlohmann::json& result, const std::string& error);
   bool pause(std::chrono::milliseconds duration);  // false when stopping
   static void log_error(const std::string& what, const std::exception& error);
@@ -86,13 +110,15 @@ class JobQueue {
   JobRunner runner_;
   JobQueueOptions options_;
   std::mutex mutex_;
-  std::condition_variable wake_;  // a job was submitted, or stop
+  std::condition_variable wake_;  // a job was submitted, or stop (the worker and the heartbeat thread wait on it)
   bool stopping_ = false;
   int64_t running_id_ = 0;  // 0: idle
   bool committing_ = false;  // the running job passed begin_commit
   std::atomic<bool> cancel_running_{false};
   nlohmann::json live_progress_;  // of running_id_
+  uint64_t progress_serial_ = 0, persisted_serial_ = 0;  // progress reports made / written by the heartbeat
   std::thread worker_;
+  std::thread heartbeat_;
 };
 
 }  // namespace mriscan

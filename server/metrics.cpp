@@ -127,28 +127,31 @@ std::string ServerMetrics::render_prometheus(const MetricsGauges& gauges) const 
   out += "# HELP mriscan_prediction_batch_size Images per prediction call.\n";
   out += "# TYPE mriscan_prediction_batch_size histogram\n";
   batch_sizes_.render(out, "mriscan_prediction_batch_size", "");
-  out += "# HELP mriscan_request_queue_depth Requests being served or waiting for a worker.\n";
-  out += "# TYPE mriscan_request_queue_depth gauge\n";
-  out += "mriscan_request_queue_depth " + std::to_string(gauges.queue_depth) + "\n";
-  out += "# HELP mriscan_open_connections Connections held by the connection gate and the workers.\n";
-  out += "# TYPE mriscan_open_connections gauge\n";
-  out += "mriscan_open_connections " + std::to_string(gauges.open_connections) + "\n";
-  out += "# HELP mriscan_requests_shed_total Requests answered 503 because the request queue was full.\n";
-  out += "# TYPE mriscan_requests_shed_total counter\n";
-  out += "mriscan_requests_shed_total " + std::to_string(gauges.requests_shed) + "\n";
-  out += "# HELP mriscan_requests_timed_out_total Requests answered 408: their head did not arrive in time.\n";
-  out += "# TYPE mriscan_requests_timed_out_total counter\n";
-  out += "mriscan_requests_timed_out_total " + std::to_string(gauges.requests_timed_out) + "\n";
-  out += "# HELP mriscan_model_version Number n of the active model version vn (0: no model loaded).\n";
-  out += "# TYPE mriscan_model_version gauge\n";
-  out += "mriscan_model_version " + std::to_string(gauges.model_version) + "\n";
+  // One-value series.
+  auto single = [&out](const char* name, const char* type, const char* help, int64_t value) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+    out += std::string(name) + " " + std::to_string(value) + "\n";
+  };
+  single("mriscan_inference_threads", "gauge",
+         "Kernel threads that concurrent predictions share.", gauges.inference_threads);
+  single("mriscan_inference_threads_busy", "gauge",
+         "Kernel threads held by predictions in progress.", gauges.inference_threads_busy);
+  single("mriscan_inference_waiting", "gauge",
+         "Decoded requests waiting for a kernel thread.", gauges.inference_waiting);
+  single("mriscan_request_queue_depth", "gauge", "Requests being served or waiting for a worker.", gauges.queue_depth);
+  single("mriscan_open_connections", "gauge",
+         "Connections held by the connection gate and the workers.", gauges.open_connections);
+  single("mriscan_requests_shed_total", "counter",
+         "Requests answered 503 because the request queue was full.", gauges.requests_shed);
+  single("mriscan_requests_timed_out_total", "counter",
+         "Requests answered 408: their head did not arrive in time.", gauges.requests_timed_out);
+  single("mriscan_model_version", "gauge",
+         "Number n of the active model version vn (0: no model loaded).", gauges.model_version);
   out += "# HELP mriscan_retrain_jobs Retraining jobs by status.\n";
   out += "# TYPE mriscan_retrain_jobs gauge\n";
   for (const auto& [status, count] : gauges.jobs_by_status)
     out += "mriscan_retrain_jobs{status=\"" + status + "\"} " + std::to_string(count) + "\n";
-  out += "# HELP mriscan_uploads Stored training uploads.\n";
-  out += "# TYPE mriscan_uploads gauge\n";
-  out += "mriscan_uploads " + std::to_string(gauges.uploads) + "\n";
+  single("mriscan_uploads", "gauge", "Stored training uploads.", gauges.uploads);
   out += "# HELP mriscan_uptime_seconds Seconds since the server started.\n";
   out += "# TYPE mriscan_uptime_seconds gauge\n";
   out += "mriscan_uptime_seconds " + format_number(gauges.uptime_seconds) + "\n";

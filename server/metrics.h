@@ -46,6 +46,7 @@ struct MetricsGauges {
   int open_connections = 0;
   int64_t requests_shed = 0;
   int64_t requests_timed_out = 0;
+  int inference_threads = 0, inference_threads_busy = 0, inference_waiting = 0;  // server/thread_budget.h
   std::map<std::string, int64_t> jobs_by_status;  // queued, running, completed, failed, cancelled
   int64_t uploads = 0;
   double uptime_seconds = 0.0;

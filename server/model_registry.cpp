@@ -84,6 +84,8 @@ std::string ModelRegistry::open() {
     }
     swap_in(version.number, std::move(classifier));
     if (!recorded || version.active) return "serving " + version.name();
+    follow_failed_number_ = versions.front().number;  // follow_database() retries it in 10 s
+    follow_retry_at_ = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     return "serving " + version.name() + " in place of the recorded active version, which failed to load (" +
            problems + " ); the next start tries it again, and POST /models/" + version.name() +
            "/activate makes the switch permanent";
@@ -91,46 +93,130 @@ std::string ModelRegistry::open() {
   return "no registered model could be loaded:" + problems;
 }
 
+ModelRegistry::Staged ModelRegistry::stage(const std::string& source_path, const std::string& source,
+                                           const nlohmann::json& metrics) {
+  std::shared_ptr<Classifier> classifier = Classifier::load(source_path);  // validates before anything is written
+  Staged staged;
+  staged.source = source;
+  staged.metrics = !metrics.is_null() ? metrics : classifier->metadata().value("metrics", nlohmann::json());
+  staged.tmp_path = write_temporary_durably((fs::path(dir_) / "incoming.safetensors").string(),
+                                            [&](const std::string& tmp_path) {
+                                              fs::copy_file(source_path, tmp_path, fs::copy_options::overwrite_existing);
+                                            });
+  return staged;
+}
+
+ModelVersion ModelRegistry::commit_staged(Database::Session& session, const Staged& staged) {
+  ModelVersion version;
+  version.number = session.query("SELECT COALESCE(MAX(number), 0) + 1 AS next FROM models").at(0).integer("next");
+  version.path = (fs::path(dir_) / (version.name() + ".safetensors")).string();
+  version.created_at = utc_now_iso8601();
+  version.source = staged.source;
+  version.metrics = staged.metrics;
+  publish_temporary(staged.tmp_path, version.path);  // under the write lock: no other process has this number
+  session.exec("INSERT INTO models (number, path, created_at, source, metrics, active) VALUES (?, ?, ?, ?, ?, 0)",
+               {version.number, version.path, version.created_at, version.source, version.metrics.dump()});
+  return version;
+}
+
 ModelVersion ModelRegistry::register_file(const std::string& source_path, const std::string& source,
                                           const nlohmann::json& metrics) {
   std::lock_guard<std::mutex> lock(change_mutex_);
-  std::shared_ptr<Classifier> classifier = Classifier::load(source_path);  // validates before anything is written
+  const Staged staged = stage(source_path, source, metrics);
   ModelVersion version;
-  version.number = db_.query("SELECT COALESCE(MAX(number), 0) + 1 AS next FROM models").at(0).integer("next");
-  version.path = (fs::path(dir_) / (version.name() + ".safetensors")).string();
-  version.created_at = utc_now_iso8601();
-  version.source = source;
-  version.metrics = !metrics.is_null() ? metrics : classifier->metadata().value("metrics", nlohmann::json());
-  write_file_atomically(version.path, [&](const std::string& tmp_path) {
-    fs::copy_file(source_path, tmp_path, fs::copy_options::overwrite_existing);
-  });
-  db_.exec("INSERT INTO models (number, path, created_at, source, metrics, active) VALUES (?, ?, ?, ?, ?, 0)",
-           {version.number, version.path, version.created_at, version.source, version.metrics.dump()});
+  try {
+    db_.transaction([&](Database::Session& session) { version = commit_staged(session, staged); });
+  } catch (...) {
+    std::error_code ignored;
+    fs::remove(staged.tmp_path, ignored);  // not published (a failed rename already removed it)
+    throw;
+  }
   return version;
+}
+
+std::vector<ModelVersion> ModelRegistry::import_if_empty(const std::vector<std::pair<std::string, std::string>>& files,
+                                                         std::string& problems) {
+  std::lock_guard<std::mutex> lock(change_mutex_);
+  std::vector<Staged> staged;
+  for (const auto& [path, source] : files) {
+    try {
+      staged.push_back(stage(path, source, nullptr));
+    } catch (const std::exception& error) {
+      problems += "skipped " + path + " (" + error.what() + "); ";
+    }
+  }
+  auto remove_unpublished = [&] {
+    for (const Staged& s : staged) {
+      std::error_code ignored;
+      fs::remove(s.tmp_path, ignored);  // published ones were renamed away already
+    }
+  };
+  std::vector<ModelVersion> versions;
+  try {
+    db_.transaction([&](Database::Session& session) {
+      versions.clear();
+      if (!session.query("SELECT number FROM models LIMIT 1").empty()) return;  // another process imported
+      for (const Staged& s : staged) versions.push_back(commit_staged(session, s));
+      if (!versions.empty()) session.exec("UPDATE models SET active = (number = ?)", {versions.back().number});
+    });
+  } catch (...) {
+    remove_unpublished();
+    throw;
+  }
+  remove_unpublished();
+  return versions;
 }
 
 void ModelRegistry::activate(int64_t number) {
   std::lock_guard<std::mutex> lock(change_mutex_);
-  activate_locked(number);
+  activate_locked(number, std::nullopt);
 }
 
 bool ModelRegistry::activate_if_serving(int64_t number, int64_t expected) {
   std::lock_guard<std::mutex> lock(change_mutex_);
-  auto served = active();
-  if (!served || served->number != expected) return false;
-  activate_locked(number);
-  return true;
+  return activate_locked(number, expected);
 }
 
-void ModelRegistry::activate_locked(int64_t number) {
+bool ModelRegistry::activate_locked(int64_t number, std::optional<int64_t> expected) {
   auto rows = db_.query("SELECT * FROM models WHERE number = ?", {number});
   if (rows.empty()) throw std::out_of_range("unknown model version v" + std::to_string(number));
   ModelVersion version = from_row(rows[0]);
   std::shared_ptr<Classifier> classifier = Classifier::load(version.path);  // 1. load (may throw: no change)
-  db_.transaction([&](Database::Session& session) {                        // 2. commit the flag
+  bool committed = false;
+  db_.transaction([&](Database::Session& session) {  // 2. commit the flag (checked under the write lock)
+    if (expected) {
+      auto current = session.query("SELECT number FROM models WHERE active = 1");
+      if (current.empty() || current[0].integer("number") != *expected) return;
+    }
     session.exec("UPDATE models SET active = (number = ?)", {number});
+    committed = true;
   });
-  swap_in(number, std::move(classifier));  // 3. new requests see the new model
+  if (committed) swap_in(number, std::move(classifier));  // 3. new requests see the new model
+  return committed;
+}
+
+std::string ModelRegistry::follow_database() {
+  auto rows = db_.query("SELECT number, path FROM models WHERE active = 1");
+  if (rows.empty()) return "";
+  const int64_t recorded = rows[0].integer("number");
+  auto served = active();
+  if (served && served->number == recorded) return "";
+  std::lock_guard<std::mutex> lock(change_mutex_);
+  const auto now = std::chrono::steady_clock::now();
+  if (recorded == follow_failed_number_ && now < follow_retry_at_) return "";
+  served = active();
+  if (served && served->number == recorded) return "";  // this process activated it meanwhile
+  try {
+    swap_in(recorded, Classifier::load(rows[0].text("path")));
+  } catch (const std::exception& error) {
+    follow_failed_number_ = recorded;
+    follow_retry_at_ = now + std::chrono::seconds(10);
+    return "v" + std::to_string(recorded) + " is the recorded active version but does not load here (" +
+           error.what() + "); still serving " + (served ? served->name : std::string("nothing")) +
+           ", retrying in 10 s";
+  }
+  follow_failed_number_ = 0;
+  return "now serving v" + std::to_string(recorded) + ", activated by another replica";
 }
 
 void ModelRegistry::swap_in(int64_t number, std::shared_ptr<Classifier> classifier) {

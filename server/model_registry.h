@@ -1,9 +1,10 @@
 // Model versions v1..vn: files under <dir>/v<n>.safetensors, rows in SQLite, exactly one active, served through
 // a shared_ptr that is swapped atomically.
 //
-// Registering copies the file to a temporary name, fsyncs and renames it, then inserts the row: a crash before
-// the row exists leaves an orphan file that the next registration of that number overwrites, never a row
-// pointing at a half-written file. Activation loads the new Classifier first (a bad file fails here and changes
+// Registering copies the file to a temporary name unique to this process and fsyncs it; then ONE transaction
+// (which holds SQLite's write lock, so no other process can pick the same number) reads the next number,
+// renames the temporary to v<n>.safetensors and inserts the row. A crash before the commit leaves an orphan
+// file that the next registration of that number overwrites, never a row pointing at a half-written file. Activation loads the new Classifier first (a bad file fails here and changes
 // nothing), flips the `active` flag of every row in one transaction, and only then swaps the served pointer.
 // Requests hold their own shared_ptr copy for their whole duration, so in-flight predictions finish on the old
 // model, new ones use the new one, and the old one is freed when the last request lets go.
@@ -12,9 +13,14 @@
 // transient (a slow mount, a file being restored), so the next start tries the recorded one again, and only an
 // operator's activation changes it. If none loads, the server runs without a model (not ready). /models shows
 // both: `active` (recorded) and `serving`.
+// Replicas (several processes on one state directory): the recorded active version in the database is the
+// truth. follow_database(), called every `sync interval` by the App, loads and serves it when another process
+// changed it, so an activation or retrain on any replica is served by all of them within that interval plus
+// one model load. A version that fails to load there is retried every 10 s, the old one served meanwhile.
 // What it is not: a training component; it never changes weights.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -59,12 +65,22 @@ class ModelRegistry {
   // Validates the file by loading it; throws std::runtime_error naming the file if it is not a model.
   ModelVersion register_file(const std::string& source_path, const std::string& source,
                              const nlohmann::json& metrics = nullptr);
+  // Registers `files` (path, source) in order and records the last as active, only if the registry is empty,
+  // all in one transaction: of replicas starting together on an empty state, exactly one imports. Files that
+  // are not models are skipped, each reason appended to `problems`. Returns the versions registered.
+  std::vector<ModelVersion> import_if_empty(const std::vector<std::pair<std::string, std::string>>& files,
+                                            std::string& problems);
 
   // Loads, commits and swaps (see the header comment). Throws std::out_of_range for an unknown version.
   void activate(int64_t number);
-  // The same, only if version `expected` is still the one served (a retrain activates its result only if no
-  // operator activated or rolled back another version while it ran). Returns whether it activated.
+  // The same, only if version `expected` is still the recorded active one, checked inside the activating
+  // transaction (a retrain activates its result only if no operator, on any replica, activated or rolled back
+  // another version while it ran). Returns whether it activated.
   bool activate_if_serving(int64_t number, int64_t expected);
+
+  // Serves the recorded active version if it is not the one served (see the header comment); returns a line
+  // for the log when something changed or failed, "" otherwise.
+  std::string follow_database();
 
   // The model new requests should use; null when none is loaded. Cheap: a shared_ptr copy under a mutex.
   std::shared_ptr<const ActiveModel> active() const;
@@ -74,8 +90,16 @@ class ModelRegistry {
   bool empty();
 
  private:
+  // A validated model copied to a durable temporary in dir_, not yet numbered.
+  struct Staged {
+    std::string tmp_path, source;
+    nlohmann::json metrics;
+  };
+  Staged stage(const std::string& source_path, const std::string& source, const nlohmann::json& metrics);
+  ModelVersion commit_staged(Database::Session& session, const Staged& staged);  // numbers, renames, inserts
   ModelVersion from_row(const SqlRow& row) const;
-  void activate_locked(int64_t number);
+  // Loads the version and commits it active if `expected` (when given) is still the recorded active version.
+  bool activate_locked(int64_t number, std::optional<int64_t> expected);
   void swap_in(int64_t number, std::shared_ptr<Classifier> classifier);
 
   Database& db_;
@@ -83,6 +107,8 @@ class ModelRegistry {
   std::mutex change_mutex_;          // one registration or activation at a time
   mutable std::mutex active_mutex_;  // guards active_ only: held for a pointer copy, never during I/O
   std::shared_ptr<const ActiveModel> active_;
+  int64_t follow_failed_number_ = 0;  // a recorded version that failed to load in follow_database()
+  std::chrono::steady_clock::time_point follow_retry_at_;
 };
 
 // "v3" or "3" -> 3; nullopt for anything else.

@@ -26,12 +26,19 @@ void log_internal(const httplib::Response& res, const char* what) {
 
 }  // namespace
 
-Router::Router(httplib::Server& server, ServerMetrics& metrics, std::string admin_token)
-    : server_(server), metrics_(metrics), admin_token_(std::move(admin_token)) {
+Router::Router(httplib::Server& server, ServerMetrics& metrics, std::string admin_token, std::string replica)
+    : server_(server), metrics_(metrics), admin_token_(std::move(admin_token)), replica_(std::move(replica)),
+      id_prefix_(random_hex(4)) {}
+
+std::string Router::random_hex(int bytes) {
   std::random_device device;
-  char prefix[9];
-  std::snprintf(prefix, sizeof(prefix), "%08x", device());
-  id_prefix_ = prefix;
+  std::string hex;
+  char pair[3];
+  for (int i = 0; i < bytes; ++i) {
+    std::snprintf(pair, sizeof(pair), "%02x", device() & 0xff);
+    hex += pair;
+  }
+  return hex;
 }
 
 std::string Router::next_request_id() { return id_prefix_ + "-" + std::to_string(++counter_); }
@@ -50,6 +57,7 @@ Router::Handler Router::wrap(const RouteInfo& route, Handler handler) {
   return [this, route, handler = std::move(handler)](const httplib::Request& req, httplib::Response& res) {
     const auto start = std::chrono::steady_clock::now();
     res.set_header("X-Request-Id", next_request_id());
+    res.set_header("X-Replica", replica_);
     try {
       if (route.admin) require_admin(req, admin_token_);
       handler(req, res);

@@ -31,7 +31,8 @@ class Router {
  public:
   using Handler = std::function<void(const httplib::Request&, httplib::Response&)>;
 
-  Router(httplib::Server& server, ServerMetrics& metrics, std::string admin_token);
+  // `replica` goes into the X-Replica header of every response.
+  Router(httplib::Server& server, ServerMetrics& metrics, std::string admin_token, std::string replica);
 
   // `path` uses OpenAPI's {name} placeholders; each becomes a capture group ([^/]+), available in order as
   // req.matches[1], [2], ...
@@ -41,6 +42,8 @@ class Router {
   const std::vector<RouteInfo>& routes() const { return routes_; }
   // A fresh id for a request ("<boot prefix>-<counter>"), also used for unrouted errors.
   std::string next_request_id();
+  // `bytes` random bytes as lowercase hex (std::random_device).
+  static std::string random_hex(int bytes);
 
  private:
   Handler wrap(const RouteInfo& route, Handler handler);
@@ -48,6 +51,7 @@ class Router {
   httplib::Server& server_;
   ServerMetrics& metrics_;
   std::string admin_token_;
+  std::string replica_;
   std::vector<RouteInfo> routes_;
   std::string id_prefix_;
   std::atomic<uint64_t> counter_{0};

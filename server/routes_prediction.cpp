@@ -69,6 +69,7 @@ void register_prediction_routes(Router& router, ServerContext& context) {
     const auto& names = model->classifier->class_names();
     nlohmann::json body;
     double inference_ms = 0.0;
+    ThreadBudget::Lease cores = context.inference.acquire();  // every free core, or one under load
     if (with_gradcam) {
       Explanation explanation = model->classifier->explain(image);
       inference_ms = explanation.prediction.inference_ms;
@@ -114,7 +115,11 @@ void register_prediction_routes(Router& router, ServerContext& context) {
     }
     if (images.empty()) throw HttpError(400, "none of the files is a usable image", results);
     const auto start = std::chrono::steady_clock::now();
-    std::vector<Prediction> predictions = model->classifier->predict_batch(images);
+    std::vector<Prediction> predictions;
+    {
+      ThreadBudget::Lease cores = context.inference.acquire();
+      predictions = model->classifier->predict_batch(images);
+    }
     const double inference_ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     context.metrics.record_inference(inference_ms / 1000.0, static_cast<int>(images.size()));
@@ -131,7 +136,11 @@ void register_prediction_routes(Router& router, ServerContext& context) {
     auto model = require_model(context);
     Image image = decode(single_image(req), context, *model->classifier);
     const auto& names = model->classifier->class_names();
-    Explanation explanation = model->classifier->explain(image, explained_class(req, names));
+    const int explained = explained_class(req, names);
+    Explanation explanation = [&] {
+      ThreadBudget::Lease cores = context.inference.acquire();
+      return model->classifier->explain(image, explained);
+    }();
     context.metrics.record_inference(explanation.prediction.inference_ms / 1000.0, 1);
     std::vector<uint8_t> png = encode_png(explanation.overlay);
     res.status = 200;

@@ -30,7 +30,7 @@ void register_service_routes(Router& router, ServerContext& context) {
 
   router.get("/health", [&context](const httplib::Request&, httplib::Response& res) {
     auto model = context.registry.active();
-    send_json(res, 200, {{"status", "ok"}, {"model_loaded", model != nullptr},
+    send_json(res, 200, {{"status", "ok"}, {"replica", context.replica}, {"model_loaded", model != nullptr},
                          {"model_version", model ? nlohmann::json(model->name) : nullptr},
                          {"uptime_seconds", context.uptime_seconds()}});
   });

@@ -2,6 +2,7 @@
 #include "server/upload_store.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -45,9 +46,12 @@ UploadStore::UploadStore(Database& db, std::string dir, DecodeLimits limits)
 void UploadStore::remove_unreferenced_files() {
   std::set<std::string> known;
   for (const SqlRow& row : db_.query("SELECT sha256 FROM uploads")) known.insert(row.text("sha256"));
+  const auto old_enough = fs::file_time_type::clock::now() - std::chrono::hours(1);
   for (const auto& entry : fs::directory_iterator(dir_)) {
     const std::string name = entry.path().filename().string();
-    if (!is_sha256_name(name) || !known.count(name)) fs::remove(entry.path());  // *.tmp or a crash leftover
+    if (is_sha256_name(name) && known.count(name)) continue;
+    std::error_code error;  // *.tmp or a crash leftover; another process may remove it first
+    if (entry.last_write_time(error) < old_enough && !error) fs::remove(entry.path(), error);
   }
 }
 

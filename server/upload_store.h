@@ -5,7 +5,9 @@
 // are stored as <dir>/<sha256 of the bytes> (temporary name, fsync, rename), so no name from the client ever
 // reaches the file system and the same scan uploaded twice, even concurrently, is stored once; the second copy
 // is reported as a duplicate (with the label it already has). The database row is written last, in one transaction for the whole
-// request; a crash in between leaves only unreferenced files, which `UploadStore` removes when it opens.
+// request; a crash in between leaves only unreferenced files, which `UploadStore` removes when it opens, once
+// they are an hour old: a younger one may be another replica's upload in flight (its file is written before its
+// row), and no request takes an hour.
 // What it is not: an image database; pixels are not kept in SQLite, only the hash, label, size and brightness.
 #pragma once
 

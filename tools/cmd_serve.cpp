@@ -76,7 +76,10 @@ std::vector<Option> serve_options() {
        "file holding the admin token; else $MRISCAN_ADMIN_TOKEN; else STATE_DIR/admin_token, created with a random "
        "token (mode 0600). Never on the command line: /proc/PID/cmdline is readable by every user"},
       {"activation-rule", "RULE", "after a retrain: not-worse, always or never (not-worse)"},
-      {"threads", "N", "kernel threads per prediction (physical cores)"},
+      {"threads", "N", "kernel threads that concurrent predictions share (physical cores)"},
+      {"web-root", "DIR", "folder with openapi.json and ui/ (the source tree's server/)"},
+      {"replica", "NAME", "this server's name in /health and X-Replica when several share a state directory "
+                          "($MRISCAN_REPLICA, else HOSTNAME-PID)"},
       {"quiet", "", "no per-request log lines"},
   };
   const ServerConfig defaults;
@@ -170,6 +173,9 @@ int run_serve(const std::vector<std::string>& raw) {
   for (const NumberOption& number : kNumberOptions)
     number.set(config, int_option(args, number.option.name, number.get(config), number.minimum));
   config.log_requests = !args.flag("quiet");
+  config.web_root = args.get("web-root", "");
+  const char* env_replica = std::getenv("MRISCAN_REPLICA");
+  config.replica = args.get("replica", env_replica ? env_replica : "");
   if (args.has("threads")) set_num_threads(int_option(args, "threads", 1, 1));
   const std::string host = args.get("host", "127.0.0.1");
   const int port = int_option(args, "port", 8080, 0);

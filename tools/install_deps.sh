@@ -7,6 +7,7 @@ packages=(build-essential cmake pkg-config
   libgtest-dev libgmock-dev libbenchmark-dev
   libopenmpi-dev openmpi-bin
   clang libclang-rt-14-dev
+  nginx qemu-user
   python3-torch python3-torchvision python3-numpy
   chromium)
 # Node.js and npm: Debian's packages unless the machine already has them (some come with a newer Node.js whose

@@ -101,6 +101,10 @@ TEST(ServerRestart, InterruptedJobsFailAndTheLastGoodModelIsActive) {
   }
   std::ofstream(state / "uploads" / std::string(64, 'a')) << "orphan";
   std::ofstream(state / "uploads" / "partial.tmp") << "partial";
+  std::ofstream(state / "uploads" / "in-flight.tmp") << "another replica is writing this";
+  // Crash leftovers are old; a file younger than an hour may be another replica's upload in flight.
+  for (const char* name : {"partial.tmp", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"})
+    fs::last_write_time(state / "uploads" / name, fs::file_time_type::clock::now() - std::chrono::hours(2));
   std::ofstream(state / "models" / "v2.safetensors", std::ios::trunc) << "garbage";
 
   App app(base_config(state, shared().model_a));
@@ -113,6 +117,7 @@ TEST(ServerRestart, InterruptedJobsFailAndTheLastGoodModelIsActive) {
   EXPECT_EQ(body_of(client.Get("/models"))["active_version"], "v1");
   EXPECT_FALSE(fs::exists(state / "uploads" / std::string(64, 'a')));
   EXPECT_FALSE(fs::exists(state / "uploads" / "partial.tmp"));
+  EXPECT_TRUE(fs::exists(state / "uploads" / "in-flight.tmp"));
   // The failure may have been transient: v2 stays the recorded active version, and /models says what is served.
   EXPECT_NE(app.startup_message().find("in place of"), std::string::npos) << app.startup_message();
   json versions = body_of(client.Get("/models"))["models"];
@@ -157,9 +162,15 @@ TEST(ServerCrash, KillNineDuringRetrainingThenRestart) {
   }
   ASSERT_TRUE(WIFSIGNALED(server.kill(SIGKILL)));
 
+  // The job's lease (job_queue.h: 10 s without a heartbeat) expires, then the restarted server records it.
   server.start();
   ASSERT_TRUE(server.wait_ready());
-  json job = body_of(client.Get("/retrain_status/1"));
+  json job;
+  for (int i = 0; i < 300; ++i) {
+    job = body_of(client.Get("/retrain_status/1"));
+    if (job["status"] != "running") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
   EXPECT_EQ(job["status"], "failed");
   EXPECT_NE(job["error"].get<std::string>().find("interrupted"), std::string::npos);
   json models = body_of(client.Get("/models"));

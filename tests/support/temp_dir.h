@@ -33,7 +33,7 @@ struct TempDir {
   std::string operator/(const std::string& name) const { return (path / name).string(); }
 };
 
-// True if a temporary of write_file_atomically ("<path>.tmp.<pid>.<n>") for `path` is left in its folder.
+// True if a temporary of write_file_atomically ("<path>.tmp.<pid>-<random>.<n>") for `path` is left in its folder.
 inline bool has_temporary_of(const std::string& path) {
   namespace fs = std::filesystem;
   const fs::path target(path);

@@ -70,6 +70,16 @@ def main() -> int:
         check("under mpirun, an error ends every rank with its message (no hang)",
               failing.returncode != 0 and "of 2: error: dataset folder" in failing.stderr
               and "ending every rank" in failing.stderr, failing.stderr[-2000:])
+    # tools/cpu_check.cpp: on a CPU without the instructions the binary assumes, a clear message, not SIGILL.
+    # QEMU's user-mode emulator (Debian's qemu-user) offers no AVX-512: a -march=native build on an AVX-512
+    # machine must refuse with exit 1 naming them; a build that does not assume them must just run.
+    if shutil.which("qemu-x86_64"):
+        emulated = subprocess.run(["qemu-x86_64", "-cpu", "max", BINARY, "--help"], capture_output=True, text=True,
+                                  timeout=120)
+        refused = emulated.returncode == 1 and "lacks: avx512f" in emulated.stderr and "rebuild" in emulated.stderr
+        ran = emulated.returncode == 0 and "usage: mriscan" in emulated.stderr
+        check("on an emulated CPU without AVX-512: a clear refusal or a normal run, never SIGILL", refused or ran,
+              f"exit {emulated.returncode}: {emulated.stderr[-500:]}")
     failed = results.count(False)
     print(f"{len(results) - failed} passed, {failed} failed")
     return 1 if failed else 0

@@ -1,0 +1,53 @@
+// The cores shared by concurrent predictions; see thread_budget.h.
+#include "server/thread_budget.h"
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "engine/parallel.h"
+
+namespace mriscan {
+
+ThreadBudget::ThreadBudget(int threads) : total_(threads), free_(threads) {
+  if (threads < 1) throw std::invalid_argument("ThreadBudget: at least one thread");
+}
+
+ThreadBudget::Lease ThreadBudget::acquire() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  ++waiting_;
+  freed_.wait(lock, [this] { return free_ > 0; });
+  --waiting_;
+  const int taken = waiting_ == 0 ? free_ : 1;  // alone: every free core; others waiting: one each
+  free_ -= taken;
+  lock.unlock();
+  return Lease(*this, taken);
+}
+
+void ThreadBudget::release(int threads) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    free_ += threads;
+  }
+  freed_.notify_all();
+}
+
+int ThreadBudget::busy() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return total_ - free_;
+}
+
+int ThreadBudget::waiting() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return waiting_;
+}
+
+ThreadBudget::Lease::Lease(ThreadBudget &budget, int threads) : budget_(budget), threads_(threads) {
+  set_thread_num_threads(threads);
+}
+
+ThreadBudget::Lease::~Lease() {
+  set_thread_num_threads(0);  // back to the process-wide setting
+  budget_.release(threads_);
+}
+
+}  // namespace mriscan

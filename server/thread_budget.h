@@ -1,0 +1,56 @@
+// ThreadBudget: how concurrent predictions share the cores. Measured on 2 cores
+// (docs/serving.md): one batch-1 forward on 2 kernel threads takes about 6.5 ms
+// (~150 images/s), two concurrent forwards on 1 thread each take about 12 ms
+// each (~165 images/s together), and batching does not beat either (batch 8 ran
+// at ~110 images/s). So a lone request gets every core (the lowest latency),
+// and under load each request gets one core and as many run at once as there
+// are cores (the highest throughput), never more (OpenMP teams on
+// oversubscribed cores spin against each other).
+//
+// acquire() blocks until a thread is free, then takes every free thread if no
+// other request is waiting, else one. The Lease sets the calling thread's
+// kernel budget (engine/parallel.h set_thread_num_threads) for its lifetime and
+// gives the threads back when destroyed. What it is not: a request queue
+// (requests wait in the connection gate, server/connection_gate.h); nor
+// micro-batching, which this machine's measurements rule out.
+#pragma once
+
+#include <condition_variable>
+#include <mutex>
+
+namespace mriscan {
+
+class ThreadBudget {
+ public:
+  explicit ThreadBudget(int threads);
+
+  class Lease {
+   public:
+    Lease(ThreadBudget &budget, int threads);
+    ~Lease();
+    Lease(const Lease &) = delete;
+    Lease &operator=(const Lease &) = delete;
+    int threads() const { return threads_; }
+
+   private:
+    ThreadBudget &budget_;
+    int threads_;
+  };
+
+  Lease acquire();
+
+  int threads() const { return total_; }
+  int busy();     // threads held by leases
+  int waiting();  // requests blocked in acquire()
+
+ private:
+  void release(int threads);
+
+  const int total_;
+  std::mutex mutex_;
+  std::condition_variable freed_;
+  int free_;
+  int waiting_ = 0;
+};
+
+}  // namespace mriscan

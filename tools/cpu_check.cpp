@@ -1,0 +1,71 @@
+// The start-up check that this CPU has the instructions the binary was compiled
+// for. The build uses -march=native by default (MRISCAN_NATIVE) or the -march a
+// packager chose (the container image builds for x86-64-v3 unless told
+// otherwise: deploy/Dockerfile), and the compiler may use those instructions
+// anywhere, not only in the kernels. Run on an older CPU, such a binary would
+// die of SIGILL at some arbitrary point. Instead, before any other code of ours
+// runs (a constructor with the earliest priority, compiled for baseline
+// x86-64), this compares the features the compiler was told to assume with what
+// CPUID reports, and exits with a clear message naming the missing ones. Tested
+// under QEMU's user-mode emulator, whose CPU lacks AVX-512
+// (tests/tools/cli_test.py).
+// What it is not: run-time kernel selection; one binary runs the code it was
+// compiled for, or refuses.
+#include <unistd.h>
+
+#include <cstring>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+namespace {
+
+#define MRISCAN_BASELINE __attribute__((target("arch=x86-64")))
+
+MRISCAN_BASELINE void write_text(const char *text) {
+  if (::write(2, text, std::strlen(text)) < 0) return;
+}
+
+// Each test is guarded by the macro the compiler defines when it may use that
+// extension.
+__attribute__((constructor(101))) MRISCAN_BASELINE void refuse_missing_cpu_features() {
+  __builtin_cpu_init();
+  const char *missing[8];
+  int count = 0;
+#ifdef __AVX__
+  if (!__builtin_cpu_supports("avx")) missing[count++] = "avx";
+#endif
+#ifdef __AVX2__
+  if (!__builtin_cpu_supports("avx2")) missing[count++] = "avx2";
+#endif
+#ifdef __FMA__
+  if (!__builtin_cpu_supports("fma")) missing[count++] = "fma";
+#endif
+#ifdef __AVX512F__
+  if (!__builtin_cpu_supports("avx512f")) missing[count++] = "avx512f";
+#endif
+#ifdef __AVX512BW__
+  if (!__builtin_cpu_supports("avx512bw")) missing[count++] = "avx512bw";
+#endif
+#ifdef __AVX512DQ__
+  if (!__builtin_cpu_supports("avx512dq")) missing[count++] = "avx512dq";
+#endif
+#ifdef __AVX512VL__
+  if (!__builtin_cpu_supports("avx512vl")) missing[count++] = "avx512vl";
+#endif
+  if (count == 0) return;
+  write_text(
+      "mriscan: this binary was compiled for CPU instructions that this "
+      "CPU lacks:");
+  for (int i = 0; i < count; ++i) {
+    write_text(" ");
+    write_text(missing[i]);
+  }
+  write_text(
+      ".\nmriscan: rebuild it on this machine (tools/build.sh uses "
+      "-march=native), or for a baseline with "
+      "cmake -DMRISCAN_NATIVE=OFF -DCMAKE_CXX_FLAGS=-march=x86-64-v3 "
+      "(AVX2 and FMA).\n");
+  _exit(1);
+}
+
+}  // namespace
+#endif
