@@ -5,7 +5,9 @@
 
 #include "io/atomic_file.h"
 
+#include <chrono>
 #include <ctime>
+#include <thread>
 #include <stdexcept>
 
 namespace mriscan {
@@ -112,7 +114,21 @@ Database::Database(const std::string& path, int busy_timeout_ms) : path_(path) {
     throw std::runtime_error("cannot open database '" + path + "': " + message);
   }
   sqlite3_busy_timeout(db_, busy_timeout_ms);
-  run(db_, "PRAGMA journal_mode=WAL", {});
+  // Switching a new database to WAL needs an exclusive lock, and SQLite answers BUSY at once (no busy handler)
+  // while another process holds any lock: replicas starting together on a fresh state do. Retried here.
+  for (int waited_ms = 0;; waited_ms += 10) {
+    try {
+      run(db_, "PRAGMA journal_mode=WAL", {});
+      break;
+    } catch (const DatabaseBusyError&) {
+      if (waited_ms >= busy_timeout_ms) {
+        sqlite3_close(db_);
+        db_ = nullptr;
+        throw;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
   run(db_, "PRAGMA synchronous=FULL", {});
   run(db_, "PRAGMA foreign_keys=ON", {});
 }

@@ -5,7 +5,9 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -17,7 +19,6 @@
 
 #include "data/dataset.h"
 #include "engine/parallel.h"
-#include "io/atomic_file.h"
 #include "server/app.h"
 #include "tools/args.h"
 #include "tools/command.h"
@@ -117,6 +118,27 @@ std::string random_token() {
   return token;
 }
 
+// The token kept in the state directory: read it, or create it (mode 0600). Replicas starting together on one
+// state must end up with one token, so the new file is published with link(), which fails if another process
+// created the name first; then that one is read.
+std::string state_dir_token(const std::string& state_dir, const std::string& path) {
+  if (std::filesystem::exists(path)) return read_token_file(path);
+  std::filesystem::create_directories(state_dir);
+  const std::string token = random_token();
+  const std::string tmp_path = path + ".tmp." + std::to_string(getpid()) + "-" + random_token().substr(0, 8);
+  const int fd = ::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+  const bool written = fd >= 0 && ::write(fd, token.data(), token.size()) == static_cast<ssize_t>(token.size()) &&
+                       ::fsync(fd) == 0;
+  if (fd >= 0) ::close(fd);
+  const bool linked = written && ::link(tmp_path.c_str(), path.c_str()) == 0;
+  const int link_error = errno;
+  ::unlink(tmp_path.c_str());
+  if (!written) throw CommandError("serve: cannot write the admin token to '" + tmp_path + "'");
+  if (!linked && link_error != EEXIST)
+    throw CommandError("serve: cannot create '" + path + "': " + std::strerror(link_error));
+  return linked ? token : read_token_file(path);  // EEXIST: another replica's token
+}
+
 // An integer option that must be at least `minimum`.
 int int_option(const Args& args, const std::string& name, int fallback, int minimum) {
   const int value = args.get_int(name, fallback);
@@ -155,19 +177,7 @@ int run_serve(const std::vector<std::string>& raw) {
     config.admin_token = trimmed(env_token);
   } else {
     token_source = (std::filesystem::path(config.state_dir) / "admin_token").string();
-    if (std::filesystem::exists(token_source)) {
-      config.admin_token = read_token_file(token_source);
-    } else {
-      std::filesystem::create_directories(config.state_dir);
-      config.admin_token = random_token();
-      write_file_atomically(token_source, [&](const std::string& tmp_path) {
-        const int fd = ::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        const bool written = fd >= 0 && ::write(fd, config.admin_token.data(), config.admin_token.size()) ==
-                                            static_cast<ssize_t>(config.admin_token.size());
-        if (fd >= 0) ::close(fd);
-        if (!written) throw CommandError("serve: cannot write the admin token to '" + tmp_path + "'");
-      });
-    }
+    config.admin_token = state_dir_token(config.state_dir, token_source);
   }
   config.retrain.rule = parse_activation_rule(args.get("activation-rule", "not-worse"));
   for (const NumberOption& number : kNumberOptions)

@@ -17,10 +17,12 @@ namespace mriscan::server_test {
 
 class ServeProcess {
  public:
-  // `extra` are appended to: serve --model <model> --data <data> --state-dir <state> --port <port> --quiet
-  ServeProcess(fs::path state, std::vector<std::string> extra = {}, bool token_in_environment = true)
+  // `extra` are appended to: serve --model <model> --data <data> --state-dir <state> --port <port> --quiet.
+  // The log is <state>.log, or <state>.<log_name>.log when several processes share the state.
+  ServeProcess(fs::path state, std::vector<std::string> extra = {}, bool token_in_environment = true,
+               std::string log_name = "")
       : state_(std::move(state)), extra_(std::move(extra)), token_in_environment_(token_in_environment),
-        port_(free_port()) {}
+        log_name_(std::move(log_name)), port_(free_port()) {}
   ~ServeProcess() {
     if (pid_ > 0) kill(SIGKILL);
   }
@@ -44,7 +46,9 @@ class ServeProcess {
     envp.push_back(nullptr);
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
-    const std::string log = (state_.parent_path() / (state_.filename().string() + ".log")).string();
+    const std::string log =
+        (state_.parent_path() / (state_.filename().string() + (log_name_.empty() ? "" : "." + log_name_) + ".log"))
+            .string();
     posix_spawn_file_actions_addopen(&actions, 2, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     EXPECT_EQ(posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), envp.data()), 0);
     posix_spawn_file_actions_destroy(&actions);
@@ -76,6 +80,7 @@ class ServeProcess {
   fs::path state_;
   std::vector<std::string> extra_;
   bool token_in_environment_;
+  std::string log_name_;
   int port_;
   pid_t pid_ = 0;
   std::string log_path_;

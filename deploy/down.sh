@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# deploy/down.sh [--volumes]: stops and removes what deploy/up.sh started; --volumes also deletes the state
+# (registry, jobs, uploads, model versions). SIGTERM first: replicas drain (compose.yaml's stop_grace_period).
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+start_podman_service
+"${COMPOSE[@]}" down "$@" >&2
+as_root pkill -f "podman system service --time=0 unix://$PODMAN_SOCKET" || true
+echo "deploy: down" >&2

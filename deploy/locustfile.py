@@ -1,0 +1,60 @@
+"""Locust load test of a deployed mriscan (deploy/loadtest.sh runs it headless): users post real Testing scans to
+/predict with no think time, some with Grad-CAM, and a few probe /health, as a client would. Requests are sent
+as multipart bodies built once per scan, so the load generator spends its CPU on sending, not on encoding.
+
+Counted as failures: any status but 200, a 200 without a prediction, and (named "503 shed") the requests the
+server shed. p50/p95/p99 are Locust's, per request name and aggregated.
+What it is not: a correctness test of the predictions (tests/ and `mriscan eval` are).
+"""
+import glob
+import os
+import random
+
+from locust import FastHttpUser, constant, task
+
+SHARED = os.environ.get("MRISCAN_SHARED", os.path.join(os.path.dirname(__file__), "..", "..", "shared"))
+SCANS = sorted(glob.glob(os.path.join(SHARED, "data", "brain-tumor-mri", "Testing", "*", "*.jpg")))
+if not SCANS:
+    raise SystemExit(f"locustfile: no Testing scans under {SHARED}/data/brain-tumor-mri (set MRISCAN_SHARED)")
+BOUNDARY = "mriscanlocust"
+
+
+def multipart(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    head = (f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"scan.jpg\"\r\n"
+            "Content-Type: image/jpeg\r\n\r\n").encode()
+    return head + data + f"\r\n--{BOUNDARY}--\r\n".encode()
+
+
+# 200 scans drawn once (fixed seed): every run sends the same mix of classes and sizes.
+BODIES = [multipart(p) for p in random.Random(0).sample(SCANS, min(200, len(SCANS)))]
+HEADERS = {"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"}
+
+
+class Clinician(FastHttpUser):
+    wait_time = constant(0)  # no think time: each user sends its next request as soon as the last is answered
+
+    def _predict(self, path, name):
+        with self.client.post(path, data=random.choice(BODIES), headers=HEADERS, name=name,
+                              catch_response=True) as response:
+            if response.status_code == 503:
+                response.failure("503 shed")
+            elif response.status_code != 200:
+                response.failure(f"status {response.status_code}")
+            elif b'"predicted_class"' not in response.content:
+                response.failure("200 without a prediction")
+
+    @task(17)
+    def predict(self):
+        self._predict("/predict", "/predict")
+
+    @task(2)
+    def predict_with_gradcam(self):
+        self._predict("/predict?gradcam=1", "/predict?gradcam=1")
+
+    @task(1)
+    def health(self):
+        with self.client.get("/health", name="/health", catch_response=True) as response:
+            if response.status_code != 200:
+                response.failure(f"/health status {response.status_code}")
