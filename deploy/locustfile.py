@@ -2,6 +2,9 @@
 /predict with no think time, some with Grad-CAM, and a few probe /health, as a client would. Requests are sent
 as multipart bodies built once per scan, so the load generator spends its CPU on sending, not on encoding.
 
+The mix: /predict 17 : /predict?gradcam=1 2 : /health 1 by default; MRISCAN_GRADCAM_WEIGHT=0 sends predictions
+only (how the engine's offline images/s compare with what the service delivers).
+
 Counted as failures: any status but 200, a 200 without a prediction, and (named "503 shed") the requests the
 server shed. p50/p95/p99 are Locust's, per request name and aggregated.
 What it is not: a correctness test of the predictions (tests/ and `mriscan eval` are).
@@ -49,7 +52,7 @@ class Clinician(FastHttpUser):
     def predict(self):
         self._predict("/predict", "/predict")
 
-    @task(2)
+    @task(int(os.environ.get("MRISCAN_GRADCAM_WEIGHT", "2")))
     def predict_with_gradcam(self):
         self._predict("/predict?gradcam=1", "/predict?gradcam=1")
 

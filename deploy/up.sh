@@ -25,22 +25,38 @@ export MRISCAN_MODEL="$(cd "$(dirname "$model")" && pwd)/$(basename "$model")"
 export MRISCAN_DATA="$(shared_dir)/data/brain-tumor-mri"
 export MRISCAN_THREADS="$threads"
 
-# Base images: debian:bookworm (build stage) and bookworm-slim (run stage), one minbase root file system.
-if ! as_root podman image exists docker.io/library/debian:bookworm-slim; then
+# Base images: debian:bookworm (build stage) and bookworm-slim (run stage) from one minbase root file system;
+# slim as Debian's own slim images are made: documentation, manuals and translations removed, and kept out of
+# packages installed later (dpkg path-exclude).
+make_base_images() {
+  local rootfs
   rootfs="$(mktemp -d /var/tmp/mriscan-rootfs.XXXXXX)"
   echo "deploy: no Debian base image here; making one with debootstrap (a few minutes)" >&2
   as_root debootstrap --variant=minbase bookworm "$rootfs" http://deb.debian.org/debian >/dev/null
   as_root rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
   as_root tar -C "$rootfs" -c . | as_root podman import --change 'CMD ["bash"]' - docker.io/library/debian:bookworm
-  as_root podman tag docker.io/library/debian:bookworm docker.io/library/debian:bookworm-slim
+  as_root tee "$rootfs/etc/dpkg/dpkg.cfg.d/slim" >/dev/null <<'DPKG'
+path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/man/*
+path-exclude /usr/share/info/*
+path-exclude /usr/share/locale/*
+path-exclude /usr/share/lintian/*
+DPKG
+  as_root find "$rootfs/usr/share/doc" -mindepth 1 -not -name copyright -not -type d -delete
+  as_root rm -rf "$rootfs"/usr/share/man/* "$rootfs"/usr/share/info/* "$rootfs"/usr/share/locale/* "$rootfs"/var/cache/debconf/*-old
+  as_root tar -C "$rootfs" -c . | as_root podman import --change 'CMD ["bash"]' - docker.io/library/debian:bookworm-slim
   as_root rm -rf "$rootfs"
-fi
+}
+as_root podman image exists docker.io/library/debian:bookworm-slim || make_base_images
 
 # The web UI's Chart.js goes into the image from the build context.
 [ -f server/ui/node_modules/chart.js/dist/chart.umd.js ] || npm ci --prefix server/ui --no-audit --no-fund --loglevel=error
-echo "deploy: building localhost/mriscan (for this machine's CPU: MRISCAN_MARCH=native)" >&2
-as_root podman build --quiet --build-arg MRISCAN_MARCH=native -f deploy/Dockerfile -t localhost/mriscan:latest . >/dev/null
-as_root podman build --quiet -f deploy/nginx.Dockerfile -t localhost/mriscan-nginx:latest deploy >/dev/null
+echo "deploy: building localhost/mriscan (for this machine's CPU: MRISCAN_MARCH=native; log: /tmp/mriscan-build.log)" >&2
+build() { as_root podman build "$@" >>/tmp/mriscan-build.log 2>&1 || { tail -30 /tmp/mriscan-build.log >&2; exit 1; }; }
+: >/tmp/mriscan-build.log
+build --build-arg MRISCAN_MARCH=native -f deploy/Dockerfile -t localhost/mriscan:latest .
+build -f deploy/nginx.Dockerfile -t localhost/mriscan-nginx:latest deploy
 
 start_podman_service
 "${COMPOSE[@]}" up -d --no-build --scale api="$replicas" >&2

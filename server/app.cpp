@@ -231,7 +231,7 @@ void App::register_routes() {
 }
 
 int App::bind(const std::string& host, int port) {
-  int bound = port == 0 ? http_->bind_to_any_port(host) : (http_->bind_to_port(host, port) ? port : -1);
+  const int bound = http_->bind_with_full_backlog(host, port);
   if (bound <= 0) throw std::runtime_error("serve: cannot bind " + host + ":" + std::to_string(port));
   return bound;
 }

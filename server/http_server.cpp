@@ -145,6 +145,20 @@ HttpServer::HttpServer(GateOptions options, GateCounters& counters, ConnectionGa
                                              reject_);
     return new GateTaskQueue(*gate_);
   };
+  set_socket_options([this](socket_t sock) {
+    httplib::default_socket_options(sock);
+    listen_socket_ = sock;
+  });
+}
+
+// httplib listens with a backlog of 5 (CPPHTTPLIB_LISTEN_BACKLOG, compiled into Debian's libcpp-httplib). When
+// predictions keep both cores busy, its accept thread is not scheduled for milliseconds at a time, and a burst
+// of new connections (nginx opening its upstream pool) overflowed that queue: dropped SYNs, retried after 1 s,
+// and nginx's 2 s connect timeout answering 504. listen() again on a listening socket only resizes its queue.
+int HttpServer::bind_with_full_backlog(const std::string& host, int port) {
+  const int bound = port == 0 ? bind_to_any_port(host) : (bind_to_port(host, port) ? port : -1);
+  if (bound > 0 && ::listen(listen_socket_, SOMAXCONN) != 0) return -1;
+  return bound;
 }
 
 bool HttpServer::process_and_close_socket(socket_t sock) {

@@ -63,12 +63,16 @@ class HttpServer : public httplib::Server {
  public:
   HttpServer(GateOptions options, GateCounters& counters, ConnectionGate::RejectFn reject);
 
+  // bind_to_port / bind_to_any_port (port 0) with the listen queue at SOMAXCONN; returns the port, -1 on failure.
+  int bind_with_full_backlog(const std::string& host, int port);
+
  private:
   bool process_and_close_socket(socket_t sock) override;  // hands the connection to the gate
   bool serve(const PendingRequest& request);
 
   GateOptions options_;
   GateCounters& counters_;
+  socket_t listen_socket_ = -1;  // captured by the socket-options hook when bind creates it
   ConnectionGate::RejectFn reject_;
   std::unique_ptr<ConnectionGate> gate_;  // one per listen(); created by new_task_queue
 };

@@ -1,17 +1,14 @@
-// ThreadBudget: how concurrent predictions share the cores. Measured on 2 cores
-// (docs/serving.md): one batch-1 forward on 2 kernel threads takes about 6.5 ms
-// (~150 images/s), two concurrent forwards on 1 thread each take about 12 ms
-// each (~165 images/s together), and batching does not beat either (batch 8 ran
-// at ~110 images/s). So a lone request gets every core (the lowest latency),
-// and under load each request gets one core and as many run at once as there
-// are cores (the highest throughput), never more (OpenMP teams on
-// oversubscribed cores spin against each other).
+// ThreadBudget: how concurrent predictions share the cores. Measured on 2 cores (bench/serving_modes.py, table in
+// docs/serving.md): one batch-1 forward on both kernel threads takes about 6.8 ms (146 images/s), two concurrent
+// forwards on one thread each about 12.4 ms each (163 images/s together), and no batch size beats the latter
+// (the best, batch 8, gave 141 images/s). So a lone request gets every core (the lowest latency), and under load
+// each request gets one core and as many run at once as there are cores (the highest throughput), never more
+// (OpenMP teams on oversubscribed cores spin against each other).
 //
-// acquire() blocks until a thread is free, then takes every free thread if no
-// other request is waiting, else one. The Lease sets the calling thread's
-// kernel budget (engine/parallel.h set_thread_num_threads) for its lifetime and
-// gives the threads back when destroyed. What it is not: a request queue
-// (requests wait in the connection gate, server/connection_gate.h); nor
+// acquire() blocks until a thread is free, then takes every free thread if no other request is waiting, else one.
+// The Lease sets the calling thread's kernel budget (engine/parallel.h set_thread_num_threads) for its lifetime
+// and gives the threads back when destroyed.
+// What it is not: a request queue (requests wait in the connection gate, server/connection_gate.h); nor
 // micro-batching, which this machine's measurements rule out.
 #pragma once
 

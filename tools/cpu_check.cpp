@@ -1,16 +1,11 @@
-// The start-up check that this CPU has the instructions the binary was compiled
-// for. The build uses -march=native by default (MRISCAN_NATIVE) or the -march a
-// packager chose (the container image builds for x86-64-v3 unless told
-// otherwise: deploy/Dockerfile), and the compiler may use those instructions
-// anywhere, not only in the kernels. Run on an older CPU, such a binary would
-// die of SIGILL at some arbitrary point. Instead, before any other code of ours
-// runs (a constructor with the earliest priority, compiled for baseline
-// x86-64), this compares the features the compiler was told to assume with what
-// CPUID reports, and exits with a clear message naming the missing ones. Tested
-// under QEMU's user-mode emulator, whose CPU lacks AVX-512
-// (tests/tools/cli_test.py).
-// What it is not: run-time kernel selection; one binary runs the code it was
-// compiled for, or refuses.
+// The start-up check that this CPU has the instructions the binary was compiled for. The build uses -march=native
+// by default (MRISCAN_NATIVE) or the -march a packager chose (the container image builds for x86-64-v3 unless
+// told otherwise: deploy/Dockerfile), and the compiler may use those instructions anywhere, not only in the
+// kernels. Run on an older CPU, such a binary would die of SIGILL at some arbitrary point. Instead, before any
+// other code of ours runs (a constructor with the earliest priority, compiled for baseline x86-64), this compares
+// the extensions the compiler was told to assume with what CPUID reports, and exits with a message naming the
+// missing ones. Tested under QEMU's user-mode emulator, whose CPU lacks AVX-512 (tests/tools/cli_test.py).
+// What it is not: run-time kernel selection; one binary runs the code it was compiled for, or refuses.
 #include <unistd.h>
 
 #include <cstring>
@@ -24,8 +19,7 @@ MRISCAN_BASELINE void write_text(const char *text) {
   if (::write(2, text, std::strlen(text)) < 0) return;
 }
 
-// Each test is guarded by the macro the compiler defines when it may use that
-// extension.
+// Each test is guarded by the macro the compiler defines when it may use that extension.
 __attribute__((constructor(101))) MRISCAN_BASELINE void refuse_missing_cpu_features() {
   __builtin_cpu_init();
   const char *missing[8];

@@ -65,6 +65,7 @@ async function refreshHeader() {
     $('status-model').textContent = health.model_loaded ? 'model ' + health.model_version : 'no model loaded';
     $('status-model').classList.toggle('warn', !health.model_loaded);
     $('status-uptime').textContent = 'uptime ' + formatDuration(health.uptime_seconds);
+    $('status-replica').textContent = 'replica ' + health.replica;
     state.activeVersion = health.model_version;
   } catch (error) {
     $('status-model').textContent = 'server unreachable';

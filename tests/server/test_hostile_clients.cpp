@@ -2,6 +2,7 @@
 // before the connection gate): slow clients, bodies without or above their limits, header floods, multi-range
 // requests, methods that would have broken /metrics, and a shed request whose body must not become a request.
 #include <regex>
+#include <sstream>
 
 #include "tests/support/server_fixture.h"
 
@@ -43,6 +44,24 @@ TEST_F(HostileClients, SlowClientsGet408AndHealthStaysFast) {
     EXPECT_EQ(status_of(answer), 408) << answer;
     ::close(fd);
   }
+}
+
+// httplib's own listen queue is 5 connections: under load (both cores busy predicting, the accept thread not
+// scheduled for a while) a burst of connects from nginx overflowed it and waited for SYN retries (504s at nginx).
+// The kernel's view of the listening socket: `ss` shows the queue size as Send-Q.
+TEST_F(HostileClients, ListenQueueHoldsABurstOfConnections) {
+  FILE* pipe = ::popen(("ss -Hltn 'sport = :" + std::to_string(port_) + "'").c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  char line[512] = {};
+  const bool read = std::fgets(line, sizeof(line), pipe) != nullptr;
+  ::pclose(pipe);
+  ASSERT_TRUE(read) << "ss (iproute2) printed nothing for port " << port_;
+  std::istringstream fields(line);
+  std::string state;
+  long queued = 0, queue_size = 0;
+  fields >> state >> queued >> queue_size;
+  EXPECT_EQ(state, "LISTEN");
+  EXPECT_GE(queue_size, 128) << line;
 }
 
 TEST_F(HostileClients, SlowBodyGets408) {

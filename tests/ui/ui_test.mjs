@@ -78,7 +78,7 @@ async function main() {
   const base = `http://127.0.0.1:${port}`;
   const server = spawn(binary, ['serve', '--model', path.join(work, 'run', 'model.safetensors'), '--data', dataDir,
     '--state-dir', path.join(work, 'state'), '--port', String(port), '--quiet',
-    '--retrain-max-per-class', '6', '--retrain-batch-size', '8'],
+    '--retrain-max-per-class', '6', '--retrain-batch-size', '8', '--replica', 'ui-test'],
     { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, MRISCAN_ADMIN_TOKEN: token } });
   let browser;
   try {
@@ -97,6 +97,9 @@ async function main() {
     await page.goto(base + '/');
     await page.fill('#admin-token', token);
     await page.dispatchEvent('#admin-token', 'change');
+    // The header names the server process that answered (X-Replica, /health).
+    await page.waitForFunction(() => document.getElementById('status-replica').textContent === 'replica ui-test',
+      null, { timeout: 10000 });
 
     // 3a. Predict on a real scan (from the Testing split: never trained on).
     await page.setInputFiles('#file-input', firstScans('meningioma', 1)[0]);
