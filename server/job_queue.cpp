@@ -192,7 +192,6 @@ void JobQueue::worker_loop() {
       job = claim_next();
       if (job) {
         running_id_ = job->first;
-        committing_ = false;
         cancel_running_ = false;
         live_progress_ = nullptr;
       }
@@ -265,7 +264,6 @@ bool JobQueue::begin_commit() {
                  {running_id_, options_.owner});
     committed = session.changes() == 1;
   });
-  committing_ = committed;
   return committed;
 }
 
@@ -282,7 +280,8 @@ void JobQueue::run_job(int64_t id, const nlohmann::json& params) {
     }
     if (!persist) return;
     try {
-      db_.exec("UPDATE jobs SET progress = ? WHERE id = ? AND owner = ?", {progress.dump(), id, options_.owner});
+      db_.exec("UPDATE jobs SET progress = ? WHERE id = ? AND owner = ? AND status = 'running'",
+               {progress.dump(), id, options_.owner});
     } catch (const std::exception& error) {
       log_error("cannot persist progress (kept in memory)", error);  // the final status records it again
     }
@@ -313,35 +312,48 @@ void JobQueue::run_job(int64_t id, const nlohmann::json& params) {
 }
 
 void JobQueue::finish(int64_t id, const std::string& status, const nlohmann::json& result, const std::string& error) {
-  for (;;) {
+  // While stopping, pause() returns at once: a few plain retries then, so that a briefly busy database does not
+  // turn a requeue into a lease expiry.
+  for (int attempt = 1;; ++attempt) {
     try {
       std::lock_guard<std::mutex> lock(mutex_);
+      const SqlValue progress = live_progress_.is_null() ? SqlValue(nullptr) : SqlValue(live_progress_.dump());
       if (status == "queued") {
-        db_.exec("UPDATE jobs SET status = 'queued', started_at = NULL, owner = NULL, heartbeat_at = NULL,"
-                 " committing = 0, error = ? WHERE id = ? AND owner = ?",
-                 {error, id, options_.owner});
+        // A cancel accepted meanwhile (202 "cancelling", perhaps on another replica) wins over the requeue.
+        db_.exec("UPDATE jobs SET"
+                 " status = CASE WHEN cancel_requested = 1 THEN 'cancelled' ELSE 'queued' END,"
+                 " finished_at = CASE WHEN cancel_requested = 1 THEN ? END,"
+                 " error = CASE WHEN cancel_requested = 1 THEN NULL ELSE ? END,"
+                 " started_at = CASE WHEN cancel_requested = 1 THEN started_at END,"
+                 " owner = CASE WHEN cancel_requested = 1 THEN owner END,"
+                 " progress = COALESCE(?, progress), heartbeat_at = NULL, committing = 0"
+                 " WHERE id = ? AND owner = ? AND status = 'running'",
+                 {utc_now_iso8601(), error, progress, id, options_.owner});
         std::fprintf(stderr, "mriscan serve: retraining worker: job %lld %s\n", static_cast<long long>(id),
                      error.c_str());
       } else {
         db_.exec("UPDATE jobs SET status = ?, finished_at = ?, result = ?, error = ?,"
-                 " progress = COALESCE(?, progress) WHERE id = ? AND owner = ?",
+                 " progress = COALESCE(?, progress) WHERE id = ? AND owner = ? AND status = 'running'",
                  {status, utc_now_iso8601(), result.is_null() ? SqlValue(nullptr) : SqlValue(result.dump()),
-                  error.empty() ? SqlValue(nullptr) : SqlValue(error),
-                  live_progress_.is_null() ? SqlValue(nullptr) : SqlValue(live_progress_.dump()), id,
-                  options_.owner});
+                  error.empty() ? SqlValue(nullptr) : SqlValue(error), progress, id, options_.owner});
       }
       running_id_ = 0;
-      committing_ = false;
       live_progress_ = nullptr;
       return;
     } catch (const std::exception& failure) {
       log_error("cannot record job " + std::to_string(id) + " as " + status + " (retrying in 1 s)", failure);
     }
-    if (!pause(std::chrono::seconds(1))) {
+    bool stopping = false;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopping = stopping_;
+    }
+    if (stopping ? attempt >= 5 : !pause(std::chrono::seconds(1))) {
       std::lock_guard<std::mutex> lock(mutex_);
       running_id_ = 0;  // left 'running' in the table: its lease expires and a replica records it interrupted
       return;
     }
+    if (stopping) std::this_thread::sleep_for(std::chrono::seconds(1));
   }
 }
 

@@ -18,11 +18,14 @@
 //     the row is the point of no return (begin_commit), both checked in one transaction, so a 202 "cancelling"
 //     always means the job ends cancelled.
 //   * Shutdown (request_stop, on SIGTERM): the running job stops at its next batch boundary and goes back to
-//     `queued` (from the beginning), for another replica or the next start to run.
+//     `queued` (from the beginning), for another replica or the next start to run -- unless a cancel was
+//     accepted for it, which then ends it `cancelled`.
+//   * Every write of a job's owner is conditional on `owner` AND `status = 'running'`: once a lease has expired
+//     and another replica recorded the job, its former owner can change nothing about it.
 //
 // Faults: a database error (disk full, busy, I/O) never ends the process. Claiming a job is retried after a
 // pause; progress that cannot be persisted stays in memory; a job's final status is retried every second until
-// it is recorded (or the server stops, when the start-up recovery records the job as interrupted).
+// it is recorded (or the server stops: then its lease expires and a replica records the job as interrupted).
 //
 // Thread budget (how retraining leaves the CPU to predictions): the worker thread sets a per-thread kernel budget
 // of 1 thread (engine/parallel.h set_thread_num_threads; the kernels size every OpenMP team with num_threads(), so
@@ -113,7 +116,6 @@ class JobQueue {
   std::condition_variable wake_;  // a job was submitted, or stop (the worker and the heartbeat thread wait on it)
   bool stopping_ = false;
   int64_t running_id_ = 0;  // 0: idle
-  bool committing_ = false;  // the running job passed begin_commit
   std::atomic<bool> cancel_running_{false};
   nlohmann::json live_progress_;  // of running_id_
   uint64_t progress_serial_ = 0, persisted_serial_ = 0;  // progress reports made / written by the heartbeat

@@ -25,6 +25,14 @@ std::optional<int64_t> parse_version(const std::string& text) {
 
 ModelRegistry::ModelRegistry(Database& db, std::string dir) : db_(db), dir_(std::move(dir)) {
   fs::create_directories(dir_);
+  // Staged copies that a crash left behind; younger than an hour, one may be another replica's in flight.
+  const auto old_enough = fs::file_time_type::clock::now() - std::chrono::hours(1);
+  for (const auto& entry : fs::directory_iterator(dir_)) {
+    std::error_code error;
+    if (entry.path().filename().string().rfind("incoming.safetensors.tmp.", 0) == 0 &&
+        entry.last_write_time(error) < old_enough && !error)
+      fs::remove(entry.path(), error);
+  }
   db_.exec(
       "CREATE TABLE IF NOT EXISTS models ("
       " number INTEGER PRIMARY KEY, path TEXT NOT NULL, created_at TEXT NOT NULL, source TEXT NOT NULL,"
@@ -87,7 +95,7 @@ std::string ModelRegistry::open() {
     follow_failed_number_ = versions.front().number;  // follow_database() retries it in 10 s
     follow_retry_at_ = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     return "serving " + version.name() + " in place of the recorded active version, which failed to load (" +
-           problems + " ); the next start tries it again, and POST /models/" + version.name() +
+           problems + " ); it is tried again every 10 s and at the next start, and POST /models/" + version.name() +
            "/activate makes the switch permanent";
   }
   return "no registered model could be loaded:" + problems;
@@ -196,16 +204,18 @@ bool ModelRegistry::activate_locked(int64_t number, std::optional<int64_t> expec
 }
 
 std::string ModelRegistry::follow_database() {
-  auto rows = db_.query("SELECT number, path FROM models WHERE active = 1");
+  auto recorded_row = [this] { return db_.query("SELECT number, path FROM models WHERE active = 1"); };
+  auto rows = recorded_row();
+  auto served = active();
+  if (rows.empty() || (served && served->number == rows[0].integer("number"))) return "";  // the common case
+  std::lock_guard<std::mutex> lock(change_mutex_);
+  rows = recorded_row();  // again, under the lock: a local activation may have committed since the first read
   if (rows.empty()) return "";
   const int64_t recorded = rows[0].integer("number");
-  auto served = active();
+  served = active();
   if (served && served->number == recorded) return "";
-  std::lock_guard<std::mutex> lock(change_mutex_);
   const auto now = std::chrono::steady_clock::now();
   if (recorded == follow_failed_number_ && now < follow_retry_at_) return "";
-  served = active();
-  if (served && served->number == recorded) return "";  // this process activated it meanwhile
   try {
     swap_in(recorded, Classifier::load(rows[0].text("path")));
   } catch (const std::exception& error) {

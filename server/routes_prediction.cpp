@@ -58,6 +58,22 @@ int explained_class(const httplib::Request& req, const std::vector<std::string>&
   throw HttpError(400, "unknown class '" + requested + "'");
 }
 
+// The model calls. Each holds kernel threads from the budget only while the model computes, never while the
+// response is encoded.
+Prediction predict_within_budget(ServerContext& context, Classifier& classifier, const Image& image) {
+  ThreadBudget::Lease cores = context.inference.acquire();  // every free core, or one under load
+  return classifier.predict(image);
+}
+
+// Explanations run one at a time (the taped network is not reentrant); the wait for that comes before the
+// budget's, so that a waiting explanation holds no core.
+Explanation explain_within_budget(ServerContext& context, Classifier& classifier, const Image& image,
+                                  int class_index = -1) {
+  std::lock_guard<std::mutex> one_at_a_time(context.explanations);
+  ThreadBudget::Lease cores = context.inference.acquire();
+  return classifier.explain(image, class_index);
+}
+
 }  // namespace
 
 void register_prediction_routes(Router& router, ServerContext& context) {
@@ -69,9 +85,8 @@ void register_prediction_routes(Router& router, ServerContext& context) {
     const auto& names = model->classifier->class_names();
     nlohmann::json body;
     double inference_ms = 0.0;
-    ThreadBudget::Lease cores = context.inference.acquire();  // every free core, or one under load
     if (with_gradcam) {
-      Explanation explanation = model->classifier->explain(image);
+      Explanation explanation = explain_within_budget(context, *model->classifier, image);
       inference_ms = explanation.prediction.inference_ms;
       body = prediction_json(explanation.prediction, names);
       body["gradcam"] = {{"explained_class", names.at(explanation.class_index)},
@@ -80,7 +95,7 @@ void register_prediction_routes(Router& router, ServerContext& context) {
                          {"heatmap_width", explanation.heatmap_w},
                          {"heatmap", explanation.heatmap}};
     } else {
-      Prediction prediction = model->classifier->predict(image);
+      Prediction prediction = predict_within_budget(context, *model->classifier, image);
       inference_ms = prediction.inference_ms;
       body = prediction_json(prediction, names);
     }
@@ -127,20 +142,20 @@ void register_prediction_routes(Router& router, ServerContext& context) {
       results[image_slot[j]].update(prediction_json(predictions[j], model->classifier->class_names()));
     res.set_header("X-Model-Version", model->name);
     send_json(res, 200,
-              {{"results", results}, {"count", files.size()}, {"predicted", images.size()},
-               {"failed", files.size() - images.size()}, {"inference_time_ms", inference_ms},
-               {"model_version", model->name}, {"request_id", res.get_header_value("X-Request-Id")}});
+              {{"results", results},
+               {"count", files.size()},
+               {"predicted", images.size()},
+               {"failed", files.size() - images.size()},
+               {"inference_time_ms", inference_ms},
+               {"model_version", model->name},
+               {"request_id", res.get_header_value("X-Request-Id")}});
   });
 
   router.post("/explain", [&context](const httplib::Request& req, httplib::Response& res) {
     auto model = require_model(context);
     Image image = decode(single_image(req), context, *model->classifier);
     const auto& names = model->classifier->class_names();
-    const int explained = explained_class(req, names);
-    Explanation explanation = [&] {
-      ThreadBudget::Lease cores = context.inference.acquire();
-      return model->classifier->explain(image, explained);
-    }();
+    Explanation explanation = explain_within_budget(context, *model->classifier, image, explained_class(req, names));
     context.metrics.record_inference(explanation.prediction.inference_ms / 1000.0, 1);
     std::vector<uint8_t> png = encode_png(explanation.overlay);
     res.status = 200;

@@ -12,15 +12,21 @@ ThreadBudget::ThreadBudget(int threads) : total_(threads), free_(threads) {
   if (threads < 1) throw std::invalid_argument("ThreadBudget: at least one thread");
 }
 
+// "Alone" is decided on arrival, not on waking: of two clients taking turns, the second always arrives while
+// the first computes, so both then run on one core each (the faster mode) instead of alternating on two.
 ThreadBudget::Lease ThreadBudget::acquire() {
   std::unique_lock<std::mutex> lock(mutex_);
+  if (free_ == total_ && waiting_ == 0) {  // alone: every core
+    free_ = 0;
+    lock.unlock();
+    return Lease(*this, total_);
+  }
   ++waiting_;
   freed_.wait(lock, [this] { return free_ > 0; });
   --waiting_;
-  const int taken = waiting_ == 0 ? free_ : 1;  // alone: every free core; others waiting: one each
-  free_ -= taken;
+  --free_;  // others are computing or waiting: one core each
   lock.unlock();
-  return Lease(*this, taken);
+  return Lease(*this, 1);
 }
 
 void ThreadBudget::release(int threads) {
@@ -46,7 +52,7 @@ ThreadBudget::Lease::Lease(ThreadBudget &budget, int threads) : budget_(budget),
 }
 
 ThreadBudget::Lease::~Lease() {
-  set_thread_num_threads(0);  // back to the process-wide setting
+  set_thread_num_threads(0);  // back to the process-wide setting (workers have no budget of their own)
   budget_.release(threads_);
 }
 

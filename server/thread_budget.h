@@ -5,7 +5,8 @@
 // each request gets one core and as many run at once as there are cores (the highest throughput), never more
 // (OpenMP teams on oversubscribed cores spin against each other).
 //
-// acquire() blocks until a thread is free, then takes every free thread if no other request is waiting, else one.
+// acquire(): a request that arrives when every thread is free and no one waits takes them all; any other waits
+// until a thread is free and takes one.
 // The Lease sets the calling thread's kernel budget (engine/parallel.h set_thread_num_threads) for its lifetime
 // and gives the threads back when destroyed.
 // What it is not: a request queue (requests wait in the connection gate, server/connection_gate.h); nor

@@ -130,13 +130,23 @@ std::string state_dir_token(const std::string& state_dir, const std::string& pat
   const bool written = fd >= 0 && ::write(fd, token.data(), token.size()) == static_cast<ssize_t>(token.size()) &&
                        ::fsync(fd) == 0;
   if (fd >= 0) ::close(fd);
-  const bool linked = written && ::link(tmp_path.c_str(), path.c_str()) == 0;
-  const int link_error = errno;
+  bool linked = written && ::link(tmp_path.c_str(), path.c_str()) == 0;
+  int link_error = errno;
+  if (written && !linked && link_error != EEXIST) {  // a file system without hard links: rename (racy, but works)
+    linked = std::rename(tmp_path.c_str(), path.c_str()) == 0;
+    link_error = errno;
+  }
   ::unlink(tmp_path.c_str());
   if (!written) throw CommandError("serve: cannot write the admin token to '" + tmp_path + "'");
   if (!linked && link_error != EEXIST)
     throw CommandError("serve: cannot create '" + path + "': " + std::strerror(link_error));
-  return linked ? token : read_token_file(path);  // EEXIST: another replica's token
+  if (!linked) return read_token_file(path);  // EEXIST: another replica's token
+  const int dir_fd = ::open(state_dir.c_str(), O_RDONLY | O_DIRECTORY);  // the new name survives a power cut
+  if (dir_fd >= 0) {
+    ::fsync(dir_fd);
+    ::close(dir_fd);
+  }
+  return token;
 }
 
 // An integer option that must be at least `minimum`.

@@ -15,15 +15,28 @@ namespace {
 
 #define MRISCAN_BASELINE __attribute__((target("arch=x86-64")))
 
-MRISCAN_BASELINE void write_text(const char *text) {
+MRISCAN_BASELINE void write_text(const char* text) {
   if (::write(2, text, std::strlen(text)) < 0) return;
 }
 
-// Each test is guarded by the macro the compiler defines when it may use that extension.
+// Each test is guarded by the macro the compiler defines when it may use that extension: every extension of
+// x86-64-v2 to -v4 and those of later Xeons (VNNI, BF16, VBMI, FP16, ...) that GCC can emit.
 __attribute__((constructor(101))) MRISCAN_BASELINE void refuse_missing_cpu_features() {
   __builtin_cpu_init();
-  const char *missing[8];
+  const char* missing[26];
   int count = 0;
+#ifdef __SSSE3__
+  if (!__builtin_cpu_supports("ssse3")) missing[count++] = "ssse3";
+#endif
+#ifdef __SSE4_1__
+  if (!__builtin_cpu_supports("sse4.1")) missing[count++] = "sse4.1";
+#endif
+#ifdef __SSE4_2__
+  if (!__builtin_cpu_supports("sse4.2")) missing[count++] = "sse4.2";
+#endif
+#ifdef __POPCNT__
+  if (!__builtin_cpu_supports("popcnt")) missing[count++] = "popcnt";
+#endif
 #ifdef __AVX__
   if (!__builtin_cpu_supports("avx")) missing[count++] = "avx";
 #endif
@@ -32,6 +45,24 @@ __attribute__((constructor(101))) MRISCAN_BASELINE void refuse_missing_cpu_featu
 #endif
 #ifdef __FMA__
   if (!__builtin_cpu_supports("fma")) missing[count++] = "fma";
+#endif
+#ifdef __BMI__
+  if (!__builtin_cpu_supports("bmi")) missing[count++] = "bmi";
+#endif
+#ifdef __BMI2__
+  if (!__builtin_cpu_supports("bmi2")) missing[count++] = "bmi2";
+#endif
+#ifdef __AES__
+  if (!__builtin_cpu_supports("aes")) missing[count++] = "aes";
+#endif
+#ifdef __PCLMUL__
+  if (!__builtin_cpu_supports("pclmul")) missing[count++] = "pclmul";
+#endif
+#ifdef __GFNI__
+  if (!__builtin_cpu_supports("gfni")) missing[count++] = "gfni";
+#endif
+#ifdef __VPCLMULQDQ__
+  if (!__builtin_cpu_supports("vpclmulqdq")) missing[count++] = "vpclmulqdq";
 #endif
 #ifdef __AVX512F__
   if (!__builtin_cpu_supports("avx512f")) missing[count++] = "avx512f";
@@ -44,6 +75,33 @@ __attribute__((constructor(101))) MRISCAN_BASELINE void refuse_missing_cpu_featu
 #endif
 #ifdef __AVX512VL__
   if (!__builtin_cpu_supports("avx512vl")) missing[count++] = "avx512vl";
+#endif
+#ifdef __AVX512CD__
+  if (!__builtin_cpu_supports("avx512cd")) missing[count++] = "avx512cd";
+#endif
+#ifdef __AVX512VNNI__
+  if (!__builtin_cpu_supports("avx512vnni")) missing[count++] = "avx512vnni";
+#endif
+#ifdef __AVX512BF16__
+  if (!__builtin_cpu_supports("avx512bf16")) missing[count++] = "avx512bf16";
+#endif
+#ifdef __AVX512VBMI__
+  if (!__builtin_cpu_supports("avx512vbmi")) missing[count++] = "avx512vbmi";
+#endif
+#ifdef __AVX512VBMI2__
+  if (!__builtin_cpu_supports("avx512vbmi2")) missing[count++] = "avx512vbmi2";
+#endif
+#ifdef __AVX512IFMA__
+  if (!__builtin_cpu_supports("avx512ifma")) missing[count++] = "avx512ifma";
+#endif
+#ifdef __AVX512BITALG__
+  if (!__builtin_cpu_supports("avx512bitalg")) missing[count++] = "avx512bitalg";
+#endif
+#ifdef __AVX512VPOPCNTDQ__
+  if (!__builtin_cpu_supports("avx512vpopcntdq")) missing[count++] = "avx512vpopcntdq";
+#endif
+#ifdef __AVX512FP16__
+  if (!__builtin_cpu_supports("avx512fp16")) missing[count++] = "avx512fp16";
 #endif
   if (count == 0) return;
   write_text(

@@ -228,7 +228,7 @@ TEST_F(Replicas, AKilledReplicasJobFailsWhenItsLeaseExpiresAndNginxRoutesAroundI
   }
   const double after = seconds_since(killed);
   EXPECT_EQ(status["status"], "failed") << status.dump();
-  EXPECT_NE(status["error"].get<std::string>().find(owner == 0 ? "(a/" : "(b/"), std::string::npos) << status.dump();
+  EXPECT_NE(status["error"].dump().find(owner == 0 ? "(a/" : "(b/"), std::string::npos) << status.dump();
   // The lease is 10 s, renewed every second: not failed before ~9 s, and found within a poll of the expiry.
   EXPECT_GE(after, 8.0);
   EXPECT_LE(after, 15.0);
@@ -273,10 +273,55 @@ TEST_F(Replicas, SigtermFinishesTheRequestInFlightAndRequeuesTheJobForTheOtherRe
   EXPECT_EQ(new_owner, 1 - owner);
   json requeued = body_of(other.Get("/retrain_status/" + std::to_string(job)));
   EXPECT_EQ(requeued["status"], "running");
-  EXPECT_NE(requeued["error"].get<std::string>().find("requeued: its server"), std::string::npos) << requeued.dump();
+  EXPECT_NE(requeued["error"].dump().find("requeued: its server"), std::string::npos) << requeued.dump();
   auto cancel = other.Post("/retrain/" + std::to_string(job) + "/cancel", admin_headers(), "", "text/plain");
   ASSERT_TRUE(cancel);
   EXPECT_EQ(wait_for_job(other, job, 30)["status"], "cancelled");
+}
+
+// A cancel accepted (202) just before the owner is stopped must end the job cancelled, not requeued.
+TEST_F(Replicas, ACancelAcceptedBeforeShutdownWinsOverTheRequeue) {
+  httplib::Client a = direct(0);
+  const int64_t job = submit(a, 50);
+  const int owner = wait_running(a, job);
+  ASSERT_NE(owner, -1);
+  httplib::Client other = direct(1 - owner);
+  auto cancel = other.Post("/retrain/" + std::to_string(job) + "/cancel", admin_headers(), "", "text/plain");
+  ASSERT_TRUE(cancel);
+  ASSERT_EQ(cancel->status, 202) << cancel->body;
+  const int wstatus = servers_[owner]->kill(SIGTERM);  // at once: the owner's heartbeat may not have seen it
+  EXPECT_EQ(WEXITSTATUS(wstatus), 0);
+  json ended = wait_for_job(other, job, 10);
+  EXPECT_EQ(ended["status"], "cancelled") << ended.dump();
+  std::this_thread::sleep_for(std::chrono::seconds(3));  // longer than the other replica's poll
+  EXPECT_EQ(body_of(other.Get("/retrain_status/" + std::to_string(job)))["status"], "cancelled");
+}
+
+// An owner stopped (SIGSTOP) past its lease finds, when it continues, that another replica recorded its job:
+// it abandons the job and changes nothing about it.
+TEST_F(Replicas, AnOwnerPausedPastItsLeaseChangesNothingWhenItResumes) {
+  httplib::Client a = direct(0);
+  const int64_t job = submit(a, 50);
+  const int owner = wait_running(a, job);
+  ASSERT_NE(owner, -1);
+  ::kill(servers_[owner]->pid(), SIGSTOP);
+  httplib::Client other = direct(1 - owner);
+  json status = json::object();
+  for (int i = 0; i < 300 && status.value("status", "running") == "running"; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    status = body_of(other.Get("/retrain_status/" + std::to_string(job)));
+  }
+  ::kill(servers_[owner]->pid(), SIGCONT);
+  ASSERT_EQ(status["status"], "failed") << status.dump();
+  std::this_thread::sleep_for(std::chrono::seconds(4));  // its heartbeat runs, its trainer stops at a batch
+  json after = body_of(other.Get("/retrain_status/" + std::to_string(job)));
+  EXPECT_EQ(after["status"], "failed") << after.dump();
+  EXPECT_EQ(after["error"], status["error"]);
+  EXPECT_NE(servers_[owner]->log().find("no longer ours"), std::string::npos) << servers_[owner]->log();
+  httplib::Client resumed = direct(owner);
+  auto health = resumed.Get("/health");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
 }
 
 // Without a token from the environment, replicas starting together must agree on the one in the state directory.

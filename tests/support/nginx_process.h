@@ -42,6 +42,7 @@ class NginxProcess {
     argv.push_back(nullptr);
     EXPECT_EQ(posix_spawn(&pid_, argv[0], nullptr, nullptr, argv.data(), environ), 0);
     for (int i = 0; i < 100 && !accepts(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    EXPECT_TRUE(accepts()) << "nginx did not start: " << error_log();
   }
   ~NginxProcess() {
     if (pid_ <= 0) return;

@@ -76,7 +76,8 @@ def main() -> int:
     if shutil.which("qemu-x86_64"):
         emulated = subprocess.run(["qemu-x86_64", "-cpu", "max", BINARY, "--help"], capture_output=True, text=True,
                                   timeout=120)
-        refused = emulated.returncode == 1 and "lacks: avx512f" in emulated.stderr and "rebuild" in emulated.stderr
+        refused = (emulated.returncode == 1 and "lacks:" in emulated.stderr and " avx512f" in emulated.stderr
+                   and "rebuild" in emulated.stderr)
         ran = emulated.returncode == 0 and "usage: mriscan" in emulated.stderr
         check("on an emulated CPU without AVX-512: a clear refusal or a normal run, never SIGILL", refused or ran,
               f"exit {emulated.returncode}: {emulated.stderr[-500:]}")
