@@ -4,6 +4,8 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 start_podman_service
+# compose interpolates every variable of compose.yaml even to stop; these two only matter for `up`.
+export MRISCAN_MODEL="${MRISCAN_MODEL:-/dev/null}" MRISCAN_DATA="${MRISCAN_DATA:-/dev/null}"
 "${COMPOSE[@]}" down "$@" >&2
 as_root pkill -f "podman system service --time=0 unix://$PODMAN_SOCKET" || true
 echo "deploy: down" >&2

@@ -2,7 +2,7 @@
 FROM docker.io/library/debian:bookworm-slim
 RUN apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx >/dev/null \
- && rm -rf /var/lib/apt/lists/*
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
 COPY nginx.conf /etc/mriscan/nginx.conf
 EXPOSE 8080
 STOPSIGNAL SIGQUIT

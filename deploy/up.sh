@@ -11,7 +11,7 @@ replicas="${1:-2}"
 cores="$(nproc)"
 threads="${2:-$(( cores / replicas > 0 ? cores / replicas : 1 ))}"
 
-need_packages podman runc debootstrap docker-compose curl ca-certificates
+need_packages podman runc netavark aardvark-dns debootstrap docker-compose curl ca-certificates
 command -v npm >/dev/null 2>&1 || need_packages nodejs npm
 cd "$REPO_DIR"
 
