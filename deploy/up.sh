@@ -55,8 +55,8 @@ as_root podman image exists docker.io/library/debian:bookworm-slim || make_base_
 echo "deploy: building localhost/mriscan (for this machine's CPU: MRISCAN_MARCH=native; log: /tmp/mriscan-build.log)" >&2
 build() { as_root podman build "$@" >>/tmp/mriscan-build.log 2>&1 || { tail -30 /tmp/mriscan-build.log >&2; exit 1; }; }
 : >/tmp/mriscan-build.log
-build --build-arg MRISCAN_MARCH=native -f deploy/Dockerfile -t localhost/mriscan:latest .
-build -f deploy/nginx.Dockerfile -t localhost/mriscan-nginx:latest deploy
+build --format docker --build-arg MRISCAN_MARCH=native -f deploy/Dockerfile -t localhost/mriscan:latest .
+build --format docker -f deploy/nginx.Dockerfile -t localhost/mriscan-nginx:latest deploy
 
 start_podman_service
 "${COMPOSE[@]}" up -d --no-build --scale api="$replicas" >&2
