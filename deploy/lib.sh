@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034
 # Shared by deploy/up.sh, down.sh and loadtest.sh (sourced, not run): where things are, and podman set up to
 # stand in for a Docker engine on machines without one.
 #   CONTAINERS_CONF   deploy/containers.conf (runc, cgroupfs, file events, file limits)

@@ -11,7 +11,8 @@ users="${1:-100}"
 seconds="${2:-60}"
 url="${3:-http://127.0.0.1:8080}"
 need_packages python3-locust
-export MRISCAN_SHARED="$(shared_dir)"
+MRISCAN_SHARED="$(shared_dir)"  # exits here, with its message, when ../shared is missing
+export MRISCAN_SHARED
 out="$REPO_DIR/runs/loadtest/$(date +%Y%m%d-%H%M%S)-${users}u"
 mkdir -p "$out"
 curl -sf "$url/ready" >/dev/null || { echo "loadtest: $url/ready does not answer 200: start it with deploy/up.sh" >&2; exit 1; }

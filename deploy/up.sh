@@ -21,8 +21,10 @@ if [ -z "$model" ] || [ ! -f "$model" ]; then
   echo "deploy: no model: set MRISCAN_MODEL to a model.safetensors or train one first (tools/demo.sh)" >&2
   exit 1
 fi
-export MRISCAN_MODEL="$(cd "$(dirname "$model")" && pwd)/$(basename "$model")"
-export MRISCAN_DATA="$(shared_dir)/data/brain-tumor-mri"
+MRISCAN_MODEL="$(cd "$(dirname "$model")" && pwd)/$(basename "$model")"
+shared="$(shared_dir)"  # exits here, with its message, when ../shared is missing
+MRISCAN_DATA="$shared/data/brain-tumor-mri"
+export MRISCAN_MODEL MRISCAN_DATA
 export MRISCAN_THREADS="$threads"
 
 # Base images: debian:bookworm (build stage) and bookworm-slim (run stage) from one minbase root file system;
