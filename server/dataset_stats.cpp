@@ -115,6 +115,7 @@ nlohmann::json DatasetStats::snapshot() {
     training = training_;
   }
   if (data_dir_.empty()) training = {{"complete", true}, {"error", "the server was started without --data"}};
+  if (training.is_null()) training = {{"complete", false}};  // asked before the scan's first publish
   std::set<std::string> training_hashes;
   if (training.contains("hashes_internal")) {
     for (const auto& hash : training["hashes_internal"]) training_hashes.insert(hash.get<std::string>());

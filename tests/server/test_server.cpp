@@ -9,6 +9,8 @@
 #include <set>
 
 #include "server/database.h"
+#include "server/dataset_stats.h"
+#include "server/upload_store.h"
 #include "server/http_util.h"
 #include "server/metrics.h"
 #include "server/sha256.h"
@@ -506,6 +508,22 @@ TEST_F(ServerApi, ConcurrentPredictionsDuringModelSwapsNeverFail) {
   EXPECT_EQ(failed.load(), 0);
   EXPECT_GT(ok.load(), 10);
   EXPECT_EQ(seen_versions, (std::set<std::string>{"v1", v2.name()}));
+}
+
+// /dataset_stats asked before the scan has published anything (a slow disk, or the browser test under ASan)
+// answered 500: `complete` was read from a null document.
+TEST(DatasetStatsSnapshot, BeforeTheScanPublishesItSaysIncomplete) {
+  if (shared().scans.empty()) GTEST_SKIP() << "shared dataset not found";
+  const fs::path state = shared().root / "state_stats_early";
+  fs::remove_all(state);
+  fs::create_directories(state);
+  Database db((state / "mriscan.db").string());
+  UploadStore uploads(db, (state / "uploads").string(), DecodeLimits{});
+  DatasetStats stats(shared().data_dir, uploads);  // not started: nothing published yet
+  json snapshot;
+  ASSERT_NO_THROW(snapshot = stats.snapshot());
+  EXPECT_EQ(snapshot["complete"], false);
+  EXPECT_EQ(snapshot["training"]["complete"], false);
 }
 
 }  // namespace
