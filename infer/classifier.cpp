@@ -12,10 +12,11 @@
 
 namespace mriscan {
 
-std::shared_ptr<Classifier> Classifier::load(const std::string& path) {
+std::shared_ptr<Classifier> Classifier::load(const std::string& path, const ModelLoadOptions& options) {
   std::shared_ptr<Classifier> classifier(new Classifier());
   ModelFileInfo info;
-  classifier->model_ = load_model_file(path, &info);
+  classifier->model_ = load_model_file(path, &info, options);
+  classifier->warnings_ = info.warnings;
   classifier->model_->set_training(false);
   // Prediction never trains: no parameter needs a gradient, so Grad-CAM's backward touches only the feature map.
   for (NamedParameter& p : classifier->model_->parameters()) p.var->requires_grad = false;
@@ -24,8 +25,8 @@ std::shared_ptr<Classifier> Classifier::load(const std::string& path) {
   classifier->image_size_ = info.image_size;
   classifier->path_ = path;
   if (info.metadata.count("temperature")) classifier->temperature_ = std::stof(info.metadata.at("temperature"));
-  if (OodDetector::present_in(info.extra_tensors))
-    classifier->ood_ = std::make_unique<OodDetector>(OodDetector::from_tensors(info.extra_tensors, info.metadata));
+  if (OodCheck::present_in(info.extra_tensors))
+    classifier->ood_ = std::make_unique<OodCheck>(OodCheck::from_tensors(info.extra_tensors, info.metadata));
   // Metadata values that are JSON documents (metrics, class_names) are parsed; the rest stay strings.
   for (const auto& [key, value] : info.metadata) {
     nlohmann::json parsed = nlohmann::json::parse(value, nullptr, /*allow_exceptions=*/false);
@@ -39,7 +40,8 @@ std::vector<Prediction> Classifier::predict_folded(const std::vector<Image>& ima
   Tensor batch = preprocess_batch(images, image_size_);  // (N, S, S, 3)
   const FoldedOutput out = folded_->forward(batch);  // logits (N, K), pooled features (N, F)
   Tensor probs = apply_temperature(out.logits, temperature_);
-  std::vector<float> ood_scores = ood_ ? ood_->score(out.features) : std::vector<float>(images.size(), 0.0f);
+  const std::vector<OodVerdict> verdicts =
+      ood_ ? ood_->check(out.features, image_statistics(batch)) : std::vector<OodVerdict>(images.size());
   const double elapsed_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
 
@@ -52,9 +54,10 @@ std::vector<Prediction> Classifier::predict_folded(const std::vector<Image>& ima
                                      p.probabilities.begin());
     p.class_name = class_names_[p.class_index];
     p.confidence = p.probabilities[p.class_index];
-    p.ood_score = ood_scores[i];
-    p.ood_threshold = ood_ ? static_cast<float>(ood_->threshold()) : 0.0f;
-    p.out_of_distribution = ood_ && ood_->is_out_of_distribution(ood_scores[i]);
+    p.out_of_distribution = verdicts[i].out_of_distribution;
+    p.ood_reasons = verdicts[i].reasons;
+    p.ood_score = verdicts[i].feature_score;
+    p.ood_threshold = verdicts[i].feature_threshold;
     p.inference_ms = elapsed_ms / images.size();
   }
   return predictions;

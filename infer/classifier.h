@@ -2,7 +2,7 @@
 // server call: image in, probabilities (temperature-scaled), out-of-distribution flag and Grad-CAM out.
 //
 // A model file is a safetensors file (io/safetensors.h) with torchvision-named parameters in PyTorch layouts,
-// the OOD detector's tensors ("ood.*"), and metadata: class_names (JSON list), width_mult, image_size,
+// the out-of-distribution check's tensors ("ood.*"), and metadata: class_names (JSON list), width_mult, image_size,
 // temperature, preprocessing, version, metrics (JSON). What it is not: a trainer; it never changes weights.
 // Predictions run on a FoldedMobileNetV2 snapshot (BN folded, ReLU6 fused, no tape) built once at load; Grad-CAM
 // needs the tape and runs on the MobileNetV2 itself. Both hold the same weights, since neither ever changes.
@@ -19,9 +19,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "infer/ood.h"
+#include "infer/ood_check.h"
 #include "io/image_io.h"
 #include "models/folded_mobilenet_v2.h"
+#include "models/model_file.h"
 #include "models/mobilenet_v2.h"
 
 namespace mriscan {
@@ -31,9 +32,10 @@ struct Prediction {
   std::string class_name;
   float confidence = 0.0f;          // probability of class_index after temperature scaling
   std::vector<float> probabilities;  // (K)
-  bool out_of_distribution = false;
+  bool out_of_distribution = false;  // not like the training scans (infer/ood_check.h): do not read as a diagnosis
+  std::vector<std::string> ood_reasons;  // why, when out_of_distribution
   float ood_score = 0.0f;      // squared Mahalanobis distance of the 1280-d features to the nearest class mean
-  float ood_threshold = 0.0f;  // validation quantile chosen at training time
+  float ood_threshold = 0.0f;  // chosen on validation at training time
   double inference_ms = 0.0;   // preprocessing + forward, measured
 };
 
@@ -48,7 +50,8 @@ struct Explanation {
 class Classifier {
  public:
   // Loads and validates a model file; throws std::runtime_error naming the file and the problem.
-  static std::shared_ptr<Classifier> load(const std::string& path);
+  // A foreign file (models/model_file.h) takes its class names from `options`; what was assumed is in warnings().
+  static std::shared_ptr<Classifier> load(const std::string& path, const ModelLoadOptions& options = {});
 
   Prediction predict(const Image& image);
   std::vector<Prediction> predict_batch(const std::vector<Image>& images);
@@ -60,6 +63,7 @@ class Classifier {
   float temperature() const { return temperature_; }
   const nlohmann::json& metadata() const { return metadata_; }  // every __metadata__ entry, JSON values parsed
   const std::string& path() const { return path_; }
+  const std::vector<std::string>& warnings() const { return warnings_; }
 
  private:
   Classifier() = default;
@@ -71,9 +75,10 @@ class Classifier {
   std::vector<std::string> class_names_;
   int image_size_ = 224;
   float temperature_ = 1.0f;
-  std::unique_ptr<OodDetector> ood_;
+  std::unique_ptr<OodCheck> ood_;  // null for a model without one (an imported torchvision file)
   nlohmann::json metadata_;
   std::string path_;
+  std::vector<std::string> warnings_;
 };
 
 }  // namespace mriscan

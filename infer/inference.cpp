@@ -3,7 +3,10 @@
 // the samples).
 #include "infer/inference.h"
 
+#include <algorithm>
+
 #include "data/data_loader.h"
+#include "data/preprocess.h"
 #include "models/folded_mobilenet_v2.h"
 
 namespace mriscan {
@@ -29,6 +32,7 @@ InferenceOutput run_inference(MobileNetV2& model, const std::vector<Sample>& sam
     const FoldedOutput result = folded.forward(batch.images);  // logits (B, K), features (B, F)
     logits.insert(logits.end(), result.logits.data(), result.logits.data() + result.logits.numel());
     features.insert(features.end(), result.features.data(), result.features.data() + result.features.numel());
+    for (const ImageStatistics& s : image_statistics(batch.images)) out.statistics.push_back(s);
     out.labels.insert(out.labels.end(), batch.labels.begin(), batch.labels.end());
     out.paths.insert(out.paths.end(), batch.paths.begin(), batch.paths.end());
     if (progress) progress(++done, total);
@@ -37,6 +41,28 @@ InferenceOutput run_inference(MobileNetV2& model, const std::vector<Sample>& sam
   const int64_t n = static_cast<int64_t>(out.labels.size());
   out.logits = Tensor(Shape{n, num_classes}, logits);
   out.features = Tensor(Shape{n, feature_dim}, features);
+  return out;
+}
+
+InferenceOutput run_inference_on_images(MobileNetV2& model, const std::vector<Image>& images, int image_size,
+                                        int batch_size) {
+  model.set_training(false);
+  const FoldedMobileNetV2 folded(model);
+  InferenceOutput out;
+  std::vector<float> logits, features;
+  for (size_t start = 0; start < images.size(); start += batch_size) {
+    const std::vector<Image> chunk(images.begin() + start,
+                                   images.begin() + std::min(images.size(), start + static_cast<size_t>(batch_size)));
+    const Tensor batch = preprocess_batch(chunk, image_size);  // (B, S, S, 3)
+    const FoldedOutput result = folded.forward(batch);         // logits (B, K), features (B, F)
+    logits.insert(logits.end(), result.logits.data(), result.logits.data() + result.logits.numel());
+    features.insert(features.end(), result.features.data(), result.features.data() + result.features.numel());
+    for (const ImageStatistics& s : image_statistics(batch)) out.statistics.push_back(s);
+  }
+  const int64_t n = static_cast<int64_t>(images.size());
+  out.labels.assign(images.size(), -1);
+  out.logits = Tensor(Shape{n, model.config().num_classes}, logits);
+  out.features = Tensor(Shape{n, model.feature_channels()}, features);
   return out;
 }
 

@@ -1,4 +1,5 @@
-// Batched inference over a list of samples: logits and pooled features for every image, nothing recorded.
+// Batched inference over a list of samples: logits, pooled features and input statistics for every image, nothing
+// recorded.
 // Used by evaluation, temperature scaling, OOD fitting and the trainer's validation pass.
 #pragma once
 
@@ -7,6 +8,8 @@
 #include <vector>
 
 #include "data/dataset.h"
+#include "infer/image_statistics.h"
+#include "io/image_io.h"
 #include "models/mobilenet_v2.h"
 
 namespace mriscan {
@@ -14,6 +17,7 @@ namespace mriscan {
 struct InferenceOutput {
   Tensor logits;    // (N, K)
   Tensor features;  // (N, F) globally pooled features.18 output, F = model.feature_channels()
+  std::vector<ImageStatistics> statistics;  // (N) of the preprocessed inputs (infer/image_statistics.h)
   std::vector<int> labels;          // (N)
   std::vector<std::string> paths;   // (N)
   std::vector<std::string> skipped;  // unreadable files, "path: reason"
@@ -23,5 +27,9 @@ struct InferenceOutput {
 // no tape) and runs every batch on the snapshot. `progress(done, total)` is called after each batch.
 InferenceOutput run_inference(MobileNetV2& model, const std::vector<Sample>& samples, int image_size,
                               int batch_size = 32, const std::function<void(int, int)>& progress = {});
+
+// The same for images in memory (labels -1, paths empty): generated negatives, uploads.
+InferenceOutput run_inference_on_images(MobileNetV2& model, const std::vector<Image>& images, int image_size,
+                                        int batch_size = 32);
 
 }  // namespace mriscan

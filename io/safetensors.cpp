@@ -40,9 +40,19 @@ std::string errno_text() { return std::strerror(errno); }
 // One tensor entry of the header, checked against the data buffer of `data_bytes` bytes.
 struct Entry {
   std::string name;
+  std::string dtype;
   Shape shape;
   uint64_t begin = 0, end = 0;  // byte range in the data buffer
 };
+
+// Bytes per element of the dtypes the format defines; 0 for a name it does not define.
+uint64_t element_bytes(const std::string& dtype) {
+  if (dtype == "F64" || dtype == "I64" || dtype == "U64") return 8;
+  if (dtype == "F32" || dtype == "I32" || dtype == "U32") return 4;
+  if (dtype == "F16" || dtype == "BF16" || dtype == "I16" || dtype == "U16") return 2;
+  if (dtype == "I8" || dtype == "U8" || dtype == "BOOL") return 1;
+  return 0;
+}
 
 Entry parse_entry(const std::string& path, const std::string& name, const OrderedJson& info, uint64_t data_bytes) {
   if (!info.is_object()) fail_tensor(path, name, "header entry is not a JSON object");
@@ -51,8 +61,8 @@ Entry parse_entry(const std::string& path, const std::string& name, const Ordere
 
   const OrderedJson& dtype = info["dtype"];
   if (!dtype.is_string()) fail_tensor(path, name, "'dtype' is not a string");
-  if (dtype.get<std::string>() != "F32")
-    fail_tensor(path, name, "unsupported dtype '" + dtype.get<std::string>() + "' (only F32 is supported)");
+  const uint64_t item_bytes = element_bytes(dtype.get<std::string>());
+  if (item_bytes == 0) fail_tensor(path, name, "unknown dtype '" + dtype.get<std::string>() + "'");
 
   const OrderedJson& shape = info["shape"];
   if (!shape.is_array()) fail_tensor(path, name, "'shape' is not an array");
@@ -71,10 +81,10 @@ Entry parse_entry(const std::string& path, const std::string& name, const Ordere
   const OrderedJson& offsets = info["data_offsets"];
   if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() || !offsets[1].is_number_unsigned())
     fail_tensor(path, name, "'data_offsets' must be two non-negative integers, got " + offsets.dump());
-  Entry entry{name, Shape(dims), offsets[0].get<uint64_t>(), offsets[1].get<uint64_t>()};
+  Entry entry{name, dtype.get<std::string>(), Shape(dims), offsets[0].get<uint64_t>(), offsets[1].get<uint64_t>()};
   if (entry.end < entry.begin) fail_tensor(path, name, "data_offsets " + offsets.dump() + " end before they begin");
-  if (entry.end - entry.begin != numel * sizeof(float))
-    fail_tensor(path, name, "shape " + shape.dump() + " needs " + std::to_string(numel * sizeof(float)) +
+  if (entry.end - entry.begin != numel * item_bytes)
+    fail_tensor(path, name, "shape " + shape.dump() + " of " + entry.dtype + " needs " + std::to_string(numel * item_bytes) +
                                 " bytes but data_offsets " + offsets.dump() + " span " +
                                 std::to_string(entry.end - entry.begin));
   if (entry.end > data_bytes)
@@ -148,8 +158,12 @@ SafetensorsFile read_safetensors(const std::string& path) {
     if (!furthest || e->end > furthest->end) furthest = e;
   }
 
-  // Data: each tensor is read straight into its own aligned buffer.
+  // Data: each F32 tensor is read straight into its own aligned buffer; the others are only named.
   for (const Entry& e : entries) {
+    if (e.dtype != "F32") {
+      file.other_dtypes[e.name] = e.dtype;
+      continue;
+    }
     Tensor t(e.shape);
     in.seekg(static_cast<std::streamoff>(8 + header_bytes + e.begin));
     in.read(reinterpret_cast<char*>(t.data()), static_cast<std::streamsize>(e.end - e.begin));

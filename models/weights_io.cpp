@@ -157,6 +157,9 @@ LoadReport load_parameters(const std::string& path, const std::vector<NamedParam
       continue;
     }
     auto it = file.tensors.find(name);
+    if (auto other = file.other_dtypes.find(name); other != file.other_dtypes.end())
+      throw std::runtime_error("load_parameters '" + path + "': tensor '" + name + "' has dtype " + other->second +
+                               "; mriscan reads F32 weights (convert with tools/torchvision_to_safetensors.py)");
     if (it == file.tensors.end()) {
       report.missing.push_back(name);
       continue;
@@ -178,6 +181,8 @@ LoadReport load_parameters(const std::string& path, const std::vector<NamedParam
   }
   for (const std::string& name : file.names)
     if (!consumed.count(name)) report.unused.push_back(name);
+  // Not F32, so never loaded: PyTorch's BatchNorm step counters ("num_batches_tracked", I64) matter to nothing here.
+  for (const auto& [name, dtype] : file.other_dtypes) report.unused.push_back(name);
 
   // Pass 2: copy into the existing storage, so Vars and layers that share it see the new values.
   for (auto& [destination, source] : copies)

@@ -64,7 +64,8 @@ App::App(ServerConfig config) : config_(std::move(config)) {
   fs::create_directories(state);
 
   db_ = std::make_unique<Database>((state / "mriscan.db").string(), config_.db_busy_timeout_ms);
-  registry_ = std::make_unique<ModelRegistry>(*db_, (state / "models").string());
+  registry_ = std::make_unique<ModelRegistry>(*db_, (state / "models").string(),
+                                              ModelLoadOptions{.class_names = config_.initial_class_names});
   import_initial_models();
   startup_message_ += registry_->open();
   uploads_ = std::make_unique<UploadStore>(*db_, (state / "uploads").string(), config_.image_limits);

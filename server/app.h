@@ -63,6 +63,7 @@ namespace mriscan {
 struct ServerConfig {
   std::string state_dir;      // SQLite database, uploads/, models/, runs/
   std::string initial_model;  // a model file to import as v1 when the registry is empty
+  std::vector<std::string> initial_class_names;  // its class names, if it has none (a torchvision state dict)
   std::string models_dir;     // or: import every *.safetensors under this folder (newest active)
   std::string data_dir;       // training data for retraining and /dataset_stats ("" = none)
   std::string web_root;       // folder with openapi.json and ui/ ("" = <source dir>/server)

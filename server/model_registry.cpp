@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <iostream>
 #include <stdexcept>
 
 #include "io/atomic_file.h"
@@ -23,7 +24,8 @@ std::optional<int64_t> parse_version(const std::string& text) {
   return number > 0 ? std::optional<int64_t>(number) : std::nullopt;
 }
 
-ModelRegistry::ModelRegistry(Database& db, std::string dir) : db_(db), dir_(std::move(dir)) {
+ModelRegistry::ModelRegistry(Database& db, std::string dir, ModelLoadOptions import_options)
+    : db_(db), dir_(std::move(dir)), import_options_(std::move(import_options)) {
   fs::create_directories(dir_);
   // Staged copies that a crash left behind; younger than an hour, one may be another replica's in flight.
   const auto old_enough = fs::file_time_type::clock::now() - std::chrono::hours(1);
@@ -103,13 +105,15 @@ std::string ModelRegistry::open() {
 
 ModelRegistry::Staged ModelRegistry::stage(const std::string& source_path, const std::string& source,
                                            const nlohmann::json& metrics) {
-  std::shared_ptr<Classifier> classifier = Classifier::load(source_path);  // validates before anything is written
+  // Validates before anything is written.
+  std::shared_ptr<Classifier> classifier = Classifier::load(source_path, import_options_);
+  for (const std::string& warning : classifier->warnings()) std::cerr << "serve: warning: " << warning << "\n";
   Staged staged;
   staged.source = source;
   staged.metrics = !metrics.is_null() ? metrics : classifier->metadata().value("metrics", nlohmann::json());
   staged.tmp_path = write_temporary_durably((fs::path(dir_) / "incoming.safetensors").string(),
                                             [&](const std::string& tmp_path) {
-                                              fs::copy_file(source_path, tmp_path, fs::copy_options::overwrite_existing);
+                                              write_as_model_file(source_path, tmp_path, import_options_);
                                             });
   return staged;
 }

@@ -56,7 +56,9 @@ struct ActiveModel {
 
 class ModelRegistry {
  public:
-  ModelRegistry(Database& db, std::string dir);
+  // `import_options` describe files without mriscan metadata (a torchvision state dict's class names): such a
+  // file is registered as the mriscan model file it describes (models/model_file.h).
+  ModelRegistry(Database& db, std::string dir, ModelLoadOptions import_options = {});
 
   // Loads the active version (or the newest loadable one); returns a message describing what happened.
   std::string open();
@@ -95,6 +97,7 @@ class ModelRegistry {
     std::string tmp_path, source;
     nlohmann::json metrics;
   };
+  ModelLoadOptions import_options_;
   Staged stage(const std::string& source_path, const std::string& source, const nlohmann::json& metrics);
   ModelVersion commit_staged(Database::Session& session, const Staged& staged);  // numbers, renames, inserts
   ModelVersion from_row(const SqlRow& row) const;

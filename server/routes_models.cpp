@@ -1,8 +1,10 @@
-// GET /models (every version with metrics and creation time) and POST /models/{version}/activate (promote or
-// roll back; atomic, see server/model_registry.h).
+// GET /models (every version with metrics and creation time), GET /models/{version}/card (its model card,
+// Markdown, train/model_card.h) and POST /models/{version}/activate (promote or roll back; atomic, see
+// server/model_registry.h).
 #include <cstdio>
 
 #include "io/atomic_file.h"
+#include "models/model_file.h"
 #include "server/http_util.h"
 #include "server/routes.h"
 
@@ -19,6 +21,21 @@ void register_model_routes(Router& router, ServerContext& context) {
       body["image_size"] = active->classifier->image_size();
     }
     send_json(res, 200, body);
+  });
+
+  router.get("/models/{version}/card", [&context](const httplib::Request& req, httplib::Response& res) {
+    const std::string text = req.matches[1];
+    std::optional<int64_t> number = parse_version(text);
+    if (!number) throw HttpError(400, "a model version looks like 'v3' or '3', got '" + text + "'");
+    std::optional<ModelVersion> version = context.registry.find(*number);
+    if (!version) throw HttpError(404, "unknown model version '" + text + "'");
+    const ModelFileInfo info = read_model_info(version->path);
+    auto card = info.metadata.find("model_card");
+    if (card == info.metadata.end())
+      throw HttpError(404, version->name() + " has no model card (it was trained before model cards existed, or "
+                                             "imported from elsewhere)");
+    res.status = 200;
+    res.set_content(card->second, "text/markdown; charset=utf-8");
   });
 
   router.post(

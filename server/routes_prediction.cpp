@@ -36,17 +36,26 @@ Image decode(const UploadFile& file, const ServerContext& context, const Classif
                          size, size);
 }
 
+constexpr const char* kNotAnMri = "this does not look like a brain MRI: no diagnosis is given";
+
+// An input flagged out of distribution gets the flag and its reasons, and null in place of the class, the
+// confidence and the probabilities: a "notumor, 98%" for a photograph would read as a diagnosis.
 nlohmann::json prediction_json(const Prediction& prediction, const std::vector<std::string>& class_names) {
+  nlohmann::json body = {{"out_of_distribution", prediction.out_of_distribution},
+                         {"ood_reasons", prediction.ood_reasons},
+                         {"ood_score", prediction.ood_score},
+                         {"ood_threshold", prediction.ood_threshold}};
+  if (prediction.out_of_distribution) {
+    body.update({{"predicted_class", nullptr}, {"class_index", nullptr}, {"confidence", nullptr},
+                 {"probabilities", nullptr}, {"message", kNotAnMri}});
+    return body;
+  }
   nlohmann::json probabilities = nlohmann::json::object();
   for (size_t k = 0; k < class_names.size() && k < prediction.probabilities.size(); ++k)
     probabilities[class_names[k]] = prediction.probabilities[k];
-  return {{"predicted_class", prediction.class_name},
-          {"class_index", prediction.class_index},
-          {"confidence", prediction.confidence},
-          {"probabilities", probabilities},
-          {"out_of_distribution", prediction.out_of_distribution},
-          {"ood_score", prediction.ood_score},
-          {"ood_threshold", prediction.ood_threshold}};
+  body.update({{"predicted_class", prediction.class_name}, {"class_index", prediction.class_index},
+               {"confidence", prediction.confidence}, {"probabilities", probabilities}});
+  return body;
 }
 
 // ?class=<name or index> for /explain; -1 (the predicted class) when absent.
@@ -89,7 +98,8 @@ void register_prediction_routes(Router& router, ServerContext& context) {
       Explanation explanation = explain_within_budget(context, *model->classifier, image);
       inference_ms = explanation.prediction.inference_ms;
       body = prediction_json(explanation.prediction, names);
-      body["gradcam"] = {{"explained_class", names.at(explanation.class_index)},
+      if (!explanation.prediction.out_of_distribution)  // a heatmap "explaining" a withheld class would tell it
+        body["gradcam"] = {{"explained_class", names.at(explanation.class_index)},
                          {"overlay_png_base64", base64_encode(encode_png(explanation.overlay))},
                          {"heatmap_height", explanation.heatmap_h},
                          {"heatmap_width", explanation.heatmap_w},
@@ -157,6 +167,8 @@ void register_prediction_routes(Router& router, ServerContext& context) {
     const auto& names = model->classifier->class_names();
     Explanation explanation = explain_within_budget(context, *model->classifier, image, explained_class(req, names));
     context.metrics.record_inference(explanation.prediction.inference_ms / 1000.0, 1);
+    if (explanation.prediction.out_of_distribution)
+      throw HttpError(422, kNotAnMri, prediction_json(explanation.prediction, names));
     std::vector<uint8_t> png = encode_png(explanation.overlay);
     res.status = 200;
     res.set_header("X-Model-Version", model->name);

@@ -1,6 +1,8 @@
 // Implementation of the subcommand option parser.
 #include "tools/args.h"
 
+#include <sstream>
+
 #include <algorithm>
 
 #include "tools/command.h"
@@ -63,6 +65,18 @@ int Args::get_int(const std::string& name, int fallback) const {
   } catch (const std::exception&) {
     throw CommandError("option --" + name + " expects an integer, got '" + get(name, "") + "'");
   }
+}
+
+std::vector<std::string> Args::get_list(const std::string& name) const {
+  std::vector<std::string> items;
+  if (!has(name)) return items;
+  std::stringstream in(get(name, ""));
+  for (std::string item; std::getline(in, item, ',');) {
+    const size_t first = item.find_first_not_of(' '), last = item.find_last_not_of(' ');
+    if (first == std::string::npos) throw CommandError("option --" + name + " has an empty item: '" + get(name, "") + "'");
+    items.push_back(item.substr(first, last - first + 1));
+  }
+  return items;
 }
 
 double Args::get_double(const std::string& name, double fallback) const {

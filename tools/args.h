@@ -29,6 +29,8 @@ class Args {
   std::string require(const std::string& name) const;  // throws CommandError naming the option
   int get_int(const std::string& name, int fallback) const;
   double get_double(const std::string& name, double fallback) const;
+  // A comma-separated value ("a,b,c") as its items, spaces around them trimmed; empty when absent.
+  std::vector<std::string> get_list(const std::string& name) const;
   const std::vector<std::string>& positional() const { return positional_; }
 
  private:

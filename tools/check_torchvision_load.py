@@ -26,6 +26,31 @@ from golden_io import nhwc_to_nchw, read_safetensors  # noqa: E402
 EXTRA_PREFIXES = ("ood.",)  # tensors a mriscan file may hold that are not part of the network
 
 
+def load_torchvision(path):
+    """A mriscan model file as an eval-mode torchvision mobilenet_v2: (model, metadata, skipped tensor names)."""
+    tensors, metadata = read_safetensors(path)
+    for key in ("format", "width_mult", "num_classes"):
+        if key not in metadata:
+            raise SystemExit(f"{path}: no '{key}' metadata; not a mriscan model file?")
+    if metadata["format"] != "mriscan-mobilenet_v2":
+        raise SystemExit(f"{path}: format is '{metadata['format']}', expected 'mriscan-mobilenet_v2'")
+    width = float(metadata["width_mult"])
+    num_classes = int(metadata["num_classes"])
+    skipped = sorted(k for k in tensors if k.startswith(EXTRA_PREFIXES))
+    state = {k: torch.from_numpy(v) for k, v in tensors.items() if not k.startswith(EXTRA_PREFIXES)}
+    model = torchvision.models.mobilenet_v2(width_mult=width, num_classes=max(num_classes, 1))
+    # mriscan does not store num_batches_tracked; keep torchvision's so strict=True checks everything else.
+    for name, value in model.state_dict().items():
+        if name.endswith("num_batches_tracked"):
+            state.setdefault(name, value)
+    if num_classes == 0:
+        model.features.load_state_dict({k[len("features."):]: v for k, v in state.items()}, strict=True)
+    else:
+        model.load_state_dict(state, strict=True)
+    model.eval()
+    return model, metadata, skipped
+
+
 def read_input(args):
     """Returns the input as a float32 tensor (N, H, W, 3)."""
     if args.input is None:
@@ -59,29 +84,10 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    tensors, metadata = read_safetensors(args.model)
-    for key in ("format", "width_mult", "num_classes"):
-        if key not in metadata:
-            raise SystemExit(f"{args.model}: no '{key}' metadata; not a mriscan model file?")
-    if metadata["format"] != "mriscan-mobilenet_v2":
-        raise SystemExit(f"{args.model}: format is '{metadata['format']}', expected 'mriscan-mobilenet_v2'")
-    width = float(metadata["width_mult"])
-    num_classes = int(metadata["num_classes"])
+    model, metadata, skipped = load_torchvision(args.model)
+    width, num_classes = float(metadata["width_mult"]), int(metadata["num_classes"])
     if args.resolution is None:
         args.resolution = int(metadata.get("image_size", "224"))
-
-    skipped = sorted(k for k in tensors if k.startswith(EXTRA_PREFIXES))
-    state = {k: torch.from_numpy(v) for k, v in tensors.items() if not k.startswith(EXTRA_PREFIXES)}
-    model = torchvision.models.mobilenet_v2(width_mult=width, num_classes=max(num_classes, 1))
-    # mriscan does not store num_batches_tracked; keep torchvision's so strict=True checks everything else.
-    for name, value in model.state_dict().items():
-        if name.endswith("num_batches_tracked"):
-            state.setdefault(name, value)
-    if num_classes == 0:
-        model.features.load_state_dict({k[len("features."):]: v for k, v in state.items()}, strict=True)
-    else:
-        model.load_state_dict(state, strict=True)
-    model.eval()
 
     x = read_input(args)  # (N, H, W, 3)
     with torch.no_grad():

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "eval/metrics.h"
+#include "eval/ood_report.h"
 #include "infer/calibration.h"
 #include "infer/inference.h"
 #include "models/model_file.h"
@@ -28,6 +29,7 @@ const std::vector<Option> kOptions = {
     {"only", "LIST", "only the images listed (one path a line, relative to DIR's parent or absolute), e.g. the "
                      "de-duplicated Testing list of `mriscan data check`"},
     {"batch", "N", "batch size (32)"},
+    {"class-names", "A,B,..", "class names of a model file without them (a torchvision state dict)"},
     {"json", "", "print the metrics as one JSON document on stdout"},
 };
 
@@ -42,7 +44,8 @@ int run_eval(const std::vector<std::string>& raw) {
   fs::path data = args.has("data") ? fs::path(args.get("data", "")) : fs::path(find_shared_dir()) / "data/brain-tumor-mri";
   if (fs::is_directory(data / "Testing")) data /= "Testing";
   ModelFileInfo info;
-  auto model = load_model_file(model_path, &info);
+  auto model = load_model_file(model_path, &info, {.class_names = args.get_list("class-names")});
+  for (const std::string& warning : info.warnings) std::cerr << "warning: " << warning << "\n";
   Dataset dataset = scan_dataset(data.string(), info.class_names);
   std::vector<Sample> samples = dataset.samples;
   if (args.has("only")) {
@@ -59,17 +62,24 @@ int run_eval(const std::vector<std::string>& raw) {
   std::cerr << "\n";
   const double temperature = info.metadata.count("temperature") ? std::stod(info.metadata.at("temperature")) : 1.0;
   Metrics metrics = compute_metrics(apply_temperature(out.logits, temperature), out.labels);
+  // The out-of-distribution check on these scans and on generated non-MRI pictures (nothing is tuned here).
+  nlohmann::json ood;
+  if (OodCheck::present_in(info.extra_tensors))
+    ood = ood_report(*model, OodCheck::from_tensors(info.extra_tensors, info.metadata), temperature, info.image_size,
+                     {{data.filename().string(), &out}});
   if (args.flag("json")) {
     nlohmann::json j = to_json(metrics, info.class_names);
     j["model"] = model_path;
     j["data"] = data.string();
     j["temperature"] = temperature;
     j["skipped"] = out.skipped;
+    j["ood"] = ood;
     std::cout << j.dump(2) << "\n";
   } else {
     std::cout << "model " << model_path << " on " << data.string() << " (" << out.labels.size() << " images, T = "
               << temperature << ")\n" << format_table(metrics, info.class_names);
     for (const std::string& skipped : out.skipped) std::cout << "skipped: " << skipped << "\n";
+    if (!ood.is_null()) std::cout << "\n" << format_ood_table(ood);
   }
   return 0;
 }

@@ -68,6 +68,7 @@ const std::vector<NumberOption> kNumberOptions = {
 std::vector<Option> serve_options() {
   std::vector<Option> options = {
       {"model", "FILE", "model file to import as v1 when the state has no model yet"},
+      {"class-names", "A,B,..", "class names of a --model file without them (a torchvision state dict)"},
       {"models-dir", "DIR", "or: import every model.safetensors under DIR (oldest first, newest active)"},
       {"data", "DIR", "training data for retraining and /dataset_stats (the shared dataset)"},
       {"state-dir", "DIR", "SQLite database, uploads and model versions (runs/serve)"},
@@ -165,6 +166,7 @@ int run_serve(const std::vector<std::string>& raw) {
   }
   ServerConfig config;
   config.initial_model = args.get("model", "");
+  config.initial_class_names = args.get_list("class-names");
   config.models_dir = args.get("models-dir", "");
   config.state_dir = args.get("state-dir", "runs/serve");
   if (args.has("data")) {

@@ -18,16 +18,19 @@ import torch
 
 
 def write_safetensors(path, tensors, metadata=None):
-    """tensors: ordered dict name -> torch.Tensor or np.ndarray (stored as F32). metadata: dict str -> str."""
+    """tensors: ordered dict name -> torch.Tensor or np.ndarray (int64 stored as I64, like safetensors.torch does
+    for num_batches_tracked; everything else as F32). metadata: dict str -> str."""
     header = {}
     blobs = []
     offset = 0
     for name, value in tensors.items():
         if isinstance(value, torch.Tensor):
             value = value.detach().cpu().numpy()
-        array = np.ascontiguousarray(np.asarray(value, dtype="<f4"))
+        is_int64 = np.asarray(value).dtype == np.int64
+        array = np.ascontiguousarray(np.asarray(value, dtype="<i8" if is_int64 else "<f4"))
         blob = array.tobytes()
-        header[name] = {"dtype": "F32", "shape": list(array.shape), "data_offsets": [offset, offset + len(blob)]}
+        header[name] = {"dtype": "I64" if is_int64 else "F32", "shape": list(array.shape),
+                        "data_offsets": [offset, offset + len(blob)]}
         blobs.append(blob)
         offset += len(blob)
     if metadata:

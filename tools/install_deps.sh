@@ -31,7 +31,8 @@ cd "$(dirname "$0")/.."
 for dir in server/ui tests/ui; do
   if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules" ]; then
     echo "install_deps: npm ci in $dir" >&2
-    npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error >/dev/null
+    # onnxruntime-node bundles its CPU runtime; its install script would only fetch GPU providers.
+    ONNXRUNTIME_NODE_INSTALL=skip npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error >/dev/null
     touch "$dir/node_modules"
   fi
 done

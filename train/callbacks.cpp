@@ -18,6 +18,7 @@ ReduceLROnPlateauOptions plateau_options(const TrainConfig& config) {
 EpochCallbacks::EpochCallbacks(const TrainConfig& config, std::string best_path, BestCheckpoint::WriteFn save_best,
                                bool write_files)
     : plateau_(plateau_options(config)),
+      plateau_sets_lr_(config.lr_schedule == "plateau"),
       early_stopping_(EarlyStoppingOptions{.patience = config.patience}),
       best_path_(std::move(best_path)) {
   if (write_files) best_.emplace(best_path_, std::move(save_best));
@@ -27,7 +28,7 @@ bool EpochCallbacks::on_epoch_end(int epoch, float val_loss, Optimizer& optimize
   // The checkpoint first: if saving fails (a full disk), the exception leaves the schedule and the stopper as they
   // were, and the resume file of the previous epoch still describes the run.
   if (best_) best_->observe(val_loss, epoch);
-  optimizer.set_learning_rate(plateau_.step(val_loss, optimizer.learning_rate()));
+  if (plateau_sets_lr_) optimizer.set_learning_rate(plateau_.step(val_loss, optimizer.learning_rate()));
   early_stopping_.step(val_loss);
   return early_stopping_.is_best();  // the checkpoint's rule (value < best, min_delta 0), applied by the stopper
 }

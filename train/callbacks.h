@@ -1,5 +1,5 @@
 // The end-of-epoch decisions of a run, on the validation loss: BestCheckpoint (save the best model so far),
-// ReduceLROnPlateau (the next learning rate) and EarlyStopping (whether to go on), in that order, with their state
+// ReduceLROnPlateau (the next learning rate, under the plateau schedule) and EarlyStopping (whether to go on), in that order, with their state
 // as one JSON object for the resume file. Keras calls these callbacks; here they are three objects from optim/.
 // What it is not: the optimizer step or the validation pass (train/trainer.cpp).
 #pragma once
@@ -38,6 +38,7 @@ class EpochCallbacks {
 
  private:
   ReduceLROnPlateau plateau_;
+  bool plateau_sets_lr_;  // lr_schedule "plateau"; under "cosine" the trainer sets the rate every step
   EarlyStopping early_stopping_;
   std::string best_path_;
   std::optional<BestCheckpoint> best_;  // empty without write_files

@@ -28,7 +28,13 @@ struct TrainConfig {
   int image_size = 224;
   float width_mult = 1.0f;
   std::string optimizer = "adamw";  // adamw | adam | sgd
-  double learning_rate = 1e-3;
+  double learning_rate = 1e-3;  // the peak, reached after the warm-up (cosine), or the start (plateau)
+  std::string lr_schedule = "cosine";  // cosine: per-step warm-up + cosine decay | plateau: ReduceLROnPlateau
+  double warmup_epochs = 0.5;          // cosine: linear warm-up length, in epochs
+  // Progressive resizing: the first low_res_epochs epochs train at low_res_size (or image_size if smaller); the
+  // last epoch always trains at image_size, the size validation, calibration and serving use.
+  int low_res_epochs = 0;
+  int low_res_size = 160;
   double weight_decay = 1e-4;
   double label_smoothing = 0.1;
   int frozen_blocks = 0;      // features.0 .. features.(k-1) frozen

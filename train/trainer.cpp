@@ -2,7 +2,9 @@
 // See trainer.h for the overall shape; the loop is `train_model` at the bottom of this file.
 #include "train/trainer.h"
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
@@ -17,6 +19,7 @@
 #include "optim/adam.h"
 #include "optim/checkpoint.h"
 #include "optim/sgd.h"
+#include "optim/warmup_cosine.h"
 #include "train/callbacks.h"
 #include "train/final_model.h"
 #include "train/frozen_prefix_cache.h"
@@ -45,7 +48,13 @@ TrainConfig resolve_config(const TrainConfig& requested, const fs::path& run_dir
   if (config.cache_frozen && (config.augment || config.frozen_blocks == 0))
     throw std::invalid_argument("--cache-frozen needs --no-augment and --frozen-blocks > 0: cached activations of "
                                 "the frozen prefix are computed once per image, so they cannot see augmentation");
+  if (config.cache_frozen && config.low_res_epochs > 0 && config.low_res_size < config.image_size)
+    throw std::invalid_argument("--cache-frozen needs --low-res-epochs 0: the cached activations have one resolution");
+  if (config.lr_schedule != "cosine" && config.lr_schedule != "plateau")
+    throw std::invalid_argument("unknown --lr-schedule '" + config.lr_schedule + "' (cosine, plateau)");
   if (config.epochs < 1 || config.batch_size < 1) throw std::invalid_argument("epochs and batch size must be >= 1");
+  if (config.low_res_epochs < 0 || config.low_res_size < 32 || config.warmup_epochs < 0)
+    throw std::invalid_argument("--low-res-epochs and --warmup-epochs must be >= 0, --low-res-size >= 32");
   return config;
 }
 
@@ -119,10 +128,11 @@ std::vector<Sample> readable_samples(const std::vector<Sample>& samples) {
 
 // Shuffled, augmented (unless switched off) batches; the last partial batch is dropped when there is more than one.
 // Under data parallelism, this rank's shard of every batch.
-DataLoaderConfig training_loader_options(const TrainConfig& config, size_t train_size, const Collective& world) {
+DataLoaderConfig training_loader_options(const TrainConfig& config, int image_size, size_t train_size,
+                                         const Collective& world) {
   DataLoaderConfig options;
   options.batch_size = config.batch_size;
-  options.image_size = config.image_size;
+  options.image_size = image_size;
   options.shuffle = true;
   options.drop_last = train_size > static_cast<size_t>(config.batch_size);
   options.augment = AugmentConfig{.enabled = config.augment};
@@ -130,6 +140,21 @@ DataLoaderConfig training_loader_options(const TrainConfig& config, size_t train
   options.shard_index = world.rank();
   options.shard_count = world.size();
   return options;
+}
+
+// The training resolution of `epoch` (0-based) under progressive resizing; the last epoch is at full size.
+int epoch_image_size(const TrainConfig& config, int epoch) {
+  const bool low_res = epoch < config.low_res_epochs && epoch < config.epochs - 1;
+  return low_res ? std::min(config.low_res_size, config.image_size) : config.image_size;
+}
+
+// The learning rate of batch `batch` of `epoch`: per step under "cosine", the optimizer's own under "plateau".
+float scheduled_learning_rate(const TrainConfig& config, const Optimizer& optimizer, int epoch, int batch,
+                              int batches) {
+  if (config.lr_schedule != "cosine") return optimizer.learning_rate();
+  const int64_t warmup_steps = std::llround(config.warmup_epochs * batches);
+  return static_cast<float>(warmup_cosine_lr(config.learning_rate, int64_t{epoch} * batches + batch, warmup_steps,
+                                             int64_t{config.epochs} * batches));
 }
 
 // One epoch's training numbers (this process's, until add_over_processes).
@@ -148,14 +173,14 @@ struct EpochTotals {
 
 // Where an epoch's batches come from: the image loader, or the frozen-prefix cache.
 struct BatchSource {
-  DataLoader& loader;
+  DataLoader* loader;
   const FrozenPrefixCache* cache;
   int batches(int batch_size) const {
-    return cache ? cache->batches_per_epoch(batch_size) : loader.batches_per_epoch();
+    return cache ? cache->batches_per_epoch(batch_size) : loader->batches_per_epoch();
   }
   bool next(int epoch, int index, int batch_size, Batch& batch) {
     if (cache) return cache->batch(epoch, index, batch_size, batch);
-    std::optional<Batch> next = loader.next();
+    std::optional<Batch> next = loader->next();
     if (next) batch = std::move(*next);
     return next.has_value();
   }
@@ -171,7 +196,7 @@ EpochTotals train_one_epoch(MobileNetV2& model, Optimizer& optimizer, const std:
   model.reseed_dropout(config.seed * 7919u + epoch + 1000003u * static_cast<uint32_t>(world_rank));
   const auto start = Clock::now();
   const int batches = source.batches(config.batch_size);
-  source.loader.start_epoch(epoch);
+  source.loader->start_epoch(epoch);
   EpochTotals totals;
   Tape tape;
   for (int b = 0; b < batches; ++b) {
@@ -195,6 +220,7 @@ EpochTotals train_one_epoch(MobileNetV2& model, Optimizer& optimizer, const std:
     if (reducer) reducer->prepare(tape);
     tape.backward(loss);
     if (reducer) reducer->finish();
+    optimizer.set_learning_rate(scheduled_learning_rate(config, optimizer, epoch, b, batches));
     optimizer.step();
 
     const int n = static_cast<int>(batch.labels.size());
@@ -217,6 +243,7 @@ EpochTotals train_one_epoch(MobileNetV2& model, Optimizer& optimizer, const std:
 TrainResult train_model(const TrainConfig& requested, const ProgressCallback& requested_progress,
                         const std::atomic<bool>* cancel) {
   // --- configuration, run directory, processes ---
+  const auto run_start = Clock::now();
   const fs::path run_dir = requested.resume_dir.empty() ? fs::path(requested.out_dir) : fs::path(requested.resume_dir);
   if (run_dir.empty()) throw std::invalid_argument("train: an output directory is required (--out)");
   const bool resuming = !requested.resume_dir.empty();
@@ -290,8 +317,9 @@ TrainResult train_model(const TrainConfig& requested, const ProgressCallback& re
                                             .shard_index = world.rank(), .shard_count = world.size()};
     cache = std::make_unique<FrozenPrefixCache>(model, splits.train, cache_options, report);
   }
-  DataLoader train_loader(splits.train, training_loader_options(config, splits.train.size(), world));
-  BatchSource source{train_loader, cache.get()};
+  // One loader per training resolution (progressive resizing), made when the epoch loop first needs it.
+  std::unique_ptr<DataLoader> train_loader;
+  BatchSource source{nullptr, cache.get()};
   std::ofstream log;
   if (writes) log.open(run_dir / "train_log.jsonl", std::ios::app);
 
@@ -300,6 +328,13 @@ TrainResult train_model(const TrainConfig& requested, const ProgressCallback& re
   for (int epoch = first_epoch; epoch < config.epochs && !callbacks.should_stop(); ++epoch) {
     const auto epoch_start = Clock::now();
     const CollectiveTimes times_before = world.times;
+    const int image_size = epoch_image_size(config, epoch);
+    if (!train_loader || train_loader->config().image_size != image_size) {
+      train_loader.reset();  // its workers stop before the next loader's start
+      train_loader = std::make_unique<DataLoader>(
+          splits.train, training_loader_options(config, image_size, splits.train.size(), world));
+      source.loader = train_loader.get();
+    }
     EpochTotals totals =
         train_one_epoch(model, *optimizer, trainable, reducer.get(), world.rank(), source, config, epoch, progress,
                         cancel);
@@ -321,7 +356,8 @@ TrainResult train_model(const TrainConfig& requested, const ProgressCallback& re
                               {"train_accuracy", totals.correct / seen}, {"val_loss", val_loss},
                               {"val_accuracy", val_accuracy}, {"learning_rate", lr_used},
                               {"train_seconds", train_seconds}, {"images_per_second", totals.seen / train_seconds},
-                              {"data_wait_seconds", cache ? 0.0 : train_loader.wait_seconds()},
+                              {"image_size", image_size},
+                              {"data_wait_seconds", cache ? 0.0 : train_loader->wait_seconds()},
                               {"epoch_seconds", seconds_since(epoch_start)}, {"best", is_best}};
     if (world.size() > 1)
       summary["processes"] = {{"count", world.size()}, {"allreduce_wait_seconds", exposed_allreduce_seconds},
@@ -344,7 +380,8 @@ TrainResult train_model(const TrainConfig& requested, const ProgressCallback& re
   load_weights_into(model, callbacks.best_path());
   result.model_path = (run_dir / "model.safetensors").string();
   const FinalModelInputs inputs{.config = config, .splits = splits, .history = history,
-                                .best_epoch = callbacks.best_epoch() + 1, .infer = infer, .write_files = writes};
+                                .best_epoch = callbacks.best_epoch() + 1, .infer = infer, .write_files = writes,
+                                .train_seconds = seconds_since(run_start)};
   result.metrics = write_final_model(model, inputs, run_dir.string(), result.model_path, [&](const char* phase) {
     if (progress) progress({.phase = phase});
   });

@@ -91,10 +91,13 @@ async function predictFile(file) {
   const query = $('with-gradcam').checked ? '?gradcam=1' : '';
   try {
     const result = await api('/predict' + query, { method: 'POST', body: form });
-    $('predicted-class').textContent = result.predicted_class;
-    $('predicted-confidence').textContent = percent(result.confidence) + ' confidence';
-    $('ood-warning').hidden = !result.out_of_distribution;
-    const sorted = Object.entries(result.probabilities).sort((a, b) => b[1] - a[1]);
+    // An input the server flags as out of distribution comes without a class: say so, show no bars.
+    const ood = result.out_of_distribution;
+    $('predicted-class').textContent = ood ? 'not a brain MRI?' : result.predicted_class;
+    $('predicted-confidence').textContent = ood ? 'no diagnosis given' : percent(result.confidence) + ' confidence';
+    $('ood-warning').hidden = !ood;
+    $('ood-reasons').textContent = ood ? 'Why: ' + result.ood_reasons.join('; ') + '.' : '';
+    const sorted = ood ? [] : Object.entries(result.probabilities).sort((a, b) => b[1] - a[1]);
     $('probability-bars').innerHTML = sorted.map(([name, p], i) => `
       <div class="bar-row"><span class="bar-label">${escape(name)}</span>
         <span class="bar"><span class="bar-fill${i === 0 ? ' top' : ''}" style="width:${(100 * p).toFixed(1)}%"></span></span>
@@ -317,6 +320,7 @@ async function loadModels() {
   try {
     const [models, stats] = await Promise.all([api('/models'), api('/stats')]);
     const number = (v) => (typeof v === 'number' ? percent(v) : '-');
+    loadModelCard(models.active_version);
     $('models-table').querySelector('tbody').innerHTML = models.models.slice().reverse().map((m) => {
       const validation = (m.metrics || {}).validation || {}, test = (m.metrics || {}).test || {};
       return `<tr class="${m.active ? 'active-row' : ''}"><td><b>${m.version}</b>${m.active ? ' <span class="pill ok">active</span>' : ''}</td>
@@ -334,6 +338,39 @@ async function loadModels() {
     showError($('models-error'), null);
   } catch (error) {
     showError($('models-error'), error);
+  }
+}
+
+// The subset of Markdown that train/model_card.cpp writes: headings, paragraphs, tables, **bold**, `code`.
+function renderMarkdown(markdown) {
+  const inline = (text) => escape(text).replace(/\*\*(.+?)\*\*/g, '<b>$1</b>').replace(/`(.+?)`/g, '<code>$1</code>');
+  const html = [];
+  for (const block of markdown.split(/\n\s*\n/)) {
+    const lines = block.trim().split('\n');
+    if (!lines[0]) continue;
+    const heading = lines[0].match(/^(#{1,3}) (.*)/);
+    if (heading) {
+      html.push(`<h${heading[1].length + 1}>${inline(heading[2])}</h${heading[1].length + 1}>`);
+      if (lines.length > 1) html.push(`<p>${inline(lines.slice(1).join(' '))}</p>`);
+    } else if (lines[0].startsWith('|')) {
+      const cells = (line) => line.replace(/^\||\|$/g, '').split('|').map((c) => c.trim());
+      const rows = lines.filter((line) => !/^\|[-| ]+\|$/.test(line)).map(cells);
+      html.push(`<table><thead><tr>${rows[0].map((c) => `<th>${inline(c)}</th>`).join('')}</tr></thead><tbody>` +
+        rows.slice(1).map((r) => `<tr>${r.map((c) => `<td>${inline(c)}</td>`).join('')}</tr>`).join('') + '</tbody></table>');
+    } else {
+      html.push(`<p>${inline(lines.join(' '))}</p>`);
+    }
+  }
+  return html.join('\n');
+}
+
+async function loadModelCard(version) {
+  if (!version) return;
+  $('card-version').textContent = version;
+  try {
+    $('model-card').innerHTML = renderMarkdown(await api(`/models/${version}/card`));
+  } catch (error) {
+    $('model-card').textContent = error.message;
   }
 }
 

@@ -1,5 +1,5 @@
 // Tests for io/safetensors and io/atomic_file: round trip, every validation error of the reader (truncated at
-// several cut points, absurd header, invalid JSON, unsupported dtype, bad offsets), and atomic writes that keep
+// several cut points, absurd header, invalid JSON, unknown dtype, bad offsets), and atomic writes that keep
 // the previous file on a full disk or a read-only folder.
 #include <gtest/gtest.h>
 #include <sys/resource.h>
@@ -119,12 +119,20 @@ TEST_F(SafetensorsTest, InvalidJson) {
   expect_read_error(path("overflow.safetensors"), {"overflow.safetensors", "not valid JSON"});
 }
 
-TEST_F(SafetensorsTest, UnsupportedDtypeNamesTensorAndDtype) {
-  write_raw(path("f16.safetensors"),
+TEST_F(SafetensorsTest, OtherDtypesAreValidatedAndNamedNotRead) {
+  // A PyTorch state dict's BatchNorm counter: I64, 8 bytes, listed but not read.
+  write_raw(path("i64.safetensors"),
             R"({"ok":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
             R"("features.0.1.num_batches_tracked":{"dtype":"I64","shape":[],"data_offsets":[4,12]}})",
             12);
-  expect_read_error(path("f16.safetensors"), {"f16.safetensors", "features.0.1.num_batches_tracked", "'I64'", "F32"});
+  SafetensorsFile file = read_safetensors(path("i64.safetensors"));
+  EXPECT_EQ(file.names, std::vector<std::string>{"ok"});
+  EXPECT_EQ(file.other_dtypes.at("features.0.1.num_batches_tracked"), "I64");
+  // Their byte ranges are checked with their own element size, and an unknown dtype is refused.
+  write_raw(path("short.safetensors"), R"({"n":{"dtype":"I64","shape":[2],"data_offsets":[0,8]}})", 8);
+  expect_read_error(path("short.safetensors"), {"'n'", "I64", "16 bytes"});
+  write_raw(path("unknown.safetensors"), R"({"w":{"dtype":"Q4","shape":[1],"data_offsets":[0,4]}})", 4);
+  expect_read_error(path("unknown.safetensors"), {"unknown.safetensors", "'w'", "unknown dtype 'Q4'"});
 }
 
 TEST_F(SafetensorsTest, ShapeOffsetsMismatchOutOfRangeAndOverlap) {

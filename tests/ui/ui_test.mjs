@@ -1,7 +1,8 @@
 // Browser test of the mriscan web UI, end to end against the real server binary:
 //   1. trains a tiny model (MobileNetV2 width 0.35, 64x64, a few real scans per class) with `mriscan train`;
 //   2. starts `mriscan serve` on a free port with a fresh state folder;
-//   3. in headless Chromium (Debian's /usr/bin/chromium via playwright-core): predicts on a real scan, opens the
+//   3. in headless Chromium (Debian's /usr/bin/chromium via playwright-core): predicts on a real scan and on a
+//      generated photograph (refused: "does not look like a brain MRI"), opens the
 //      visualisations, uploads two scans with a label, starts a 1-epoch retrain on a tiny subset, waits until the
 //      job completes, checks the new version on the Models tab;
 //   4. saves a screenshot of every step to tests/ui/screenshots/ (gitignored), stops the server with SIGTERM and
@@ -70,8 +71,11 @@ async function main() {
   // 1. A tiny model trained on real scans, so the Visualisations tab has a real history and confusion matrix.
   console.log('ui_test: training a tiny model ...');
   const train = spawnSync(binary, ['train', '--data', dataDir, '--out', path.join(work, 'run'), '--epochs', '2',
-    '--width', '0.35', '--image-size', '64', '--max-per-class', '12', '--batch', '16', '--no-test'], { stdio: 'inherit' });
+    '--width', '0.35', '--image-size', '64', '--max-per-class', '70', '--batch', '16', '--no-test'], { stdio: 'inherit' });
   check(train.status === 0, '`mriscan train` made the initial model');
+  // Generated pictures that are not MRIs (mriscan negatives): the first colourful photograph.
+  const negatives = spawnSync(binary, ['negatives', '--out', path.join(work, 'negatives'), '--per-kind', '1']);
+  check(negatives.status === 0, '`mriscan negatives` wrote the generated pictures');
 
   // 2. The server.
   const port = await freePort();
@@ -111,6 +115,14 @@ async function main() {
     check((await page.textContent('#predict-meta')).includes('model v1'), 'prediction names model v1');
     await page.screenshot({ path: path.join(screenshots, '1-predict.png'), fullPage: true });
 
+    // 3a'. A photograph is refused: the message, no class, no bars.
+    await page.setInputFiles('#file-input', path.join(work, 'negatives', 'photograph_0.png'));
+    await page.waitForSelector('#ood-warning:not([hidden])', { timeout: 60000 });
+    check((await page.textContent('#ood-warning')).includes('does not look like a brain MRI'), 'a photograph: "does not look like a brain MRI"');
+    check(!classes.includes((await page.textContent('#predicted-class')).trim()), 'a photograph gets no class');
+    check((await page.locator('#probability-bars .bar-row').count()) === 0, 'a photograph gets no probability bars');
+    await page.screenshot({ path: path.join(screenshots, '1b-not-an-mri.png'), fullPage: true });
+
     // 3b. Visualisations: charts from /dataset_stats and the active model's metadata.
     await page.click('.tab[data-tab=visualise]');
     await page.waitForFunction(() => window.Chart && Chart.getChart('chart-classes') && Chart.getChart('chart-history'),
@@ -143,6 +155,9 @@ async function main() {
     await page.waitForFunction(() => document.querySelectorAll('#models-table tbody tr').length >= 2, null, { timeout: 30000 });
     check(true, 'models tab lists two versions');
     await page.waitForSelector('#latency-table tbody tr', { timeout: 30000 });
+    await page.waitForFunction(() => document.getElementById('model-card').textContent.includes('Not a medical device'),
+      null, { timeout: 30000 });
+    check(true, 'models tab shows the active model card, "Not a medical device" included');
     await page.screenshot({ path: path.join(screenshots, '5-models.png'), fullPage: true });
     check(pageErrors.length === 0, 'no JavaScript errors in the page' + (pageErrors.length ? ': ' + pageErrors.join('; ') : ''));
   } finally {
