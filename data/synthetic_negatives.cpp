@@ -2,14 +2,14 @@
 // function per kind.
 #include "data/synthetic_negatives.h"
 
+#include <stb/stb_easy_font.h>
+#include <stb/stb_perlin.h>
+
 #include <algorithm>
 #include <array>
 #include <cmath>
 #include <random>
 #include <stdexcept>
-
-#include <stb/stb_perlin.h>
-#include <stb/stb_easy_font.h>
 
 #include "data/random.h"
 
@@ -84,16 +84,19 @@ struct Random {
   int integer(int lo, int hi) { return lo + static_cast<int>(uniform_index(rng, static_cast<uint32_t>(hi - lo + 1))); }
   Rgb colour(float lo = 0.0f, float hi = 1.0f) { return {uniform(lo, hi), uniform(lo, hi), uniform(lo, hi)}; }
   std::string words(int count) {
-    static const char* kWords[] = {"the", "patient", "report", "results", "data", "model", "value", "system",
-                                   "file", "settings", "open", "save", "total", "page", "figure", "table", "review",
-                                   "status", "error", "network", "input", "output", "summary", "notes", "2026"};
+    static const char* kWords[] = {"the",    "patient", "report",   "results", "data",  "model",   "value",
+                                   "system", "file",    "settings", "open",    "save",  "total",   "page",
+                                   "figure", "table",   "review",   "status",  "error", "network", "input",
+                                   "output", "summary", "notes",    "2026"};
     std::string s;
     for (int i = 0; i < count; ++i) s += std::string(i ? " " : "") + kWords[integer(0, 24)];
     return s;
   }
 };
 
-Rgb mix(Rgb a, Rgb b, float t) { return {a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t, a[2] + (b[2] - a[2]) * t}; }
+Rgb mix(Rgb a, Rgb b, float t) {
+  return {a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t, a[2] + (b[2] - a[2]) * t};
+}
 
 Image photograph(Random& r, int s, int variant) {
   if (variant == 3) {  // a close-up texture: bark, stone, foliage
@@ -122,14 +125,16 @@ Image photograph(Random& r, int s, int variant) {
     }
   c.disc(r.uniform(0.1f, 0.9f) * s, horizon * r.uniform(0.2f, 0.6f), s * r.uniform(0.04f, 0.08f), {1.0f, 0.95f, 0.7f});
   for (int t = r.integer(1, 4); t > 0; --t) {  // trees
-    const float x = r.uniform(0.05f, 0.95f) * s, y = horizon + r.uniform(0.0f, 0.2f) * s, h = s * r.uniform(0.1f, 0.25f);
+    const float x = r.uniform(0.05f, 0.95f) * s, y = horizon + r.uniform(0.0f, 0.2f) * s,
+                h = s * r.uniform(0.1f, 0.25f);
     c.rect(x - 3, y - h * 0.4f, x + 3, y + 4, {0.35f, 0.2f, 0.1f});
     c.disc(x, y - h * 0.6f, h * 0.35f, {0.1f, r.uniform(0.3f, 0.5f), 0.1f});
   }
   if (variant == 1) {  // a house
     const float x = r.uniform(0.2f, 0.6f) * s, w = s * 0.25f, y = horizon + 0.05f * s;
     c.rect(x, y - w * 0.6f, x + w, y + w * 0.2f, r.colour(0.5f, 0.9f));
-    for (int k = 0; k < w / 2; ++k) c.rect(x + k, y - w * 0.6f - (w / 2 - k) * 0.6f, x + w - k, y - w * 0.6f, {0.6f, 0.15f, 0.1f});
+    for (int k = 0; k < w / 2; ++k)
+      c.rect(x + k, y - w * 0.6f - (w / 2 - k) * 0.6f, x + w - k, y - w * 0.6f, {0.6f, 0.15f, 0.1f});
     c.rect(x + w * 0.4f, y - w * 0.25f, x + w * 0.6f, y + w * 0.2f, {0.3f, 0.2f, 0.1f});
   }
   if (variant == 2) c.greyscale();  // a black-and-white photograph: colour alone does not give it away
@@ -210,9 +215,14 @@ Image document(Random& r, int s, int variant) {
 
 Image pattern(Random& r, int s, int variant) {
   switch (variant) {
-    case 0: return Canvas(s, {0, 0, 0}).image();                                     // blank black
-    case 1: return Canvas(s, {1, 1, 1}).image();                                     // blank white
-    case 2: { float g = r.uniform(0.2f, 0.8f); return Canvas(s, {g, g, g}).image(); }  // blank grey
+    case 0:
+      return Canvas(s, {0, 0, 0}).image();  // blank black
+    case 1:
+      return Canvas(s, {1, 1, 1}).image();  // blank white
+    case 2: {
+      float g = r.uniform(0.2f, 0.8f);
+      return Canvas(s, {g, g, g}).image();
+    }          // blank grey
     case 3: {  // colour noise
       Canvas c(s, {0, 0, 0});
       for (float& v : c.rgb) v = r.uniform(0, 1);
@@ -283,11 +293,16 @@ const std::vector<NegativeKind>& all_negative_kinds() {
 
 std::string negative_kind_name(NegativeKind kind) {
   switch (kind) {
-    case NegativeKind::kPhotograph: return "photograph";
-    case NegativeKind::kScreenshot: return "screenshot";
-    case NegativeKind::kDiagram: return "diagram";
-    case NegativeKind::kDocument: return "document";
-    case NegativeKind::kPattern: return "pattern";
+    case NegativeKind::kPhotograph:
+      return "photograph";
+    case NegativeKind::kScreenshot:
+      return "screenshot";
+    case NegativeKind::kDiagram:
+      return "diagram";
+    case NegativeKind::kDocument:
+      return "document";
+    case NegativeKind::kPattern:
+      return "pattern";
   }
   return "unknown";
 }
@@ -296,11 +311,16 @@ Image make_negative(NegativeKind kind, uint32_t seed, int size) {
   if (size < 32) throw std::invalid_argument("make_negative: size must be >= 32");
   Random r{std::mt19937(static_cast<uint32_t>(splitmix64(seed * 8u + static_cast<uint32_t>(kind))))};
   switch (kind) {
-    case NegativeKind::kPhotograph: return photograph(r, size, static_cast<int>(seed % 4));
-    case NegativeKind::kScreenshot: return screenshot(r, size, static_cast<int>(seed % 2));
-    case NegativeKind::kDiagram: return diagram(r, size, static_cast<int>(seed % 2));
-    case NegativeKind::kDocument: return document(r, size, static_cast<int>(seed % 2));
-    case NegativeKind::kPattern: return pattern(r, size, static_cast<int>(seed % 10));
+    case NegativeKind::kPhotograph:
+      return photograph(r, size, static_cast<int>(seed % 4));
+    case NegativeKind::kScreenshot:
+      return screenshot(r, size, static_cast<int>(seed % 2));
+    case NegativeKind::kDiagram:
+      return diagram(r, size, static_cast<int>(seed % 2));
+    case NegativeKind::kDocument:
+      return document(r, size, static_cast<int>(seed % 2));
+    case NegativeKind::kPattern:
+      return pattern(r, size, static_cast<int>(seed % 10));
   }
   throw std::invalid_argument("make_negative: unknown kind");
 }

@@ -16,7 +16,8 @@ std::vector<float> top_confidences(const Tensor& logits, double temperature) {
   const Tensor probs = apply_temperature(logits, temperature);  // (N, K)
   const int64_t k = probs.dim(1);
   std::vector<float> top;
-  for (int64_t i = 0; i < probs.dim(0); ++i) top.push_back(*std::max_element(probs.data() + i * k, probs.data() + (i + 1) * k));
+  for (int64_t i = 0; i < probs.dim(0); ++i)
+    top.push_back(*std::max_element(probs.data() + i * k, probs.data() + (i + 1) * k));
   return top;
 }
 
@@ -26,7 +27,8 @@ nlohmann::json distribution(std::vector<float> values) {
   auto at = [&](double q) { return values[static_cast<size_t>(q * static_cast<double>(values.size() - 1) + 0.5)]; };
   double sum = 0.0;
   for (float v : values) sum += v;
-  return {{"count", values.size()}, {"mean", sum / values.size()}, {"p05", at(0.05)}, {"p50", at(0.5)}, {"p95", at(0.95)}};
+  return {
+      {"count", values.size()}, {"mean", sum / values.size()}, {"p05", at(0.05)}, {"p50", at(0.5)}, {"p95", at(0.95)}};
 }
 
 // The statistic a reason line names ("colourfulness 0.31 above 0.04" -> "colourfulness"; "features ..." -> "features").
@@ -52,7 +54,8 @@ nlohmann::json ood_report(MobileNetV2& model, const OodCheck& check, double temp
       flagged += verdicts[i].out_of_distribution;
       confidence[verdicts[i].out_of_distribution ? "scans_flagged" : "scans_unflagged"].push_back(top[i]);
     }
-    report["scans"][name] = {{"images", verdicts.size()}, {"flagged", flagged},
+    report["scans"][name] = {{"images", verdicts.size()},
+                             {"flagged", flagged},
                              {"rate", verdicts.empty() ? 0.0 : double(flagged) / verdicts.size()}};
   }
 
@@ -70,9 +73,10 @@ nlohmann::json ood_report(MobileNetV2& model, const OodCheck& check, double temp
         reasons[reason_kind(reason)] = reasons.value(reason_kind(reason), 0) + 1;
       confidence[verdicts[i].out_of_distribution ? "negatives_flagged" : "negatives_unflagged"].push_back(top[i]);
     }
-    report["negatives"][negative_kind_name(kind)] = {
-        {"images", verdicts.size()}, {"flagged", flagged}, {"rate", double(flagged) / verdicts.size()},
-        {"reasons", reasons}};
+    report["negatives"][negative_kind_name(kind)] = {{"images", verdicts.size()},
+                                                     {"flagged", flagged},
+                                                     {"rate", double(flagged) / verdicts.size()},
+                                                     {"reasons", reasons}};
   }
   for (const char* key : {"scans_unflagged", "scans_flagged", "negatives_unflagged", "negatives_flagged"})
     report["confidence"][key] = distribution(confidence[key]);

@@ -12,9 +12,8 @@
 #pragma once
 
 #include <map>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "infer/inference.h"
 #include "infer/ood_check.h"

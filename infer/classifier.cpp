@@ -30,7 +30,8 @@ std::shared_ptr<Classifier> Classifier::load(const std::string& path, const Mode
   // Metadata values that are JSON documents (metrics, class_names) are parsed; the rest stay strings.
   for (const auto& [key, value] : info.metadata) {
     nlohmann::json parsed = nlohmann::json::parse(value, nullptr, /*allow_exceptions=*/false);
-    classifier->metadata_[key] = parsed.is_discarded() || !(parsed.is_object() || parsed.is_array()) ? nlohmann::json(value) : parsed;
+    classifier->metadata_[key] =
+        parsed.is_discarded() || !(parsed.is_object() || parsed.is_array()) ? nlohmann::json(value) : parsed;
   }
   return classifier;
 }
@@ -38,20 +39,19 @@ std::shared_ptr<Classifier> Classifier::load(const std::string& path, const Mode
 std::vector<Prediction> Classifier::predict_folded(const std::vector<Image>& images) const {
   const auto start = std::chrono::steady_clock::now();
   Tensor batch = preprocess_batch(images, image_size_);  // (N, S, S, 3)
-  const FoldedOutput out = folded_->forward(batch);  // logits (N, K), pooled features (N, F)
+  const FoldedOutput out = folded_->forward(batch);      // logits (N, K), pooled features (N, F)
   Tensor probs = apply_temperature(out.logits, temperature_);
   const std::vector<OodVerdict> verdicts =
       ood_ ? ood_->check(out.features, image_statistics(batch)) : std::vector<OodVerdict>(images.size());
-  const double elapsed_ms =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  const double elapsed_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
 
   const int k = static_cast<int>(class_names_.size());
   std::vector<Prediction> predictions(images.size());
   for (size_t i = 0; i < images.size(); ++i) {
     Prediction& p = predictions[i];
     p.probabilities.assign(probs.data() + i * k, probs.data() + (i + 1) * k);
-    p.class_index = static_cast<int>(std::max_element(p.probabilities.begin(), p.probabilities.end()) -
-                                     p.probabilities.begin());
+    p.class_index =
+        static_cast<int>(std::max_element(p.probabilities.begin(), p.probabilities.end()) - p.probabilities.begin());
     p.class_name = class_names_[p.class_index];
     p.confidence = p.probabilities[p.class_index];
     p.out_of_distribution = verdicts[i].out_of_distribution;

@@ -14,25 +14,24 @@
 
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "infer/ood_check.h"
 #include "io/image_io.h"
 #include "models/folded_mobilenet_v2.h"
-#include "models/model_file.h"
 #include "models/mobilenet_v2.h"
+#include "models/model_file.h"
 
 namespace mriscan {
 
 struct Prediction {
   int class_index = -1;
   std::string class_name;
-  float confidence = 0.0f;          // probability of class_index after temperature scaling
-  std::vector<float> probabilities;  // (K)
-  bool out_of_distribution = false;  // not like the training scans (infer/ood_check.h): do not read as a diagnosis
+  float confidence = 0.0f;               // probability of class_index after temperature scaling
+  std::vector<float> probabilities;      // (K)
+  bool out_of_distribution = false;      // not like the training scans (infer/ood_check.h): do not read as a diagnosis
   std::vector<std::string> ood_reasons;  // why, when out_of_distribution
   float ood_score = 0.0f;      // squared Mahalanobis distance of the 1280-d features to the nearest class mean
   float ood_threshold = 0.0f;  // chosen on validation at training time
@@ -41,7 +40,7 @@ struct Prediction {
 
 struct Explanation {
   Prediction prediction;
-  int class_index = -1;       // the class whose score was explained
+  int class_index = -1;        // the class whose score was explained
   std::vector<float> heatmap;  // (h, w) in [0, 1], the last feature map's resolution
   int heatmap_h = 0, heatmap_w = 0;
   Image overlay;  // the input image with the upsampled heatmap blended on top
@@ -69,8 +68,8 @@ class Classifier {
   Classifier() = default;
   std::vector<Prediction> predict_folded(const std::vector<Image>& images) const;
 
-  std::mutex explain_mutex_;  // the taped model_ is not reentrant
-  std::unique_ptr<MobileNetV2> model_;          // taped, for Grad-CAM
+  std::mutex explain_mutex_;                   // the taped model_ is not reentrant
+  std::unique_ptr<MobileNetV2> model_;         // taped, for Grad-CAM
   std::unique_ptr<FoldedMobileNetV2> folded_;  // model_'s snapshot, for predictions
   std::vector<std::string> class_names_;
   int image_size_ = 224;

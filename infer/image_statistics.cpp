@@ -28,7 +28,9 @@ std::string format_float(float value) {
   return text;
 }
 
-std::string key(int i, const char* bound) { return std::string("ood.input.") + ImageStatistics::kNames[i] + "." + bound; }
+std::string key(int i, const char* bound) {
+  return std::string("ood.input.") + ImageStatistics::kNames[i] + "." + bound;
+}
 
 }  // namespace
 

@@ -28,7 +28,7 @@ namespace mriscan {
 struct ImageStatistics {
   static constexpr int kCount = 4;
   static constexpr std::array<const char*, kCount> kNames = {"colourfulness", "border_brightness", "dark_fraction",
-                                                              "mean_brightness"};
+                                                             "mean_brightness"};
   static constexpr std::array<bool, kCount> kTwoSided = {false, false, true, true};
   std::array<float, kCount> values{};  // in kNames' order
 };

@@ -15,7 +15,7 @@ InferenceOutput run_inference(MobileNetV2& model, const std::vector<Sample>& sam
                               const std::function<void(int, int)>& progress) {
   model.set_training(false);
   const FoldedMobileNetV2 folded(model);  // BN on the running statistics: the eval-mode network
-  DataLoaderConfig options;  // no shuffle, no augmentation, keep the last partial batch
+  DataLoaderConfig options;               // no shuffle, no augmentation, keep the last partial batch
   options.batch_size = batch_size;
   options.image_size = image_size;
   options.shuffle = false;

@@ -15,12 +15,12 @@
 namespace mriscan {
 
 struct InferenceOutput {
-  Tensor logits;    // (N, K)
-  Tensor features;  // (N, F) globally pooled features.18 output, F = model.feature_channels()
+  Tensor logits;                            // (N, K)
+  Tensor features;                          // (N, F) globally pooled features.18 output, F = model.feature_channels()
   std::vector<ImageStatistics> statistics;  // (N) of the preprocessed inputs (infer/image_statistics.h)
-  std::vector<int> labels;          // (N)
-  std::vector<std::string> paths;   // (N)
-  std::vector<std::string> skipped;  // unreadable files, "path: reason"
+  std::vector<int> labels;                  // (N)
+  std::vector<std::string> paths;           // (N)
+  std::vector<std::string> skipped;         // unreadable files, "path: reason"
 };
 
 // Puts the model in eval mode (and leaves it there), snapshots it as a FoldedMobileNetV2 (BN folded, ReLU6 fused,

@@ -25,8 +25,9 @@ OodCheck OodCheck::fit(const OodFitData& data, int num_classes, double target_ra
   const int64_t m = data.val_features.defined() ? data.val_features.dim(0) : 0;
   if (m == 0 || static_cast<int64_t>(data.val_statistics.size()) != m ||
       data.train_statistics.size() != data.train_labels.size())
-    throw std::invalid_argument("OodCheck::fit: need validation features with one statistics row each, and "
-                                "training statistics for every training row");
+    throw std::invalid_argument(
+        "OodCheck::fit: need validation features with one statistics row each, and "
+        "training statistics for every training row");
   if (!(target_rate > 0.0 && target_rate < 0.5))
     throw std::invalid_argument("OodCheck::fit: target_rate must be in (0, 0.5)");
   OodCheck check;

@@ -39,10 +39,10 @@ struct OodVerdict {
 // What fit needs: features (N, D) with labels from training scans, and their input statistics; the same for
 // validation scans (labels unused).
 struct OodFitData {
-  Tensor train_features;                         // (N, D)
-  std::vector<int> train_labels;                 // (N)
+  Tensor train_features;                          // (N, D)
+  std::vector<int> train_labels;                  // (N)
   std::vector<ImageStatistics> train_statistics;  // (N)
-  Tensor val_features;                           // (M, D)
+  Tensor val_features;                            // (M, D)
   std::vector<ImageStatistics> val_statistics;    // (M)
 };
 

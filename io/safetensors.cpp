@@ -71,7 +71,8 @@ Entry parse_entry(const std::string& path, const std::string& name, const Ordere
   std::vector<int64_t> dims;
   uint64_t numel = 1;
   for (const OrderedJson& d : shape) {
-    if (!d.is_number_unsigned()) fail_tensor(path, name, "shape " + shape.dump() + " has a non-integer or negative dimension");
+    if (!d.is_number_unsigned())
+      fail_tensor(path, name, "shape " + shape.dump() + " has a non-integer or negative dimension");
     uint64_t dim = d.get<uint64_t>();
     if (__builtin_mul_overflow(numel, dim, &numel) || numel > (uint64_t{1} << 60))
       fail_tensor(path, name, "shape " + shape.dump() + " is absurdly large");
@@ -79,26 +80,30 @@ Entry parse_entry(const std::string& path, const std::string& name, const Ordere
   }
 
   const OrderedJson& offsets = info["data_offsets"];
-  if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() || !offsets[1].is_number_unsigned())
+  if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() ||
+      !offsets[1].is_number_unsigned())
     fail_tensor(path, name, "'data_offsets' must be two non-negative integers, got " + offsets.dump());
   Entry entry{name, dtype.get<std::string>(), Shape(dims), offsets[0].get<uint64_t>(), offsets[1].get<uint64_t>()};
   if (entry.end < entry.begin) fail_tensor(path, name, "data_offsets " + offsets.dump() + " end before they begin");
   if (entry.end - entry.begin != numel * item_bytes)
-    fail_tensor(path, name, "shape " + shape.dump() + " of " + entry.dtype + " needs " + std::to_string(numel * item_bytes) +
-                                " bytes but data_offsets " + offsets.dump() + " span " +
-                                std::to_string(entry.end - entry.begin));
+    fail_tensor(path, name,
+                "shape " + shape.dump() + " of " + entry.dtype + " needs " + std::to_string(numel * item_bytes) +
+                    " bytes but data_offsets " + offsets.dump() + " span " + std::to_string(entry.end - entry.begin));
   if (entry.end > data_bytes)
-    fail_tensor(path, name, "data_offsets " + offsets.dump() + " run past the end of the data (" +
-                                std::to_string(data_bytes) + " bytes): the file is truncated or corrupt");
+    fail_tensor(path, name,
+                "data_offsets " + offsets.dump() + " run past the end of the data (" + std::to_string(data_bytes) +
+                    " bytes): the file is truncated or corrupt");
   return entry;
 }
 
 }  // namespace
 
 void SafetensorsFile::add(const std::string& name, const Tensor& tensor) {
-  if (name.empty() || name == "__metadata__") throw std::invalid_argument("SafetensorsFile: invalid tensor name '" + name + "'");
+  if (name.empty() || name == "__metadata__")
+    throw std::invalid_argument("SafetensorsFile: invalid tensor name '" + name + "'");
   if (!tensor.defined()) throw std::invalid_argument("SafetensorsFile: tensor '" + name + "' is undefined");
-  if (!tensors.emplace(name, tensor).second) throw std::invalid_argument("SafetensorsFile: duplicate tensor '" + name + "'");
+  if (!tensors.emplace(name, tensor).second)
+    throw std::invalid_argument("SafetensorsFile: duplicate tensor '" + name + "'");
   names.push_back(name);
 }
 
@@ -110,11 +115,13 @@ SafetensorsFile read_safetensors(const std::string& path) {
   in.seekg(0);
 
   // Header length: 8 bytes little-endian.
-  if (file_bytes < 8) fail(path, "file is " + std::to_string(file_bytes) + " bytes, too short for the 8-byte header length");
+  if (file_bytes < 8)
+    fail(path, "file is " + std::to_string(file_bytes) + " bytes, too short for the 8-byte header length");
   uint64_t header_bytes = 0;
   in.read(reinterpret_cast<char*>(&header_bytes), 8);
   if (header_bytes > kMaxHeaderBytes)
-    fail(path, "header length " + std::to_string(header_bytes) + " is absurd (limit " + std::to_string(kMaxHeaderBytes) + ")");
+    fail(path, "header length " + std::to_string(header_bytes) + " is absurd (limit " +
+                   std::to_string(kMaxHeaderBytes) + ")");
   if (header_bytes > file_bytes - 8)
     fail(path, "header length " + std::to_string(header_bytes) + " exceeds the " + std::to_string(file_bytes - 8) +
                    " bytes after the length field: the file is truncated or not safetensors");
@@ -178,7 +185,8 @@ namespace {
 // Writes the file non-atomically at `path`, checking every call; used on the temporary path.
 void write_safetensors_plain(const std::string& path, const SafetensorsFile& file) {
   if (file.names.size() != file.tensors.size())
-    throw std::invalid_argument("write_safetensors '" + path + "': names and tensors disagree (use SafetensorsFile::add)");
+    throw std::invalid_argument("write_safetensors '" + path +
+                                "': names and tensors disagree (use SafetensorsFile::add)");
 
   OrderedJson header = OrderedJson::object();
   uint64_t offset = 0;
@@ -216,7 +224,8 @@ void write_safetensors_plain(const std::string& path, const SafetensorsFile& fil
     std::fclose(out);
     throw std::runtime_error("write_safetensors: flushing '" + path + "' failed: " + reason);
   }
-  if (std::fclose(out) != 0) throw std::runtime_error("write_safetensors: closing '" + path + "' failed: " + errno_text());
+  if (std::fclose(out) != 0)
+    throw std::runtime_error("write_safetensors: closing '" + path + "' failed: " + errno_text());
 }
 
 }  // namespace

@@ -37,7 +37,8 @@ bool shapes_match(MobileNetV2& model, const SafetensorsFile& file, bool with_cla
 }
 
 // A file without mriscan metadata, described from its tensors (see the header).
-ModelFileInfo infer_foreign_info(const std::string& path, const SafetensorsFile& file, const ModelLoadOptions& options) {
+ModelFileInfo infer_foreign_info(const std::string& path, const SafetensorsFile& file,
+                                 const ModelLoadOptions& options) {
   ModelFileInfo info;
   info.foreign = true;
   info.metadata = file.metadata;
@@ -56,7 +57,8 @@ ModelFileInfo infer_foreign_info(const std::string& path, const SafetensorsFile&
     }
   }
   if (!found)
-    throw std::runtime_error(path + ": no mriscan metadata, and its tensors are not a torchvision mobilenet_v2 of "
+    throw std::runtime_error(path +
+                             ": no mriscan metadata, and its tensors are not a torchvision mobilenet_v2 of "
                              "any width in {0.35, 0.5, 0.75, 1.0, 1.3, 1.4}" +
                              (file.tensors.count("features.0.0.weight")
                                   ? " (stem weight " + file.tensors.at("features.0.0.weight").shape().str() + ")"
@@ -64,8 +66,10 @@ ModelFileInfo infer_foreign_info(const std::string& path, const SafetensorsFile&
   info.image_size = 224;
   if (!options.class_names.empty()) {
     if (static_cast<int>(options.class_names.size()) != info.num_classes)
-      throw std::runtime_error(path + ": " + std::to_string(options.class_names.size()) + " class names given, but "
-                               "the classifier has " + std::to_string(info.num_classes) + " outputs");
+      throw std::runtime_error(path + ": " + std::to_string(options.class_names.size()) +
+                               " class names given, but "
+                               "the classifier has " +
+                               std::to_string(info.num_classes) + " outputs");
     info.class_names = options.class_names;
   } else {
     info.class_names = default_class_names(info.num_classes);
@@ -158,8 +162,9 @@ ModelFileInfo write_as_model_file(const std::string& in, const std::string& out,
   }
   std::map<std::string, std::string> metadata = {
       {"source", "torchvision state dict " + std::filesystem::path(in).filename().string()},
-      {"preprocessing", "resize to 224x224 bilinear, RGB/255, ImageNet mean (0.485,0.456,0.406) std "
-                        "(0.229,0.224,0.225), NHWC"}};
+      {"preprocessing",
+       "resize to 224x224 bilinear, RGB/255, ImageNet mean (0.485,0.456,0.406) std "
+       "(0.229,0.224,0.225), NHWC"}};
   save_model_file(out, *model, info.image_size, info.class_names, metadata, info.extra_tensors);
   return info;
 }

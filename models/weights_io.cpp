@@ -17,11 +17,16 @@ namespace {
 
 const char* kind_name(ParamKind kind) {
   switch (kind) {
-    case ParamKind::kDenseConv: return "dense conv";
-    case ParamKind::kDepthwiseConv: return "depthwise conv";
-    case ParamKind::kPointwiseConv: return "pointwise conv";
-    case ParamKind::kLinear: return "linear";
-    case ParamKind::kAsIs: return "vector";
+    case ParamKind::kDenseConv:
+      return "dense conv";
+    case ParamKind::kDepthwiseConv:
+      return "depthwise conv";
+    case ParamKind::kPointwiseConv:
+      return "pointwise conv";
+    case ParamKind::kLinear:
+      return "linear";
+    case ParamKind::kAsIs:
+      return "vector";
   }
   return "?";
 }
@@ -33,22 +38,30 @@ struct OihwDims {
 
 OihwDims oihw_dims(const Shape& engine_shape, ParamKind kind) {
   switch (kind) {
-    case ParamKind::kDenseConv: return {engine_shape[3], engine_shape[2], engine_shape[0], engine_shape[1]};
-    case ParamKind::kDepthwiseConv: return {engine_shape[2], 1, engine_shape[0], engine_shape[1]};
+    case ParamKind::kDenseConv:
+      return {engine_shape[3], engine_shape[2], engine_shape[0], engine_shape[1]};
+    case ParamKind::kDepthwiseConv:
+      return {engine_shape[2], 1, engine_shape[0], engine_shape[1]};
     case ParamKind::kPointwiseConv:
-    case ParamKind::kLinear: return {engine_shape[1], engine_shape[0], 1, 1};
-    case ParamKind::kAsIs: break;
+    case ParamKind::kLinear:
+      return {engine_shape[1], engine_shape[0], 1, 1};
+    case ParamKind::kAsIs:
+      break;
   }
   throw std::logic_error("oihw_dims: not a weight kind");
 }
 
 int expected_engine_rank(ParamKind kind) {
   switch (kind) {
-    case ParamKind::kDenseConv: return 4;
-    case ParamKind::kDepthwiseConv: return 3;
+    case ParamKind::kDenseConv:
+      return 4;
+    case ParamKind::kDepthwiseConv:
+      return 3;
     case ParamKind::kPointwiseConv:
-    case ParamKind::kLinear: return 2;
-    case ParamKind::kAsIs: return -1;
+    case ParamKind::kLinear:
+      return 2;
+    case ParamKind::kAsIs:
+      return -1;
   }
   return -1;
 }
@@ -59,22 +72,30 @@ void permute_oihw(const float* src, float* dst, const OihwDims& d, bool to_engin
     for (int64_t i = 0; i < d.I; ++i)
       for (int64_t kh = 0; kh < d.KH; ++kh)
         for (int64_t kw = 0; kw < d.KW; ++kw) {
-          const int64_t file_index = ((o * d.I + i) * d.KH + kh) * d.KW + kw;      // (O, I, KH, KW)
-          const int64_t engine_index = ((kh * d.KW + kw) * d.I + i) * d.O + o;     // (KH, KW, I, O)
-          if (to_engine) dst[engine_index] = src[file_index];
-          else dst[file_index] = src[engine_index];
+          const int64_t file_index = ((o * d.I + i) * d.KH + kh) * d.KW + kw;   // (O, I, KH, KW)
+          const int64_t engine_index = ((kh * d.KW + kw) * d.I + i) * d.O + o;  // (KH, KW, I, O)
+          if (to_engine)
+            dst[engine_index] = src[file_index];
+          else
+            dst[file_index] = src[engine_index];
         }
 }
 
 // Which kind turns a file tensor of `file_shape` into an engine tensor of `engine_shape` (by ranks only).
 bool infer_load_kind(const Shape& file_shape, const Shape& engine_shape, ParamKind& kind) {
   const int file_rank = file_shape.rank(), engine_rank = engine_shape.rank();
-  if (engine_rank == 4 && file_rank == 4) kind = ParamKind::kDenseConv;
-  else if (engine_rank == 3 && file_rank == 4) kind = ParamKind::kDepthwiseConv;
-  else if (engine_rank == 2 && file_rank == 4) kind = ParamKind::kPointwiseConv;
-  else if (engine_rank == 2 && file_rank == 2) kind = ParamKind::kLinear;
-  else if (engine_rank <= 1 && file_rank == engine_rank) kind = ParamKind::kAsIs;
-  else return false;
+  if (engine_rank == 4 && file_rank == 4)
+    kind = ParamKind::kDenseConv;
+  else if (engine_rank == 3 && file_rank == 4)
+    kind = ParamKind::kDepthwiseConv;
+  else if (engine_rank == 2 && file_rank == 4)
+    kind = ParamKind::kPointwiseConv;
+  else if (engine_rank == 2 && file_rank == 2)
+    kind = ParamKind::kLinear;
+  else if (engine_rank <= 1 && file_rank == engine_rank)
+    kind = ParamKind::kAsIs;
+  else
+    return false;
   return true;
 }
 
@@ -82,10 +103,14 @@ bool infer_load_kind(const Shape& file_shape, const Shape& engine_shape, ParamKi
 
 ParamKind param_kind_for(const Shape& engine_shape, const std::string& name) {
   switch (engine_shape.rank()) {
-    case 4: return ParamKind::kDenseConv;
-    case 3: return ParamKind::kDepthwiseConv;
-    case 2: return name.rfind("classifier.", 0) == 0 ? ParamKind::kLinear : ParamKind::kPointwiseConv;
-    default: return ParamKind::kAsIs;
+    case 4:
+      return ParamKind::kDenseConv;
+    case 3:
+      return ParamKind::kDepthwiseConv;
+    case 2:
+      return name.rfind("classifier.", 0) == 0 ? ParamKind::kLinear : ParamKind::kPointwiseConv;
+    default:
+      return ParamKind::kAsIs;
   }
 }
 
@@ -149,7 +174,8 @@ LoadReport load_parameters(const std::string& path, const std::vector<NamedParam
   std::set<std::string> seen, consumed;
   std::vector<std::pair<Tensor, Tensor>> copies;  // (destination, converted source)
   for (const auto& [name, destination] : expected) {
-    if (!seen.insert(name).second) throw std::runtime_error("load_parameters: the model has two tensors named '" + name + "'");
+    if (!seen.insert(name).second)
+      throw std::runtime_error("load_parameters: the model has two tensors named '" + name + "'");
     bool skip = false;
     for (const std::string& prefix : options.skip_prefixes) skip = skip || name.rfind(prefix, 0) == 0;
     if (skip) {

@@ -1,12 +1,12 @@
 // Wiring of the service; see app.h, which also states the concurrency policy.
 #include "server/app.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <stdexcept>
-
-#include <unistd.h>
 
 #include "engine/parallel.h"
 #include "server/http_util.h"
@@ -93,8 +93,8 @@ App::App(ServerConfig config) : config_(std::move(config)) {
 
   inference_ = std::make_unique<ThreadBudget>(num_threads());
   context_ = std::unique_ptr<ServerContext>(new ServerContext{config_, *registry_, *uploads_, *jobs_, *dataset_stats_,
-                                                               metrics_, gate_counters_, *inference_, *router_,
-                                                               std::chrono::steady_clock::now(), config_.replica});
+                                                              metrics_, gate_counters_, *inference_, *router_,
+                                                              std::chrono::steady_clock::now(), config_.replica});
   register_routes();
   follower_ = std::thread([this] { follow_loop(); });
 }
@@ -119,15 +119,24 @@ App::~App() { stop(); }
 namespace {
 const char* reason_phrase(int status) {
   switch (status) {
-    case 400: return "Bad Request";
-    case 408: return "Request Timeout";
-    case 411: return "Length Required";
-    case 413: return "Payload Too Large";
-    case 416: return "Range Not Satisfiable";
-    case 431: return "Request Header Fields Too Large";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    default: return "Error";
+    case 400:
+      return "Bad Request";
+    case 408:
+      return "Request Timeout";
+    case 411:
+      return "Length Required";
+    case 413:
+      return "Payload Too Large";
+    case 416:
+      return "Range Not Satisfiable";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 501:
+      return "Not Implemented";
+    case 503:
+      return "Service Unavailable";
+    default:
+      return "Error";
   }
 }
 }  // namespace
@@ -149,24 +158,25 @@ std::string App::rejection_response(int status, const std::string& message, cons
 }
 
 void App::install_error_handlers() {
-  http_->set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request& req,
-                                                                         httplib::Response& res) {
-    if (!res.get_header_value("X-Request-Id").empty()) return httplib::Server::HandlerResponse::Unhandled;
-    res.set_header("X-Request-Id", router_->next_request_id());
-    res.set_header("X-Replica", config_.replica);
-    const RequestStream* stream = RequestStream::current();
-    if (stream && stream->timed_out()) res.status = 408;
-    std::string message = "HTTP error " + std::to_string(res.status);
-    if (res.status == 404) message = "no route for " + req.method + " " + req.path + " (see /openapi.json)";
-    if (res.status == 413)
-      message = "request body larger than the limit of " + std::to_string(config_.max_body_bytes) + " bytes";
-    if (res.status == 400) message = "malformed HTTP request";
-    if (res.status == 408) message = "request body not received in time (" +
-                                     std::to_string(config_.read_timeout_seconds) + " s plus 1 s per 64 KiB)";
-    send_error(res, res.status, message);
-    metrics_.record_request("(unrouted)", req.method, res.status, 0.0);
-    return httplib::Server::HandlerResponse::Handled;
-  }));
+  http_->set_error_handler(
+      httplib::Server::HandlerWithResponse([this](const httplib::Request& req, httplib::Response& res) {
+        if (!res.get_header_value("X-Request-Id").empty()) return httplib::Server::HandlerResponse::Unhandled;
+        res.set_header("X-Request-Id", router_->next_request_id());
+        res.set_header("X-Replica", config_.replica);
+        const RequestStream* stream = RequestStream::current();
+        if (stream && stream->timed_out()) res.status = 408;
+        std::string message = "HTTP error " + std::to_string(res.status);
+        if (res.status == 404) message = "no route for " + req.method + " " + req.path + " (see /openapi.json)";
+        if (res.status == 413)
+          message = "request body larger than the limit of " + std::to_string(config_.max_body_bytes) + " bytes";
+        if (res.status == 400) message = "malformed HTTP request";
+        if (res.status == 408)
+          message = "request body not received in time (" + std::to_string(config_.read_timeout_seconds) +
+                    " s plus 1 s per 64 KiB)";
+        send_error(res, res.status, message);
+        metrics_.record_request("(unrouted)", req.method, res.status, 0.0);
+        return httplib::Server::HandlerResponse::Handled;
+      }));
   // Exceptions the router did not map (it maps everything inside handlers): the message may name server paths,
   // so it goes to the log, and the client gets the request id to quote.
   http_->set_exception_handler([this](const httplib::Request&, httplib::Response& res, std::exception_ptr error) {
@@ -186,8 +196,8 @@ void App::install_error_handlers() {
   http_->set_logger([this](const httplib::Request& req, const httplib::Response& res) {
     if (!config_.log_requests) return;
     // Request id, route, status, time and model version; never pixels or file names.
-    std::fprintf(stderr, "[%s] %s %s -> %d %s%s%s\n", res.get_header_value("X-Request-Id").c_str(),
-                 req.method.c_str(), req.path.c_str(), res.status, res.get_header_value("Server-Timing").c_str(),
+    std::fprintf(stderr, "[%s] %s %s -> %d %s%s%s\n", res.get_header_value("X-Request-Id").c_str(), req.method.c_str(),
+                 req.path.c_str(), res.status, res.get_header_value("Server-Timing").c_str(),
                  res.has_header("X-Model-Version") ? " model=" : "", res.get_header_value("X-Model-Version").c_str());
   });
 }
@@ -249,7 +259,7 @@ int App::start(const std::string& host, int port) {
 void App::request_shutdown() {
   context_->draining = true;
   if (jobs_) jobs_->request_stop();  // the retraining job stops at its next batch and is requeued
-  http_->stop();  // stop accepting; the gate serves what is waiting before listen() returns
+  http_->stop();                     // stop accepting; the gate serves what is waiting before listen() returns
 }
 
 void App::stop() {

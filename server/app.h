@@ -39,20 +39,19 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <mutex>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
-
-#include "server/http.h"
 
 #include "io/image_io.h"
 #include "server/database.h"
 #include "server/dataset_stats.h"
+#include "server/http.h"
+#include "server/http_server.h"
 #include "server/job_queue.h"
 #include "server/metrics.h"
 #include "server/model_registry.h"
-#include "server/http_server.h"
 #include "server/retrainer.h"
 #include "server/router.h"
 #include "server/thread_budget.h"
@@ -61,15 +60,15 @@
 namespace mriscan {
 
 struct ServerConfig {
-  std::string state_dir;      // SQLite database, uploads/, models/, runs/
-  std::string initial_model;  // a model file to import as v1 when the registry is empty
+  std::string state_dir;                         // SQLite database, uploads/, models/, runs/
+  std::string initial_model;                     // a model file to import as v1 when the registry is empty
   std::vector<std::string> initial_class_names;  // its class names, if it has none (a torchvision state dict)
-  std::string models_dir;     // or: import every *.safetensors under this folder (newest active)
-  std::string data_dir;       // training data for retraining and /dataset_stats ("" = none)
-  std::string web_root;       // folder with openapi.json and ui/ ("" = <source dir>/server)
-  std::string admin_token;    // required by admin routes; must not be empty
-  std::string replica;        // this process's name in /health, X-Replica and job owners ("" = <hostname>-<pid>)
-  int sync_interval_ms = 500; // how often the active version is read from the database (replicas follow it)
+  std::string models_dir;                        // or: import every *.safetensors under this folder (newest active)
+  std::string data_dir;                          // training data for retraining and /dataset_stats ("" = none)
+  std::string web_root;                          // folder with openapi.json and ui/ ("" = <source dir>/server)
+  std::string admin_token;                       // required by admin routes; must not be empty
+  std::string replica;         // this process's name in /health, X-Replica and job owners ("" = <hostname>-<pid>)
+  int sync_interval_ms = 500;  // how often the active version is read from the database (replicas follow it)
   size_t max_body_bytes = 64u << 20;
   DecodeLimits image_limits = {.max_pixels = 16'000'000, .max_side = 8192};
   int http_threads = 8;
@@ -77,7 +76,7 @@ struct ServerConfig {
   int max_batch_files = 64;
   time_t read_timeout_seconds = 10;  // for a request's head; its body gets this plus 1 s per 64 KiB
   int db_busy_timeout_ms = 5000;     // a locked database is retried this long, then 503
-  RetrainSettings retrain;    // data_dir and runs_dir are filled from the fields above
+  RetrainSettings retrain;           // data_dir and runs_dir are filled from the fields above
   JobQueueOptions job_options;
   bool log_requests = true;
 };

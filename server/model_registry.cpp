@@ -96,8 +96,8 @@ std::string ModelRegistry::open() {
     if (!recorded || version.active) return "serving " + version.name();
     follow_failed_number_ = versions.front().number;  // follow_database() retries it in 10 s
     follow_retry_at_ = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    return "serving " + version.name() + " in place of the recorded active version, which failed to load (" +
-           problems + " ); it is tried again every 10 s and at the next start, and POST /models/" + version.name() +
+    return "serving " + version.name() + " in place of the recorded active version, which failed to load (" + problems +
+           " ); it is tried again every 10 s and at the next start, and POST /models/" + version.name() +
            "/activate makes the switch permanent";
   }
   return "no registered model could be loaded:" + problems;
@@ -111,10 +111,9 @@ ModelRegistry::Staged ModelRegistry::stage(const std::string& source_path, const
   Staged staged;
   staged.source = source;
   staged.metrics = !metrics.is_null() ? metrics : classifier->metadata().value("metrics", nlohmann::json());
-  staged.tmp_path = write_temporary_durably((fs::path(dir_) / "incoming.safetensors").string(),
-                                            [&](const std::string& tmp_path) {
-                                              write_as_model_file(source_path, tmp_path, import_options_);
-                                            });
+  staged.tmp_path = write_temporary_durably(
+      (fs::path(dir_) / "incoming.safetensors").string(),
+      [&](const std::string& tmp_path) { write_as_model_file(source_path, tmp_path, import_options_); });
   return staged;
 }
 
@@ -225,9 +224,8 @@ std::string ModelRegistry::follow_database() {
   } catch (const std::exception& error) {
     follow_failed_number_ = recorded;
     follow_retry_at_ = now + std::chrono::seconds(10);
-    return "v" + std::to_string(recorded) + " is the recorded active version but does not load here (" +
-           error.what() + "); still serving " + (served ? served->name : std::string("nothing")) +
-           ", retrying in 10 s";
+    return "v" + std::to_string(recorded) + " is the recorded active version but does not load here (" + error.what() +
+           "); still serving " + (served ? served->name : std::string("nothing")) + ", retrying in 10 s";
   }
   follow_failed_number_ = 0;
   return "now serving v" + std::to_string(recorded) + ", activated by another replica";

@@ -4,14 +4,14 @@
 // Registering copies the file to a temporary name unique to this process and fsyncs it; then ONE transaction
 // (which holds SQLite's write lock, so no other process can pick the same number) reads the next number,
 // renames the temporary to v<n>.safetensors and inserts the row. A crash before the commit leaves an orphan
-// file that the next registration of that number overwrites, never a row pointing at a half-written file. Activation loads the new Classifier first (a bad file fails here and changes
-// nothing), flips the `active` flag of every row in one transaction, and only then swaps the served pointer.
-// Requests hold their own shared_ptr copy for their whole duration, so in-flight predictions finish on the old
-// model, new ones use the new one, and the old one is freed when the last request lets go.
-// On open, the active row's file is loaded; if it is missing or corrupt, the newest version that does load is
-// served in its place ("the last good model") WITHOUT changing the recorded active version: the failure may be
-// transient (a slow mount, a file being restored), so the next start tries the recorded one again, and only an
-// operator's activation changes it. If none loads, the server runs without a model (not ready). /models shows
+// file that the next registration of that number overwrites, never a row pointing at a half-written file. Activation
+// loads the new Classifier first (a bad file fails here and changes nothing), flips the `active` flag of every row in
+// one transaction, and only then swaps the served pointer. Requests hold their own shared_ptr copy for their whole
+// duration, so in-flight predictions finish on the old model, new ones use the new one, and the old one is freed when
+// the last request lets go. On open, the active row's file is loaded; if it is missing or corrupt, the newest version
+// that does load is served in its place ("the last good model") WITHOUT changing the recorded active version: the
+// failure may be transient (a slow mount, a file being restored), so the next start tries the recorded one again, and
+// only an operator's activation changes it. If none loads, the server runs without a model (not ready). /models shows
 // both: `active` (recorded) and `serving`.
 // Replicas (several processes on one state directory): the recorded active version in the database is the
 // truth. follow_database(), called every `sync interval` by the App, loads and serves it when another process
@@ -24,11 +24,10 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "infer/classifier.h"
 #include "server/database.h"
@@ -97,7 +96,6 @@ class ModelRegistry {
     std::string tmp_path, source;
     nlohmann::json metrics;
   };
-  ModelLoadOptions import_options_;
   Staged stage(const std::string& source_path, const std::string& source, const nlohmann::json& metrics);
   ModelVersion commit_staged(Database::Session& session, const Staged& staged);  // numbers, renames, inserts
   ModelVersion from_row(const SqlRow& row) const;
@@ -107,6 +105,7 @@ class ModelRegistry {
 
   Database& db_;
   std::string dir_;
+  ModelLoadOptions import_options_;  // how foreign files (torchvision's) are read when registered
   std::mutex change_mutex_;          // one registration or activation at a time
   mutable std::mutex active_mutex_;  // guards active_ only: held for a pointer copy, never during I/O
   std::shared_ptr<const ActiveModel> active_;

@@ -32,8 +32,9 @@ void register_model_routes(Router& router, ServerContext& context) {
     const ModelFileInfo info = read_model_info(version->path);
     auto card = info.metadata.find("model_card");
     if (card == info.metadata.end())
-      throw HttpError(404, version->name() + " has no model card (it was trained before model cards existed, or "
-                                             "imported from elsewhere)");
+      throw HttpError(404, version->name() +
+                               " has no model card (it was trained before model cards existed, or "
+                               "imported from elsewhere)");
     res.status = 200;
     res.set_content(card->second, "text/markdown; charset=utf-8");
   });
@@ -60,8 +61,9 @@ void register_model_routes(Router& router, ServerContext& context) {
                                    ": its model file does not load (details in the server log); the previous "
                                    "version keeps serving");
         }
-        send_json(res, 200, {{"active_version", "v" + std::to_string(*number)},
-                             {"previous_version", previous ? nlohmann::json(previous->name) : nullptr}});
+        send_json(res, 200,
+                  {{"active_version", "v" + std::to_string(*number)},
+                   {"previous_version", previous ? nlohmann::json(previous->name) : nullptr}});
       },
       /*admin=*/true);
 }

@@ -46,15 +46,20 @@ nlohmann::json prediction_json(const Prediction& prediction, const std::vector<s
                          {"ood_score", prediction.ood_score},
                          {"ood_threshold", prediction.ood_threshold}};
   if (prediction.out_of_distribution) {
-    body.update({{"predicted_class", nullptr}, {"class_index", nullptr}, {"confidence", nullptr},
-                 {"probabilities", nullptr}, {"message", kNotAnMri}});
+    body.update({{"predicted_class", nullptr},
+                 {"class_index", nullptr},
+                 {"confidence", nullptr},
+                 {"probabilities", nullptr},
+                 {"message", kNotAnMri}});
     return body;
   }
   nlohmann::json probabilities = nlohmann::json::object();
   for (size_t k = 0; k < class_names.size() && k < prediction.probabilities.size(); ++k)
     probabilities[class_names[k]] = prediction.probabilities[k];
-  body.update({{"predicted_class", prediction.class_name}, {"class_index", prediction.class_index},
-               {"confidence", prediction.confidence}, {"probabilities", probabilities}});
+  body.update({{"predicted_class", prediction.class_name},
+               {"class_index", prediction.class_index},
+               {"confidence", prediction.confidence},
+               {"probabilities", probabilities}});
   return body;
 }
 
@@ -100,10 +105,10 @@ void register_prediction_routes(Router& router, ServerContext& context) {
       body = prediction_json(explanation.prediction, names);
       if (!explanation.prediction.out_of_distribution)  // a heatmap "explaining" a withheld class would tell it
         body["gradcam"] = {{"explained_class", names.at(explanation.class_index)},
-                         {"overlay_png_base64", base64_encode(encode_png(explanation.overlay))},
-                         {"heatmap_height", explanation.heatmap_h},
-                         {"heatmap_width", explanation.heatmap_w},
-                         {"heatmap", explanation.heatmap}};
+                           {"overlay_png_base64", base64_encode(encode_png(explanation.overlay))},
+                           {"heatmap_height", explanation.heatmap_h},
+                           {"heatmap_width", explanation.heatmap_w},
+                           {"heatmap", explanation.heatmap}};
     } else {
       Prediction prediction = predict_within_budget(context, *model->classifier, image);
       inference_ms = prediction.inference_ms;

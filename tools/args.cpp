@@ -1,9 +1,8 @@
 // Implementation of the subcommand option parser.
 #include "tools/args.h"
 
-#include <sstream>
-
 #include <algorithm>
+#include <sstream>
 
 #include "tools/command.h"
 
@@ -73,7 +72,8 @@ std::vector<std::string> Args::get_list(const std::string& name) const {
   std::stringstream in(get(name, ""));
   for (std::string item; std::getline(in, item, ',');) {
     const size_t first = item.find_first_not_of(' '), last = item.find_last_not_of(' ');
-    if (first == std::string::npos) throw CommandError("option --" + name + " has an empty item: '" + get(name, "") + "'");
+    if (first == std::string::npos)
+      throw CommandError("option --" + name + " has an empty item: '" + get(name, "") + "'");
     items.push_back(item.substr(first, last - first + 1));
   }
   return items;

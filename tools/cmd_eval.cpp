@@ -26,8 +26,9 @@ the model's stored temperature applied.
 const std::vector<Option> kOptions = {
     {"model", "FILE", "the model file (required)"},
     {"data", "DIR", "class folders, or a dataset root whose Testing/ is used (../shared/data/brain-tumor-mri)"},
-    {"only", "LIST", "only the images listed (one path a line, relative to DIR's parent or absolute), e.g. the "
-                     "de-duplicated Testing list of `mriscan data check`"},
+    {"only", "LIST",
+     "only the images listed (one path a line, relative to DIR's parent or absolute), e.g. the "
+     "de-duplicated Testing list of `mriscan data check`"},
     {"batch", "N", "batch size (32)"},
     {"class-names", "A,B,..", "class names of a model file without them (a torchvision state dict)"},
     {"json", "", "print the metrics as one JSON document on stdout"},
@@ -41,7 +42,8 @@ int run_eval(const std::vector<std::string>& raw) {
   }
   namespace fs = std::filesystem;
   const std::string model_path = args.require("model");
-  fs::path data = args.has("data") ? fs::path(args.get("data", "")) : fs::path(find_shared_dir()) / "data/brain-tumor-mri";
+  fs::path data =
+      args.has("data") ? fs::path(args.get("data", "")) : fs::path(find_shared_dir()) / "data/brain-tumor-mri";
   if (fs::is_directory(data / "Testing")) data /= "Testing";
   ModelFileInfo info;
   auto model = load_model_file(model_path, &info, {.class_names = args.get_list("class-names")});
@@ -53,12 +55,15 @@ int run_eval(const std::vector<std::string>& raw) {
     if (!list) throw CommandError("cannot read --only list " + args.get("only", ""));
     std::set<std::string> wanted;
     for (std::string line; std::getline(list, line);)
-      if (!line.empty()) wanted.insert(fs::weakly_canonical(fs::path(line).is_absolute() ? fs::path(line) : data.parent_path() / line).string());
+      if (!line.empty())
+        wanted.insert(
+            fs::weakly_canonical(fs::path(line).is_absolute() ? fs::path(line) : data.parent_path() / line).string());
     std::erase_if(samples, [&](const Sample& s) { return !wanted.count(fs::weakly_canonical(s.path).string()); });
     if (samples.empty()) throw CommandError("no image of " + data.string() + " is in the --only list");
   }
-  InferenceOutput out = run_inference(*model, samples, info.image_size, args.get_int("batch", 32),
-                                      [](int done, int total) { std::cerr << "\revaluating " << done << "/" << total << std::flush; });
+  InferenceOutput out =
+      run_inference(*model, samples, info.image_size, args.get_int("batch", 32),
+                    [](int done, int total) { std::cerr << "\revaluating " << done << "/" << total << std::flush; });
   std::cerr << "\n";
   const double temperature = info.metadata.count("temperature") ? std::stod(info.metadata.at("temperature")) : 1.0;
   Metrics metrics = compute_metrics(apply_temperature(out.logits, temperature), out.labels);
@@ -76,8 +81,9 @@ int run_eval(const std::vector<std::string>& raw) {
     j["ood"] = ood;
     std::cout << j.dump(2) << "\n";
   } else {
-    std::cout << "model " << model_path << " on " << data.string() << " (" << out.labels.size() << " images, T = "
-              << temperature << ")\n" << format_table(metrics, info.class_names);
+    std::cout << "model " << model_path << " on " << data.string() << " (" << out.labels.size()
+              << " images, T = " << temperature << ")\n"
+              << format_table(metrics, info.class_names);
     for (const std::string& skipped : out.skipped) std::cout << "skipped: " << skipped << "\n";
     if (!ood.is_null()) std::cout << "\n" << format_ood_table(ood);
   }

@@ -42,15 +42,20 @@ int run_predict(const std::vector<std::string>& raw) {
       p = classifier->predict(image);
     }
     nlohmann::json probabilities;
-    for (size_t k = 0; k < p.probabilities.size(); ++k) probabilities[classifier->class_names()[k]] = p.probabilities[k];
-    nlohmann::json result = {{"image", path}, {"out_of_distribution", p.out_of_distribution},
-                             {"ood_reasons", p.ood_reasons}, {"ood_score", p.ood_score},
-                             {"ood_threshold", p.ood_threshold}, {"inference_time_ms", p.inference_ms}};
+    for (size_t k = 0; k < p.probabilities.size(); ++k)
+      probabilities[classifier->class_names()[k]] = p.probabilities[k];
+    nlohmann::json result = {{"image", path},
+                             {"out_of_distribution", p.out_of_distribution},
+                             {"ood_reasons", p.ood_reasons},
+                             {"ood_score", p.ood_score},
+                             {"ood_threshold", p.ood_threshold},
+                             {"inference_time_ms", p.inference_ms}};
     // As the API: no class for an input that is not like the training scans (infer/ood_check.h).
     if (p.out_of_distribution)
       result.update({{"predicted_class", nullptr}, {"confidence", nullptr}, {"probabilities", nullptr}});
     else
-      result.update({{"predicted_class", p.class_name}, {"confidence", p.confidence}, {"probabilities", probabilities}});
+      result.update(
+          {{"predicted_class", p.class_name}, {"confidence", p.confidence}, {"probabilities", probabilities}});
     results.push_back(result);
     if (args.flag("json")) continue;
     if (p.out_of_distribution) {

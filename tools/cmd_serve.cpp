@@ -7,14 +7,14 @@
 
 #include <cerrno>
 #include <csignal>
-#include <cstring>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <sstream>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include "data/dataset.h"
@@ -41,26 +41,36 @@ struct NumberOption {
 };
 
 const std::vector<NumberOption> kNumberOptions = {
-    {{"http-threads", "N", "HTTP worker threads"}, 1,
-     [](const ServerConfig& c) { return c.http_threads; }, [](ServerConfig& c, int v) { c.http_threads = v; }},
-    {{"max-queued", "N", "requests allowed to wait for a worker before 503"}, 0,
+    {{"http-threads", "N", "HTTP worker threads"},
+     1,
+     [](const ServerConfig& c) { return c.http_threads; },
+     [](ServerConfig& c, int v) { c.http_threads = v; }},
+    {{"max-queued", "N", "requests allowed to wait for a worker before 503"},
+     0,
      [](const ServerConfig& c) { return c.max_queued_requests; },
      [](ServerConfig& c, int v) { c.max_queued_requests = v; }},
-    {{"max-body-mb", "N", "maximum request body in MB"}, 1,
+    {{"max-body-mb", "N", "maximum request body in MB"},
+     1,
      [](const ServerConfig& c) { return static_cast<int>(c.max_body_bytes >> 20); },
      [](ServerConfig& c, int v) { c.max_body_bytes = static_cast<size_t>(v) << 20; }},
-    {{"max-image-side", "N", "maximum image width or height"}, 1,
+    {{"max-image-side", "N", "maximum image width or height"},
+     1,
      [](const ServerConfig& c) { return c.image_limits.max_side; },
      [](ServerConfig& c, int v) { c.image_limits.max_side = v; }},
-    {{"max-image-mpix", "N", "maximum image size in megapixels"}, 1,
+    {{"max-image-mpix", "N", "maximum image size in megapixels"},
+     1,
      [](const ServerConfig& c) { return static_cast<int>(c.image_limits.max_pixels / 1'000'000); },
      [](ServerConfig& c, int v) { c.image_limits.max_pixels = int64_t{v} * 1'000'000; }},
-    {{"max-batch", "N", "maximum files per /predict_batch"}, 1,
-     [](const ServerConfig& c) { return c.max_batch_files; }, [](ServerConfig& c, int v) { c.max_batch_files = v; }},
-    {{"retrain-max-per-class", "N", "cap training images per class in retraining (0: all)"}, 0,
+    {{"max-batch", "N", "maximum files per /predict_batch"},
+     1,
+     [](const ServerConfig& c) { return c.max_batch_files; },
+     [](ServerConfig& c, int v) { c.max_batch_files = v; }},
+    {{"retrain-max-per-class", "N", "cap training images per class in retraining (0: all)"},
+     0,
      [](const ServerConfig& c) { return c.retrain.default_max_samples_per_class; },
      [](ServerConfig& c, int v) { c.retrain.default_max_samples_per_class = v; }},
-    {{"retrain-batch-size", "N", "batch size of retraining"}, 1,
+    {{"retrain-batch-size", "N", "batch size of retraining"},
+     1,
      [](const ServerConfig& c) { return c.retrain.batch_size; },
      [](ServerConfig& c, int v) { c.retrain.batch_size = v; }},
 };
@@ -80,8 +90,9 @@ std::vector<Option> serve_options() {
       {"activation-rule", "RULE", "after a retrain: not-worse, always or never (not-worse)"},
       {"threads", "N", "kernel threads that concurrent predictions share (physical cores)"},
       {"web-root", "DIR", "folder with openapi.json and ui/ (the source tree's server/)"},
-      {"replica", "NAME", "this server's name in /health and X-Replica when several share a state directory "
-                          "($MRISCAN_REPLICA, else HOSTNAME-PID)"},
+      {"replica", "NAME",
+       "this server's name in /health and X-Replica when several share a state directory "
+       "($MRISCAN_REPLICA, else HOSTNAME-PID)"},
       {"quiet", "", "no per-request log lines"},
   };
   const ServerConfig defaults;
@@ -128,8 +139,8 @@ std::string state_dir_token(const std::string& state_dir, const std::string& pat
   const std::string token = random_token();
   const std::string tmp_path = path + ".tmp." + std::to_string(getpid()) + "-" + random_token().substr(0, 8);
   const int fd = ::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
-  const bool written = fd >= 0 && ::write(fd, token.data(), token.size()) == static_cast<ssize_t>(token.size()) &&
-                       ::fsync(fd) == 0;
+  const bool written =
+      fd >= 0 && ::write(fd, token.data(), token.size()) == static_cast<ssize_t>(token.size()) && ::fsync(fd) == 0;
   if (fd >= 0) ::close(fd);
   bool linked = written && ::link(tmp_path.c_str(), path.c_str()) == 0;
   int link_error = errno;
@@ -141,7 +152,7 @@ std::string state_dir_token(const std::string& state_dir, const std::string& pat
   if (!written) throw CommandError("serve: cannot write the admin token to '" + tmp_path + "'");
   if (!linked && link_error != EEXIST)
     throw CommandError("serve: cannot create '" + path + "': " + std::strerror(link_error));
-  if (!linked) return read_token_file(path);  // EEXIST: another replica's token
+  if (!linked) return read_token_file(path);                             // EEXIST: another replica's token
   const int dir_fd = ::open(state_dir.c_str(), O_RDONLY | O_DIRECTORY);  // the new name survives a power cut
   if (dir_fd >= 0) {
     ::fsync(dir_fd);

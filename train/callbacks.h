@@ -1,13 +1,12 @@
 // The end-of-epoch decisions of a run, on the validation loss: BestCheckpoint (save the best model so far),
-// ReduceLROnPlateau (the next learning rate, under the plateau schedule) and EarlyStopping (whether to go on), in that order, with their state
-// as one JSON object for the resume file. Keras calls these callbacks; here they are three objects from optim/.
-// What it is not: the optimizer step or the validation pass (train/trainer.cpp).
+// ReduceLROnPlateau (the next learning rate, under the plateau schedule) and EarlyStopping (whether to go on), in that
+// order, with their state as one JSON object for the resume file. Keras calls these callbacks; here they are three
+// objects from optim/. What it is not: the optimizer step or the validation pass (train/trainer.cpp).
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
-
-#include <nlohmann/json.hpp>
 
 #include "optim/checkpoint.h"
 #include "optim/early_stopping.h"

@@ -9,10 +9,10 @@
 
 #include "data/data_check.h"
 #include "eval/metrics.h"
+#include "eval/ood_report.h"
 #include "eval/run_report.h"
 #include "infer/calibration.h"
 #include "infer/inference.h"
-#include "eval/ood_report.h"
 #include "infer/ood_check.h"
 #include "models/model_file.h"
 #include "train/model_card.h"
@@ -28,8 +28,7 @@ constexpr int kOodFitImagesPerClass = 400;
 std::string cpu_model_name() {
   std::ifstream cpuinfo("/proc/cpuinfo");
   for (std::string line; std::getline(cpuinfo, line);)
-    if (line.rfind("model name", 0) == 0 && line.find(':') != std::string::npos)
-      return line.substr(line.find(':') + 2);
+    if (line.rfind("model name", 0) == 0 && line.find(':') != std::string::npos) return line.substr(line.find(':') + 2);
   return "";
 }
 
@@ -67,30 +66,35 @@ nlohmann::json write_final_model(MobileNetV2& model, const FinalModelInputs& inp
   // OOD statistics come from training images (no augmentation), the threshold from validation images.
   std::vector<Sample> ood_fit_samples = cap_per_class(splits.train, num_classes, kOodFitImagesPerClass);
   InferenceOutput fit = inputs.infer(ood_fit_samples);
-  const OodCheck ood = OodCheck::fit({.train_features = fit.features, .train_labels = fit.labels,
-                                      .train_statistics = fit.statistics, .val_features = val.features,
+  const OodCheck ood = OodCheck::fit({.train_features = fit.features,
+                                      .train_labels = fit.labels,
+                                      .train_statistics = fit.statistics,
+                                      .val_features = val.features,
                                       .val_statistics = val.statistics},
                                      num_classes);
 
   nlohmann::json metrics;
-  metrics["validation"] = to_json(compute_metrics(apply_temperature(val.logits, temperature.temperature), val.labels),
-                                  splits.class_names);
-  metrics["temperature"] = {{"value", temperature.temperature}, {"val_nll_before", temperature.nll_before},
+  metrics["validation"] =
+      to_json(compute_metrics(apply_temperature(val.logits, temperature.temperature), val.labels), splits.class_names);
+  metrics["temperature"] = {{"value", temperature.temperature},
+                            {"val_nll_before", temperature.nll_before},
                             {"val_nll_after", temperature.nll_after}};
   metrics["history"] = inputs.history;
   metrics["best_epoch"] = inputs.best_epoch;
   metrics["config"] = train_config_to_json(config);
-  metrics["splits"] = {{"train", splits.train.size()}, {"validation", splits.validation.size()},
-                       {"test", splits.test.size()}};
+  metrics["splits"] = {
+      {"train", splits.train.size()}, {"validation", splits.validation.size()}, {"test", splits.test.size()}};
   std::optional<InferenceOutput> test;
   if (!splits.test.empty()) {
     if (phase) phase("test");
     test = inputs.infer(splits.test);
     metrics["test"] = to_json(compute_metrics(apply_temperature(test->logits, temperature.temperature), test->labels),
                               splits.class_names);
-    if (std::optional<InferenceOutput> dedup = without_training_copies(*test, config.data_dir); dedup && !dedup->labels.empty())
-      metrics["test_dedup"] = to_json(
-          compute_metrics(apply_temperature(dedup->logits, temperature.temperature), dedup->labels), splits.class_names);
+    if (std::optional<InferenceOutput> dedup = without_training_copies(*test, config.data_dir);
+        dedup && !dedup->labels.empty())
+      metrics["test_dedup"] =
+          to_json(compute_metrics(apply_temperature(dedup->logits, temperature.temperature), dedup->labels),
+                  splits.class_names);
   }
   std::map<std::string, const InferenceOutput*> scans = {{"validation", &val}};
   if (test) scans["test"] = &*test;
@@ -103,8 +107,8 @@ nlohmann::json write_final_model(MobileNetV2& model, const FinalModelInputs& inp
   metadata["temperature"] = std::to_string(temperature.temperature);
   metadata["metrics"] = metrics.dump();
   metadata["model_card"] = card;
-  metadata["created_at"] = std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
-                                              std::chrono::system_clock::now().time_since_epoch()).count());
+  metadata["created_at"] = std::to_string(
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
   if (!inputs.write_files) return metrics;
   save_model_file(model_path, model, config.image_size, splits.class_names, metadata, ood.to_tensors());
   std::ofstream(std::filesystem::path(run_dir) / "metrics.json") << metrics.dump(2) << "\n";

@@ -1,15 +1,14 @@
 // After the last epoch: the best checkpoint becomes the run's model. On the validation split: temperature
-// scaling, then the out-of-distribution check (statistics from training images, thresholds from validation); Testing, when
-// present, is evaluated once, with nothing chosen from it, in full and without the images that have a copy in
+// scaling, then the out-of-distribution check (statistics from training images, thresholds from validation); Testing,
+// when present, is evaluated once, with nothing chosen from it, in full and without the images that have a copy in
 // Training. Writes RUNDIR/model.safetensors (with the temperature, the detector, the metrics and the model card in
 // it), RUNDIR/metrics.json, RUNDIR/MODEL_CARD.md (train/model_card.h) and the report plots.
 // What it is not: the epoch loop (train/trainer.cpp) or the metric definitions (eval/metrics.h).
 #pragma once
 
 #include <functional>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "infer/inference.h"
 #include "models/mobilenet_v2.h"
@@ -26,7 +25,7 @@ struct FinalModelInputs {
   // The model's outputs on a list of samples (run_inference, or its sharded form under MPI: every process gets
   // all of them, so all compute the same metrics).
   std::function<InferenceOutput(const std::vector<Sample>&)> infer;
-  bool write_files = true;  // false on every rank but 0 of a data-parallel run
+  bool write_files = true;     // false on every rank but 0 of a data-parallel run
   double train_seconds = 0.0;  // wall time from the start of train_model to the end of the last epoch
 };
 

@@ -68,8 +68,8 @@ void ood_section(std::ostringstream& out, const nlohmann::json& ood) {
     for (const auto& [name, d] : ood["confidence"].items()) {
       if (d.value("count", 0) == 0) continue;
       out << "| " << name << " | " << d.value("count", 0) << " | " << number(d.value("mean", 0.0)) << " | "
-          << number(d.value("p05", 0.0)) << " | " << number(d.value("p50", 0.0)) << " | "
-          << number(d.value("p95", 0.0)) << " |\n";
+          << number(d.value("p05", 0.0)) << " | " << number(d.value("p50", 0.0)) << " | " << number(d.value("p95", 0.0))
+          << " |\n";
     }
   out << "\nThe generated pictures are a floor on what the check misses, not a guarantee: real photographs and "
          "screenshots can be stranger. Other MRI sequences, other body parts and other scanners were not tested.\n";
@@ -85,19 +85,19 @@ std::string model_card_markdown(const nlohmann::json& metrics, const std::vector
          "must not be used to diagnose, treat or triage patients. It is a research and teaching artefact.\n\n"
          "## Intended use\n\n"
          "Classifying single axial brain MRI slices, as JPEG or PNG, into ";
-  for (size_t i = 0; i < class_names.size(); ++i) out << (i ? (i + 1 == class_names.size() ? " or " : ", ") : "") << class_names[i];
+  for (size_t i = 0; i < class_names.size(); ++i)
+    out << (i ? (i + 1 == class_names.size() ? " or " : ", ") : "") << class_names[i];
   out << ", for studying CPU training and inference and the behaviour of such classifiers. Not intended for: "
          "clinical decisions, other modalities or body parts, or patients unlike the public dataset below.\n\n"
          "## Model\n\nMobileNetV2 (width "
-      << config.value("width_mult", 1.0) << ", " << config.value("image_size", 224)
-      << "x" << config.value("image_size", 224)
-      << " input), ImageNet weights fine-tuned with mriscan's own C++ engine. Recipe: "
-      << config.value("epochs", 0) << " epochs (" << config.value("low_res_epochs", 0) << " at "
-      << config.value("low_res_size", 0) << " px), " << config.value("optimizer", std::string("?")) << ", "
-      << config.value("lr_schedule", std::string("plateau")) << " schedule, peak learning rate "
-      << config.value("learning_rate", 0.0) << ", batch " << config.value("batch_size", 0) << ", label smoothing "
-      << config.value("label_smoothing", 0.0) << ", seed " << config.value("seed", 0)
-      << "; best epoch on validation loss: " << metrics.value("best_epoch", 0) << ".";
+      << config.value("width_mult", 1.0) << ", " << config.value("image_size", 224) << "x"
+      << config.value("image_size", 224)
+      << " input), ImageNet weights fine-tuned with mriscan's own C++ engine. Recipe: " << config.value("epochs", 0)
+      << " epochs (" << config.value("low_res_epochs", 0) << " at " << config.value("low_res_size", 0) << " px), "
+      << config.value("optimizer", std::string("?")) << ", " << config.value("lr_schedule", std::string("plateau"))
+      << " schedule, peak learning rate " << config.value("learning_rate", 0.0) << ", batch "
+      << config.value("batch_size", 0) << ", label smoothing " << config.value("label_smoothing", 0.0) << ", seed "
+      << config.value("seed", 0) << "; best epoch on validation loss: " << metrics.value("best_epoch", 0) << ".";
   if (metrics.contains("train_seconds"))
     out << " Training took " << number(metrics["train_seconds"].get<double>() / 60.0, "%.1f") << " minutes"
         << (metrics.contains("machine") ? " on " + metrics["machine"].get<std::string>() : std::string()) << ".";
@@ -111,12 +111,15 @@ std::string model_card_markdown(const nlohmann::json& metrics, const std::vector
       << percent(config.value("val_fraction", 0.0), 0) << "); it chose the best epoch, the temperature and the "
       << "out-of-distribution thresholds. Testing was evaluated once, after everything was chosen.";
   if (metrics.contains("splits"))
-    out << " Images: " << metrics["splits"].value("train", 0) << " training, " << metrics["splits"].value("validation", 0)
-        << " validation, " << metrics["splits"].value("test", 0) << " Testing.";
+    out << " Images: " << metrics["splits"].value("train", 0) << " training, "
+        << metrics["splits"].value("validation", 0) << " validation, " << metrics["splits"].value("test", 0)
+        << " Testing.";
   out << "\n\n## Performance\n\n| split | result |\n|---|---|\n";
   if (metrics.contains("validation")) out << "| validation | " << metric_line(metrics["validation"]) << " |\n";
-  if (metrics.contains("test")) out << "| Testing (official) | " << metric_line(metrics["test"]) << " |\n";
-  else out << "| Testing | not evaluated in this run |\n";
+  if (metrics.contains("test"))
+    out << "| Testing (official) | " << metric_line(metrics["test"]) << " |\n";
+  else
+    out << "| Testing | not evaluated in this run |\n";
   if (metrics.contains("test_dedup"))
     out << "| Testing without copies in Training | " << metric_line(metrics["test_dedup"]) << " |\n";
   if (metrics.contains("test")) {

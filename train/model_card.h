@@ -8,10 +8,9 @@
 // What it is not: a metrics file (metrics.json has everything, machine-readable) or a regulatory document.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace mriscan {
 

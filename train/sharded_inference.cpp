@@ -43,6 +43,15 @@ InferenceOutput run_inference_sharded(Collective& world, MobileNetV2& model, con
   all.logits = gather_rows(world, local.logits, rows);      // (N, K)
   all.features = gather_rows(world, local.features, rows);  // (N, F)
   for (int i : world.allgather(answered)) all.paths.push_back(samples[static_cast<size_t>(i)].path);
+  std::vector<float> local_statistics;  // (n_r * kCount)
+  for (const ImageStatistics& s : local.statistics)
+    local_statistics.insert(local_statistics.end(), s.values.begin(), s.values.end());
+  const std::vector<float> statistics = world.allgather(local_statistics);  // (N * kCount)
+  for (size_t i = 0; i + ImageStatistics::kCount <= statistics.size(); i += ImageStatistics::kCount) {
+    ImageStatistics s;
+    std::copy_n(statistics.begin() + static_cast<std::ptrdiff_t>(i), ImageStatistics::kCount, s.values.begin());
+    all.statistics.push_back(s);
+  }
   all.skipped = std::move(local.skipped);
   return all;
 }

@@ -7,11 +7,10 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <variant>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "data/dataset.h"
 #include "engine/collective.h"
@@ -19,16 +18,16 @@
 namespace mriscan {
 
 struct TrainConfig {
-  std::string data_dir;      // dataset root with Training/ (and optionally Testing/), or a Training folder
-  std::string weights;       // initial weights (imported ImageNet backbone or a previous model); empty = random
-  std::string out_dir;       // RUNDIR
-  std::string resume_dir;    // continue this run: every field with a JSON key comes from its config.json but epochs
+  std::string data_dir;    // dataset root with Training/ (and optionally Testing/), or a Training folder
+  std::string weights;     // initial weights (imported ImageNet backbone or a previous model); empty = random
+  std::string out_dir;     // RUNDIR
+  std::string resume_dir;  // continue this run: every field with a JSON key comes from its config.json but epochs
   int epochs = 15;
   int batch_size = 32;
   int image_size = 224;
   float width_mult = 1.0f;
-  std::string optimizer = "adamw";  // adamw | adam | sgd
-  double learning_rate = 1e-3;  // the peak, reached after the warm-up (cosine), or the start (plateau)
+  std::string optimizer = "adamw";     // adamw | adam | sgd
+  double learning_rate = 1e-3;         // the peak, reached after the warm-up (cosine), or the start (plateau)
   std::string lr_schedule = "cosine";  // cosine: per-step warm-up + cosine decay | plateau: ReduceLROnPlateau
   double warmup_epochs = 0.5;          // cosine: linear warm-up length, in epochs
   // Progressive resizing: the first low_res_epochs epochs train at low_res_size (or image_size if smaller); the
@@ -41,12 +40,12 @@ struct TrainConfig {
   bool cache_frozen = false;  // compute the frozen prefix once per image (requires augment == false)
   bool augment = true;
   double val_fraction = 0.15;
-  int patience = 5;           // EarlyStopping
-  int lr_patience = 3;        // ReduceLROnPlateau
+  int patience = 5;     // EarlyStopping
+  int lr_patience = 3;  // ReduceLROnPlateau
   double lr_factor = 0.5;
   uint32_t seed = 42;
-  int threads = 0;            // 0 = all cores
-  int max_samples_per_class = 0;  // 0 = all (quick runs and tests)
+  int threads = 0;                             // 0 = all cores
+  int max_samples_per_class = 0;               // 0 = all (quick runs and tests)
   std::vector<Sample> extra_training_samples;  // uploads (server), appended to the training split; not in the table
   bool evaluate_test = true;
   bool sync_batch_norm = true;  // data-parallel: batch statistics over every process's shard (false: each its own)

@@ -46,8 +46,9 @@ TrainConfig resolve_config(const TrainConfig& requested, const fs::path& run_dir
     config.epochs = requested.epochs;
   }
   if (config.cache_frozen && (config.augment || config.frozen_blocks == 0))
-    throw std::invalid_argument("--cache-frozen needs --no-augment and --frozen-blocks > 0: cached activations of "
-                                "the frozen prefix are computed once per image, so they cannot see augmentation");
+    throw std::invalid_argument(
+        "--cache-frozen needs --no-augment and --frozen-blocks > 0: cached activations of "
+        "the frozen prefix are computed once per image, so they cannot see augmentation");
   if (config.cache_frozen && config.low_res_epochs > 0 && config.low_res_size < config.image_size)
     throw std::invalid_argument("--cache-frozen needs --low-res-epochs 0: the cached activations have one resolution");
   if (config.lr_schedule != "cosine" && config.lr_schedule != "plateau")
@@ -209,9 +210,10 @@ EpochTotals train_one_epoch(MobileNetV2& model, Optimizer& optimizer, const std:
     tape.clear();
     Var input = make_var(batch.images);
     // From the cache, the input is the frozen prefix's output: only the trainable tail runs.
-    Var logits = source.cache ? model.forward_head(tape, model.forward_blocks(tape, input, config.frozen_blocks,
-                                                                               MobileNetV2::kNumBlocks))
-                              : model.forward(tape, input);
+    Var logits =
+        source.cache
+            ? model.forward_head(tape, model.forward_blocks(tape, input, config.frozen_blocks, MobileNetV2::kNumBlocks))
+            : model.forward(tape, input);
     Var loss = softmax_cross_entropy(tape, logits, batch.labels, static_cast<float>(config.label_smoothing));
     // zero_grad as PyTorch's set_to_none: dropping the buffers makes backward allocate zeroed ones on first
     // accumulation (from the caching allocator, engine/tensor.cpp), and a parameter this pass did not reach keeps
@@ -229,9 +231,15 @@ EpochTotals train_one_epoch(MobileNetV2& model, Optimizer& optimizer, const std:
     totals.seen += n;
     if (progress) {
       const double elapsed = seconds_since(start);
-      progress({.phase = "train", .epoch = epoch + 1, .epochs = config.epochs, .batch = b + 1, .batches = batches,
-                .loss = totals.loss_sum / totals.seen, .accuracy = double(totals.correct) / totals.seen,
-                .images_per_second = totals.seen / elapsed, .eta_seconds = elapsed / (b + 1) * (batches - b - 1),
+      progress({.phase = "train",
+                .epoch = epoch + 1,
+                .epochs = config.epochs,
+                .batch = b + 1,
+                .batches = batches,
+                .loss = totals.loss_sum / totals.seen,
+                .accuracy = double(totals.correct) / totals.seen,
+                .images_per_second = totals.seen / elapsed,
+                .eta_seconds = elapsed / (b + 1) * (batches - b - 1),
                 .learning_rate = optimizer.learning_rate()});
     }
   }
@@ -271,7 +279,8 @@ TrainResult train_model(const TrainConfig& requested, const ProgressCallback& re
                                 ") training images, found " + std::to_string(splits.train.size()));
 
   // --- model, optimizer, callbacks, resume ---
-  MobileNetV2 model({.width_mult = config.width_mult, .num_classes = static_cast<int>(splits.class_names.size()),
+  MobileNetV2 model({.width_mult = config.width_mult,
+                     .num_classes = static_cast<int>(splits.class_names.size()),
                      .seed = config.seed});
   if (!config.weights.empty()) load_weights_into(model, config.weights);
   model.freeze_blocks(config.frozen_blocks);
@@ -312,9 +321,12 @@ TrainResult train_model(const TrainConfig& requested, const ProgressCallback& re
     auto report = [&](int done, int total) {
       if (progress) progress({.phase = "cache", .batch = done, .batches = total});
     };
-    const FrozenPrefixOptions cache_options{.frozen_blocks = config.frozen_blocks, .image_size = config.image_size,
-                                            .batch_size = config.batch_size, .seed = config.seed,
-                                            .shard_index = world.rank(), .shard_count = world.size()};
+    const FrozenPrefixOptions cache_options{.frozen_blocks = config.frozen_blocks,
+                                            .image_size = config.image_size,
+                                            .batch_size = config.batch_size,
+                                            .seed = config.seed,
+                                            .shard_index = world.rank(),
+                                            .shard_count = world.size()};
     cache = std::make_unique<FrozenPrefixCache>(model, splits.train, cache_options, report);
   }
   // One loader per training resolution (progressive resizing), made when the epoch loop first needs it.
@@ -335,9 +347,8 @@ TrainResult train_model(const TrainConfig& requested, const ProgressCallback& re
           splits.train, training_loader_options(config, image_size, splits.train.size(), world));
       source.loader = train_loader.get();
     }
-    EpochTotals totals =
-        train_one_epoch(model, *optimizer, trainable, reducer.get(), world.rank(), source, config, epoch, progress,
-                        cancel);
+    EpochTotals totals = train_one_epoch(model, *optimizer, trainable, reducer.get(), world.rank(), source, config,
+                                         epoch, progress, cancel);
     if (totals.cancelled) {
       result.cancelled = true;
       return result;
@@ -352,15 +363,21 @@ TrainResult train_model(const TrainConfig& requested, const ProgressCallback& re
     const float lr_used = optimizer->learning_rate();
     const bool is_best = callbacks.on_epoch_end(epoch, static_cast<float>(val_loss), *optimizer);
     const double seen = static_cast<double>(std::max<int64_t>(totals.seen, 1));
-    nlohmann::json summary = {{"epoch", epoch + 1}, {"train_loss", totals.loss_sum / seen},
-                              {"train_accuracy", totals.correct / seen}, {"val_loss", val_loss},
-                              {"val_accuracy", val_accuracy}, {"learning_rate", lr_used},
-                              {"train_seconds", train_seconds}, {"images_per_second", totals.seen / train_seconds},
+    nlohmann::json summary = {{"epoch", epoch + 1},
+                              {"train_loss", totals.loss_sum / seen},
+                              {"train_accuracy", totals.correct / seen},
+                              {"val_loss", val_loss},
+                              {"val_accuracy", val_accuracy},
+                              {"learning_rate", lr_used},
+                              {"train_seconds", train_seconds},
+                              {"images_per_second", totals.seen / train_seconds},
                               {"image_size", image_size},
                               {"data_wait_seconds", cache ? 0.0 : train_loader->wait_seconds()},
-                              {"epoch_seconds", seconds_since(epoch_start)}, {"best", is_best}};
+                              {"epoch_seconds", seconds_since(epoch_start)},
+                              {"best", is_best}};
     if (world.size() > 1)
-      summary["processes"] = {{"count", world.size()}, {"allreduce_wait_seconds", exposed_allreduce_seconds},
+      summary["processes"] = {{"count", world.size()},
+                              {"allreduce_wait_seconds", exposed_allreduce_seconds},
                               {"batch_norm_sync_seconds", batch_norm_sync_seconds}};
     history.push_back(summary);
     if (writes) log << summary.dump() << "\n" << std::flush;
@@ -379,8 +396,12 @@ TrainResult train_model(const TrainConfig& requested, const ProgressCallback& re
   if (!fs::exists(callbacks.best_path())) throw std::runtime_error("training produced no checkpoint");
   load_weights_into(model, callbacks.best_path());
   result.model_path = (run_dir / "model.safetensors").string();
-  const FinalModelInputs inputs{.config = config, .splits = splits, .history = history,
-                                .best_epoch = callbacks.best_epoch() + 1, .infer = infer, .write_files = writes,
+  const FinalModelInputs inputs{.config = config,
+                                .splits = splits,
+                                .history = history,
+                                .best_epoch = callbacks.best_epoch() + 1,
+                                .infer = infer,
+                                .write_files = writes,
                                 .train_seconds = seconds_since(run_start)};
   result.metrics = write_final_model(model, inputs, run_dir.string(), result.model_path, [&](const char* phase) {
     if (progress) progress({.phase = phase});

@@ -10,8 +10,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "io/safetensors.h"
 #include "io/atomic_file.h"
+#include "io/safetensors.h"
 #include "tests/support/temp_dir.h"
 
 namespace mriscan {
@@ -46,7 +46,8 @@ void expect_read_error(const std::string& path, const std::vector<std::string>& 
     FAIL() << "expected an error reading " << path;
   } catch (const std::runtime_error& e) {
     const std::string message = e.what();
-    for (const std::string& part : parts) EXPECT_NE(message.find(part), std::string::npos) << "'" << part << "' not in: " << message;
+    for (const std::string& part : parts)
+      EXPECT_NE(message.find(part), std::string::npos) << "'" << part << "' not in: " << message;
   }
 }
 
@@ -90,7 +91,7 @@ TEST_F(SafetensorsTest, TruncatedAtSeveralCutPoints) {
   std::memcpy(&n, bytes.data(), 8);
   // Cuts inside the length field, inside the header, right after it, inside the data, and one byte short.
   const std::vector<std::pair<size_t, std::string>> cuts = {
-      {0, "too short"}, {5, "too short"}, {8, "header length"}, {8 + n / 2, "header length"},
+      {0, "too short"},     {5, "too short"},          {8, "header length"},           {8 + n / 2, "header length"},
       {8 + n, "truncated"}, {8 + n + 10, "truncated"}, {bytes.size() - 1, "truncated"}};
   for (const auto& [cut, expected] : cuts) {
     const std::string cut_path = path("cut_" + std::to_string(cut) + ".safetensors");
@@ -140,9 +141,10 @@ TEST_F(SafetensorsTest, ShapeOffsetsMismatchOutOfRangeAndOverlap) {
   expect_read_error(path("mismatch.safetensors"), {"'w'", "[2,3]", "24 bytes", "[0,20]"});
   write_raw(path("range.safetensors"), R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}})", 12);
   expect_read_error(path("range.safetensors"), {"'w'", "past the end"});
-  write_raw(path("overlap.safetensors"),
-            R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},"b":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}})",
-            16);
+  write_raw(
+      path("overlap.safetensors"),
+      R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},"b":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}})",
+      16);
   expect_read_error(path("overlap.safetensors"), {"overlap", "'a'", "'b'"});
   write_raw(path("rank5.safetensors"), R"({"w":{"dtype":"F32","shape":[1,1,1,1,1],"data_offsets":[0,4]}})", 4);
   expect_read_error(path("rank5.safetensors"), {"'w'", "rank 5"});

@@ -23,6 +23,7 @@ TrainConfig schedule() {
   config.patience = 3;     // EarlyStopping
   config.lr_patience = 2;  // ReduceLROnPlateau
   config.lr_factor = 0.5;
+  config.lr_schedule = "plateau";  // under "cosine" the trainer sets the rate per step and the plateau only watches
   return config;
 }
 
@@ -42,7 +43,7 @@ TEST_F(EpochCallbacksTest, SavesBestsReducesOnPlateauAndStops) {
   // Epoch:                   0     1     2     3      4
   const std::vector<float> losses = {1.0f, 0.8f, 0.9f, 0.85f, 0.95f};
   const std::vector<bool> best = {true, true, false, false, false};
-  const std::vector<float> lr_after = {0.1f, 0.1f, 0.1f, 0.05f, 0.05f};  // 2 epochs without improvement: halved
+  const std::vector<float> lr_after = {0.1f, 0.1f, 0.1f, 0.05f, 0.05f};     // 2 epochs without improvement: halved
   const std::vector<bool> stop_after = {false, false, false, false, true};  // 3 epochs without improvement
   for (int e = 0; e < 5; ++e) {
     EXPECT_EQ(callbacks.on_epoch_end(e, losses[e], optimizer), best[e]) << "epoch " << e;
