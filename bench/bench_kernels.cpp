@@ -6,7 +6,10 @@
 // DepthwiseBnReLU6 / PointwiseBnReLU6 time one conv + eval-mode BN + ReLU6 forward both ways: unfused, as the taped
 // network runs it (conv, channel_affine_forward, relu6_forward: three passes over the output), and fused, as
 // models/folded_conv.h runs it (one kernel: BN folded into the weights and bias, ReLU6 in the epilogue).
+// FmaPeak measures the machine's fused multiply-add throughput (FLOPS on OMP_NUM_THREADS threads), the ceiling
+// that bench/compare_pytorch.py reports each pointwise GEMM against: a measured peak, not a datasheet's.
 #include <benchmark/benchmark.h>
+#include <omp.h>
 
 #include <cstdlib>
 #include <random>
@@ -15,6 +18,8 @@
 
 #include "bench/mobilenet_v2_shapes.h"
 #include "engine/kernels/dispatch.h"
+#include "engine/parallel.h"
+#include "engine/simd.h"
 
 namespace mriscan {
 namespace {
@@ -44,14 +49,21 @@ const char* direction_name(Direction d) {
 
 // A 3x3, pad 1 depthwise layer of this shape, at the benchmark batch.
 DepthwiseParams depthwise_params(const shapes::DepthwiseShape& shape) {
-  return {.batch = bench_batch(), .in_h = shape.h, .in_w = shape.w, .channels = shape.channels,
+  return {.batch = bench_batch(),
+          .in_h = shape.h,
+          .in_w = shape.w,
+          .channels = shape.channels,
           .out_h = conv_output_size(shape.h, 3, shape.stride, 1),
-          .out_w = conv_output_size(shape.w, 3, shape.stride, 1), .kernel = 3, .stride = shape.stride, .pad = 1};
+          .out_w = conv_output_size(shape.w, 3, shape.stride, 1),
+          .kernel = 3,
+          .stride = shape.stride,
+          .pad = 1};
 }
 
 void depthwise(benchmark::State& state, const KernelTable* table, shapes::DepthwiseShape shape, Direction direction) {
   DepthwiseParams p = depthwise_params(shape);
-  const size_t in = size_t(p.batch) * p.in_h * p.in_w * p.channels, out = size_t(p.batch) * p.out_h * p.out_w * p.channels;
+  const size_t in = size_t(p.batch) * p.in_h * p.in_w * p.channels,
+               out = size_t(p.batch) * p.out_h * p.out_w * p.channels;
   std::vector<float> x = random_buffer(in), w = random_buffer(9 * p.channels), y = random_buffer(out);
   std::vector<float> dx(in), dw(9 * p.channels), db(p.channels);
   for (auto _ : state) {
@@ -66,7 +78,8 @@ void depthwise(benchmark::State& state, const KernelTable* table, shapes::Depthw
 
 void pointwise(benchmark::State& state, const KernelTable* table, shapes::PointwiseShape shape, Direction direction) {
   const int m = bench_batch() * shape.h * shape.w, ci = shape.in_channels, co = shape.out_channels;
-  std::vector<float> x = random_buffer(size_t(m) * ci), w = random_buffer(size_t(ci) * co), y = random_buffer(size_t(m) * co);
+  std::vector<float> x = random_buffer(size_t(m) * ci), w = random_buffer(size_t(ci) * co),
+                     y = random_buffer(size_t(m) * co);
   for (auto _ : state) {
     if (direction == Direction::kForward)  // y (m, co) = x (m, ci) . w (ci, co)
       table->gemm({.m = m, .n = co, .k = ci}, x.data(), w.data(), y.data());
@@ -133,31 +146,67 @@ void batchnorm_train(benchmark::State& state, const KernelTable* table, shapes::
   set_counters(state, 6.0 * n, 4.0 * 3 * n);  // two reads of x (statistics, normalisation), one write of y
 }
 
+// Independent FMA chains, enough to cover the FMA latency (4 cycles) times the FMA ports (2): every thread
+// runs kChains accumulators for kSteps steps, so the loop is bound by FMA throughput alone.
+void fma_peak(benchmark::State& state) {
+  constexpr int kChains = 12, kSteps = 1 << 16;
+  const int threads = num_threads();
+  float sink = 0.0f;
+  for (auto _ : state) {
+#pragma omp parallel num_threads(threads) reduction(+ : sink)
+    {
+      FloatBatch acc[kChains];  // (kChains, V)
+      for (int i = 0; i < kChains; ++i) acc[i] = FloatBatch(1.0f + 1e-3f * float(i + omp_get_thread_num()));
+      const FloatBatch a(0.999999f), b(1e-7f);
+      for (int step = 0; step < kSteps; ++step)
+        for (int i = 0; i < kChains; ++i) acc[i] = xsimd::fma(acc[i], a, b);
+      FloatBatch total(0.0f);
+      for (int i = 0; i < kChains; ++i) total += acc[i];
+      sink += xsimd::hadd(total);
+    }
+    benchmark::DoNotOptimize(sink);
+  }
+  state.counters["FLOPS"] = benchmark::Counter(2.0 * kVectorWidth * kChains * kSteps * threads,
+                                               benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["threads"] = threads;
+}
+
 void register_all() {
+  benchmark::RegisterBenchmark("FmaPeak", fma_peak)->Unit(benchmark::kMillisecond)->UseRealTime();
   for (const KernelTable* table : {&reference_kernels(), &fast_kernels()}) {
     for (const auto& shape : shapes::kDepthwise)
       for (Direction d : {Direction::kForward, Direction::kBackwardInput, Direction::kBackwardWeight})
         benchmark::RegisterBenchmark(
-            ("Depthwise/" + std::string(direction_name(d)) + "/" + shape.name + "/" + table->name).c_str(),
-            depthwise, table, shape, d)->Unit(benchmark::kMillisecond)->UseRealTime();
+            ("Depthwise/" + std::string(direction_name(d)) + "/" + shape.name + "/" + table->name).c_str(), depthwise,
+            table, shape, d)
+            ->Unit(benchmark::kMillisecond)
+            ->UseRealTime();
     for (const auto& shape : shapes::kPointwise)
       for (Direction d : {Direction::kForward, Direction::kBackwardInput, Direction::kBackwardWeight})
         benchmark::RegisterBenchmark(
-            ("Pointwise/" + std::string(direction_name(d)) + "/" + shape.name + "/" + table->name).c_str(),
-            pointwise, table, shape, d)->Unit(benchmark::kMillisecond)->UseRealTime();
+            ("Pointwise/" + std::string(direction_name(d)) + "/" + shape.name + "/" + table->name).c_str(), pointwise,
+            table, shape, d)
+            ->Unit(benchmark::kMillisecond)
+            ->UseRealTime();
     for (Fusion f : {Fusion::kUnfused, Fusion::kFused}) {
       for (const auto& shape : shapes::kDepthwise)
         benchmark::RegisterBenchmark(
             ("DepthwiseBnReLU6/" + std::string(fusion_name(f)) + "/" + shape.name + "/" + table->name).c_str(),
-            depthwise_bn_relu6, table, shape, f)->Unit(benchmark::kMillisecond)->UseRealTime();
+            depthwise_bn_relu6, table, shape, f)
+            ->Unit(benchmark::kMillisecond)
+            ->UseRealTime();
       for (const auto& shape : shapes::kPointwise)
         benchmark::RegisterBenchmark(
             ("PointwiseBnReLU6/" + std::string(fusion_name(f)) + "/" + shape.name + "/" + table->name).c_str(),
-            pointwise_bn_relu6, table, shape, f)->Unit(benchmark::kMillisecond)->UseRealTime();
+            pointwise_bn_relu6, table, shape, f)
+            ->Unit(benchmark::kMillisecond)
+            ->UseRealTime();
     }
     for (const auto& shape : shapes::kDepthwise)
       benchmark::RegisterBenchmark(("BatchNormTrain/" + std::string(shape.name) + "/" + table->name).c_str(),
-                                   batchnorm_train, table, shape)->Unit(benchmark::kMillisecond)->UseRealTime();
+                                   batchnorm_train, table, shape)
+          ->Unit(benchmark::kMillisecond)
+          ->UseRealTime();
   }
 }
 

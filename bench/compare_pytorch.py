@@ -1,29 +1,40 @@
 #!/usr/bin/python3
-"""mriscan vs PyTorch on the same machine, in the same run: end-to-end MobileNetV2 figures and depthwise kernels.
+"""mriscan vs PyTorch and ONNX Runtime on the same machine, in the same run: end-to-end MobileNetV2 figures, peak
+memory of a training step, depthwise kernels and pointwise GEMMs.
 
-Runs, back to back and alternating, `build/mriscan bench --json` and the same workloads in PyTorch (Debian's
-python3-torch), each `--runs` times, and prints medians and the ratio mriscan / PyTorch for each figure.
+Runs, back to back and alternating, `build/mriscan bench --json`, the same workloads in PyTorch (Debian's
+python3-torch) and the inference workloads in ONNX Runtime (onnxruntime-node, the torchvision model exported by
+torch.onnx.export), each `--runs` times, and prints medians and the ratios mriscan / peer for each figure.
+Peak memory: each side runs the training step alone in a fresh process; its peak resident set is reported.
+Pointwise GEMMs: GFLOP/s of mriscan's fast table (build/mriscan_bench) and of OpenBLAS's cblas_sgemm on the same
+shapes, both against the FMA peak measured by the FmaPeak benchmark on the same threads.
 
 PyTorch peer, set up so that it is not handicapped:
   * the same thread count (torch.set_num_threads), channels_last memory format;
   * inference: TorchScript trace + freeze + optimize_for_inference (eager for training);
   * environment MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=17179869184 (no page-fault storms from glibc returning
-    memory every step) and OPENBLAS_CORETYPE=SkylakeX (the right OpenBLAS kernel for AVX-512).
+    memory every step); PyTorch's BLAS (libblas.so.3) is OpenBLAS when libopenblas0-pthread is installed, as
+    tools/install_deps.sh does, not the netlib reference BLAS.
+ONNX Runtime peer (bench/onnx_peer.mjs): intra-op threads = --threads, sequential execution, all graph
+optimisations, NCHW input as exported.
 
 Usage: /usr/bin/python3 bench/compare_pytorch.py [--threads 2] [--batch 32] [--image-size 224] [--runs 3]
-                                                 [--repeats 5] [--json OUT.json] [--skip-depthwise]
+                                                 [--repeats 5] [--json OUT.json] [--skip-kernels]
                                                  [--build DIR]
 """
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PEER_ENV = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": "17179869184", "OPENBLAS_CORETYPE": "SkylakeX"}
+PEER_ENV = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": "17179869184"}
+OPENBLAS = "/usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.so.0"
 
 # bench/mobilenet_v2_shapes.h, depthwise part: (name, h, w, channels, stride)
 DEPTHWISE = [("b1_112x112x32_s1", 112, 112, 32, 1), ("b2_112x112x96_s2", 112, 112, 96, 2),
@@ -31,6 +42,14 @@ DEPTHWISE = [("b1_112x112x32_s1", 112, 112, 32, 1), ("b2_112x112x96_s2", 112, 11
              ("b5_28x28x192_s1", 28, 28, 192, 1), ("b7_28x28x192_s2", 28, 28, 192, 2),
              ("b8_14x14x384_s1", 14, 14, 384, 1), ("b12_14x14x576_s1", 14, 14, 576, 1),
              ("b14_14x14x576_s2", 14, 14, 576, 2), ("b15_7x7x960_s1", 7, 7, 960, 1)]
+# bench/mobilenet_v2_shapes.h, pointwise part: (name, h, w, in_channels, out_channels)
+POINTWISE = [("112x112_32to16", 112, 112, 32, 16), ("112x112_16to96", 112, 112, 16, 96),
+             ("56x56_24to144", 56, 56, 24, 144), ("56x56_144to24", 56, 56, 144, 24),
+             ("28x28_32to192", 28, 28, 32, 192), ("28x28_192to32", 28, 28, 192, 32),
+             ("14x14_64to384", 14, 14, 64, 384), ("14x14_384to64", 14, 14, 384, 64),
+             ("14x14_96to576", 14, 14, 96, 576), ("7x7_160to960", 7, 7, 160, 960),
+             ("7x7_320to1280", 7, 7, 320, 1280)]
+DIRECTIONS = ("forward", "backward_input", "backward_weight")
 
 
 def timed(fn, warmup, repeats):
@@ -44,6 +63,25 @@ def timed(fn, warmup, repeats):
     return out
 
 
+def torch_train_step(torch, args, frozen_blocks):
+    """One AdamW training step of torchvision's MobileNetV2 (channels_last) with the first blocks frozen."""
+    import torchvision
+    net = torchvision.models.mobilenet_v2(num_classes=4).to(memory_format=torch.channels_last).train()
+    for i in range(frozen_blocks):  # frozen prefix: no gradients, BN on running statistics (as mriscan does)
+        net.features[i].eval()
+        for p in net.features[i].parameters():
+            p.requires_grad_(False)
+    opt = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=1e-4, weight_decay=1e-4)
+    x = torch.randn(args.batch, 3, args.image_size, args.image_size).to(memory_format=torch.channels_last)
+    y = torch.arange(args.batch) % 4
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        torch.nn.functional.cross_entropy(net(x), y).backward()
+        opt.step()
+    return step
+
+
 def torch_peer(args):
     """Runs inside a child process with PEER_ENV set; prints one JSON document."""
     import torch
@@ -52,6 +90,16 @@ def torch_peer(args):
     torch.manual_seed(0)
     size, batch = args.image_size, args.batch
     result = {"threads": torch.get_num_threads(), "torch": torch.__version__}
+    if args.peer == "memory":  # the training step alone, in this fresh process: its peak resident set
+        timed(torch_train_step(torch, args, 0), 1, 2)
+        result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+        print(json.dumps(result))
+        return
+    if args.peer == "export":  # the ONNX Runtime peer's model: the same network, NCHW, dynamic batch
+        model = torchvision.models.mobilenet_v2(num_classes=4).eval()
+        torch.onnx.export(model, (torch.randn(1, 3, size, size),), args.onnx, opset_version=13, input_names=["x"],
+                          output_names=["logits"], dynamic_axes={"x": {0: "N"}, "logits": {0: "N"}})
+        return
 
     model = torchvision.models.mobilenet_v2(num_classes=4).eval().to(memory_format=torch.channels_last)
     with torch.no_grad():
@@ -61,26 +109,11 @@ def torch_peer(args):
             runs = timed(lambda: scripted(x), 3, max(args.repeats, 20) if n == 1 else args.repeats)
             result[key] = {"median_ms": 1e3 * statistics.median(runs), "images_per_second": n / statistics.median(runs)}
 
-    def train(frozen_blocks, key):
-        net = torchvision.models.mobilenet_v2(num_classes=4).to(memory_format=torch.channels_last).train()
-        for i in range(frozen_blocks):  # frozen prefix: no gradients, BN on running statistics (as mriscan does)
-            net.features[i].eval()
-            for p in net.features[i].parameters():
-                p.requires_grad_(False)
-        opt = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=1e-4, weight_decay=1e-4)
-        x = torch.randn(batch, 3, size, size).to(memory_format=torch.channels_last)
-        y = torch.arange(batch) % 4
-
-        def step():
-            opt.zero_grad(set_to_none=True)
-            torch.nn.functional.cross_entropy(net(x), y).backward()
-            opt.step()
-        runs = timed(step, 1, args.repeats)
+    for frozen_blocks, key in ((0, "train"), (13, "finetune")):
+        runs = timed(torch_train_step(torch, args, frozen_blocks), 1, args.repeats)
         result[key] = {"median_ms": 1e3 * statistics.median(runs), "images_per_second": batch / statistics.median(runs)}
-    train(0, "train")
-    train(13, "finetune")
 
-    if not args.skip_depthwise:
+    if not args.skip_kernels:
         dw = {}
         for name, h, w, c, s in DEPTHWISE:
             x = torch.randn(args.kernel_batch, c, h, w).to(memory_format=torch.channels_last).requires_grad_(True)
@@ -96,19 +129,60 @@ def torch_peer(args):
     print(json.dumps(result))
 
 
-def ours_depthwise(args):
-    """Depthwise kernels of the fast table via Google Benchmark, same shapes and batch."""
+def openblas_gemm(args):
+    """GFLOP/s of OpenBLAS's cblas_sgemm on the pointwise shapes, in the three directions the layers use."""
+    import ctypes
+    import numpy as np
+    if not os.path.exists(OPENBLAS):
+        return None
+    blas = ctypes.CDLL(OPENBLAS)
+    blas.openblas_set_num_threads(args.threads)
+    row_major, no_trans, trans = 101, 111, 112
+    f32 = ctypes.c_float
+    out = {}
+    for name, h, w, ci, co in POINTWISE:
+        m = args.kernel_batch * h * w
+        x, wt, y = (np.random.rand(*shape).astype(np.float32) for shape in ((m, ci), (ci, co), (m, co)))
+        dx, dw = np.zeros_like(x), np.zeros_like(wt)
+        ptr = lambda a: a.ctypes.data_as(ctypes.c_void_p)  # noqa: E731
+        calls = {  # the layers' three products (bench/bench_kernels.cpp, pointwise): y = x.w, dx += dy.w^T, dw += x^T.dy
+            "forward": lambda: blas.cblas_sgemm(row_major, no_trans, no_trans, m, co, ci, f32(1), ptr(x), ci, ptr(wt),
+                                                co, f32(0), ptr(y), co),
+            "backward_input": lambda: blas.cblas_sgemm(row_major, no_trans, trans, m, ci, co, f32(1), ptr(y), co,
+                                                       ptr(wt), co, f32(1), ptr(dx), ci),
+            "backward_weight": lambda: blas.cblas_sgemm(row_major, trans, no_trans, ci, co, m, f32(1), ptr(x), ci,
+                                                        ptr(y), co, f32(1), ptr(dw), co)}
+        out[name] = {d: 2.0 * m * ci * co / statistics.median(timed(calls[d], 2, 7)) / 1e9 for d in DIRECTIONS}
+    return out
+
+
+def ours_kernels(args):
+    """Depthwise and pointwise kernels of the fast table and the FMA peak via Google Benchmark, same shapes and batch.
+    Returns ({shape: {forward_ms, forward_backward_ms}}, {shape: {direction: GFLOP/s}}, FMA peak GFLOP/s)."""
     exe = os.path.join(args.build, "mriscan_bench")
     env = dict(os.environ, MRISCAN_BENCH_BATCH=str(args.kernel_batch), OMP_NUM_THREADS=str(args.threads))
-    out = subprocess.run([exe, "--benchmark_filter=Depthwise/.*/simd", "--benchmark_format=json",
-                          "--benchmark_min_time=0.2"], env=env, check=True, capture_output=True, text=True).stdout
-    times = {}
+    out = subprocess.run([exe, "--benchmark_filter=^(FmaPeak|(Depthwise|Pointwise)/.*/simd)",
+                          "--benchmark_format=json", "--benchmark_min_time=0.2"],
+                         env=env, check=True, capture_output=True, text=True).stdout
+    times, gemm, peak = {}, {}, None
     for b in json.loads(out)["benchmarks"]:
-        _, direction, name = b["name"].split("/")[:3]  # Depthwise/<direction>/<shape>/simd[/real_time]
+        if b["name"].startswith("FmaPeak"):
+            peak = b["FLOPS"] / 1e9
+            continue
+        kind, direction, name = b["name"].split("/")[:3]  # <kind>/<direction>/<shape>/simd[/real_time]
+        if kind == "Pointwise":
+            gemm.setdefault(name, {})[direction] = b["FLOPS"] / 1e9
+            continue
         ms = b["real_time"] if b["time_unit"] == "ms" else b["real_time"] / 1e6
         times.setdefault(name, {})[direction] = ms
-    return {name: {"forward_ms": t["forward"], "forward_backward_ms": t["forward"] + t["backward_input"] + t["backward_weight"]}
-            for name, t in times.items()}
+    depthwise = {name: {"forward_ms": t["forward"],
+                        "forward_backward_ms": t["forward"] + t["backward_input"] + t["backward_weight"]}
+                 for name, t in times.items()}
+    return depthwise, gemm, peak
+
+
+def run_json(command, env=None):
+    return json.loads(subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout)
 
 
 def main():
@@ -119,11 +193,14 @@ def main():
     parser.add_argument("--runs", type=int, default=3, help="alternating runs of each side; medians are reported")
     parser.add_argument("--repeats", type=int, default=5, help="timed repeats inside each run")
     parser.add_argument("--kernel-batch", type=int, default=8)
-    parser.add_argument("--skip-depthwise", action="store_true")
+    parser.add_argument("--skip-kernels", action="store_true", help="no depthwise or pointwise kernel tables")
     parser.add_argument("--json", help="write all raw figures here")
     parser.add_argument("--build", default=os.path.join(ROOT, "build"), help="build directory (default: build/)")
-    parser.add_argument("--peer", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--peer", choices=("all", "memory", "export", "gemm"), help=argparse.SUPPRESS)
+    parser.add_argument("--onnx", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.peer == "gemm":
+        return print(json.dumps(openblas_gemm(args)))
     if args.peer:
         return torch_peer(args)
 
@@ -132,54 +209,90 @@ def main():
         sys.exit(f"{exe} not found: run tools/build.sh first")
     common = ["--threads", str(args.threads), "--batch", str(args.batch), "--image-size", str(args.image_size),
               "--repeats", str(args.repeats)]
-    ours_runs, peer_runs, ours_dw = [], [], []
-    for run in range(args.runs):
-        print(f"run {run + 1}/{args.runs}: mriscan ...", file=sys.stderr, flush=True)
-        ours_runs.append(json.loads(subprocess.run([exe, "bench", "--json"] + common, check=True,
-                                                   capture_output=True, text=True).stdout))
-        if not args.skip_depthwise:
-            ours_dw.append(ours_depthwise(args))
-        print(f"run {run + 1}/{args.runs}: PyTorch ...", file=sys.stderr, flush=True)
-        peer = subprocess.run([sys.executable, __file__, "--peer"] + sys.argv[1:], env=dict(os.environ, **PEER_ENV),
-                              check=True, capture_output=True, text=True)
-        peer_runs.append(json.loads(peer.stdout))
+    peer = [sys.executable, __file__] + sys.argv[1:]
+    peer_env = dict(os.environ, **PEER_ENV)
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx_path = os.path.join(tmp, "mobilenet_v2.onnx")
+        subprocess.run(peer + ["--peer", "export", "--onnx", onnx_path], env=peer_env, check=True, capture_output=True)
+        runs = {side: [] for side in ("ours", "torch", "ort", "ours_memory", "torch_memory", "ours_kernels", "blas")}
+        for run in range(args.runs):
+            print(f"run {run + 1}/{args.runs}: mriscan, PyTorch, ONNX Runtime, peak memory ...", file=sys.stderr,
+                  flush=True)
+            runs["ours"].append(run_json([exe, "bench", "--json"] + common))
+            runs["torch"].append(run_json(peer + ["--peer", "all"], peer_env))
+            runs["ort"].append(run_json(["node", os.path.join(ROOT, "bench", "onnx_peer.mjs"), onnx_path,
+                                         str(args.threads), str(args.batch), str(args.image_size), str(args.repeats)]))
+            runs["ours_memory"].append(run_json([exe, "bench", "--json", "--workloads", "train"] + common))
+            runs["torch_memory"].append(run_json(peer + ["--peer", "memory"], peer_env))
+            if not args.skip_kernels:
+                runs["ours_kernels"].append(ours_kernels(args))
+                runs["blas"].append(run_json(peer + ["--peer", "gemm"], peer_env))
+    report(args, runs)
 
-    def med(runs, *keys):
-        values = []
-        for r in runs:
-            for k in keys:
-                r = r[k]
-            values.append(r)
-        return statistics.median(values)
 
+def report(args, runs):
+    med = lambda values: statistics.median(list(values))  # noqa: E731
     cpu = next((l.split(":", 1)[1].strip() for l in subprocess.run(["lscpu"], capture_output=True, text=True)
                 .stdout.splitlines() if l.startswith("Model name")), "unknown")
     print(f"\nmachine: {cpu}, {args.threads} threads, {args.image_size}x{args.image_size}, batch {args.batch}, "
-          f"median of {args.runs} runs (each itself a median of {args.repeats}+ repeats)")
-    print(f"{'workload':<34}{'mriscan':>12}{'PyTorch':>12}{'ratio':>9}  better is")
+          f"median of {args.runs} runs (each itself a median of {args.repeats}+ repeats); PyTorch "
+          f"{runs['torch'][0]['torch']}, ONNX Runtime {runs['ort'][0]['onnxruntime']}")
+    print(f"{'workload':<36}{'mriscan':>10}{'PyTorch':>10}{'ratio':>8}{'ORT':>10}{'ratio':>8}  better is")
     rows = [("inference latency, batch 1 (ms)", "infer1", "median_ms", "lower"),
             (f"inference, batch {args.batch} (img/s)", "infer", "images_per_second", "higher"),
             (f"training step, batch {args.batch} (img/s)", "train", "images_per_second", "higher"),
             (f"fine-tune 13 frozen, batch {args.batch} (img/s)", "finetune", "images_per_second", "higher")]
     summary = {"machine": cpu, "threads": args.threads, "runs": args.runs, "rows": {}}
     for label, key, field, better in rows:
-        ours, theirs = med(ours_runs, key, field), med(peer_runs, key, field)
-        print(f"{label:<34}{ours:>12.2f}{theirs:>12.2f}{ours / theirs:>8.2f}x  {better}")
-        summary["rows"][key] = {"mriscan": ours, "pytorch": theirs, "ratio": ours / theirs}
-    if not args.skip_depthwise:
-        print(f"\ndepthwise 3x3, batch {args.kernel_batch}, forward+backward (ms); speedup = PyTorch / mriscan")
+        ours, theirs = med(r[key][field] for r in runs["ours"]), med(r[key][field] for r in runs["torch"])
+        row = {"mriscan": ours, "pytorch": theirs, "ratio_pytorch": ours / theirs}
+        line = f"{label:<36}{ours:>10.2f}{theirs:>10.2f}{ours / theirs:>7.2f}x"
+        if key in runs["ort"][0]:
+            ort = med(r[key][field] for r in runs["ort"])
+            row.update(onnxruntime=ort, ratio_onnxruntime=ours / ort)
+            line += f"{ort:>10.2f}{ours / ort:>7.2f}x"
+        else:
+            line += f"{'-':>10}{'':>8}"
+        print(f"{line}  {better}")
+        summary["rows"][key] = row
+    ours_mb = med(r["train"]["peak_rss_mb"] for r in runs["ours_memory"])
+    torch_mb = med(r["peak_rss_mb"] for r in runs["torch_memory"])
+    print(f"{'training step peak RSS (MB)':<36}{ours_mb:>10.0f}{torch_mb:>10.0f}{ours_mb / torch_mb:>7.2f}x"
+          f"{'-':>10}{'':>8}  lower")
+    summary["rows"]["train_peak_rss_mb"] = {"mriscan": ours_mb, "pytorch": torch_mb, "ratio_pytorch": ours_mb / torch_mb}
+    if not args.skip_kernels:
+        print(f"\ndepthwise 3x3, batch {args.kernel_batch} (ms); speedup = PyTorch / mriscan")
         for name, *_ in DEPTHWISE:
-            ours = statistics.median(r[name]["forward_backward_ms"] for r in ours_dw)
-            theirs = statistics.median(r["depthwise"][name]["forward_backward_ms"] for r in peer_runs)
-            ours_f = statistics.median(r[name]["forward_ms"] for r in ours_dw)
-            theirs_f = statistics.median(r["depthwise"][name]["forward_ms"] for r in peer_runs)
+            ours = med(r[0][name]["forward_backward_ms"] for r in runs["ours_kernels"])
+            theirs = med(r["depthwise"][name]["forward_backward_ms"] for r in runs["torch"])
+            ours_f = med(r[0][name]["forward_ms"] for r in runs["ours_kernels"])
+            theirs_f = med(r["depthwise"][name]["forward_ms"] for r in runs["torch"])
             print(f"  {name:<20} fwd {ours_f:7.2f} vs {theirs_f:7.2f} ({theirs_f / ours_f:4.1f}x)   "
                   f"fwd+bwd {ours:7.2f} vs {theirs:7.2f} ({theirs / ours:4.1f}x)")
             summary["rows"]["depthwise_" + name] = {"mriscan_ms": ours, "pytorch_ms": theirs, "speedup": theirs / ours}
+        peak = med(r[2] for r in runs["ours_kernels"])
+        has_blas = runs["blas"][0] is not None
+        print(f"\npointwise GEMM, batch {args.kernel_batch}, GFLOP/s (% of the measured FMA peak, {peak:.0f} "
+              f"GFLOP/s on {args.threads} threads): mriscan" + (" | OpenBLAS sgemm" if has_blas else
+                                                                  " (OpenBLAS not installed)"))
+        print(f"  {'shape':<16}" + "".join(f"{d:>26}" for d in DIRECTIONS))
+        for name, *_ in POINTWISE:
+            cells, row = [], {}
+            for d in DIRECTIONS:
+                ours = med(r[1][name][d] for r in runs["ours_kernels"])
+                cell = f"{ours:6.1f} ({100 * ours / peak:3.0f}%)"
+                row[d] = {"mriscan_gflops": ours}
+                if has_blas:
+                    blas = med(r[name][d] for r in runs["blas"])
+                    cell += f" | {blas:6.1f}"
+                    row[d]["openblas_gflops"] = blas
+                cells.append(f"{cell:>26}")
+            print(f"  {name:<16}" + "".join(cells))
+            summary["rows"]["pointwise_" + name] = row
+        summary["fma_peak_gflops"] = peak
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"summary": summary, "mriscan": ours_runs, "pytorch": peer_runs, "mriscan_depthwise": ours_dw}, f,
-                      indent=2)
+            json.dump({"summary": summary, "raw": runs}, f, indent=2)
 
 
 if __name__ == "__main__":

@@ -24,16 +24,21 @@ BatchNorm2d::BatchNorm2d(int channels, float eps, float momentum)
   running_var_.fill(1.0f);
 }
 
-BatchNormParams BatchNorm2d::params_for(const Shape& s) const {
+BatchNormParams BatchNorm2d::params_for(const Shape& s, Activation activation) const {
   if ((s.rank() != 4 && s.rank() != 2) || s[-1] != channels_)
     throw std::invalid_argument("BatchNorm2d: expected input (N, H, W, " + std::to_string(channels_) + ") or (N, " +
                                 std::to_string(channels_) + "), got " + s.str());
-  return {.rows = s.numel() / channels_, .channels = channels_, .eps = eps_};
+  return {.rows = s.numel() / channels_, .channels = channels_, .eps = eps_, .activation = activation};
 }
 
 Var BatchNorm2d::forward(Tape& tape, const Var& x) {
-  const BatchNormParams p = params_for(x->value.shape());
+  const BatchNormParams p = params_for(x->value.shape(), Activation::kNone);
   return training() ? forward_train(tape, x, p) : forward_eval(tape, x, p);
+}
+
+Var BatchNorm2d::forward_train_activated(Tape& tape, const Var& x, Activation activation) {
+  if (!training()) throw std::logic_error("BatchNorm2d: the fused activation is a training-mode path");
+  return forward_train(tape, x, params_for(x->value.shape(), activation));
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -58,10 +63,10 @@ Var BatchNorm2d::forward_train(Tape& tape, const Var& x, const BatchNormParams& 
 
 void BatchNorm2d::backward_train(const Var& x, const Var& y, const BatchNormParams& p, const Tensor& mean,
                                  const Tensor& inv_std) {
-  float* dx = x->requires_grad ? x->grad_buffer().data() : nullptr;                 // (M, C) or null
+  float* dx = x->requires_grad ? x->grad_buffer().data() : nullptr;                  // (M, C) or null
   float* dgamma = weight_->requires_grad ? weight_->grad_buffer().data() : nullptr;  // (C) or null
   float* dbeta = bias_->requires_grad ? bias_->grad_buffer().data() : nullptr;       // (C) or null
-  kernels().batchnorm_train_backward(p, y->grad.data(), x->value.data(), mean.data(), inv_std.data(),
+  kernels().batchnorm_train_backward(p, y->grad.data(), x->value.data(), y->value.data(), mean.data(), inv_std.data(),
                                      weight_->value.data(), dx, dgamma, dbeta);
 }
 
@@ -82,7 +87,7 @@ void BatchNorm2d::update_running_stats(double rows, const Tensor& mean, const Te
 
 Var BatchNorm2d::forward_eval(Tape& tape, const Var& x, const BatchNormParams& p) {
   // Snapshots of the statistics this forward used, so backward matches it even if the buffers change later.
-  Tensor mean = running_mean_.clone();                                        // (C)
+  Tensor mean = running_mean_.clone();                                                 // (C)
   Tensor inv_std(Shape{channels_}), scale(Shape{channels_}), shift(Shape{channels_});  // (C) each
   for (int c = 0; c < channels_; ++c) {
     inv_std[c] = static_cast<float>(1.0 / std::sqrt(static_cast<double>(running_var_[c]) + eps_));
@@ -99,7 +104,7 @@ Var BatchNorm2d::forward_eval(Tape& tape, const Var& x, const BatchNormParams& p
 void BatchNorm2d::backward_eval(const Var& x, const Var& y, const BatchNormParams& p, const Tensor& mean,
                                 const Tensor& inv_std) {
   // The statistics are constants here: dx = dy * gamma * inv_std, no batch terms (engine/kernels/batchnorm_ref.h).
-  float* dx = x->requires_grad ? x->grad_buffer().data() : nullptr;                 // (M, C) or null
+  float* dx = x->requires_grad ? x->grad_buffer().data() : nullptr;                  // (M, C) or null
   float* dgamma = weight_->requires_grad ? weight_->grad_buffer().data() : nullptr;  // (C) or null
   float* dbeta = bias_->requires_grad ? bias_->grad_buffer().data() : nullptr;       // (C) or null
   kernels().batchnorm_eval_backward(p, y->grad.data(), x->value.data(), mean.data(), inv_std.data(),

@@ -39,23 +39,26 @@ class BatchNorm2d : public Layer {
 
   // x (N, H, W, C) or (N, C) -> y, same shape.
   Var forward(Tape& tape, const Var& x) override;
+  // Training mode only: z = act(y) in one node, the pre-activation y never stored (the fused BN + ReLU6 of
+  // ConvBn; engine/kernels/batchnorm_ref.h has the masked backward). The tape node is still "batch_norm".
+  Var forward_train_activated(Tape& tape, const Var& x, Activation activation);
   void collect_parameters(const std::string& prefix, std::vector<NamedParameter>& out) override;
   void collect_buffers(const std::string& prefix, std::vector<NamedBuffer>& out) override;
 
   int channels() const { return channels_; }
   float eps() const { return eps_; }
   float momentum() const { return momentum_; }
-  const Var& weight() const { return weight_; }           // gamma (C)
-  const Var& bias() const { return bias_; }               // beta (C)
-  Tensor& running_mean() { return running_mean_; }         // (C)
-  Tensor& running_var() { return running_var_; }           // (C)
+  const Var& weight() const { return weight_; }     // gamma (C)
+  const Var& bias() const { return bias_; }         // beta (C)
+  Tensor& running_mean() { return running_mean_; }  // (C)
+  Tensor& running_var() { return running_var_; }    // (C)
   const Tensor& running_mean() const { return running_mean_; }
   const Tensor& running_var() const { return running_var_; }
   // The processes whose batches share statistics in training mode; nullptr or a world of one: this batch alone.
   void set_collective(Collective* world) override { world_ = world; }
 
  private:
-  BatchNormParams params_for(const Shape& s) const;  // validates the shape
+  BatchNormParams params_for(const Shape& s, Activation activation) const;  // validates the shape
   Var forward_train(Tape& tape, const Var& x, const BatchNormParams& p);
   // Gradients of one training-mode forward, given the batch statistics it used.
   void backward_train(const Var& x, const Var& y, const BatchNormParams& p, const Tensor& mean, const Tensor& inv_std);
@@ -71,10 +74,10 @@ class BatchNorm2d : public Layer {
 
   int channels_;
   float eps_, momentum_;
-  Var weight_;            // gamma (C)
-  Var bias_;              // beta (C)
-  Tensor running_mean_;   // (C)
-  Tensor running_var_;    // (C)
+  Var weight_;           // gamma (C)
+  Var bias_;             // beta (C)
+  Tensor running_mean_;  // (C)
+  Tensor running_var_;   // (C)
   Collective* world_ = nullptr;
 };
 

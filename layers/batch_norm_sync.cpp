@@ -55,15 +55,15 @@ void BatchNorm2d::backward_train_synced(const Var& x, const Var& y, const BatchN
                                         const Tensor& inv_std, double total_rows) {
   const int C = channels_;
   std::vector<double> sums(2 * C);  // [sum(dy) (C), sum(dy * xhat) (C)]: this process's, then everyone's
-  kernels().batchnorm_backward_sums(p, y->grad.data(), x->value.data(), mean.data(), inv_std.data(), sums.data(),
-                                    sums.data() + C);
+  kernels().batchnorm_backward_sums(p, y->grad.data(), x->value.data(), y->value.data(), mean.data(), inv_std.data(),
+                                    sums.data(), sums.data() + C);
   for (int c = 0; c < C; ++c) {
     if (bias_->requires_grad) bias_->grad_buffer()[c] += static_cast<float>(sums[c]);
     if (weight_->requires_grad) weight_->grad_buffer()[c] += static_cast<float>(sums[C + c]);
   }
   world_->allreduce_sum(sums.data(), static_cast<int64_t>(sums.size()));
   if (x->requires_grad)
-    kernels().batchnorm_backward_input(p, y->grad.data(), x->value.data(), mean.data(), inv_std.data(),
+    kernels().batchnorm_backward_input(p, y->grad.data(), x->value.data(), y->value.data(), mean.data(), inv_std.data(),
                                        weight_->value.data(), sums.data(), sums.data() + C, total_rows,
                                        x->grad_buffer().data());
 }

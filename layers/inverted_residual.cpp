@@ -11,8 +11,11 @@ ConvBn::ConvBn(std::unique_ptr<Layer> conv, int out_channels, bool relu6)
     : conv_(std::move(conv)), bn_(out_channels), relu6_(relu6) {}
 
 Var ConvBn::forward(Tape& tape, const Var& x) {
-  Var y = bn_.forward(tape, conv_->forward(tape, x));
-  return relu6_ ? activation_.forward(tape, y) : y;
+  const Var y = conv_->forward(tape, x);
+  // Training: BN and ReLU6 in one kernel pass and one node (no pre-activation buffer); eval: BN, then ReLU6.
+  if (relu6_ && bn_.training()) return bn_.forward_train_activated(tape, y, Activation::kReLU6);
+  const Var z = bn_.forward(tape, y);
+  return relu6_ ? activation_.forward(tape, z) : z;
 }
 
 void ConvBn::collect_parameters(const std::string& prefix, std::vector<NamedParameter>& out) {
@@ -33,8 +36,7 @@ void ConvBn::set_training(bool training) {
 
 void ConvBn::set_collective(Collective* world) { bn_.set_collective(world); }
 
-InvertedResidual::InvertedResidual(int in_channels, int out_channels, int stride, int expand_ratio,
-                                   std::mt19937& rng)
+InvertedResidual::InvertedResidual(int in_channels, int out_channels, int stride, int expand_ratio, std::mt19937& rng)
     : use_residual_(stride == 1 && in_channels == out_channels) {
   const int hidden = in_channels * expand_ratio;
   if (expand_ratio != 1)

@@ -21,6 +21,7 @@
 namespace mriscan {
 
 // conv (any Layer producing C_out channels) -> BatchNorm2d -> optional ReLU6. Names: "<prefix>0.*", "<prefix>1.*".
+// In training mode BN and ReLU6 run fused (BatchNorm2d::forward_train_activated): one node, one pass.
 class ConvBn : public Layer {
  public:
   ConvBn(std::unique_ptr<Layer> conv, int out_channels, bool relu6);

@@ -8,8 +8,9 @@ packages=(build-essential cmake pkg-config
   libopenmpi-dev openmpi-bin
   clang libclang-rt-14-dev
   nginx qemu-user
-  python3-torch python3-torchvision python3-numpy
+  python3-torch python3-torchvision python3-numpy libopenblas0-pthread
   chromium)
+# libopenblas0-pthread: the benchmark peers' BLAS (PyTorch loads libblas.so.3, otherwise the netlib reference).
 # Node.js and npm: Debian's packages unless the machine already has them (some come with a newer Node.js whose
 # npm conflicts with Debian's npm package).
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)

@@ -111,11 +111,26 @@ nlohmann::json train_config_to_json(const TrainConfig& config) {
   return json;
 }
 
+TrainConfig legacy_train_config() {
+  TrainConfig legacy;
+  legacy.lr_schedule = "plateau";
+  legacy.warmup_epochs = 0.0;
+  legacy.low_res_epochs = 0;
+  legacy.low_res_size = 160;
+  legacy.sync_batch_norm = true;
+  legacy.bucket_mb = 4.0;
+  return legacy;
+}
+
 TrainConfig train_config_from_json(const nlohmann::json& json, TrainConfig base) {
+  const TrainConfig legacy = legacy_train_config();
   if (!json.is_object() || !json.contains("data_dir")) throw std::runtime_error("config: not a training configuration");
   for (const TrainConfigField& field : train_config_fields()) {
     if (!field.key) continue;
-    if (!json.contains(field.key) && field.added_later) continue;  // an older file: the requested value stands
+    if (!json.contains(field.key) && field.added_later) {  // an older file: the run as it was trained
+      std::visit([&](auto member) { base.*member = legacy.*member; }, field.member);
+      continue;
+    }
     if (!json.contains(field.key))
       throw std::runtime_error(std::string("config: field '") + field.key + "' is missing");
     try {

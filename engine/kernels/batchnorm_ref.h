@@ -13,6 +13,9 @@
 //   dx[r,c]    += gamma[c] * inv_std[c] * (dy[r,c] - sum_r dy / M - xhat[r,c] * sum_r (dy * xhat) / M)
 // The last line is the chain rule through xhat, mean and var collapsed: d xhat / dx contributes the dy term, the
 // mean removes the average of dy, and the variance removes the component of dy along xhat.
+// Fused activation (p.activation = kReLU6, training mode only): the forward writes z = relu6(y) and the backward
+// receives dz and z, and runs the formulas above on dy = dz * [0 < z < 6]: the composition BN then ReLU6, with y
+// never stored (y is not needed: the mask is read from z, and xhat is recomputed from x).
 // Eval mode is a fixed per-channel affine map y = x * scale + shift (scale = gamma * inv_std of the running
 // statistics, shift = beta - running_mean * scale), computed by the layer and applied by channel_affine_forward.
 // Its backward treats mean and inv_std as constants, so the batch terms vanish:
@@ -31,6 +34,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "engine/kernels/elementwise_ref.h"  // activate_ref, activation_grad_ref
 #include "engine/kernels/params.h"
 
 namespace mriscan {
@@ -61,15 +65,16 @@ void batchnorm_statistics_ref(const BatchNormParams& p, const T* x, double* mean
   }
 }
 
-// y = gamma * ((x - mean) * inv_std) + beta over (M, C), overwritten; subtracting first keeps the precision that
-// x * scale + shift loses when |mean| >> std.
+// y = act(gamma * ((x - mean) * inv_std) + beta) over (M, C), overwritten; subtracting first keeps the precision
+// that x * scale + shift loses when |mean| >> std.
 template <typename T>
 void batchnorm_normalize_ref(const BatchNormParams& p, const T* x, const T* gamma, const T* beta, const T* mean,
                              const T* inv_std, T* y) {
   const int64_t M = p.rows;
   const int C = p.channels;
   for (int64_t r = 0; r < M; ++r)
-    for (int c = 0; c < C; ++c) y[r * C + c] = gamma[c] * ((x[r * C + c] - mean[c]) * inv_std[c]) + beta[c];
+    for (int c = 0; c < C; ++c)
+      y[r * C + c] = activate_ref(p.activation, gamma[c] * ((x[r * C + c] - mean[c]) * inv_std[c]) + beta[c]);
 }
 
 template <typename T>
@@ -83,25 +88,28 @@ void batchnorm_train_forward_ref(const BatchNormParams& p, const T* x, const T* 
     mean[c] = static_cast<T>(mu[c]);
     inv_std[c] = static_cast<T>(1.0 / std::sqrt(m2[c] / static_cast<double>(M) + static_cast<double>(p.eps)));
   }
-  batchnorm_normalize_ref(p, x, gamma, beta, mean, inv_std, y);  // y = gamma * xhat + beta
+  batchnorm_normalize_ref(p, x, gamma, beta, mean, inv_std, y);  // y = act(gamma * xhat + beta)
 }
 
 // The two per-channel reductions every BN gradient needs, sum(dy) and sum(dy * xhat) (C each, in double), added
-// into dbeta and dgamma (either may be null) and returned for the training-mode dx.
+// into dbeta and dgamma (either may be null) and returned for the training-mode dx. Here and below, `dy` is the
+// gradient of the kernel's output and `z` that output: with p.activation, the BN gradient is dy masked by z
+// (z is read only with an activation, and may be null without one).
 struct BatchNormSums {
   std::vector<double> sum_dy, sum_dy_xhat;  // (C), (C)
 };
 template <typename T>
-BatchNormSums batchnorm_gamma_beta_backward_ref(const BatchNormParams& p, const T* dy, const T* x, const T* mean,
-                                                const T* inv_std, T* dgamma, T* dbeta) {
+BatchNormSums batchnorm_gamma_beta_backward_ref(const BatchNormParams& p, const T* dy, const T* x, const T* z,
+                                                const T* mean, const T* inv_std, T* dgamma, T* dbeta) {
   const int64_t M = p.rows;
   const int C = p.channels;
   BatchNormSums sums{std::vector<double>(C, 0.0), std::vector<double>(C, 0.0)};
   for (int64_t r = 0; r < M; ++r)
     for (int c = 0; c < C; ++c) {
       const double xhat = (static_cast<double>(x[r * C + c]) - mean[c]) * inv_std[c];
-      sums.sum_dy[c] += dy[r * C + c];
-      sums.sum_dy_xhat[c] += dy[r * C + c] * xhat;
+      const double g = activation_grad_ref(p.activation, z, r * C + c, dy[r * C + c]);
+      sums.sum_dy[c] += g;
+      sums.sum_dy_xhat[c] += g * xhat;
     }
   for (int c = 0; c < C; ++c) {
     if (dgamma) dgamma[c] += static_cast<T>(sums.sum_dy_xhat[c]);
@@ -113,9 +121,9 @@ BatchNormSums batchnorm_gamma_beta_backward_ref(const BatchNormParams& p, const 
 // The same two sums as plain outputs, sum_dy (C) and sum_dy_xhat (C) overwritten, for synchronised batch norm
 // (which adds them over processes before the input gradient).
 template <typename T>
-void batchnorm_backward_sums_ref(const BatchNormParams& p, const T* dy, const T* x, const T* mean, const T* inv_std,
-                                 double* sum_dy, double* sum_dy_xhat) {
-  const BatchNormSums sums = batchnorm_gamma_beta_backward_ref<T>(p, dy, x, mean, inv_std, nullptr, nullptr);
+void batchnorm_backward_sums_ref(const BatchNormParams& p, const T* dy, const T* x, const T* z, const T* mean,
+                                 const T* inv_std, double* sum_dy, double* sum_dy_xhat) {
+  const BatchNormSums sums = batchnorm_gamma_beta_backward_ref<T>(p, dy, x, z, mean, inv_std, nullptr, nullptr);
   std::copy(sums.sum_dy.begin(), sums.sum_dy.end(), sum_dy);
   std::copy(sums.sum_dy_xhat.begin(), sums.sum_dy_xhat.end(), sum_dy_xhat);
 }
@@ -123,26 +131,27 @@ void batchnorm_backward_sums_ref(const BatchNormParams& p, const T* dy, const T*
 // dx += gamma * inv_std * (dy - sum_dy / total_rows - xhat * sum_dy_xhat / total_rows), given the sums: over
 // this process's p.rows rows (total_rows = p.rows), or over every process's rows (synchronised batch norm).
 template <typename T>
-void batchnorm_backward_input_ref(const BatchNormParams& p, const T* dy, const T* x, const T* mean, const T* inv_std,
-                                  const T* gamma, const double* sum_dy, const double* sum_dy_xhat, double total_rows,
-                                  T* dx) {
+void batchnorm_backward_input_ref(const BatchNormParams& p, const T* dy, const T* x, const T* z, const T* mean,
+                                  const T* inv_std, const T* gamma, const double* sum_dy, const double* sum_dy_xhat,
+                                  double total_rows, T* dx) {
   const int64_t M = p.rows;
   const int C = p.channels;
   for (int64_t r = 0; r < M; ++r)
     for (int c = 0; c < C; ++c) {
       const double xhat = (static_cast<double>(x[r * C + c]) - mean[c]) * inv_std[c];
-      const double centred = dy[r * C + c] - sum_dy[c] / total_rows - xhat * sum_dy_xhat[c] / total_rows;
+      const double g = activation_grad_ref(p.activation, z, r * C + c, dy[r * C + c]);
+      const double centred = g - sum_dy[c] / total_rows - xhat * sum_dy_xhat[c] / total_rows;
       dx[r * C + c] += static_cast<T>(static_cast<double>(gamma[c]) * inv_std[c] * centred);
     }
 }
 
 template <typename T>
-void batchnorm_train_backward_ref(const BatchNormParams& p, const T* dy, const T* x, const T* mean, const T* inv_std,
-                                  const T* gamma, T* dx, T* dgamma, T* dbeta) {
-  const BatchNormSums sums = batchnorm_gamma_beta_backward_ref(p, dy, x, mean, inv_std, dgamma, dbeta);
+void batchnorm_train_backward_ref(const BatchNormParams& p, const T* dy, const T* x, const T* z, const T* mean,
+                                  const T* inv_std, const T* gamma, T* dx, T* dgamma, T* dbeta) {
+  const BatchNormSums sums = batchnorm_gamma_beta_backward_ref(p, dy, x, z, mean, inv_std, dgamma, dbeta);
   if (!dx) return;
   // dx = gamma * inv_std * (dy - mean(dy) - xhat * mean(dy * xhat))
-  batchnorm_backward_input_ref(p, dy, x, mean, inv_std, gamma, sums.sum_dy.data(), sums.sum_dy_xhat.data(),
+  batchnorm_backward_input_ref(p, dy, x, z, mean, inv_std, gamma, sums.sum_dy.data(), sums.sum_dy_xhat.data(),
                                static_cast<double>(p.rows), dx);
 }
 
@@ -157,7 +166,7 @@ void batchnorm_eval_backward_ref(const BatchNormParams& p, const T* dy, const T*
   if (dx)
     for (int64_t r = 0; r < M; ++r)
       for (int c = 0; c < C; ++c) dx[r * C + c] += dy[r * C + c] * gamma[c] * inv_std[c];
-  if (dgamma || dbeta) batchnorm_gamma_beta_backward_ref(p, dy, x, mean, inv_std, dgamma, dbeta);
+  if (dgamma || dbeta) batchnorm_gamma_beta_backward_ref<T>(p, dy, x, nullptr, mean, inv_std, dgamma, dbeta);
 }
 
 // y(rows, C) = x(rows, C) * scale(C) + shift(C): eval-mode batch norm folded into one multiply-add per value.

@@ -7,13 +7,18 @@
 // kBlockRows rows in float and adds the block sums into double totals. The variance uses the shifted-data
 // formula var = E[(x-s)^2] - E[x-s]^2 with s = the first row of x (close to the mean for any real activation),
 // so it does not cancel catastrophically the way E[x^2] - E[x]^2 does when |mean| >> std.
+// Fused activation (p.activation, batchnorm_ref.h): the normalisation pass writes z = act(y) while y is in
+// registers, and both backward passes read z beside dz and mask it (activation_grad), so BN + ReLU6 costs the
+// passes of BN alone and no pre-activation buffer.
 // What it is not: the running-statistics update (the layer does that from mean / inv_std).
 #include <omp.h>
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
+#include "engine/kernels/epilogue_simd.h"
 #include "engine/kernels/fast_kernels.h"
 #include "engine/parallel.h"
 #include "engine/simd.h"
@@ -21,8 +26,8 @@
 namespace mriscan {
 namespace {
 
-constexpr int64_t kBlockRows = 256;            // rows summed in float before moving into the double totals
-constexpr int64_t kGrain = int64_t(1) << 16;   // elements below which one thread does everything
+constexpr int64_t kBlockRows = 256;           // rows summed in float before moving into the double totals
+constexpr int64_t kGrain = int64_t(1) << 16;  // elements below which one thread does everything
 
 // Two per-channel sums over all rows: sum1 (C) and sum2 (C), in double, overwritten. row_fn(r, c, count, s1, s2)
 // adds row r's contribution for channels [c, c + count) into the batches s1, s2.
@@ -30,7 +35,7 @@ template <typename RowFn>
 void column_sums(int64_t rows, int C, RowFn&& row_fn, double* sum1, double* sum2) {
   const int threads = rows * C >= kGrain ? num_threads() : 1;
   std::vector<double> totals(static_cast<size_t>(threads) * 2 * C, 0.0);  // (threads, 2, C)
-  std::vector<float> blocks(static_cast<size_t>(threads) * 2 * C);         // (threads, 2, C)
+  std::vector<float> blocks(static_cast<size_t>(threads) * 2 * C);        // (threads, 2, C)
   // The sums run over rows, so each thread takes a contiguous range of rows and sums into its own partials;
   // the partials are added together after the parallel region (no shared writes, deterministic order).
 #pragma omp parallel num_threads(threads) if (threads > 1)
@@ -62,6 +67,25 @@ void column_sums(int64_t rows, int C, RowFn&& row_fn, double* sum1, double* sum2
   }
 }
 
+// Calls fn with the activation as a compile-time constant (std::integral_constant), so inner loops have no branch.
+template <typename Fn>
+void with_activation(Activation activation, Fn&& fn) {
+  if (activation == Activation::kReLU6)
+    fn(std::integral_constant<Activation, Activation::kReLU6>{});
+  else
+    fn(std::integral_constant<Activation, Activation::kNone>{});
+}
+
+// The BN output's gradient at [at, at + count): dy, masked by the activation's output z (read only with one).
+template <Activation kAct>
+FloatBatch bn_output_grad(const float* dy, const float* z, int64_t at, int count) {
+  const FloatBatch dyv = load_n(dy + at, count);
+  if constexpr (kAct == Activation::kNone)
+    return dyv;
+  else
+    return activation_grad(kAct, load_n(z + at, count), dyv);
+}
+
 // Runs fn(r) over all rows, threads owning contiguous blocks of whole rows.
 template <typename Fn>
 void for_each_row(int64_t rows, int C, Fn&& fn) {
@@ -76,7 +100,7 @@ void for_each_row(int64_t rows, int C, Fn&& fn) {
 void batchnorm_statistics_simd(const BatchNormParams& p, const float* x, double* mean, double* m2) {
   const int C = p.channels;
   const int64_t M = p.rows;
-  const float* shift = x;  // (C): the first row, the shift s of the variance formula
+  const float* shift = x;                   // (C): the first row, the shift s of the variance formula
   std::vector<double> sum_d(C), sum_d2(C);  // sums of d = x - s and of d^2, (C) each
   column_sums(
       M, C,
@@ -112,32 +136,37 @@ void batchnorm_normalize_simd(const BatchNormParams& p, const float* x, const fl
   const int64_t M = p.rows;
   std::vector<float> scale(C);  // (C): gamma * inv_std
   for (int c = 0; c < C; ++c) scale[c] = gamma[c] * inv_std[c];
-  // y = (x - mean) * (gamma * inv_std) + beta; subtracting first keeps precision when |mean| >> std.
-  for_each_row(M, C, [&](int64_t r) {
-    for_each_chunk(C, [&](int64_t c, int count) {
-      const FloatBatch centered = load_n(x + r * C + c, count) - load_n(mean + c, count);
-      store_n(y + r * C + c, xsimd::fma(centered, load_n(scale.data() + c, count), load_n(beta + c, count)), count);
+  // y = act((x - mean) * (gamma * inv_std) + beta); subtracting first keeps precision when |mean| >> std.
+  with_activation(p.activation, [&](auto activation) {
+    for_each_row(M, C, [&](int64_t r) {
+      for_each_chunk(C, [&](int64_t c, int count) {
+        const FloatBatch centered = load_n(x + r * C + c, count) - load_n(mean + c, count);
+        const FloatBatch v = xsimd::fma(centered, load_n(scale.data() + c, count), load_n(beta + c, count));
+        store_n(y + r * C + c, activate(activation, v), count);
+      });
     });
   });
 }
 
-void batchnorm_backward_sums_simd(const BatchNormParams& p, const float* dy, const float* x, const float* mean,
-                                  const float* inv_std, double* sum_dy, double* sum_dy_xhat) {
+void batchnorm_backward_sums_simd(const BatchNormParams& p, const float* dy, const float* x, const float* z,
+                                  const float* mean, const float* inv_std, double* sum_dy, double* sum_dy_xhat) {
   const int C = p.channels;
   // sum(dy) and sum(dy * (x - mean)) per channel; sum(dy * xhat) = inv_std * the second.
-  column_sums(
-      p.rows, C,
-      [&](int64_t r, int64_t c, int count, FloatBatch& s1, FloatBatch& s2) {
-        const FloatBatch dyv = load_n(dy + r * C + c, count);
-        s1 += dyv;
-        s2 = xsimd::fma(dyv, load_n(x + r * C + c, count) - load_n(mean + c, count), s2);
-      },
-      sum_dy, sum_dy_xhat);
+  with_activation(p.activation, [&](auto activation) {
+    column_sums(
+        p.rows, C,
+        [&](int64_t r, int64_t c, int count, FloatBatch& s1, FloatBatch& s2) {
+          const FloatBatch dyv = bn_output_grad<decltype(activation)::value>(dy, z, r * C + c, count);
+          s1 += dyv;
+          s2 = xsimd::fma(dyv, load_n(x + r * C + c, count) - load_n(mean + c, count), s2);
+        },
+        sum_dy, sum_dy_xhat);
+  });
   for (int c = 0; c < C; ++c) sum_dy_xhat[c] *= inv_std[c];
 }
 
-void batchnorm_backward_input_simd(const BatchNormParams& p, const float* dy, const float* x, const float* mean,
-                                   const float* inv_std, const float* gamma, const double* sum_dy,
+void batchnorm_backward_input_simd(const BatchNormParams& p, const float* dy, const float* x, const float* z,
+                                   const float* mean, const float* inv_std, const float* gamma, const double* sum_dy,
                                    const double* sum_dy_xhat, double total_rows, float* dx) {
   const int C = p.channels;
   const int64_t M = p.rows;
@@ -152,29 +181,33 @@ void batchnorm_backward_input_simd(const BatchNormParams& p, const float* dy, co
     b[c] = static_cast<float>(-kc * inv_std[c] * mean_dy_xhat);
     a[c] = static_cast<float>(-kc * sum_dy[c] / total_rows);
   }
-  for_each_row(M, C, [&](int64_t r) {
-    for_each_chunk(C, [&](int64_t c, int count) {
-      const int64_t at = r * C + c;
-      FloatBatch acc = load_n(dx + at, count) + load_n(a.data() + c, count);
-      acc = xsimd::fma(load_n(k.data() + c, count), load_n(dy + at, count), acc);
-      acc = xsimd::fma(load_n(b.data() + c, count), load_n(x + at, count) - load_n(mean + c, count), acc);
-      store_n(dx + at, acc, count);
+  with_activation(p.activation, [&](auto activation) {
+    for_each_row(M, C, [&](int64_t r) {
+      for_each_chunk(C, [&](int64_t c, int count) {
+        const int64_t at = r * C + c;
+        const FloatBatch dyv = bn_output_grad<decltype(activation)::value>(dy, z, at, count);
+        FloatBatch acc = load_n(dx + at, count) + load_n(a.data() + c, count);
+        acc = xsimd::fma(load_n(k.data() + c, count), dyv, acc);
+        acc = xsimd::fma(load_n(b.data() + c, count), load_n(x + at, count) - load_n(mean + c, count), acc);
+        store_n(dx + at, acc, count);
+      });
     });
   });
 }
 
-void batchnorm_train_backward_simd(const BatchNormParams& p, const float* dy, const float* x, const float* mean,
-                                   const float* inv_std, const float* gamma, float* dx, float* dgamma,
-                                   float* dbeta) {
+void batchnorm_train_backward_simd(const BatchNormParams& p, const float* dy, const float* x, const float* z,
+                                   const float* mean, const float* inv_std, const float* gamma, float* dx,
+                                   float* dgamma, float* dbeta) {
   const int C = p.channels;
   std::vector<double> sum_dy(C), sum_dy_xhat(C);  // (C) each
-  batchnorm_backward_sums_simd(p, dy, x, mean, inv_std, sum_dy.data(), sum_dy_xhat.data());
+  batchnorm_backward_sums_simd(p, dy, x, z, mean, inv_std, sum_dy.data(), sum_dy_xhat.data());
   for (int c = 0; c < C; ++c) {
     if (dgamma) dgamma[c] += static_cast<float>(sum_dy_xhat[c]);
     if (dbeta) dbeta[c] += static_cast<float>(sum_dy[c]);
   }
-  if (dx) batchnorm_backward_input_simd(p, dy, x, mean, inv_std, gamma, sum_dy.data(), sum_dy_xhat.data(),
-                                        static_cast<double>(p.rows), dx);
+  if (dx)
+    batchnorm_backward_input_simd(p, dy, x, z, mean, inv_std, gamma, sum_dy.data(), sum_dy_xhat.data(),
+                                  static_cast<double>(p.rows), dx);
 }
 
 void channel_affine_forward_simd(int64_t rows, int channels, const float* x, const float* scale, const float* shift,

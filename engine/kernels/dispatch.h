@@ -29,8 +29,7 @@ struct KernelTable {
   // The forward applies p.activation after the bias (params.h); the backward kernels ignore it.
   void (*depthwise_forward)(const DepthwiseParams&, const float* x, const float* w, const float* bias, float* y);
   void (*depthwise_backward_input)(const DepthwiseParams&, const float* dy, const float* w, float* dx);
-  void (*depthwise_backward_weight)(const DepthwiseParams&, const float* x, const float* dy, float* dw,
-                                    float* dbias);
+  void (*depthwise_backward_weight)(const DepthwiseParams&, const float* x, const float* dy, float* dw, float* dbias);
 
   // Row-major GEMM; pointwise conv and linear are built on it. a, b, c per GemmParams.
   void (*gemm)(const GemmParams&, const float* a, const float* b, float* c);
@@ -41,26 +40,27 @@ struct KernelTable {
                         float* c);
 
   // Batch norm, training mode: per-channel batch mean and 1/sqrt(var + eps) (biased variance) are written to
-  // mean (C) and inv_std (C); y = gamma * (x - mean) * inv_std + beta. x, y (M, C).
+  // mean (C) and inv_std (C); y = act(gamma * (x - mean) * inv_std + beta) with act = p.activation. x, y (M, C).
   void (*batchnorm_train_forward)(const BatchNormParams&, const float* x, const float* gamma, const float* beta,
                                   float* y, float* mean, float* inv_std);
   // Backward through the batch statistics: dx += inv_std*gamma*(dy - mean(dy) - xhat*mean(dy*xhat)),
-  // dgamma += sum(dy*xhat), dbeta += sum(dy). Any of dx, dgamma, dbeta may be null (not needed).
-  void (*batchnorm_train_backward)(const BatchNormParams&, const float* dy, const float* x, const float* mean,
-                                   const float* inv_std, const float* gamma, float* dx, float* dgamma,
-                                   float* dbeta);
+  // dgamma += sum(dy*xhat), dbeta += sum(dy). Any of dx, dgamma, dbeta may be null (not needed). With
+  // p.activation, dy is the gradient of the forward's output z (M, C) and is masked by z first; z is read only then.
+  void (*batchnorm_train_backward)(const BatchNormParams&, const float* dy, const float* x, const float* z,
+                                   const float* mean, const float* inv_std, const float* gamma, float* dx,
+                                   float* dgamma, float* dbeta);
   // The pieces of the two kernels above, for synchronised batch norm, which adds per-process sums over processes
   // between them: the statistics alone, in double, mean (C) and m2 (C) = sum (x - mean)^2; the backward sums sum(dy)
   // (C) and sum(dy * xhat) (C), overwritten; and dx += gamma*inv_std*(dy - sum_dy/total_rows -
   // xhat*sum_dy_xhat/total_rows) from given sums.
   void (*batchnorm_statistics)(const BatchNormParams&, const float* x, double* mean, double* m2);
-  // y = gamma * (x - mean) * inv_std + beta, subtracting first (x * scale + shift cancels when |mean| >> std).
+  // y = act(gamma * (x - mean) * inv_std + beta), subtracting first (x * scale + shift cancels when |mean| >> std).
   void (*batchnorm_normalize)(const BatchNormParams&, const float* x, const float* gamma, const float* beta,
                               const float* mean, const float* inv_std, float* y);
-  void (*batchnorm_backward_sums)(const BatchNormParams&, const float* dy, const float* x, const float* mean,
-                                  const float* inv_std, double* sum_dy, double* sum_dy_xhat);
-  void (*batchnorm_backward_input)(const BatchNormParams&, const float* dy, const float* x, const float* mean,
-                                   const float* inv_std, const float* gamma, const double* sum_dy,
+  void (*batchnorm_backward_sums)(const BatchNormParams&, const float* dy, const float* x, const float* z,
+                                  const float* mean, const float* inv_std, double* sum_dy, double* sum_dy_xhat);
+  void (*batchnorm_backward_input)(const BatchNormParams&, const float* dy, const float* x, const float* z,
+                                   const float* mean, const float* inv_std, const float* gamma, const double* sum_dy,
                                    const double* sum_dy_xhat, double total_rows, float* dx);
   // Per-channel affine y = x * scale + shift (eval-mode BN with scale = gamma*inv_std, shift = beta - mean*scale).
   void (*channel_affine_forward)(int64_t rows, int channels, const float* x, const float* scale, const float* shift,
@@ -92,8 +92,7 @@ struct KernelTable {
   void (*dropout_backward)(int64_t n, float p, const uint8_t* keep, const float* dy, float* dx);
   // Softmax cross-entropy over logits (B, K): writes probs (B, K), returns the mean (label-smoothed) loss; backward
   // dlogits += dloss * (probs - target) / B.
-  float (*softmax_xent_forward)(const SoftmaxCrossEntropyParams&, const float* logits, const int* labels,
-                                float* probs);
+  float (*softmax_xent_forward)(const SoftmaxCrossEntropyParams&, const float* logits, const int* labels, float* probs);
   void (*softmax_xent_backward)(const SoftmaxCrossEntropyParams&, float dloss, const float* probs, const int* labels,
                                 float* dlogits);
 };

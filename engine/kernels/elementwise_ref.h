@@ -27,6 +27,15 @@ T activate_ref(Activation activation, T x) {
   return activation == Activation::kReLU6 ? std::min(std::max(x, T(0)), T(6)) : x;
 }
 
+// The gradient of an activation's input given its OUTPUT z[i] and the output's gradient dz: dz where the
+// activation has slope 1 (ReLU6: 0 < z < 6, the same window as 0 < x < 6), else 0; kNone never reads z.
+// Fused batch norm + ReLU6 uses it.
+template <typename T>
+T activation_grad_ref(Activation activation, const T* z, int64_t i, T dz) {
+  if (activation == Activation::kNone) return dz;
+  return z[i] > T(0) && z[i] < T(6) ? dz : T(0);
+}
+
 template <typename T>
 void relu6_forward_ref(int64_t n, const T* x, T* y) {
   for (int64_t i = 0; i < n; ++i) y[i] = activate_ref(Activation::kReLU6, x[i]);

@@ -2,7 +2,8 @@
 // bias + activation applied to one output row still in cache. Same math as activate_ref (elementwise_ref.h):
 //   kNone: y = v        kReLU6: y = min(max(v, 0), 6)
 // Used by conv2d_simd.cpp and depthwise_simd.cpp (per vector, before the store), gemm_fast.cpp (per row of an
-// output tile) and elementwise_simd.cpp (ReLU6, row bias). What it is not: a kernel with a table entry of its own.
+// output tile), elementwise_simd.cpp (ReLU6, row bias) and batchnorm_simd.cpp (the fused BN + ReLU6, whose backward
+// uses activation_grad: the twin of activation_grad_ref). What it is not: a kernel with a table entry of its own.
 #pragma once
 
 #include <cstdint>
@@ -15,6 +16,14 @@ namespace mriscan {
 inline FloatBatch activate(Activation activation, const FloatBatch& v) {
   if (activation == Activation::kReLU6) return xsimd::min(xsimd::max(v, FloatBatch(0.0f)), FloatBatch(6.0f));
   return v;
+}
+
+// The gradient of the activation's input from its output z and the output's gradient dz: dz where 0 < z < 6
+// (kReLU6), dz everywhere (kNone; z is then not read, so callers may pass any batch).
+inline FloatBatch activation_grad(Activation activation, const FloatBatch& z, const FloatBatch& dz) {
+  if (activation == Activation::kReLU6)
+    return xsimd::select((z > FloatBatch(0.0f)) && (z < FloatBatch(6.0f)), dz, FloatBatch(0.0f));
+  return dz;
 }
 
 // y (cols) = act(y + bias (cols)), in place; a null bias adds nothing.

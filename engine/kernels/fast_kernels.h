@@ -20,8 +20,7 @@ void conv2d_backward_weight_simd(const Conv2dParams& p, const float* x, const fl
 // the forward applies the activation in its epilogue.
 void depthwise_forward_simd(const DepthwiseParams& p, const float* x, const float* w, const float* bias, float* y);
 void depthwise_backward_input_simd(const DepthwiseParams& p, const float* dy, const float* w, float* dx);
-void depthwise_backward_weight_simd(const DepthwiseParams& p, const float* x, const float* dy, float* dw,
-                                    float* dbias);
+void depthwise_backward_weight_simd(const DepthwiseParams& p, const float* x, const float* dy, float* dw, float* dbias);
 
 // gemm_fast.cpp: Eigen products on row-major maps, output split across OpenMP threads; with an epilogue, each
 // thread's band is computed in cache-sized row tiles and the bias + activation applied to each tile right away.
@@ -32,19 +31,19 @@ void gemm_bias_act_fast(const GemmParams& p, const float* a, const float* b, con
 // batchnorm_simd.cpp: training-mode batch norm over (M, C) rows, and the eval-mode channel affine.
 void batchnorm_train_forward_simd(const BatchNormParams& p, const float* x, const float* gamma, const float* beta,
                                   float* y, float* mean, float* inv_std);
-void batchnorm_train_backward_simd(const BatchNormParams& p, const float* dy, const float* x, const float* mean,
-                                   const float* inv_std, const float* gamma, float* dx, float* dgamma,
-                                   float* dbeta);
+void batchnorm_train_backward_simd(const BatchNormParams& p, const float* dy, const float* x, const float* z,
+                                   const float* mean, const float* inv_std, const float* gamma, float* dx,
+                                   float* dgamma, float* dbeta);
 void channel_affine_forward_simd(int64_t rows, int channels, const float* x, const float* scale, const float* shift,
                                  float* y);
 // The pieces of the two training kernels, for synchronised batch norm (layers/batch_norm.cpp).
 void batchnorm_statistics_simd(const BatchNormParams& p, const float* x, double* mean, double* m2);
 void batchnorm_normalize_simd(const BatchNormParams& p, const float* x, const float* gamma, const float* beta,
                               const float* mean, const float* inv_std, float* y);
-void batchnorm_backward_sums_simd(const BatchNormParams& p, const float* dy, const float* x, const float* mean,
-                                  const float* inv_std, double* sum_dy, double* sum_dy_xhat);
-void batchnorm_backward_input_simd(const BatchNormParams& p, const float* dy, const float* x, const float* mean,
-                                   const float* inv_std, const float* gamma, const double* sum_dy,
+void batchnorm_backward_sums_simd(const BatchNormParams& p, const float* dy, const float* x, const float* z,
+                                  const float* mean, const float* inv_std, double* sum_dy, double* sum_dy_xhat);
+void batchnorm_backward_input_simd(const BatchNormParams& p, const float* dy, const float* x, const float* z,
+                                   const float* mean, const float* inv_std, const float* gamma, const double* sum_dy,
                                    const double* sum_dy_xhat, double total_rows, float* dx);
 
 // elementwise_simd.cpp: flat elementwise ops and the row bias.

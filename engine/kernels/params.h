@@ -9,8 +9,8 @@
 // matching the tape's convention. A null bias / dbias pointer means "no bias".
 // Epilogues (the fused inference path, models/folded_mobilenet_v2.h): the forward kernels of the stem conv and the
 // depthwise conv apply `activation` after the bias, while the output is still in registers; the pointwise path has
-// its own table entry, gemm_bias_act (dispatch.h). Training never sets it: the backward kernels are the gradients
-// of the conv alone, so a layer that records a tape node leaves `activation` at kNone.
+// its own table entry, gemm_bias_act (dispatch.h). Training never sets it on a conv: the conv backward kernels are
+// the gradients of the conv alone. Training fuses the activation into batch norm instead (BatchNormParams).
 #pragma once
 
 #include <cstdint>
@@ -53,10 +53,14 @@ struct GemmParams {
 };
 
 // Per-channel statistics over `rows` = N*H*W rows of `channels` values.
+// activation (training mode, the fused BN + ReLU6 of MobileNetV2's ConvBNReLU6 units): the forward writes
+// z = act(y) instead of y, and the backward, given that z, first masks dz to the gradient of y (dy = dz where the
+// activation is not flat: 0 < z < 6), so the pre-activation y is never stored.
 struct BatchNormParams {
   int64_t rows = 0;
   int channels = 0;
   float eps = 1e-5f;
+  Activation activation = Activation::kNone;
 };
 
 struct PoolParams {

@@ -1,4 +1,5 @@
-// Finite-difference checks, in double, of the reference kernels for batch norm (training and eval), ReLU6, the
+// Finite-difference checks, in double, of the reference kernels for batch norm (training and eval, and training
+// with ReLU6 fused), ReLU6, the
 // residual add, global average pooling, softmax cross-entropy, dropout and the row bias.
 //
 // For each kernel: L = sum(forward(inputs) * r) with a fixed random r (for the loss: L = dloss * loss); the
@@ -41,14 +42,13 @@ class GradBatchNormTrain : public ::testing::TestWithParam<int64_t> {};
 TEST_P(GradBatchNormTrain, InputGammaBetaGradientsMatchFiniteDifferences) {
   const BatchNormParams p{.rows = GetParam(), .channels = 3, .eps = 1e-5f};
   const size_t n = static_cast<size_t>(p.rows) * p.channels;
-  std::vector<double> x = random_vector(n, 11, -1.5, 2.5);            // (M, C), mean away from 0
+  std::vector<double> x = random_vector(n, 11, -1.5, 2.5);              // (M, C), mean away from 0
   std::vector<double> gamma = random_vector(p.channels, 12, 0.5, 1.5);  // (C)
   std::vector<double> beta = random_vector(p.channels, 13);             // (C)
   const std::vector<double> r = random_vector(n, 14);                   // dy (M, C)
   std::vector<double> y(n), mean(p.channels), inv_std(p.channels);
   auto loss = [&] {
-    batchnorm_train_forward_ref<double>(p, x.data(), gamma.data(), beta.data(), y.data(), mean.data(),
-                                        inv_std.data());
+    batchnorm_train_forward_ref<double>(p, x.data(), gamma.data(), beta.data(), y.data(), mean.data(), inv_std.data());
     return dot(y, r);
   };
   loss();  // mean and inv_std of the unperturbed x, for backward
@@ -57,7 +57,7 @@ TEST_P(GradBatchNormTrain, InputGammaBetaGradientsMatchFiniteDifferences) {
   std::vector<double> dgamma_start = random_vector(p.channels, 16), dgamma = dgamma_start;
   std::vector<double> dbeta_start = random_vector(p.channels, 17), dbeta = dbeta_start;
   const auto dx = accumulated_gradient(n, 15, [&](double* g) {
-    batchnorm_train_backward_ref<double>(p, r.data(), x.data(), mean0.data(), inv_std0.data(), gamma.data(), g,
+    batchnorm_train_backward_ref<double>(p, r.data(), x.data(), nullptr, mean0.data(), inv_std0.data(), gamma.data(), g,
                                          dgamma.data(), dbeta.data());
   });
   for (int c = 0; c < p.channels; ++c) dgamma[c] -= dgamma_start[c], dbeta[c] -= dbeta_start[c];
@@ -75,6 +75,56 @@ TEST_P(GradBatchNormTrain, InputGammaBetaGradientsMatchFiniteDifferences) {
 INSTANTIATE_TEST_SUITE_P(Rows, GradBatchNormTrain, ::testing::Values(2, 3, 7, 18),
                          [](const auto& info) { return "rows" + std::to_string(info.param); });
 
+// Batch norm with ReLU6 fused (training mode): z = relu6(bn(x)), backward from z. gamma in [2, 4] around beta = 3
+// puts values on both flat sides, so the mask matters; no value lands within a finite-difference step of a kink.
+TEST_P(GradBatchNormTrain, FusedReLU6GradientsMatchFiniteDifferencesAndTheComposition) {
+  const BatchNormParams p{.rows = GetParam(), .channels = 3, .eps = 1e-5f, .activation = Activation::kReLU6};
+  const BatchNormParams plain{.rows = p.rows, .channels = p.channels, .eps = p.eps};
+  const size_t n = static_cast<size_t>(p.rows) * p.channels;
+  std::vector<double> x = random_vector(n, 21, -1.5, 2.5);              // (M, C)
+  std::vector<double> gamma = random_vector(p.channels, 22, 2.0, 4.0);  // (C)
+  std::vector<double> beta(p.channels, 3.0);                            // (C)
+  const std::vector<double> r = random_vector(n, 24);                   // dz (M, C)
+  std::vector<double> z(n), mean(p.channels), inv_std(p.channels);
+  auto loss = [&] {
+    batchnorm_train_forward_ref<double>(p, x.data(), gamma.data(), beta.data(), z.data(), mean.data(), inv_std.data());
+    return dot(z, r);
+  };
+  loss();
+  const std::vector<double> z0 = z, mean0 = mean, inv_std0 = inv_std;
+  int flat = 0;
+  for (double v : z0) flat += v == 0.0 || v == 6.0;
+  if (p.rows > 2) EXPECT_GT(flat, 0) << "no value on a flat side: the mask is not exercised";
+
+  std::vector<double> dgamma(p.channels, 0.0), dbeta(p.channels, 0.0);
+  const auto dx = accumulated_gradient(n, 25, [&](double* g) {
+    batchnorm_train_backward_ref<double>(p, r.data(), x.data(), z0.data(), mean0.data(), inv_std0.data(), gamma.data(),
+                                         g, dgamma.data(), dbeta.data());
+  });
+  EXPECT_LT(max_gradient_error(loss, x, dx), kTolerance);
+  EXPECT_LT(max_gradient_error(loss, gamma, dgamma), kTolerance);
+  EXPECT_LT(max_gradient_error(loss, beta, dbeta), kTolerance);
+
+  // The unfused composition: BN, then ReLU6 on its output; ReLU6's backward, then BN's.
+  std::vector<double> y(n), z_composed(n), dy(n, 0.0), dx_composed(n, 0.0);
+  std::vector<double> dgamma_composed(p.channels, 0.0), dbeta_composed(p.channels, 0.0);
+  batchnorm_train_forward_ref<double>(plain, x.data(), gamma.data(), beta.data(), y.data(), mean.data(),
+                                      inv_std.data());
+  relu6_forward_ref<double>(int64_t(n), y.data(), z_composed.data());
+  EXPECT_EQ(z_composed, z0);
+  relu6_backward_ref<double>(int64_t(n), y.data(), r.data(), dy.data());
+  batchnorm_train_backward_ref<double>(plain, dy.data(), x.data(), nullptr, mean.data(), inv_std.data(), gamma.data(),
+                                       dx_composed.data(), dgamma_composed.data(), dbeta_composed.data());
+  std::vector<double> dx_fused(n, 0.0), dgamma_fused(p.channels, 0.0), dbeta_fused(p.channels, 0.0);
+  batchnorm_train_backward_ref<double>(p, r.data(), x.data(), z0.data(), mean0.data(), inv_std0.data(), gamma.data(),
+                                       dx_fused.data(), dgamma_fused.data(), dbeta_fused.data());
+  for (size_t i = 0; i < n; ++i) EXPECT_NEAR(dx_fused[i], dx_composed[i], 1e-12) << i;
+  for (int c = 0; c < p.channels; ++c) {
+    EXPECT_NEAR(dgamma_fused[c], dgamma_composed[c], 1e-12) << c;
+    EXPECT_NEAR(dbeta_fused[c], dbeta_composed[c], 1e-12) << c;
+  }
+}
+
 // Null gradient pointers are skipped, and each gradient comes out the same whichever others are requested.
 TEST(GradBatchNormTrainNulls, EachGradientIsIndependentOfTheOthers) {
   const BatchNormParams p{.rows = 5, .channels = 2, .eps = 1e-5f};
@@ -84,15 +134,15 @@ TEST(GradBatchNormTrainNulls, EachGradientIsIndependentOfTheOthers) {
   std::vector<double> y(n), mean(2), inv_std(2);
   batchnorm_train_forward_ref<double>(p, x.data(), gamma.data(), beta.data(), y.data(), mean.data(), inv_std.data());
   std::vector<double> dx_all(n, 0.0), dgamma_all(2, 0.0), dbeta_all(2, 0.0);
-  batchnorm_train_backward_ref<double>(p, dy.data(), x.data(), mean.data(), inv_std.data(), gamma.data(),
+  batchnorm_train_backward_ref<double>(p, dy.data(), x.data(), nullptr, mean.data(), inv_std.data(), gamma.data(),
                                        dx_all.data(), dgamma_all.data(), dbeta_all.data());
   std::vector<double> dx(n, 0.0), dgamma(2, 0.0), dbeta(2, 0.0);
-  batchnorm_train_backward_ref<double>(p, dy.data(), x.data(), mean.data(), inv_std.data(), gamma.data(), dx.data(),
-                                       nullptr, nullptr);
-  batchnorm_train_backward_ref<double>(p, dy.data(), x.data(), mean.data(), inv_std.data(), gamma.data(), nullptr,
-                                       dgamma.data(), nullptr);
-  batchnorm_train_backward_ref<double>(p, dy.data(), x.data(), mean.data(), inv_std.data(), gamma.data(), nullptr,
-                                       nullptr, dbeta.data());
+  batchnorm_train_backward_ref<double>(p, dy.data(), x.data(), nullptr, mean.data(), inv_std.data(), gamma.data(),
+                                       dx.data(), nullptr, nullptr);
+  batchnorm_train_backward_ref<double>(p, dy.data(), x.data(), nullptr, mean.data(), inv_std.data(), gamma.data(),
+                                       nullptr, dgamma.data(), nullptr);
+  batchnorm_train_backward_ref<double>(p, dy.data(), x.data(), nullptr, mean.data(), inv_std.data(), gamma.data(),
+                                       nullptr, nullptr, dbeta.data());
   EXPECT_EQ(dx, dx_all);
   EXPECT_EQ(dgamma, dgamma_all);
   EXPECT_EQ(dbeta, dbeta_all);
@@ -189,9 +239,8 @@ TEST(GradBiasRows, BiasGradientIsTheColumnSum) {
     bias_add_rows_ref<double>(rows, cols, bias.data(), y.data());
     return dot(y, r);
   };
-  const auto dbias = accumulated_gradient(cols, 64, [&](double* g) {
-    bias_backward_rows_ref<double>(rows, cols, r.data(), g);
-  });
+  const auto dbias =
+      accumulated_gradient(cols, 64, [&](double* g) { bias_backward_rows_ref<double>(rows, cols, r.data(), g); });
   EXPECT_LT(max_gradient_error(loss, bias, dbias), kTolerance);
 }
 
@@ -201,15 +250,14 @@ TEST(GradBiasRows, BiasGradientIsTheColumnSum) {
 TEST(GradGlobalAvgPool, GradientSpreadsEvenlyOverPositions) {
   const PoolParams p{.batch = 2, .h = 3, .w = 4, .channels = 5};
   std::vector<double> x = random_vector(2 * 3 * 4 * 5, 71);  // (N, H, W, C)
-  const auto r = random_vector(2 * 5, 72);                    // dy (N, C)
+  const auto r = random_vector(2 * 5, 72);                   // dy (N, C)
   std::vector<double> y(r.size());
   auto loss = [&] {
     global_avg_pool_forward_ref<double>(p, x.data(), y.data());
     return dot(y, r);
   };
-  const auto dx = accumulated_gradient(x.size(), 73, [&](double* g) {
-    global_avg_pool_backward_ref<double>(p, r.data(), g);
-  });
+  const auto dx =
+      accumulated_gradient(x.size(), 73, [&](double* g) { global_avg_pool_backward_ref<double>(p, r.data(), g); });
   EXPECT_LT(max_gradient_error(loss, x, dx), kTolerance);
 }
 
@@ -268,9 +316,8 @@ TEST(GradDropout, FixedMaskGradientMatchesFiniteDifferences) {
   };
   loss();
   for (int64_t i = 0; i < n; ++i) EXPECT_DOUBLE_EQ(y[i], keep[i] ? x[i] / (1.0 - p) : 0.0) << i;
-  const auto dx = accumulated_gradient(n, 93, [&](double* g) {
-    dropout_backward_ref<double>(n, p, keep.data(), r.data(), g);
-  });
+  const auto dx =
+      accumulated_gradient(n, 93, [&](double* g) { dropout_backward_ref<double>(n, p, keep.data(), r.data(), g); });
   EXPECT_LT(max_gradient_error(loss, x, dx), kTolerance);
 }
 

@@ -197,17 +197,17 @@ TEST_P(KernelRows, BatchNormMatchesReference) {
   const auto dyd = to_double(dy), meand = to_double(mean), inv_stdd = to_double(inv_std);
   std::vector<float> dx = dx0, dgamma = dgamma0, dbeta = dbeta0;
   std::vector<double> dx_ref = to_double(dx0), dgamma_ref = to_double(dgamma0), dbeta_ref = to_double(dbeta0);
-  fast.batchnorm_train_backward(p, dy.data(), x.data(), mean.data(), inv_std.data(), gamma.data(), dx.data(),
+  fast.batchnorm_train_backward(p, dy.data(), x.data(), nullptr, mean.data(), inv_std.data(), gamma.data(), dx.data(),
                                 dgamma.data(), dbeta.data());
-  batchnorm_train_backward_ref<double>(p, dyd.data(), xd.data(), meand.data(), inv_stdd.data(), gammad.data(),
+  batchnorm_train_backward_ref<double>(p, dyd.data(), xd.data(), nullptr, meand.data(), inv_stdd.data(), gammad.data(),
                                        dx_ref.data(), dgamma_ref.data(), dbeta_ref.data());
   EXPECT_CLOSE(dx, dx_ref);
   EXPECT_CLOSE(dgamma, dgamma_ref);
   EXPECT_CLOSE(dbeta, dbeta_ref);
 
   std::vector<float> dx_only = dx0;  // null dgamma / dbeta: still computes dx
-  fast.batchnorm_train_backward(p, dy.data(), x.data(), mean.data(), inv_std.data(), gamma.data(), dx_only.data(),
-                                nullptr, nullptr);
+  fast.batchnorm_train_backward(p, dy.data(), x.data(), nullptr, mean.data(), inv_std.data(), gamma.data(),
+                                dx_only.data(), nullptr, nullptr);
   EXPECT_EQ(dx_only, dx);
 }
 
@@ -243,10 +243,10 @@ TEST_P(KernelRows, BatchNormPiecesMatchReference) {
   EXPECT_CLOSE(y, y_ref);
 
   std::vector<double> sum_dy(C, 123.0), sum_dy_xhat(C, 123.0), sum_dy_ref(C), sum_dy_xhat_ref(C);  // overwritten
-  fast.batchnorm_backward_sums(p, dy.data(), x.data(), meanf.data(), inv_std.data(), sum_dy.data(),
+  fast.batchnorm_backward_sums(p, dy.data(), x.data(), nullptr, meanf.data(), inv_std.data(), sum_dy.data(),
                                sum_dy_xhat.data());
-  batchnorm_backward_sums_ref<double>(p, dyd.data(), xd.data(), meand.data(), inv_stdd.data(), sum_dy_ref.data(),
-                                      sum_dy_xhat_ref.data());
+  batchnorm_backward_sums_ref<double>(p, dyd.data(), xd.data(), nullptr, meand.data(), inv_stdd.data(),
+                                      sum_dy_ref.data(), sum_dy_xhat_ref.data());
   EXPECT_CLOSE(std::vector<float>(sum_dy.begin(), sum_dy.end()), sum_dy_ref);
   EXPECT_CLOSE(std::vector<float>(sum_dy_xhat.begin(), sum_dy_xhat.end()), sum_dy_xhat_ref);
   // The input gradient from given sums, over more rows than this process holds (as with 3 processes).
@@ -254,9 +254,9 @@ TEST_P(KernelRows, BatchNormPiecesMatchReference) {
   std::vector<float> dx = dx0;
   std::vector<double> dx_ref = to_double(dx0);
   const double total_rows = 3.0 * rows;
-  fast.batchnorm_backward_input(p, dy.data(), x.data(), meanf.data(), inv_std.data(), gamma.data(),
+  fast.batchnorm_backward_input(p, dy.data(), x.data(), nullptr, meanf.data(), inv_std.data(), gamma.data(),
                                 sum_dy_ref.data(), sum_dy_xhat_ref.data(), total_rows, dx.data());
-  batchnorm_backward_input_ref<double>(p, dyd.data(), xd.data(), meand.data(), inv_stdd.data(), gammad.data(),
+  batchnorm_backward_input_ref<double>(p, dyd.data(), xd.data(), nullptr, meand.data(), inv_stdd.data(), gammad.data(),
                                        sum_dy_ref.data(), sum_dy_xhat_ref.data(), total_rows, dx_ref.data());
   EXPECT_CLOSE(dx, dx_ref);
 }
@@ -326,9 +326,8 @@ std::vector<PoolCase> pool_cases() {
 
 INSTANTIATE_TEST_SUITE_P(Sweep, KernelPool, ::testing::ValuesIn(pool_cases()),
                          [](const ::testing::TestParamInfo<PoolCase>& info) {
-                           return "n" + std::to_string(info.param.batch) + "_" + std::to_string(info.param.size) +
-                                  "x" + std::to_string(info.param.size + 1) + "x" +
-                                  std::to_string(info.param.channels);
+                           return "n" + std::to_string(info.param.batch) + "_" + std::to_string(info.param.size) + "x" +
+                                  std::to_string(info.param.size + 1) + "x" + std::to_string(info.param.channels);
                          });
 
 // ---- flat elementwise kernels ----------------------------------------------------------------------------------
@@ -337,7 +336,7 @@ class KernelElementwise : public ::testing::TestWithParam<int64_t> {};
 
 TEST_P(KernelElementwise, MatchesReference) {
   const int64_t n = GetParam();
-  auto x = random_floats(n, 61, -2.0f, 8.0f);  // both sides of ReLU6's [0, 6] window
+  auto x = random_floats(n, 61, -2.0f, 8.0f);                           // both sides of ReLU6's [0, 6] window
   for (int64_t i = 0; i < n; i += 5) x[i] = (i / 5) % 2 ? 6.0f : 0.0f;  // and its edges, where dx must not flow
   const auto b = random_floats(n, 62), dx0 = random_floats(n, 63);
   const auto xd = to_double(x), bd = to_double(b);

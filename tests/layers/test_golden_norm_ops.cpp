@@ -45,7 +45,9 @@ std::unique_ptr<BatchNorm2d> make_batch_norm(const GoldenCase& c) {
   const auto& p = c.params();
   auto bn = std::make_unique<BatchNorm2d>(p.at("channels").get<int>(), p.at("eps").get<float>(),
                                           p.at("momentum").get<float>());
-  const auto copy = [](const Tensor& from, Tensor& to) { std::copy(from.data(), from.data() + from.numel(), to.data()); };
+  const auto copy = [](const Tensor& from, Tensor& to) {
+    std::copy(from.data(), from.data() + from.numel(), to.data());
+  };
   copy(c.tensor("gamma"), bn->weight()->value);
   copy(c.tensor("beta"), bn->bias()->value);
   copy(c.tensor("running_mean"), bn->running_mean());
@@ -82,14 +84,14 @@ TEST(GoldenBatchNormLayer, EvalModeMatchesPyTorch) {
 TEST(GoldenBatchNormRef, TrainingModeMatchesPyTorchInDouble) {
   LOAD_CASE_OR_SKIP(c, "batchnorm_train");
   const int C = c.params().at("channels").get<int>();
-  const BatchNormParams p{.rows = c.params().at("rows").get<int64_t>(), .channels = C,
-                          .eps = c.params().at("eps").get<float>()};
+  const BatchNormParams p{
+      .rows = c.params().at("rows").get<int64_t>(), .channels = C, .eps = c.params().at("eps").get<float>()};
   const double momentum = c.params().at("momentum").get<double>();
   const auto x = c.data("x"), gamma = c.data("gamma"), beta = c.data("beta"), dy = c.data("dy");  // (M, C), (C)
   std::vector<double> y(x.size()), mean(C), inv_std(C), dx(x.size(), 0.0), dgamma(C, 0.0), dbeta(C, 0.0);
   batchnorm_train_forward_ref<double>(p, x.data(), gamma.data(), beta.data(), y.data(), mean.data(), inv_std.data());
-  batchnorm_train_backward_ref<double>(p, dy.data(), x.data(), mean.data(), inv_std.data(), gamma.data(), dx.data(),
-                                       dgamma.data(), dbeta.data());
+  batchnorm_train_backward_ref<double>(p, dy.data(), x.data(), nullptr, mean.data(), inv_std.data(), gamma.data(),
+                                       dx.data(), dgamma.data(), dbeta.data());
   expect_close_double(c, "y", y);
   expect_close_double(c, "dx", dx);
   expect_close_double(c, "dgamma", dgamma);
@@ -108,8 +110,8 @@ TEST(GoldenBatchNormRef, TrainingModeMatchesPyTorchInDouble) {
 TEST(GoldenBatchNormRef, EvalModeMatchesPyTorchInDouble) {
   LOAD_CASE_OR_SKIP(c, "batchnorm_eval");
   const int C = c.params().at("channels").get<int>();
-  const BatchNormParams p{.rows = c.params().at("rows").get<int64_t>(), .channels = C,
-                          .eps = c.params().at("eps").get<float>()};
+  const BatchNormParams p{
+      .rows = c.params().at("rows").get<int64_t>(), .channels = C, .eps = c.params().at("eps").get<float>()};
   const auto x = c.data("x"), gamma = c.data("gamma"), beta = c.data("beta"), dy = c.data("dy");
   const auto mean = c.data("running_mean"), var = c.data("running_var");
   std::vector<double> inv_std(C), scale(C), shift(C);  // (C) each
@@ -192,7 +194,9 @@ TEST(GoldenPoolLayer, GlobalAvgPoolMatchesPyTorch) {
 TEST(GoldenPoolRef, GlobalAvgPoolMatchesPyTorchInDouble) {
   LOAD_CASE_OR_SKIP(c, "global_avg_pool");
   const auto& q = c.params();
-  const PoolParams p{.batch = q.at("batch").get<int>(), .h = q.at("h").get<int>(), .w = q.at("w").get<int>(),
+  const PoolParams p{.batch = q.at("batch").get<int>(),
+                     .h = q.at("h").get<int>(),
+                     .w = q.at("w").get<int>(),
                      .channels = q.at("channels").get<int>()};
   const auto x = c.data("x"), dy = c.data("dy");
   std::vector<double> y(dy.size()), dx(x.size(), 0.0);
@@ -220,7 +224,8 @@ TEST_P(GoldenSoftmaxXent, LayerMatchesPyTorch) {
 TEST_P(GoldenSoftmaxXent, ReferenceMatchesPyTorchInDouble) {
   LOAD_CASE_OR_SKIP(c, GetParam());
   const auto& q = c.params();
-  const SoftmaxCrossEntropyParams p{.batch = q.at("batch").get<int>(), .classes = q.at("classes").get<int>(),
+  const SoftmaxCrossEntropyParams p{.batch = q.at("batch").get<int>(),
+                                    .classes = q.at("classes").get<int>(),
                                     .label_smoothing = q.at("label_smoothing").get<float>()};
   const auto logits = c.data("logits");
   const std::vector<int> labels = c.labels();
