@@ -97,7 +97,10 @@ std::string model_card_markdown(const nlohmann::json& metrics, const std::vector
       << config.value("optimizer", std::string("?")) << ", " << config.value("lr_schedule", std::string("plateau"))
       << " schedule, peak learning rate " << config.value("learning_rate", 0.0) << ", batch "
       << config.value("batch_size", 0) << ", label smoothing " << config.value("label_smoothing", 0.0) << ", seed "
-      << config.value("seed", 0) << "; best epoch on validation loss: " << metrics.value("best_epoch", 0) << ".";
+      << config.value("seed", 0);
+  if (const int frozen = config.value("frozen_blocks", 0); frozen > 0)
+    out << ", features.0-" << frozen - 1 << " frozen";
+  out << "; best epoch on validation loss: " << metrics.value("best_epoch", 0) << ".";
   if (metrics.contains("train_seconds"))
     out << " Training took " << number(metrics["train_seconds"].get<double>() / 60.0, "%.1f") << " minutes"
         << (metrics.contains("machine") ? " on " + metrics["machine"].get<std::string>() : std::string()) << ".";
