@@ -17,17 +17,12 @@
 #include "layers/depthwise_conv2d.h"
 #include "layers/linear.h"
 #include "layers/pointwise_conv2d.h"
+#include "tests/support/random_tensor.h"
 
 namespace mriscan {
 namespace {
 
-Tensor random_tensor(const Shape& shape, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-  Tensor t(shape);
-  for (int64_t i = 0; i < t.numel(); ++i) t[i] = dist(rng);
-  return t;
-}
+using testing::random_tensor;
 
 // One layer configuration to run every behaviour test on.
 struct LayerCase {

@@ -15,17 +15,12 @@
 #include "layers/inverted_residual.h"
 #include "layers/pointwise_conv2d.h"
 #include "layers/relu6.h"
+#include "tests/support/random_tensor.h"
 
 namespace mriscan {
 namespace {
 
-Tensor random_tensor(const Shape& shape, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-  Tensor t(shape);
-  for (int64_t i = 0; i < t.numel(); ++i) t[i] = dist(rng);
-  return t;
-}
+using testing::random_tensor;
 
 float max_abs_diff(const Tensor& a, const Tensor& b) {
   EXPECT_EQ(a.numel(), b.numel());

@@ -18,18 +18,12 @@
 #include "layers/global_avg_pool.h"
 #include "layers/relu6.h"
 #include "layers/softmax_cross_entropy.h"
+#include "tests/support/random_tensor.h"
 
 namespace mriscan {
 namespace {
 
-// Random float values, uniform in [low, high).
-Tensor random_tensor(const Shape& shape, uint32_t seed, float low = -1.0f, float high = 1.0f) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(low, high);
-  Tensor t(shape);
-  for (int64_t i = 0; i < t.numel(); ++i) t[i] = dist(rng);
-  return t;
-}
+using testing::random_tensor;
 
 // `fn` must throw std::invalid_argument whose message contains every one of `parts`.
 void expect_invalid_argument(const std::function<void()>& fn, const std::vector<std::string>& parts) {
