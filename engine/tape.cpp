@@ -48,7 +48,7 @@ void Tape::backward(const Var& root, const Tensor& seed) {
   for (int64_t i = 0; i < seed.numel(); ++i) root_grad[i] += seed[i];
 
   for (auto node = nodes_.rbegin(); node != nodes_.rend(); ++node) {
-    if (!node->output->grad.defined()) continue;  // not on a path from the root
+    if (!node->output || !node->output->grad.defined()) continue;  // spent, or not on a path from the root
     if (profile_) {
       const auto start = std::chrono::steady_clock::now();
       node->backward();
@@ -60,10 +60,16 @@ void Tape::backward(const Var& root, const Tensor& seed) {
     for (const Var& input : node->inputs) {
       if (input->grad.defined() && input->grad.shape() != input->value.shape())
         throw std::logic_error("Tape::backward: op '" + node->op_name + "' produced a gradient of shape " +
-                               input->grad.shape().str() + " for an input of shape " +
-                               input->value.shape().str());
+                               input->grad.shape().str() + " for an input of shape " + input->value.shape().str());
     }
     if (after_node_) after_node_(*node);
+    // The node is spent. Its output's gradient is complete and consumed: free it now. Its closure (the state it
+    // saved for backward) and its references go too, so an activation is freed as soon as its producer and all
+    // its consumers have run, unless the caller still holds its Var.
+    if (!node->output->keep_grad) node->output->grad = Tensor();
+    node->backward = nullptr;
+    node->inputs.clear();
+    node->output.reset();
   }
 }
 

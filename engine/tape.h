@@ -12,7 +12,14 @@
 //    backward closures skip computing it. An op whose inputs all need no gradient is not recorded at all, so a
 //    frozen prefix costs no tape memory.
 //  - Gradients can be taken with respect to any intermediate Var (Grad-CAM takes d score / d feature map): mark
-//    it with `requires_grad = true` before it is consumed, then read `var->grad` after `backward`.
+//    it with `requires_grad = true` before it is consumed, then read `var->grad` after `backward`. If that Var is
+//    itself the output of a recorded op, also set `keep_grad`, because:
+//  - Liveness-planned memory: the gradient of an op's output is complete once that op's backward has run (every
+//    consumer was recorded later, so its backward ran earlier), and nothing else reads it, so `backward` releases
+//    it right there, together with the node's closure and references (what it saved for backward). So at most a
+//    few activation gradients are alive at once instead of one per activation, and activations are freed as
+//    backward passes them. Leaves (parameters, inputs made with make_var) are never an op's output and keep their
+//    gradients. After `backward` the nodes are spent (their op names remain): `clear` the tape before the next step.
 // What it is not: a general graph library; there is no double backward and no graph pruning.
 #pragma once
 
@@ -31,6 +38,7 @@ struct Variable {
   Tensor value;
   Tensor grad;  // undefined until something accumulates into it; same shape as value
   bool requires_grad = false;
+  bool keep_grad = false;  // an op's output whose gradient the caller reads after backward (see above)
 
   // The gradient buffer, zero-initialised on first use.
   Tensor& grad_buffer();

@@ -94,7 +94,7 @@ struct ServerContext {
   std::chrono::steady_clock::time_point started;
   std::string replica;
   std::atomic<bool> draining{false};  // shutting down: /ready answers 503 so load balancers stop sending
-  std::mutex explanations;            // Grad-CAM requests run one at a time (server/routes_prediction.cpp)
+  std::mutex explanations{};          // Grad-CAM requests run one at a time (server/routes_prediction.cpp)
 
   double uptime_seconds() const;
   MetricsGauges gauges();

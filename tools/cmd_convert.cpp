@@ -41,9 +41,13 @@ int run_convert(const std::vector<std::string>& raw) {
   }
   namespace fs = std::filesystem;
   const std::string out = args.require("out");
-  const std::string npy_dir = args.has("npy-dir") ? args.get("npy-dir", "")
-                                                  : find_shared_dir() + "/weights/mobilenetv2_1.0_224_nchw_bnfolded_npy";
-  fs::path data = args.has("data") ? fs::path(args.get("data", "")) : fs::path(find_shared_dir()) / "data/brain-tumor-mri";
+  const fs::path out_dir = fs::path(out).parent_path();
+  if (!out_dir.empty()) fs::create_directories(out_dir);  // `--out runs/backbone.safetensors` on a fresh clone
+  const std::string npy_dir = args.has("npy-dir")
+                                  ? args.get("npy-dir", "")
+                                  : find_shared_dir() + "/weights/mobilenetv2_1.0_224_nchw_bnfolded_npy";
+  fs::path data =
+      args.has("data") ? fs::path(args.get("data", "")) : fs::path(find_shared_dir()) / "data/brain-tumor-mri";
   if (fs::is_directory(data / "Training")) data /= "Training";
   const int count = args.get_int("calibration-images", 256);
   const int image_size = args.get_int("image-size", 224);
@@ -90,7 +94,8 @@ int run_convert(const std::vector<std::string>& raw) {
   return 0;
 }
 
-const RegisterCommand kRegister({"convert", "import ImageNet MobileNetV2 weights (.npy) as a backbone file", run_convert});
+const RegisterCommand kRegister({"convert", "import ImageNet MobileNetV2 weights (.npy) as a backbone file",
+                                 run_convert});
 
 }  // namespace
 }  // namespace mriscan

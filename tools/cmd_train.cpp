@@ -47,6 +47,7 @@ int run_train(const std::vector<std::string>& raw) {
     world->abort("mriscan train: rank " + std::to_string(world->rank()) + " of " + std::to_string(world->size()) +
                  ": error: " + error.what() + " (ending every rank)");
   }
+  return 1;  // not reached: abort ends every process of the job
 }
 
 int train_command(const std::vector<std::string>& raw, Collective* world) {

@@ -94,7 +94,9 @@ TEST_P(GradBatchNormTrain, FusedReLU6GradientsMatchFiniteDifferencesAndTheCompos
   const std::vector<double> z0 = z, mean0 = mean, inv_std0 = inv_std;
   int flat = 0;
   for (double v : z0) flat += v == 0.0 || v == 6.0;
-  if (p.rows > 2) EXPECT_GT(flat, 0) << "no value on a flat side: the mask is not exercised";
+  if (p.rows > 2) {
+    EXPECT_GT(flat, 0) << "no value on a flat side: the mask is not exercised";
+  }
 
   std::vector<double> dgamma(p.channels, 0.0), dbeta(p.channels, 0.0);
   const auto dx = accumulated_gradient(n, 25, [&](double* g) {

@@ -66,7 +66,9 @@ TEST_P(FusedBatchNormReLU6, FastMatchesReferenceAndTheUnfusedComposition) {
   EXPECT_LT(relative_error(z, z_ref), kTolerance);
   int flat = 0;
   for (float v : z) flat += v == 0.0f || v == 6.0f;
-  if (rows >= 7) EXPECT_GT(flat, 0) << "no output on a flat side of ReLU6: the mask is not exercised";
+  if (rows >= 7) {
+    EXPECT_GT(flat, 0) << "no output on a flat side of ReLU6: the mask is not exercised";
+  }
 
   // Backward from z: fast vs reference, both given the fast forward's z, mean and inv_std.
   const auto zd = to_double(z), meand = to_double(mean), inv_stdd = to_double(inv_std);

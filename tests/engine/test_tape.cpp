@@ -1,8 +1,10 @@
 // Tests for engine/tape.h on its own, with hand-written ops (no layer involved): reverse-order backward,
-// accumulation on fan-out, what is and is not recorded, gradients of intermediate Vars, seeds, zero_grad, and the
-// op profile. The layers' own gradients are checked elsewhere (tests/layers/, finite differences).
+// accumulation on fan-out, what is and is not recorded, gradients of intermediate Vars, the release of each op output's
+// gradient, seeds, zero_grad, and the op profile. The layers' own gradients are checked elsewhere (tests/layers/,
+// finite differences).
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -89,11 +91,64 @@ TEST(Tape, GradientOfAnIntermediateVarAndBranchesOffThePathAreSkipped) {
   feature->requires_grad = true;
   std::vector<std::string> order;
   Var off_path = scale_op(tape, feature, 5.0f, &order, "off_path");  // recorded but does not reach the root
-  Var score = dot_op(tape, feature, feature);  // sum(feature^2): d/dfeature = 2 * feature
+  Var score = dot_op(tape, feature, feature);                        // sum(feature^2): d/dfeature = 2 * feature
   tape.backward(score);
   EXPECT_EQ(feature->grad.to_vector(), (std::vector<float>{4.0f, 12.0f}));
   EXPECT_TRUE(order.empty()) << "a node whose output got no gradient must not run";
   EXPECT_FALSE(off_path->grad.defined());
+}
+
+TEST(Tape, ReleasesEachOpOutputsGradientOnceItsOpHasRun) {
+  // A chain x -> h1 -> h2 -> h3 -> s. When the node producing h_k has run, h_k's gradient is complete and consumed:
+  // it must be gone before the next node (the producer of h_{k-1}) runs. Leaves keep theirs; keep_grad keeps one.
+  Tape tape;
+  Var x = make_var(Tensor(Shape{2}, {1.0f, 2.0f}), true);
+  Var h1 = scale_op(tape, x, 2.0f);
+  Var h2 = scale_op(tape, h1, 3.0f);
+  h2->keep_grad = true;  // read after backward, as an intermediate Grad-CAM-like target would be
+  Var h3 = scale_op(tape, h2, 0.5f);
+  Var s = dot_op(tape, h3, h3);
+  std::vector<std::vector<bool>> alive;  // after each node: which of h1, h2, h3 still hold a gradient
+  tape.set_after_backward_node([&](const TapeNode&) {
+    alive.push_back({h1->grad.defined(), h2->grad.defined(), h3->grad.defined()});
+  });
+  tape.backward(s);
+  // Hook calls run before the release of that node's own output: dot (s) -> scale h3 -> scale h2 -> scale h1.
+  ASSERT_EQ(alive.size(), 4u);
+  EXPECT_EQ(alive[0], (std::vector<bool>{false, false, true}));  // dot wrote dh3
+  EXPECT_EQ(alive[1], (std::vector<bool>{false, true, true}));   // h3's producer wrote dh2; dh3 is released next
+  EXPECT_EQ(alive[2], (std::vector<bool>{true, true, false}));   // dh3 gone; dh1 written
+  EXPECT_EQ(alive[3], (std::vector<bool>{true, true, false}));   // h1's producer wrote dx
+  EXPECT_FALSE(h1->grad.defined());
+  EXPECT_FALSE(h3->grad.defined());
+  EXPECT_FALSE(s->grad.defined());
+  // s = sum((0.5 * 3 * 2 x)^2) = 9 sum(x^2): ds/dh2 = 2 * 0.25 * h2 = 0.5 h2, ds/dx = 18 x.
+  EXPECT_EQ(h2->grad.to_vector(), (std::vector<float>{0.5f * 6.0f, 0.5f * 12.0f}));
+  EXPECT_EQ(x->grad.to_vector(), (std::vector<float>{18.0f, 36.0f}));
+}
+
+TEST(Tape, ActivationsAreFreedOnceTheirProducerAndConsumersHaveRun) {
+  // x -> h1 -> h2 -> s with the caller holding no reference to h1 or h2: each goes when backward has passed it.
+  Tape tape;
+  Var x = make_var(Tensor(Shape{2}, {1.0f, 2.0f}), true);
+  Var h1 = scale_op(tape, x, 2.0f);
+  Var h2 = scale_op(tape, h1, 3.0f);
+  Var s = dot_op(tape, h2, h2);
+  const std::weak_ptr<Variable> weak_h1 = h1, weak_h2 = h2;
+  h1.reset();
+  h2.reset();
+  std::vector<std::vector<bool>> freed;  // after each node: h1, h2 freed?
+  tape.set_after_backward_node([&](const TapeNode&) { freed.push_back({weak_h1.expired(), weak_h2.expired()}); });
+  tape.backward(s);
+  ASSERT_EQ(freed.size(), 3u);                             // each hook runs before its own node is released
+  EXPECT_EQ(freed[0], (std::vector<bool>{false, false}));  // dot ran: h2 is still its producer's output
+  EXPECT_EQ(freed[1], (std::vector<bool>{false, false}));  // h2's producer ran (and is released next)
+  EXPECT_EQ(freed[2], (std::vector<bool>{false, true}));   // h2 gone; h1's producer ran
+  EXPECT_TRUE(weak_h1.expired());
+  EXPECT_EQ(x->grad.to_vector(), (std::vector<float>{72.0f, 144.0f}));  // s = 36 sum(x^2)
+  EXPECT_EQ(tape.nodes().back().op_name, "dot");                        // the spent nodes keep their names
+  tape.backward(s);  // spent nodes are skipped: only the root's own seed, no second pass through them
+  EXPECT_EQ(x->grad.to_vector(), (std::vector<float>{72.0f, 144.0f}));
 }
 
 TEST(Tape, SeedsAndTheirShapes) {
@@ -118,7 +173,7 @@ TEST(Tape, ZeroGradKeepsTheBuffersAndClearRemovesTheNodes) {
   EXPECT_EQ(tape.size(), 0u);
   // Without zero_grad, a second backward accumulates onto the first.
   tape.backward(dot_op(tape, x, x));
-  tape.clear();  // (a node whose output still holds a gradient would run again: clear between steps)
+  tape.clear();  // (without it the earlier dot, whose output's gradient was released, would be skipped anyway)
   tape.backward(dot_op(tape, x, x));
   EXPECT_EQ(x->grad.to_vector(), (std::vector<float>{2.0f + 2.0f, 4.0f + 4.0f}));
 }

@@ -14,6 +14,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 
 BINARY = sys.argv[1] if len(sys.argv) > 1 else "build/mriscan"
 results = []
@@ -51,6 +52,12 @@ def main() -> int:
         shown = run(*command, "--help")
         check(f"{' '.join(command)} --help shows its options", shown.returncode == 0 and "  --" in shown.stdout,
               shown.stdout + shown.stderr)
+
+    with tempfile.TemporaryDirectory() as scratch:
+        nested = os.path.join(scratch, "runs", "new", "backbone.safetensors")
+        converted = run("convert", "--out", nested, "--calibration-images", "4")
+        check("convert creates the folders of --out", converted.returncode == 0 and os.path.exists(nested) and os.path.getsize(nested) > 10**6,
+              converted.stderr)
 
     bench = run("bench", "--workloads", "infer1,train", "--width", "0.35", "--image-size", "64", "--batch", "4",
                 "--repeats", "3", "--json")
