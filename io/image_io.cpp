@@ -11,6 +11,8 @@
 #include <iterator>
 #include <memory>
 
+#include "io/jpeg_check.h"
+
 namespace mriscan {
 
 Image::Image(int w, int h) : width(w), height(h) {
@@ -80,6 +82,7 @@ Image decode_image(const uint8_t* bytes, size_t size, const DecodeLimits& limits
     throw ImageError("cannot decode " + source + ": corrupt PNG (a chunk is longer than the file)");
   if (jpeg && jpeg_is_truncated(bytes, size))
     throw ImageError("cannot decode " + source + ": truncated JPEG (no end-of-image marker)");
+  if (jpeg) check_jpeg_stream(bytes, size, source);  // libjpeg first: stb is not safe on corrupt JPEGs
 
   // 2. Pixels. Ask stb for RGBA when there is alpha (2 = grey+alpha, 4 = RGBA) so we can composite; otherwise for
   // RGB, which makes stb replicate grey to RGB. 16-bit PNGs come back as 8 bits (stb scales by 255/65535).

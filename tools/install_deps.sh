@@ -3,7 +3,7 @@
 # Idempotent: skips apt-get when every package is already installed. Used by tools/demo.sh and tools/test.sh.
 set -euo pipefail
 packages=(build-essential cmake pkg-config
-  libeigen3-dev libxsimd-dev libstb-dev libcpp-httplib-dev nlohmann-json3-dev libsqlite3-dev
+  libeigen3-dev libxsimd-dev libstb-dev libjpeg-dev libcpp-httplib-dev nlohmann-json3-dev libsqlite3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libopenmpi-dev openmpi-bin
   clang libclang-rt-14-dev
