@@ -39,7 +39,7 @@ void check_jpeg_stream(const uint8_t* bytes, size_t size, const std::string& sou
   info.err = jpeg_std_error(&errors.base);
   errors.base.error_exit = fail;
   errors.base.emit_message = on_message;
-  // Nothing with a destructor may live between setjmp and a longjmp to it: the scanline buffer is libjpeg's own.
+  // Nothing with a destructor may live between setjmp and a longjmp to it.
   if (setjmp(errors.jump)) {
     jpeg_destroy_decompress(&info);
     throw ImageError("cannot decode " + source + ": corrupt JPEG (libjpeg: " + errors.message + ")");
@@ -47,10 +47,10 @@ void check_jpeg_stream(const uint8_t* bytes, size_t size, const std::string& sou
   jpeg_create_decompress(&info);
   jpeg_mem_src(&info, bytes, static_cast<unsigned long>(size));
   jpeg_read_header(&info, TRUE);
-  jpeg_start_decompress(&info);
-  JSAMPARRAY row = (*info.mem->alloc_sarray)(reinterpret_cast<j_common_ptr>(&info), JPOOL_IMAGE,
-                                             info.output_width * info.output_components, 1);  // (1, W * C)
-  while (info.output_scanline < info.output_height) jpeg_read_scanlines(&info, row, 1);
+  // Markers and entropy-coded data are where corrupt data shows (bad Huffman codes, premature end, stray bytes);
+  // reading the DCT coefficients parses all of them and skips the inverse DCT, upsampling and colour conversion,
+  // which cannot warn and whose pixels stb computes anyway.
+  jpeg_read_coefficients(&info);
   jpeg_finish_decompress(&info);
   jpeg_destroy_decompress(&info);
 }

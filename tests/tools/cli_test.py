@@ -56,8 +56,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as scratch:
         nested = os.path.join(scratch, "runs", "new", "backbone.safetensors")
         converted = run("convert", "--out", nested, "--calibration-images", "4")
-        check("convert creates the folders of --out", converted.returncode == 0 and os.path.exists(nested) and os.path.getsize(nested) > 10**6,
-              converted.stderr)
+        written = converted.returncode == 0 and os.path.exists(nested) and os.path.getsize(nested) > 10**6
+        check("convert creates the folders of --out", written, converted.stderr)
 
     bench = run("bench", "--workloads", "infer1,train", "--width", "0.35", "--image-size", "64", "--batch", "4",
                 "--repeats", "3", "--json")
