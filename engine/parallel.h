@@ -1,8 +1,8 @@
 // Thread-count policy for the whole engine: OpenMP owns the threads.
 //
-// Decision: every parallel loop is an OpenMP `parallel for` in a fast kernel, sized by `num_threads()`. Eigen is
-// built with EIGEN_DONT_PARALLELIZE (CMakeLists.txt) so its GEMM never starts a second team inside ours; the fast
-// GEMM (kernels/gemm_fast.cpp) splits the output itself and gives each thread a single-threaded Eigen product.
+// Decision: every parallel loop is an OpenMP `parallel for` in a fast kernel, sized by `num_threads()`. Eigen (used
+// for the OOD detector's linear algebra) is built with EIGEN_DONT_PARALLELIZE (CMakeLists.txt) so it never starts a
+// second team inside ours; the fast GEMMs (kernels/gemm_packed.cpp, gemm_reduce.cpp) split their work themselves.
 // One owner means no oversubscription and one knob to turn.
 //
 // Default: the number of PHYSICAL cores (SMT siblings share the FMA units and the memory bandwidth these kernels

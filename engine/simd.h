@@ -11,7 +11,8 @@
 //     store_n(y + c, v * 2.0f, count);                   // lanes >= count are not written
 //   });
 // After inlining, the full chunks see count == kVectorWidth as a constant and compile to plain vector
-// loads/stores; only the one tail chunk goes through a small stack buffer. No heap allocation anywhere.
+// loads/stores; the one tail chunk is a masked load/store with AVX-512, a small stack buffer elsewhere. No heap
+// allocation anywhere.
 #pragma once
 
 #include <algorithm>
@@ -36,6 +37,10 @@ constexpr int kVectorWidth = static_cast<int>(FloatBatch::size);  // V: 16 float
 // Loads `count` (1..V) floats from p; the lanes past `count` are zero and p[count..V) is never read.
 inline FloatBatch load_n(const float* p, int count) {
   if (count == kVectorWidth) return FloatBatch::load_unaligned(p);
+#if defined(__AVX512F__)
+  // A masked load: the lanes past `count` are zero and their memory is not touched (no fault past an end).
+  if constexpr (kVectorWidth == 16) return _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << count) - 1), p);
+#endif
   alignas(64) float buffer[kVectorWidth] = {};  // (V)
   std::copy(p, p + count, buffer);
   return FloatBatch::load_aligned(buffer);
@@ -47,6 +52,12 @@ inline void store_n(float* p, const FloatBatch& v, int count) {
     v.store_unaligned(p);
     return;
   }
+#if defined(__AVX512F__)
+  if constexpr (kVectorWidth == 16) {
+    _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << count) - 1), v);
+    return;
+  }
+#endif
   alignas(64) float buffer[kVectorWidth];  // (V)
   v.store_aligned(buffer);
   std::copy(buffer, buffer + count, p);

@@ -1,4 +1,4 @@
-// Declarations of the fast kernels (xsimd + OpenMP, or Eigen for GEMM). Each has exactly the signature of its
+// Declarations of the fast kernels (xsimd + OpenMP). Each has exactly the signature of its
 // KernelTable entry (dispatch.h) and the same math and overwrite/accumulate contract as its reference in
 // <op>_ref.h; tests/engine/test_kernels_simd.cpp checks every one against that reference.
 // What it is not: an API for layers. Layers call kernels only through `kernels()`; dispatch.cpp's
@@ -22,8 +22,8 @@ void depthwise_forward_simd(const DepthwiseParams& p, const float* x, const floa
 void depthwise_backward_input_simd(const DepthwiseParams& p, const float* dy, const float* w, float* dx);
 void depthwise_backward_weight_simd(const DepthwiseParams& p, const float* x, const float* dy, float* dw, float* dbias);
 
-// gemm_fast.cpp: Eigen products on row-major maps, output split across OpenMP threads; with an epilogue, each
-// thread's band is computed in cache-sized row tiles and the bias + activation applied to each tile right away.
+// gemm_fast.cpp: register-blocked products (gemm_packed.cpp for a long M, gemm_reduce.cpp for the long reduction of
+// a transposed A), the bias + activation applied to each output tile while it is in registers.
 void gemm_fast(const GemmParams& p, const float* a, const float* b, float* c);
 void gemm_bias_act_fast(const GemmParams& p, const float* a, const float* b, const float* bias, Activation activation,
                         float* c);

@@ -1,5 +1,5 @@
 // Reference row-major GEMM: the obvious triple loop, templated on the scalar type so the gradient tests can run
-// it in double. Pointwise convolution and the linear layer are built on it (and on the fast Eigen variant).
+// it in double. Pointwise convolution and the linear layer are built on it (and on the fast variant, gemm_fast.cpp).
 //
 //   C(m, n) = sum_k op(A)(m, k) * op(B)(k, n)   [+ C(m, n) if accumulate]
 //   op(A) = A, stored (M, K), or A^T with A stored (K, M) when trans_a; likewise op(B) from (K, N) or (N, K).

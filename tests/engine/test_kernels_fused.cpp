@@ -189,7 +189,10 @@ TEST(FusedKernelThreads, GemmEpilogueWithAnOddTeam) {
   const int saved = num_threads();
   set_num_threads(3);
   for (const GemmCase& c : {GemmCase{300, 600, 20, false, false, false}, GemmCase{301, 70, 40, false, false, true},
-                            GemmCase{24, 144, 3001, false, false, false}}) {
+                            GemmCase{24, 144, 3001, false, false, false}, GemmCase{24, 144, 3001, true, false, true},
+                            GemmCase{29, 40, 1001, true, true, false},
+                            // a reduction too short to split (K = 49 < 3 x 256): the threads split C's columns
+                            GemmCase{320, 100, 49, true, false, true}}) {
     SCOPED_TRACE(std::to_string(c.m) + "x" + std::to_string(c.n) + "x" + std::to_string(c.k));
     check_gemm_bias_act(c);
   }

@@ -387,7 +387,7 @@ TEST(KernelThreads, ResultsDoNotDependOnThreadCount) {
   const auto x = random_floats(size_t(3) * 9 * 9 * p.channels, 71);
   const auto dy = random_floats(size_t(3) * p.out_h * p.out_w * p.channels, 72);
   GemmParams g;
-  g.m = 29, g.n = 300, g.k = 61, g.trans_a = true, g.accumulate = true;
+  g.m = 29, g.n = 300, g.k = 1001, g.trans_a = true, g.accumulate = true;  // gemm_reduce splits K: 1, 3 threads
   const auto a = random_floats(size_t(g.k) * g.m, 73), b = random_floats(size_t(g.k) * g.n, 74);
 
   const int saved = num_threads();

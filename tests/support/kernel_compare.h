@@ -105,7 +105,7 @@ inline std::vector<ConvCase> conv_cases() {
   for (int out_c : kChannelSweep)
     for (int size : {1, 2, 3, 7, 8})
       for (int stride : {1, 2}) cases.push_back({(out_c + size) % 2 ? 3 : 1, size, size, 3, out_c, 3, stride, 1});
-  cases.push_back({3, 56, 56, 3, 32, 3, 2, 1});  // the MobileNetV2 stem, on a smaller image
+  cases.push_back({3, 56, 56, 3, 32, 3, 2, 1});              // the MobileNetV2 stem, on a smaller image
   cases.push_back({1, 8, 7, 1, kVectorWidth + 1, 1, 1, 0});  // 1x1 kernel
   cases.push_back({1, 7, 8, 2, 2 * kVectorWidth + 3, 5, 2, 2});
   return cases;
@@ -135,11 +135,18 @@ inline std::vector<GemmCase> gemm_cases() {
   // Odd sizes, a square-ish one big enough to run threaded (split by rows), a wide one (split by columns, the
   // dw = x^T dy shape: small Ci x Co output reduced over a long M), the empty inner dimension, and one whose
   // epilogue (gemm_bias_act, 64-row tiles for N = 600) takes several tiles per thread, the last one partial.
-  const int sizes[][3] = {{1, 1, 1}, {7, 5, 3}, {17, 33, 9}, {300, 70, 40}, {24, 144, 3001}, {5, 3, 0}, {300, 600, 20}};
+  // Around the packed micro-kernel's tiles (gemm_packed.cpp: 12 or 6 rows x 2V columns): row counts that leave
+  // every remainder, N one under, at and over one and two vectors, and the batch-1 7x7 layer (49 x 160 x 960);
+  // for gemm_reduce.cpp (trans_a), reductions long enough to split over threads and chunks, with a tail chunk.
+  constexpr int V = kVectorWidth;
+  const int sizes[][3] = {
+      {1, 1, 1},       {7, 5, 3},      {17, 33, 9},         {300, 70, 40},        {24, 144, 3001},
+      {5, 3, 0},       {300, 600, 20}, {13, 2 * V + 1, 17}, {41, V - 1, 33},      {25, 3 * V + 5, 2},
+      {12, 2 * V, 64}, {11, V + 1, 5}, {49, 160, 960},      {13, 2 * V + 1, 700}, {30, V, 1300}};
   std::vector<GemmCase> cases;
   for (const auto& s : sizes)
-    for (int flags = 0; flags < 8; ++flags) cases.push_back({s[0], s[1], s[2], bool(flags & 1), bool(flags & 2),
-                                                             bool(flags & 4)});
+    for (int flags = 0; flags < 8; ++flags)
+      cases.push_back({s[0], s[1], s[2], bool(flags & 1), bool(flags & 2), bool(flags & 4)});
   return cases;
 }
 
