@@ -32,6 +32,8 @@ const std::vector<TrainConfigField>& train_config_fields() {
        /*added_later=*/true},
       {"weight_decay", "weight-decay", "X", "weight decay (decoupled for adamw)", &C::weight_decay},
       {"label_smoothing", "label-smoothing", "X", "label smoothing of the training loss", &C::label_smoothing},
+      {"ema_decay", "ema", "X", "validate and save a moving average of the weights, decay X per step (0: off)",
+       &C::ema_decay, /*added_later=*/true},
       {"frozen_blocks", "frozen-blocks", "K", "freeze features.0 .. features.K-1", &C::frozen_blocks},
       {"cache_frozen", "cache-frozen", nullptr, "compute the frozen prefix once per image (needs --no-augment)",
        &C::cache_frozen},
@@ -119,6 +121,7 @@ TrainConfig legacy_train_config() {
   legacy.low_res_size = 160;
   legacy.sync_batch_norm = true;
   legacy.bucket_mb = 4.0;
+  legacy.ema_decay = 0.0;
   return legacy;
 }
 

@@ -38,6 +38,8 @@ struct TrainConfig {
   int low_res_size = 160;
   double weight_decay = 1e-4;
   double label_smoothing = 0.1;
+  double ema_decay =
+      0.0;  // > 0: validate and keep an exponential moving average of the weights (optim/weight_average.h)
   int frozen_blocks = 4;      // features.0 .. features.(k-1) frozen
   bool cache_frozen = false;  // compute the frozen prefix once per image (requires augment == false)
   bool augment = true;

@@ -20,6 +20,7 @@
 #include "optim/checkpoint.h"
 #include "optim/sgd.h"
 #include "optim/warmup_cosine.h"
+#include "optim/weight_average.h"
 #include "train/callbacks.h"
 #include "train/final_model.h"
 #include "train/frozen_prefix_cache.h"
@@ -189,9 +190,11 @@ struct BatchSource {
 
 // forward -> loss -> zero_grad -> backward -> step, for every batch of one epoch.
 // With a reducer (data-parallel), the gradients are averaged over processes during and after backward.
+// With a weight average, it is updated after every step.
 EpochTotals train_one_epoch(MobileNetV2& model, Optimizer& optimizer, const std::vector<NamedParameter>& trainable,
-                            GradientReducer* reducer, int world_rank, BatchSource& source, const TrainConfig& config,
-                            int epoch, const ProgressCallback& progress, const std::atomic<bool>* cancel) {
+                            GradientReducer* reducer, WeightAverage* average, int world_rank, BatchSource& source,
+                            const TrainConfig& config, int epoch, const ProgressCallback& progress,
+                            const std::atomic<bool>* cancel) {
   model.set_training(true);
   // Data-parallel ranks draw independent masks for their different images (the same stream would correlate them).
   model.reseed_dropout(config.seed * 7919u + epoch + 1000003u * static_cast<uint32_t>(world_rank));
@@ -224,6 +227,7 @@ EpochTotals train_one_epoch(MobileNetV2& model, Optimizer& optimizer, const std:
     if (reducer) reducer->finish();
     optimizer.set_learning_rate(scheduled_learning_rate(config, optimizer, epoch, b, batches));
     optimizer.step();
+    if (average) average->update();
 
     const int n = static_cast<int>(batch.labels.size());
     totals.loss_sum += loss->value[0] * n;
@@ -289,6 +293,16 @@ TrainResult train_model(const TrainConfig& requested, const ProgressCallback& re
   for (const NamedParameter& p : model.parameters())
     if (p.var->requires_grad) trainable.push_back(p);
   std::unique_ptr<Optimizer> optimizer = make_optimizer(config, trainable);
+  // The weight average, when asked for, covers what changes: the trainable parameters and every buffer.
+  std::unique_ptr<WeightAverage> average;
+  if (config.ema_decay > 0.0) average = std::make_unique<WeightAverage>(trainable, model.buffers(), config.ema_decay);
+  // The resume state's buffers: the model's, and the averages as "ema.<name>".
+  auto state_buffers = [&] {
+    std::vector<NamedBuffer> buffers = model.buffers();
+    if (average)
+      for (NamedBuffer& b : average->state_buffers()) buffers.push_back(std::move(b));
+    return buffers;
+  };
   // The best model as a model file. (save_model_file is atomic on its own; the checkpoint's rename then
   // publishes it at best.safetensors.)
   auto save_best = [&](const std::string& tmp_path, int epoch) {
@@ -308,7 +322,8 @@ TrainResult train_model(const TrainConfig& requested, const ProgressCallback& re
   nlohmann::json history = nlohmann::json::array();
   int first_epoch = 0;
   if (resuming) {
-    TrainingState state = load_training_state(resume_path, model.parameters(), model.buffers());
+    TrainingState state = load_training_state(resume_path, model.parameters(), state_buffers());
+    if (average) average->set_updates(state.trainer_state.at("ema_updates").get<int64_t>());
     optimizer->load_state(state.optimizer);
     callbacks.load_state(state.trainer_state);
     history = state.trainer_state.at("history");
@@ -347,8 +362,8 @@ TrainResult train_model(const TrainConfig& requested, const ProgressCallback& re
           splits.train, training_loader_options(config, image_size, splits.train.size(), world));
       source.loader = train_loader.get();
     }
-    EpochTotals totals = train_one_epoch(model, *optimizer, trainable, reducer.get(), world.rank(), source, config,
-                                         epoch, progress, cancel);
+    EpochTotals totals = train_one_epoch(model, *optimizer, trainable, reducer.get(), average.get(), world.rank(),
+                                         source, config, epoch, progress, cancel);
     if (totals.cancelled) {
       result.cancelled = true;
       return result;
@@ -358,10 +373,13 @@ TrainResult train_model(const TrainConfig& requested, const ProgressCallback& re
     totals.add_over_processes(world);
     if (world.size() > 1 && !config.sync_batch_norm) average_buffers(world, model);
     const double train_seconds = seconds_since(epoch_start);
+    // With a weight average, the average is what is validated and, when best, saved; then the raw weights return.
+    if (average) average->swap();
     InferenceOutput val = infer(splits.validation);
     auto [val_loss, val_accuracy] = validation_loss_accuracy(val);
     const float lr_used = optimizer->learning_rate();
     const bool is_best = callbacks.on_epoch_end(epoch, static_cast<float>(val_loss), *optimizer);
+    if (average) average->swap();
     const double seen = static_cast<double>(std::max<int64_t>(totals.seen, 1));
     nlohmann::json summary = {{"epoch", epoch + 1},
                               {"train_loss", totals.loss_sum / seen},
@@ -384,8 +402,9 @@ TrainResult train_model(const TrainConfig& requested, const ProgressCallback& re
     nlohmann::json trainer_state = callbacks.state();
     trainer_state["epoch"] = epoch;
     trainer_state["history"] = history;
+    if (average) trainer_state["ema_updates"] = average->updates();
     if (writes)
-      save_training_state(resume_path, model.parameters(), model.buffers(), optimizer->state(), trainer_state);
+      save_training_state(resume_path, model.parameters(), state_buffers(), optimizer->state(), trainer_state);
     if (progress) progress({.phase = "epoch", .epoch = epoch + 1, .epochs = config.epochs, .epoch_summary = summary});
   }
 

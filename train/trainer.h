@@ -4,16 +4,17 @@
 // step; then validation and the end-of-epoch callbacks on the validation loss (train/callbacks.h:
 // ReduceLROnPlateau, EarlyStopping, the best checkpoint RUNDIR/best.safetensors). After training, the best model
 // is calibrated and written with its metrics (train/final_model.h). Every epoch's state is saved to
-// RUNDIR/resume/state.safetensors (optim/checkpoint.h) so `--resume` continues exactly.
+// RUNDIR/resume/state.safetensors (optim/checkpoint.h) so `--resume` continues exactly. With --ema, a moving
+// average of the weights (optim/weight_average.h) is updated after every step, and it is the average that is
+// validated, checkpointed and kept.
 // The pieces: train/train_config.h (the settings), train/splits.h (the data), train/frozen_prefix_cache.h.
 #pragma once
 
 #include <atomic>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "train/train_config.h"
 
@@ -32,8 +33,8 @@ struct TrainProgress {
 };
 
 struct TrainResult {
-  std::string model_path;      // RUNDIR/model.safetensors (best on validation)
-  nlohmann::json metrics;      // {"validation": {...}, "test": {...}, "history": [...], ...}
+  std::string model_path;  // RUNDIR/model.safetensors (best on validation)
+  nlohmann::json metrics;  // {"validation": {...}, "test": {...}, "history": [...], ...}
   bool cancelled = false;
   // Sum of every parameter and buffer after the last epoch, before the best epoch's weights are loaded (in
   // double): the same on every process of a data-parallel run, which is how the tests check that they agree.

@@ -1,6 +1,6 @@
 // The trainer end to end on a few real scans: an interrupted run resumes to exactly the weights of an
-// uninterrupted one, the frozen-prefix cache trains, --threads binds only the training thread, and bad
-// configurations fail with clear messages.
+// uninterrupted one (with and without a weight average), the frozen-prefix cache trains, --threads binds only the
+// training thread, and bad configurations fail with clear messages.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -39,47 +39,84 @@ class Trainer : public ::testing::Test {
     return read_safetensors((fs::path(config.out_dir) / "resume" / "state.safetensors").string());
   }
 
+  // Trains `config` straight and the same run cancelled in the middle of epoch 2 (as a kill would stop it) and
+  // resumed; both must end in bit-identical states (weights, buffers, optimizer, weight averages) and histories.
+  TrainResult expect_interrupted_run_resumes_exactly(const TrainConfig& straight);
+
   std::string data_;
   fs::path root_;
 };
 
-TEST_F(Trainer, InterruptedRunResumesExactly) {
-  const TrainConfig straight = tiny("straight", 2);
+TrainResult Trainer::expect_interrupted_run_resumes_exactly(const TrainConfig& straight) {
   TrainResult uninterrupted = train_model(straight);
-  ASSERT_FALSE(uninterrupted.cancelled);
+  EXPECT_FALSE(uninterrupted.cancelled);
 
-  // Same run, cancelled in the middle of epoch 2 (as a kill would stop it), then resumed.
-  TrainConfig interrupted = tiny("interrupted", 2);
+  TrainConfig interrupted = straight;
+  interrupted.out_dir = straight.out_dir + "_interrupted";
   std::atomic<bool> cancel{false};
-  TrainResult first = train_model(interrupted, [&](const TrainProgress& p) {
-    if (p.phase == "train" && p.epoch == 2 && p.batch == 2) cancel = true;
-  }, &cancel);
+  TrainResult first = train_model(
+      interrupted,
+      [&](const TrainProgress& p) {
+        if (p.phase == "train" && p.epoch == 2 && p.batch == 2) cancel = true;
+      },
+      &cancel);
   EXPECT_TRUE(first.cancelled);
   TrainConfig resume;
   resume.resume_dir = interrupted.out_dir;
   resume.epochs = 2;
   TrainResult resumed = train_model(resume);
-  ASSERT_FALSE(resumed.cancelled);
+  EXPECT_FALSE(resumed.cancelled);
 
   SafetensorsFile a = last_state(straight), b = last_state(interrupted);
-  ASSERT_EQ(a.names, b.names);
+  EXPECT_EQ(a.names, b.names);
   for (const std::string& name : a.names) {
     const Tensor &x = a.tensors.at(name), &y = b.tensors.at(name);
-    for (int64_t i = 0; i < x.numel(); ++i) ASSERT_EQ(x[i], y[i]) << name << "[" << i << "]";
+    for (int64_t i = 0; i < x.numel(); ++i) EXPECT_EQ(x[i], y[i]) << name << "[" << i << "]";
   }
   // Same losses, accuracies and learning rates per epoch (timings differ, of course).
-  ASSERT_EQ(uninterrupted.metrics["history"].size(), resumed.metrics["history"].size());
-  for (size_t e = 0; e < uninterrupted.metrics["history"].size(); ++e)
+  EXPECT_EQ(uninterrupted.metrics["history"].size(), resumed.metrics["history"].size());
+  for (size_t e = 0; e < uninterrupted.metrics["history"].size() && e < resumed.metrics["history"].size(); ++e)
     for (const char* key : {"train_loss", "train_accuracy", "val_loss", "val_accuracy", "learning_rate"})
       EXPECT_EQ(uninterrupted.metrics["history"][e][key], resumed.metrics["history"][e][key]) << key << " epoch " << e;
+  return uninterrupted;
+}
+
+TEST_F(Trainer, InterruptedRunResumesExactly) {
+  const TrainConfig straight = tiny("straight", 2);
+  const TrainResult uninterrupted = expect_interrupted_run_resumes_exactly(straight);
   // The run directory holds the model, its metrics and the plots.
-  for (const char* file : {"model.safetensors", "metrics.json", "train_log.jsonl", "history.png", "confusion_matrix.png",
-                           "per_class.png", "gradcam.png", "samples.png"})
+  for (const char* file : {"model.safetensors", "metrics.json", "train_log.jsonl", "history.png",
+                           "confusion_matrix.png", "per_class.png", "gradcam.png", "samples.png"})
     EXPECT_TRUE(fs::exists(fs::path(straight.out_dir) / file)) << file;
   ModelFileInfo info = read_model_info(uninterrupted.model_path);
   EXPECT_EQ(info.class_names, (std::vector<std::string>{"glioma", "meningioma", "notumor", "pituitary"}));
   EXPECT_TRUE(info.metadata.count("temperature"));
   EXPECT_TRUE(info.extra_tensors.count("ood.means"));
+}
+
+// A weight-averaged run (--ema): the average travels with the resume state as "buffer.ema.<name>", so resuming
+// continues it exactly, and the model the run keeps is the average, not the raw weights.
+TEST_F(Trainer, WeightAverageIsResumedAndIsTheModelKept) {
+  TrainConfig straight = tiny("averaged", 2);
+  straight.ema_decay = 0.9;
+  expect_interrupted_run_resumes_exactly(straight);
+  EXPECT_TRUE(last_state(straight).tensors.count("buffer.ema.features.18.1.running_mean"));
+
+  // One epoch, so that its average is the best one: the model kept holds the average, not the raw weights.
+  TrainConfig one = tiny("averaged_one_epoch", 1);
+  one.ema_decay = 0.9;
+  const TrainResult result = train_model(one);
+  const SafetensorsFile state = last_state(one);
+  ASSERT_TRUE(state.tensors.count("buffer.ema.classifier.1.bias"));
+  const Tensor& raw = state.tensors.at("param.classifier.1.bias");                           // (classes)
+  const Tensor& averaged = state.tensors.at("buffer.ema.classifier.1.bias");                 // (classes)
+  const Tensor& kept = read_safetensors(result.model_path).tensors.at("classifier.1.bias");  // (classes)
+  bool average_differs = false;
+  for (int64_t i = 0; i < raw.numel(); ++i) {
+    average_differs |= raw[i] != averaged[i];
+    EXPECT_EQ(kept[i], averaged[i]) << i;
+  }
+  EXPECT_TRUE(average_differs);
 }
 
 TEST_F(Trainer, FrozenPrefixCacheTrainsTheTail) {
