@@ -39,16 +39,25 @@ FoldedMobileNetV2::FoldedMobileNetV2(const MobileNetV2& model) {
   if (classifier.bias()) classifier_bias_ = classifier.bias()->value.clone();
 }
 
-FoldedOutput FoldedMobileNetV2::forward(const Tensor& images) const {
-  const Shape& s = images.shape();
-  if (s.rank() != 4 || s[3] != 3 || s[1] < 32 || s[2] < 32)
+Tensor FoldedMobileNetV2::forward_blocks(const Tensor& x, int begin, int end) const {
+  if (begin < 0 || end > static_cast<int>(blocks_.size()) || begin > end)
+    throw std::out_of_range("FoldedMobileNetV2::forward_blocks: bad range");
+  const Shape& s = x.shape();
+  if (begin == 0 && (s.rank() != 4 || s[3] != 3 || s[1] < 32 || s[2] < 32))
     throw std::invalid_argument("FoldedMobileNetV2: expected images (N, H, W, 3) with H, W >= 32, got " + s.str());
-  Tensor h = images;  // the current activation (N, H, W, C); shares storage, never written while it is the input
-  for (const Block& block : blocks_) {
+  Tensor h = x;  // the current activation (N, H, W, C); shares storage, never written while it is the input
+  for (int i = begin; i < end; ++i) {
+    const Block& block = blocks_[i];
     const Tensor block_input = h;  // (N, H, W, C_in), kept for the residual
     for (const FoldedConv& conv : block.convs) h = conv.forward(h);
     if (block.residual) kernels().add_forward(h.numel(), h.data(), block_input.data(), h.data());  // h += x, in place
   }
+  return h;
+}
+
+FoldedOutput FoldedMobileNetV2::forward(const Tensor& images) const {
+  const Tensor h = forward_blocks(images, 0, static_cast<int>(blocks_.size()));  // (N, h, w, F)
+  const Shape& s = images.shape();
   const int batch = static_cast<int>(s[0]), F = feature_channels(), K = num_classes();
   FoldedOutput out;
   out.features = Tensor::uninitialized(Shape{batch, F});  // (N, F)

@@ -16,9 +16,10 @@
 // training or loading; later changes to the MobileNetV2 (an optimiser step, new running statistics) do not reach
 // it. forward() is const and may run on several threads at once; its activations come uninitialised from the
 // engine's caching allocator (every kernel overwrites its output), so repeated calls allocate nothing new.
-// What it is not: taped. No gradients, so not for training, BN calibration (models/imagenet_import.h) or Grad-CAM,
-// which needs d score / d feature map (infer/gradcam.h runs on the MobileNetV2 itself). Nor does it have a
-// training mode: batch norm always uses the running statistics, whatever mode the source model was in.
+// What it is not: taped. No gradients, so not for training (beyond a frozen prefix), BN calibration
+// (models/imagenet_import.h) or Grad-CAM, which needs d score / d feature map (infer/gradcam.h runs on the MobileNetV2
+// itself). Nor does it have a training mode: batch norm always uses the running statistics, whatever mode the source
+// model was in.
 #pragma once
 
 #include <vector>
@@ -40,6 +41,9 @@ class FoldedMobileNetV2 {
 
   // images (N, H, W, 3), H and W >= 32, as MobileNetV2::forward takes them.
   FoldedOutput forward(const Tensor& images) const;
+  // features.begin .. features.(end - 1) on x, their input (images when begin = 0), as MobileNetV2::forward_blocks
+  // in eval mode. Training runs a frozen prefix through it: those blocks are in eval mode and never change.
+  Tensor forward_blocks(const Tensor& x, int begin, int end) const;  // (N, h, w, C) of features.(end - 1)
 
   int num_classes() const { return static_cast<int>(classifier_weight_.dim(1)); }
   int feature_channels() const { return static_cast<int>(classifier_weight_.dim(0)); }

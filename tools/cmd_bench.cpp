@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <random>
 
 #include <nlohmann/json.hpp>
@@ -137,7 +138,15 @@ int run_bench(const std::vector<std::string>& raw) {
     for (const NamedParameter& p : model.parameters())
       if (p.var->requires_grad) trainable.push_back(p);
     Adam adam(trainable, {.learning_rate = 1e-4f, .weight_decay = 1e-4f, .decoupled_weight_decay = true});
-    Var images = make_var(random_images(batch, size));
+    const Tensor images = random_images(batch, size);
+    // As the trainer does (train/trainer.cpp): the frozen prefix runs folded and untaped, the rest on the tape.
+    std::optional<FoldedMobileNetV2> prefix;
+    if (frozen_blocks > 0) prefix.emplace(model);
+    auto forward = [&](Tape& tape) {
+      if (!prefix) return model.forward(tape, make_var(images));
+      Var input = make_var(prefix->forward_blocks(images, 0, frozen_blocks));
+      return model.forward_head(tape, model.forward_blocks(tape, input, frozen_blocks, MobileNetV2::kNumBlocks));
+    };
     std::vector<int> labels(batch);
     for (int i = 0; i < batch; ++i) labels[i] = i % 4;
     OpProfile op_profile;
@@ -145,7 +154,7 @@ int run_bench(const std::vector<std::string>& raw) {
     auto step = [&] {
       tape.clear();
       op_profile.start();
-      Var loss = softmax_cross_entropy(tape, model.forward(tape, images), labels);
+      Var loss = softmax_cross_entropy(tape, forward(tape), labels);
       for (const NamedParameter& p : trainable) p.var->grad = Tensor();
       tape.backward(loss);
       adam.step();

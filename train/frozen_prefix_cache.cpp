@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "data/random.h"
+#include "models/folded_mobilenet_v2.h"
 
 namespace mriscan {
 
@@ -18,17 +19,16 @@ FrozenPrefixCache::FrozenPrefixCache(MobileNetV2& model, const std::vector<Sampl
   DataLoader loader(samples, loader_options);
   loader.start_epoch(0);
   const int total = loader.batches_per_epoch();
-  Tape tape;
-  tape.set_enabled(false);
+  // Frozen blocks are in eval mode (running statistics), so the prefix is a fixed function of the image; it runs
+  // folded, as the trainer runs it without a cache (train/trainer.cpp).
+  const FoldedMobileNetV2 prefix(model);
   std::vector<Tensor> chunks;
   int64_t rows = 0;
   int done = 0;
   while (std::optional<Batch> next = loader.next()) {
     const Batch& batch = *next;
-    // Frozen blocks are in eval mode (running statistics), so the prefix is a fixed function of the image.
-    Var out = model.forward_blocks(tape, make_var(batch.images), 0, options.frozen_blocks);
-    chunks.push_back(out->value);
-    rows += out->value.dim(0);
+    chunks.push_back(prefix.forward_blocks(batch.images, 0, options.frozen_blocks));  // (B, h, w, C)
+    rows += chunks.back().dim(0);
     labels_.insert(labels_.end(), batch.labels.begin(), batch.labels.end());
     paths_.insert(paths_.end(), batch.paths.begin(), batch.paths.end());
     if (progress) progress(++done, total);

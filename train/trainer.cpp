@@ -7,6 +7,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <stdexcept>
 
 #include "engine/parallel.h"
@@ -15,6 +16,7 @@
 #include "infer/inference.h"
 #include "io/image_io.h"
 #include "layers/softmax_cross_entropy.h"
+#include "models/folded_mobilenet_v2.h"
 #include "models/model_file.h"
 #include "optim/adam.h"
 #include "optim/checkpoint.h"
@@ -202,6 +204,12 @@ EpochTotals train_one_epoch(MobileNetV2& model, Optimizer& optimizer, const std:
   const int batches = source.batches(config.batch_size);
   source.loader->start_epoch(epoch);
   EpochTotals totals;
+  // A frozen prefix (eval-mode batch norm, no gradients) is a fixed function of the image, so it runs folded, as
+  // inference does: one kernel per conv with BN folded in and ReLU6 in its epilogue, nothing taped. Folded anew each
+  // epoch (a few ms) from the weights as they are. With the cache, batches already hold the prefix's output.
+  const int frozen = config.frozen_blocks;
+  std::optional<FoldedMobileNetV2> prefix;
+  if (frozen > 0 && !source.cache) prefix.emplace(model);
   Tape tape;
   for (int b = 0; b < batches; ++b) {
     if (cancel && cancel->load()) {
@@ -211,12 +219,11 @@ EpochTotals train_one_epoch(MobileNetV2& model, Optimizer& optimizer, const std:
     Batch batch;
     if (!source.next(epoch, b, config.batch_size, batch)) break;
     tape.clear();
-    Var input = make_var(batch.images);
-    // From the cache, the input is the frozen prefix's output: only the trainable tail runs.
-    Var logits =
-        source.cache
-            ? model.forward_head(tape, model.forward_blocks(tape, input, config.frozen_blocks, MobileNetV2::kNumBlocks))
-            : model.forward(tape, input);
+    Var input = make_var(prefix ? prefix->forward_blocks(batch.images, 0, frozen) : batch.images);
+    // With a frozen prefix, the input is its output: only the trainable tail is taped.
+    Var logits = frozen > 0
+                     ? model.forward_head(tape, model.forward_blocks(tape, input, frozen, MobileNetV2::kNumBlocks))
+                     : model.forward(tape, input);
     Var loss = softmax_cross_entropy(tape, logits, batch.labels, static_cast<float>(config.label_smoothing));
     // zero_grad as PyTorch's set_to_none: dropping the buffers makes backward allocate zeroed ones on first
     // accumulation (from the caching allocator, engine/tensor.cpp), and a parameter this pass did not reach keeps

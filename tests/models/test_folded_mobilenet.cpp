@@ -234,6 +234,28 @@ TEST(FoldedMobileNetSnapshot, IgnoresLaterChangesAndTrainingMode) {
   EXPECT_GT(relative_difference(FoldedMobileNetV2(model).forward(images).logits, before), 1e-2);
 }
 
+// What training runs with a frozen prefix (train/trainer.cpp): features.0 .. features.(k-1) folded, the rest on the
+// tape, equal to the taped eval-mode network; and a prefix folded in two pieces equals the whole.
+TEST(FoldedMobileNetSnapshot, FrozenPrefixThenTapedTailMatchesTheUnfusedForward) {
+  MobileNetV2 model({.width_mult = 0.35f, .num_classes = 4, .seed = 5});
+  randomise_model(model, random_images(4, 64, 6), 7);
+  const Tensor images = random_images(2, 64, 8);
+  const Outputs unfused = unfused_forward(model, images);
+  const FoldedMobileNetV2 folded(model);
+  for (int frozen : {1, 4, 13, MobileNetV2::kNumBlocks}) {
+    Tape tape;
+    tape.set_enabled(false);
+    const Tensor prefix = folded.forward_blocks(images, 0, frozen);  // (N, h, w, C)
+    Var pooled = model.pool(tape, model.forward_blocks(tape, make_var(prefix), frozen, MobileNetV2::kNumBlocks));
+    const Tensor logits = model.forward_classifier(tape, pooled)->value;
+    EXPECT_LT(relative_difference(logits, unfused.logits), kTolerance) << frozen << " blocks folded";
+    const Tensor pieces = folded.forward_blocks(folded.forward_blocks(images, 0, frozen / 2), frozen / 2, frozen);
+    EXPECT_EQ(pieces.to_vector(), prefix.to_vector()) << frozen;
+  }
+  EXPECT_THROW(folded.forward_blocks(images, 3, 2), std::out_of_range);
+  EXPECT_THROW(folded.forward_blocks(images, 0, MobileNetV2::kNumBlocks + 1), std::out_of_range);
+}
+
 TEST(FoldedMobileNetSnapshot, RejectsBadImages) {
   const FoldedMobileNetV2 folded(MobileNetV2({.width_mult = 0.35f, .num_classes = 2}));
   EXPECT_THROW(folded.forward(Tensor(Shape{1, 16, 16, 3})), std::invalid_argument);
