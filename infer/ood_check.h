@@ -9,13 +9,14 @@
 //
 // Fitting (fit): both detectors' statistics come from training scans; the thresholds are chosen on validation
 // scans so that together they flag `target_rate` of them: the input ranges at their training tails (0.1% each
-// side), then the feature threshold at the quantile of the remaining validation scores that brings the total to
-// the target. Never on Testing: the rate measured there is the honest check. With fewer than
-// kMinScansForInputRanges training scans a 0.1% tail cannot be estimated, so the input ranges are left out (tiny
-// test runs); the feature threshold then takes the whole target.
-// What it is not: a calibration of the class probabilities (infer/calibration.h).
+// side, widened down to the training extremes until they flag at most half the target of validation), then the
+// feature threshold at the quantile of the remaining validation scores that brings the total to the target. Never on
+// Testing: the rate measured there is the honest check. With fewer than kMinScansForInputRanges training scans a 0.1%
+// tail cannot be estimated, so the input ranges are left out (tiny test runs); the feature threshold then takes the
+// whole target. What it is not: a calibration of the class probabilities (infer/calibration.h).
 #pragma once
 
+#include <array>
 #include <map>
 #include <memory>
 #include <optional>
@@ -49,6 +50,8 @@ struct OodFitData {
 class OodCheck {
  public:
   static constexpr size_t kMinScansForInputRanges = 200;
+  // The training-scan tails tried for the input ranges, narrowest first (fit says why; 0 = the extremes).
+  static constexpr std::array<double, 4> kInputTails = {0.001, 0.0005, 0.0002, 0.0};
 
   static OodCheck fit(const OodFitData& data, int num_classes, double target_rate = 0.008);
 

@@ -115,6 +115,41 @@ TEST(OodCheck, FlagsTheTargetRateOfValidationAndRoundTrips) {
   for (size_t i = 0; i < verdicts.size(); ++i) EXPECT_EQ(again[i].out_of_distribution, verdicts[i].out_of_distribution);
 }
 
+// Validation scans just inside the training extremes but outside the 0.1% tails would have the input ranges alone
+// flag more than the target (what a real run did): the tails are widened until the ranges take at most half of
+// it, and the total stays at the target.
+TEST(OodCheck, InputRangesTakeAtMostHalfTheTarget) {
+  std::mt19937 rng(3);
+  std::normal_distribution<float> normal;
+  auto features = [&](int n) {
+    Tensor t(Shape{n, 8});  // (n, 8)
+    for (int64_t i = 0; i < t.numel(); ++i) t[i] = normal(rng);
+    return t;
+  };
+  OodFitData data;
+  data.train_features = features(1000);
+  for (int i = 0; i < 1000; ++i) {
+    data.train_labels.push_back(i % 2);
+    const float v = 0.1f + 0.8f * static_cast<float>(i) / 999.0f;  // evenly spread over [0.1, 0.9]
+    data.train_statistics.push_back({{v, v, v, v}});
+  }
+  data.val_features = features(500);
+  data.val_statistics.assign(500, {{0.5f, 0.5f, 0.5f, 0.5f}});
+  // 10 of 500 (2%, the target is 0.8%) above every tail but the extreme 0.9 of the training scans.
+  for (int i = 0; i < 10; ++i) data.val_statistics[i].values[3] = 0.8999f;
+  const OodCheck check = OodCheck::fit(data, 2, 0.008);
+  int flagged = 0;
+  for (const OodVerdict& v : check.check(data.val_features, data.val_statistics)) {
+    flagged += v.out_of_distribution;
+    for (const std::string& reason : v.reasons) EXPECT_EQ(reason.find("mean_brightness"), std::string::npos);
+  }
+  EXPECT_NEAR(flagged, 4, 1);  // 0.8% of 500, all of them by the features
+  // Beyond the training extremes, still flagged by the inputs.
+  ImageStatistics outside = data.val_statistics[1];
+  outside.values[3] = 0.95f;
+  EXPECT_NE(check.check(features(1), {outside})[0].reasons.at(0).find("mean_brightness"), std::string::npos);
+}
+
 // Real scans through the ImageNet backbone: every kind of generated negative is flagged, and held-out scans
 // (neither fitted nor used for the threshold) mostly are not.
 TEST(OodCheck, FlagsEveryKindOfNegativeButNotHeldOutScans) {
