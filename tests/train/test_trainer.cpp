@@ -110,7 +110,8 @@ TEST_F(Trainer, WeightAverageIsResumedAndIsTheModelKept) {
   ASSERT_TRUE(state.tensors.count("buffer.ema.classifier.1.bias"));
   const Tensor& raw = state.tensors.at("param.classifier.1.bias");                           // (classes)
   const Tensor& averaged = state.tensors.at("buffer.ema.classifier.1.bias");                 // (classes)
-  const Tensor& kept = read_safetensors(result.model_path).tensors.at("classifier.1.bias");  // (classes)
+  const SafetensorsFile model = read_safetensors(result.model_path);  // kept alive: kept refers into it
+  const Tensor& kept = model.tensors.at("classifier.1.bias");          // (classes)
   bool average_differs = false;
   for (int64_t i = 0; i < raw.numel(); ++i) {
     average_differs |= raw[i] != averaged[i];
