@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include "engine/kernels/matmul_precision.h"
 #include "models/mobilenet_v2.h"
 #include "train/trainer.h"
 
@@ -62,6 +63,7 @@ std::optional<nlohmann::json> Retrainer::run(const JobContext& job) {
                                                            : std::stof(metadata["width_mult"].get<std::string>());
   config.batch_size = settings_.batch_size;
   config.threads = settings_.threads;
+  config.precision = matmul_precision_name(matmul_precision());  // the server's (mriscan serve --precision)
   config.evaluate_test = settings_.evaluate_test;
   config.extra_training_samples = uploads_.samples(classifier.class_names());
   fs::remove_all(config.out_dir);  // a previous attempt of this id (after a restart) must not be resumed

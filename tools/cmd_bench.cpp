@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/kernels/dispatch.h"
+#include "engine/kernels/matmul_precision.h"
 #include "engine/parallel.h"
 #include "layers/softmax_cross_entropy.h"
 #include "models/folded_mobilenet_v2.h"
@@ -34,6 +35,7 @@ step, medians of the repeats.
 
 const std::vector<Option> kOptions = {
     {"threads", "N", "kernel threads (all cores)"},
+    {"precision", "NAME", "fp32 | bf16: the GEMMs' precision (fp32; bf16 needs AVX512-BF16)"},
     {"batch", "N", "batch size of the batched workloads (32)"},
     {"image-size", "N", "input resolution (224)"},
     {"width", "W", "width multiplier (1.0)"},
@@ -101,6 +103,7 @@ int run_bench(const std::vector<std::string>& raw) {
   }
   const int threads = args.get_int("threads", num_threads());
   set_num_threads(threads);  // the engine's one knob (engine/parallel.h); every kernel pragma reads it
+  set_matmul_precision(parse_matmul_precision(args.get("precision", "fp32")));
   const int batch = args.get_int("batch", 32), size = args.get_int("image-size", 224);
   const int repeats = std::max(1, args.get_int("repeats", 5)), frozen = args.get_int("frozen-blocks", 13);
   const float width = static_cast<float>(args.get_double("width", 1.0));
@@ -108,7 +111,8 @@ int run_bench(const std::vector<std::string>& raw) {
   auto wanted = [&](const std::string& name) { return workloads.find("," + name + ",") != std::string::npos; };
 
   nlohmann::json result = {{"threads", threads}, {"batch", batch}, {"image_size", size}, {"width_mult", width},
-                           {"repeats", repeats}, {"kernels", kernels().name}};
+                           {"repeats", repeats}, {"kernels", kernels().name},
+                           {"precision", matmul_precision_name(matmul_precision())}};
   MobileNetV2 model({.width_mult = width, .num_classes = 4, .seed = 0});
 
   auto inference = [&](int n, const std::string& key) {
@@ -175,8 +179,8 @@ int run_bench(const std::vector<std::string>& raw) {
     model.freeze_blocks(0);
   };
 
-  std::fprintf(stderr, "mriscan bench: %d threads, %dx%d, width %.2f, kernels '%s'\n", threads, size, size, width,
-               kernels().name.c_str());
+  std::fprintf(stderr, "mriscan bench: %d threads, %dx%d, width %.2f, kernels '%s', %s GEMMs\n", threads, size, size,
+               width, kernels().name.c_str(), matmul_precision_name(matmul_precision()));
   if (wanted("infer1")) inference(1, "infer1");
   if (wanted("infer")) inference(batch, "infer");
   if (wanted("train")) training(0, "train", args.flag("profile"));

@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "data/dataset.h"
+#include "engine/kernels/matmul_precision.h"
 #include "engine/parallel.h"
 #include "server/app.h"
 #include "tools/args.h"
@@ -89,6 +90,7 @@ std::vector<Option> serve_options() {
        "token (mode 0600). Never on the command line: /proc/PID/cmdline is readable by every user"},
       {"activation-rule", "RULE", "after a retrain: not-worse, always or never (not-worse)"},
       {"threads", "N", "kernel threads that concurrent predictions share (physical cores)"},
+      {"precision", "NAME", "fp32 | bf16: the GEMMs' precision, also of retraining (fp32; bf16 needs AVX512-BF16)"},
       {"web-root", "DIR", "folder with openapi.json and ui/ (the source tree's server/)"},
       {"replica", "NAME",
        "this server's name in /health and X-Replica when several share a state directory "
@@ -210,6 +212,7 @@ int run_serve(const std::vector<std::string>& raw) {
   const char* env_replica = std::getenv("MRISCAN_REPLICA");
   config.replica = args.get("replica", env_replica ? env_replica : "");
   if (args.has("threads")) set_num_threads(int_option(args, "threads", 1, 1));
+  set_matmul_precision(parse_matmul_precision(args.get("precision", "fp32")));
   const std::string host = args.get("host", "127.0.0.1");
   const int port = int_option(args, "port", 8080, 0);
 

@@ -34,6 +34,8 @@ const std::vector<TrainConfigField>& train_config_fields() {
       {"label_smoothing", "label-smoothing", "X", "label smoothing of the training loss", &C::label_smoothing},
       {"ema_decay", "ema", "X", "validate and save a moving average of the weights, decay X per step (0: off)",
        &C::ema_decay, /*added_later=*/true},
+      {"precision", "precision", "NAME", "fp32 | bf16 (GEMM inputs rounded to bfloat16, float32 sums; AVX512-BF16)",
+       &C::precision, /*added_later=*/true},
       {"frozen_blocks", "frozen-blocks", "K", "freeze features.0 .. features.K-1", &C::frozen_blocks},
       {"cache_frozen", "cache-frozen", nullptr, "compute the frozen prefix once per image (needs --no-augment)",
        &C::cache_frozen},
@@ -122,6 +124,7 @@ TrainConfig legacy_train_config() {
   legacy.sync_batch_norm = true;
   legacy.bucket_mb = 4.0;
   legacy.ema_decay = 0.0;
+  legacy.precision = "fp32";
   return legacy;
 }
 

@@ -10,6 +10,7 @@
 #include <optional>
 #include <stdexcept>
 
+#include "engine/kernels/matmul_precision.h"
 #include "engine/parallel.h"
 #include "eval/metrics.h"
 #include "infer/calibration.h"
@@ -282,6 +283,7 @@ TrainResult train_model(const TrainConfig& requested, const ProgressCallback& re
   // A budget for this thread only (engine/parallel.h), not the process-wide count: the server retrains on a worker
   // thread with 1 thread while its predictions keep every core.
   if (config.threads > 0) set_thread_num_threads(config.threads);
+  set_thread_matmul_precision(parse_matmul_precision(config.precision));  // this thread, as the budget above
   Splits splits = load_splits(config);
   if (world.size() > 1) splits.train = readable_samples(splits.train);
   // Equal shards make the average of the processes' gradients that of the whole batch: only full batches.

@@ -11,10 +11,30 @@
 #include "engine/kernels/elementwise_ref.h"
 #include "engine/kernels/fast_kernels.h"
 #include "engine/kernels/gemm_ref.h"
+#include "engine/kernels/matmul_precision.h"
 #include "engine/kernels/pool_ref.h"
 #include "engine/kernels/softmax_xent_ref.h"
 
 namespace mriscan {
+namespace {
+
+// The reference table's GEMM entries follow the matmul precision as the fast ones do.
+void gemm_reference(const GemmParams& p, const float* a, const float* b, float* c) {
+  if (gemm_in_bf16(p))
+    gemm_bf16_ref<float>(p, a, b, nullptr, Activation::kNone, c);
+  else
+    gemm_ref<float>(p, a, b, c);
+}
+
+void gemm_bias_act_reference(const GemmParams& p, const float* a, const float* b, const float* bias,
+                             Activation activation, float* c) {
+  if (gemm_in_bf16(p))
+    gemm_bf16_ref<float>(p, a, b, bias, activation, c);
+  else
+    gemm_bias_act_ref<float>(p, a, b, bias, activation, c);
+}
+
+}  // namespace
 
 const KernelTable& reference_kernels() {
   static const KernelTable table = {
@@ -25,8 +45,8 @@ const KernelTable& reference_kernels() {
       .depthwise_forward = depthwise_forward_ref<float>,
       .depthwise_backward_input = depthwise_backward_input_ref<float>,
       .depthwise_backward_weight = depthwise_backward_weight_ref<float>,
-      .gemm = gemm_ref<float>,
-      .gemm_bias_act = gemm_bias_act_ref<float>,
+      .gemm = gemm_reference,
+      .gemm_bias_act = gemm_bias_act_reference,
       .batchnorm_train_forward = batchnorm_train_forward_ref<float>,
       .batchnorm_train_backward = batchnorm_train_backward_ref<float>,
       .batchnorm_statistics = batchnorm_statistics_ref<float>,

@@ -31,7 +31,8 @@ struct KernelTable {
   void (*depthwise_backward_input)(const DepthwiseParams&, const float* dy, const float* w, float* dx);
   void (*depthwise_backward_weight)(const DepthwiseParams&, const float* x, const float* dy, float* dw, float* dbias);
 
-  // Row-major GEMM; pointwise conv and linear are built on it. a, b, c per GemmParams.
+  // Row-major GEMM; pointwise conv and linear are built on it. a, b, c per GemmParams. Both GEMM entries follow
+  // matmul_precision() (matmul_precision.h): float32, or bf16 inputs with float32 sums.
   void (*gemm)(const GemmParams&, const float* a, const float* b, float* c);
   // The same product with an epilogue applied to each output tile while it is still in cache: the fused forward of
   // pointwise conv (+ folded BN + ReLU6) and of the linear layer, for inference. bias (n) or null.

@@ -7,13 +7,16 @@
 // Per k: NV vector loads of B, R broadcasts of A, R * NV fused multiply-adds into R * NV accumulators (24 of
 // AVX-512's 32 registers for 12 x 32). R and NV are template parameters so the accumulators are registers; the
 // store is unrolled for the same reason. The store writes `cols` columns: c = act(acc [+ c] [+ bias]).
-// What it is not: a whole GEMM (no threading, blocking or packing: the callers do those).
+// Also here: the tile's store (shared with the bf16 tile) and the split of C over threads (shared by both packed
+// GEMMs). What it is not: a whole GEMM (no blocking or packing: the callers do those).
 #pragma once
 
 #include <algorithm>
 #include <array>
 #include <cstdint>
 #include <utility>
+
+#include <omp.h>
 
 #include "engine/kernels/epilogue_simd.h"
 #include "engine/kernels/params.h"
@@ -42,6 +45,46 @@ struct TileArgs {
   Activation activation;
 };
 
+// Writes an R x (NV * V) tile of sums to C, `cols` columns of it: c = act(acc [+ c] [+ bias]). Shared with the
+// bf16 tile (gemm_bf16.cpp), whose sums are float32 too.
+template <int R, int NV>
+inline void store_tile(const FloatBatch (&acc)[R][NV], float* c, int64_t ldc, int cols, bool accumulate,
+                       const float* bias, Activation activation) {
+  const bool full = cols == NV * V;
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) {
+      const int col = v * V, count = full ? V : std::min(V, cols - col);
+      if (count <= 0) continue;
+      float* out = c + r * ldc + col;  // (count)
+      FloatBatch value = acc[r][v];
+      if (accumulate) value += load_n(out, count);
+      if (bias) value += load_n(bias + col, count);
+      store_n(out, activate(activation, value), count);
+    }
+}
+
+// Splits C's rows (in whole tiles of kRows) or its panels of kPanel columns, whichever has more units, over a team
+// of `threads` and runs block(row_begin, row_end, panel_begin, panel_end) once per thread with work.
+template <typename Block>
+void for_each_thread_block(int64_t m, int64_t panels, int threads, const Block& block) {
+  const int64_t row_tiles = (m + kRows - 1) / kRows;
+  const bool split_rows = row_tiles >= panels;
+#pragma omp parallel num_threads(threads) if (threads > 1)
+  {
+    const int64_t team = omp_get_num_threads(), t = omp_get_thread_num();
+    const int64_t units = split_rows ? row_tiles : panels;
+    const int64_t begin = units * t / team, end = units * (t + 1) / team;
+    if (end > begin) {
+      if (split_rows)
+        block(begin * kRows, std::min<int64_t>(m, end * kRows), int64_t(0), panels);
+      else
+        block(int64_t(0), m, begin, end);
+    }
+  }
+}
+
 template <int R, int NV>
 void micro_tile(const TileArgs& t) {
   FloatBatch acc[R][NV];  // (R, NV * V) of C
@@ -62,19 +105,7 @@ void micro_tile(const TileArgs& t) {
       for (int v = 0; v < NV; ++v) acc[r][v] = xsimd::fma(a_rk, b_k[v], acc[r][v]);
     }
   }
-  const bool full = t.cols == NV * V;
-#pragma GCC unroll 16
-  for (int r = 0; r < R; ++r)
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) {
-      const int col = v * V, count = full ? V : std::min(V, t.cols - col);
-      if (count <= 0) continue;
-      float* out = t.c + r * t.ldc + col;  // (count)
-      FloatBatch value = acc[r][v];
-      if (t.accumulate) value += load_n(out, count);
-      if (t.bias) value += load_n(t.bias + col, count);
-      store_n(out, activate(t.activation, value), count);
-    }
+  store_tile<R, NV>(acc, t.c, t.ldc, t.cols, t.accumulate, t.bias, t.activation);
 }
 
 using TileFn = void (*)(const TileArgs&);

@@ -20,8 +20,6 @@
 // with K <= 1280 a tile's rows of A fit in L1/L2 whole.
 #include "engine/kernels/gemm_packed.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <vector>
 
@@ -110,23 +108,11 @@ void gemm_packed_b(const GemmParams& p, const float* a, const float* b, const fl
   pack_b(p, b, packed_from, packed.data());
   const Panels b_panels = in_place ? Panels{b, kPanel, p.n, packed_from < panels ? packed.data() : nullptr, panels - 1}
                                    : Panels{packed.data(), p.k * kPanel, kPanel, nullptr, 0};
-  const int64_t row_tiles = (p.m + kRows - 1) / kRows;
-  // Split whichever side has more work units; a thread's band of rows is whole tiles.
-  const bool split_rows = row_tiles >= panels;
   const int threads = int64_t(p.m) * p.n * p.k >= kParallelMinFlops ? num_threads() : 1;
-#pragma omp parallel num_threads(threads) if (threads > 1)
-  {
-    const int64_t team = omp_get_num_threads(), t = omp_get_thread_num();
-    const int64_t units = split_rows ? row_tiles : panels;
-    const int64_t begin = units * t / team, end = units * (t + 1) / team;
-    if (end > begin) {
-      if (split_rows)
-        compute_block(p, a, b_panels, c, bias, activation, begin * kRows, std::min<int64_t>(p.m, end * kRows), 0,
-                      panels);
-      else
-        compute_block(p, a, b_panels, c, bias, activation, 0, p.m, begin, end);
-    }
-  }
+  gemm_tile::for_each_thread_block(p.m, panels, threads, [&](int64_t row_begin, int64_t row_end, int64_t panel_begin,
+                                                             int64_t panel_end) {
+    compute_block(p, a, b_panels, c, bias, activation, row_begin, row_end, panel_begin, panel_end);
+  });
 }
 
 }  // namespace mriscan

@@ -9,10 +9,14 @@
 //   dw      += x^T . dy            (trans_a, accumulate)
 // With an epilogue (gemm_bias_act, the fused pointwise-conv / linear forward for inference):
 //   C(m, n) = act(sum_k op(A)(m, k) * op(B)(k, n) [+ C(m, n) if accumulate] + bias(n))    bias null: no bias
+// With bf16 precision (matmul_precision.h), gemm_bf16_ref: the same with op(A) and op(B) rounded to bfloat16 first.
 // What it is not: blocked, vectorised or threaded.
 #pragma once
 
 #include <cstdint>
+#include <vector>
+
+#include "engine/kernels/bf16.h"
 
 #include "engine/kernels/elementwise_ref.h"  // activate_ref
 #include "engine/kernels/params.h"
@@ -41,6 +45,17 @@ void gemm_bias_act_ref(const GemmParams& p, const T* a, const T* b, const T* bia
   for (int64_t i = 0; i < p.m; ++i)
     for (int64_t j = 0; j < p.n; ++j)
       c[i * p.n + j] = activate_ref(activation, bias ? c[i * p.n + j] + bias[j] : c[i * p.n + j]);  // C (M, N)
+}
+
+// The bf16 product: both operands rounded to bfloat16 (bf16.h), then gemm_bias_act_ref summing in T. A product of
+// two bf16 values is exact in float32 (8 + 8 significant bits), so this differs from the fast kernel only in the
+// order of the sums. bias null and kNone: the plain product.
+template <typename T>
+void gemm_bf16_ref(const GemmParams& p, const T* a, const T* b, const T* bias, Activation activation, T* c) {
+  std::vector<T> a_rounded(a, a + int64_t(p.m) * p.k), b_rounded(b, b + int64_t(p.k) * p.n);  // as A, B
+  for (T& value : a_rounded) value = T(round_to_bf16(float(value)));
+  for (T& value : b_rounded) value = T(round_to_bf16(float(value)));
+  gemm_bias_act_ref(p, a_rounded.data(), b_rounded.data(), bias, activation, c);
 }
 
 }  // namespace mriscan

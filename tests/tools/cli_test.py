@@ -32,7 +32,7 @@ def check(name, condition, detail=""):
 def main() -> int:
     train_help = run("train", "--help")
     check("train --help exits 0", train_help.returncode == 0, train_help.stderr)
-    for option, default in [("--lr X", "(0.0005)"), ("--epochs N", "(9)"), ("--frozen-blocks K", "(4)"), ("--low-res-epochs N", "(5)"), ("--lr-factor X", "(0.5)"),
+    for option, default in [("--lr X", "(0.0003)"), ("--epochs N", "(15)"), ("--frozen-blocks K", "(4)"), ("--low-res-epochs N", "(6)"), ("--lr-factor X", "(0.5)"),
                             ("--no-augment", None), ("--resume RUNDIR", None), ("--json", None)]:
         line = next((l for l in train_help.stdout.splitlines() if l.strip().startswith(option)), "")
         check(f"train --help lists {option}", line, train_help.stdout)

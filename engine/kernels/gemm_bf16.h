@@ -1,0 +1,15 @@
+// The bf16 GEMM behind gemm_fast / gemm_bias_act_fast under MatmulPrecision::kBFloat16 (matmul_precision.h) for the
+// non-transposed products (forward and input gradient); gemm_bf16.cpp says how it works. Only built where the
+// compiler targets AVX512-BF16 (bf16_matmul_supported()).
+#pragma once
+
+#include "engine/kernels/params.h"
+
+namespace mriscan {
+
+// C (M, N) = act(bf16(A) (M, K) . bf16(op(B)) (K, N) [+ C] [+ bias (N)]), sums in float32; p.trans_a must be false
+// and M, N, K > 0. Same result as gemm_bf16_ref (gemm_ref.h) up to the order of the sums.
+void gemm_bf16_packed_b(const GemmParams& p, const float* a, const float* b, const float* bias, Activation activation,
+                        float* c);
+
+}  // namespace mriscan
