@@ -18,6 +18,7 @@
 
 #include "bench/mobilenet_v2_shapes.h"
 #include "engine/kernels/dispatch.h"
+#include "engine/kernels/matmul_precision.h"
 #include "engine/parallel.h"
 #include "engine/simd.h"
 
@@ -90,6 +91,13 @@ void pointwise(benchmark::State& state, const KernelTable* table, shapes::Pointw
     benchmark::ClobberMemory();
   }
   set_counters(state, 2.0 * m * ci * co, 4.0 * (size_t(m) * ci + size_t(m) * co + size_t(ci) * co));
+}
+
+// The same products with bf16 inputs and fp32 sums (engine/kernels/matmul_precision.h).
+void pointwise_bf16(benchmark::State& state, shapes::PointwiseShape shape, Direction direction) {
+  set_thread_matmul_precision(MatmulPrecision::kBFloat16);
+  pointwise(state, &fast_kernels(), shape, direction);
+  set_thread_matmul_precision(std::nullopt);
 }
 
 enum class Fusion { kUnfused, kFused };
@@ -188,6 +196,14 @@ void register_all() {
             table, shape, d)
             ->Unit(benchmark::kMillisecond)
             ->UseRealTime();
+    for (const auto& shape : shapes::kPointwise)
+      for (Direction d : {Direction::kForward, Direction::kBackwardInput, Direction::kBackwardWeight})
+        if (table == &fast_kernels() && bf16_matmul_supported())
+          benchmark::RegisterBenchmark(
+              ("PointwiseBf16/" + std::string(direction_name(d)) + "/" + shape.name + "/" + table->name).c_str(),
+              pointwise_bf16, shape, d)
+              ->Unit(benchmark::kMillisecond)
+              ->UseRealTime();
     for (Fusion f : {Fusion::kUnfused, Fusion::kFused}) {
       for (const auto& shape : shapes::kDepthwise)
         benchmark::RegisterBenchmark(

@@ -20,8 +20,11 @@ PyTorch peer, set up so that it is not handicapped:
 ONNX Runtime peer (bench/onnx_peer.mjs): intra-op threads = --threads, sequential execution, all graph
 optimisations, NCHW input as exported.
 
+With --bf16, mriscan also runs with --precision bf16 (bf16 GEMM inputs, fp32 sums; the peers stay fp32) and
+the table gains that column.
+
 Usage: /usr/bin/python3 bench/compare_pytorch.py [--threads 2] [--batch 32] [--image-size 224] [--runs 3]
-                                                 [--repeats 5] [--json OUT.json] [--skip-kernels]
+                                                 [--repeats 5] [--json OUT.json] [--skip-kernels] [--bf16]
                                                  [--build DIR]
 """
 import argparse
@@ -169,7 +172,7 @@ def ours_kernels(args):
     Returns ({shape: {forward_ms, forward_backward_ms}}, {shape: {direction: GFLOP/s}}, FMA peak GFLOP/s)."""
     exe = os.path.join(args.build, "mriscan_bench")
     env = dict(os.environ, MRISCAN_BENCH_BATCH=str(args.kernel_batch), OMP_NUM_THREADS=str(args.threads))
-    out = subprocess.run([exe, "--benchmark_filter=^(FmaPeak|(Depthwise|Pointwise)/.*/simd)",
+    out = subprocess.run([exe, "--benchmark_filter=^(FmaPeak|(Depthwise|Pointwise|PointwiseBf16)/.*/simd)",
                           "--benchmark_format=json", "--benchmark_min_time=0.2"],
                          env=env, check=True, capture_output=True, text=True).stdout
     times, gemm, peak = {}, {}, None
@@ -178,8 +181,8 @@ def ours_kernels(args):
             peak = b["FLOPS"] / 1e9
             continue
         kind, direction, name = b["name"].split("/")[:3]  # <kind>/<direction>/<shape>/simd[/real_time]
-        if kind == "Pointwise":
-            gemm.setdefault(name, {})[direction] = b["FLOPS"] / 1e9
+        if kind in ("Pointwise", "PointwiseBf16"):
+            gemm.setdefault(name, {})[direction + ("_bf16" if kind == "PointwiseBf16" else "")] = b["FLOPS"] / 1e9
             continue
         ms = b["real_time"] if b["time_unit"] == "ms" else b["real_time"] / 1e6
         times.setdefault(name, {})[direction] = ms
@@ -202,6 +205,8 @@ def main():
     parser.add_argument("--repeats", type=int, default=5, help="timed repeats inside each run")
     parser.add_argument("--kernel-batch", type=int, default=8)
     parser.add_argument("--skip-kernels", action="store_true", help="no depthwise or pointwise kernel tables")
+    parser.add_argument("--bf16", action="store_true",
+                        help="also run mriscan with --precision bf16 (AVX512-BF16) and report it as a column")
     parser.add_argument("--json", help="write all raw figures here")
     parser.add_argument("--build", default=os.path.join(ROOT, "build"), help="build directory (default: build/)")
     parser.add_argument("--peer", choices=("all", "memory", "export", "gemm"), help=argparse.SUPPRESS)
@@ -222,11 +227,14 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         onnx_path = os.path.join(tmp, "mobilenet_v2.onnx")
         subprocess.run(peer + ["--peer", "export", "--onnx", onnx_path], env=peer_env, check=True, capture_output=True)
-        runs = {side: [] for side in ("ours", "torch", "ort", "ours_memory", "torch_memory", "ours_kernels", "blas")}
+        runs = {side: [] for side in ("ours", "ours_bf16", "torch", "ort", "ours_memory", "torch_memory",
+                                      "ours_kernels", "blas")}
         for run in range(args.runs):
             print(f"run {run + 1}/{args.runs}: mriscan, PyTorch, ONNX Runtime, peak memory ...", file=sys.stderr,
                   flush=True)
             runs["ours"].append(run_json([exe, "bench", "--json"] + common))
+            if args.bf16:
+                runs["ours_bf16"].append(run_json([exe, "bench", "--json", "--precision", "bf16"] + common))
             runs["torch"].append(run_json(peer + ["--peer", "all"], peer_env))
             runs["ort"].append(run_json(["node", os.path.join(ROOT, "bench", "onnx_peer.mjs"), onnx_path,
                                          str(args.threads), str(args.batch), str(args.image_size), str(args.repeats)]))
@@ -245,7 +253,9 @@ def report(args, runs):
     print(f"\nmachine: {cpu}, {args.threads} threads, {args.image_size}x{args.image_size}, batch {args.batch}, "
           f"median of {args.runs} runs (each itself a median of {args.repeats}+ repeats); PyTorch "
           f"{runs['torch'][0]['torch']}, ONNX Runtime {runs['ort'][0]['onnxruntime']}")
-    print(f"{'workload':<36}{'mriscan':>10}{'PyTorch':>10}{'ratio':>8}{'ORT':>10}{'ratio':>8}  better PyTorch's format")
+    bf16 = bool(runs["ours_bf16"])
+    print(f"{'workload':<36}{'mriscan':>10}{'PyTorch':>10}{'ratio':>8}{'ORT':>10}{'ratio':>8}  better PyTorch's format"
+          + ("   mriscan bf16: value, ratio to PyTorch, ratio to ORT" if bf16 else ""))
     rows = [("inference latency, batch 1 (ms)", "infer1", "median_ms", "lower"),
             (f"inference, batch {args.batch} (img/s)", "infer", "images_per_second", "higher"),
             (f"training step, batch {args.batch} (img/s)", "train", "images_per_second", "higher"),
@@ -262,7 +272,15 @@ def report(args, runs):
             line += f"{ort:>10.2f}{ours / ort:>7.2f}x"
         else:
             line += f"{'-':>10}{'':>8}"
-        print(f"{line}  {better:<7}{'/'.join(formats)}")
+        line = f"{line}  {better:<7}{'/'.join(formats):<14}"
+        if bf16:
+            ours_bf16 = med(r[key][field] for r in runs["ours_bf16"])
+            row.update(mriscan_bf16=ours_bf16, ratio_bf16_pytorch=ours_bf16 / theirs)
+            line += f"{ours_bf16:>10.2f}{ours_bf16 / theirs:>7.2f}x"
+            if "onnxruntime" in row:
+                row["ratio_bf16_onnxruntime"] = ours_bf16 / row["onnxruntime"]
+                line += f"{ours_bf16 / row['onnxruntime']:>7.2f}x"
+        print(line)
         summary["rows"][key] = row
     ours_mb = med(r["train"]["peak_rss_mb"] for r in runs["ours_memory"])
     torch_mb = med(r["peak_rss_mb"] for r in runs["torch_memory"])
@@ -283,8 +301,9 @@ def report(args, runs):
         has_blas = runs["blas"][0] is not None
         print(f"\npointwise GEMM, batch {args.kernel_batch}, GFLOP/s (% of the measured FMA peak, {peak:.0f} "
               f"GFLOP/s on {args.threads} threads): mriscan" + (" | OpenBLAS sgemm" if has_blas else
-                                                                  " (OpenBLAS not installed)"))
-        print(f"  {'shape':<16}" + "".join(f"{d:>26}" for d in DIRECTIONS))
+                                                                  " (OpenBLAS not installed)")
+              + " | mriscan with bf16 inputs, where the CPU has AVX512-BF16")
+        print(f"  {'shape':<16}" + "".join(f"{d:>38}" for d in DIRECTIONS))
         for name, *_ in POINTWISE:
             cells, row = [], {}
             for d in DIRECTIONS:
@@ -295,7 +314,11 @@ def report(args, runs):
                     blas = med(r[name][d] for r in runs["blas"])
                     cell += f" | {blas:6.1f}"
                     row[d]["openblas_gflops"] = blas
-                cells.append(f"{cell:>26}")
+                if d + "_bf16" in runs["ours_kernels"][0][1][name]:
+                    ours_bf16 = med(r[1][name][d + "_bf16"] for r in runs["ours_kernels"])
+                    cell += f" | bf16 {ours_bf16:6.1f}"
+                    row[d]["mriscan_bf16_gflops"] = ours_bf16
+                cells.append(f"{cell:>38}")
             print(f"  {name:<16}" + "".join(cells))
             summary["rows"]["pointwise_" + name] = row
         summary["fma_peak_gflops"] = peak

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <stdexcept>
+#include <vector>
 
 #include "data/preprocess.h"
 
@@ -41,6 +42,7 @@ ImageStatistics image_statistics(const Tensor& batch, int64_t index) {
   const int64_t h = batch.dim(1), w = batch.dim(2);
   const float* image = batch.data() + index * h * w * 3;  // (H, W, 3), normalised
   const int64_t frame_h = std::max<int64_t>(1, h / 8), frame_w = std::max<int64_t>(1, w / 8);
+  std::vector<float> grey(static_cast<size_t>(h * w));  // (H, W) in [0, 1]
   double colour = 0.0, grey_sum = 0.0, border_sum = 0.0;
   int64_t dark = 0, border_pixels = 0;
   for (int64_t y = 0; y < h; ++y) {
@@ -49,20 +51,30 @@ ImageStatistics image_statistics(const Tensor& batch, int64_t index) {
       float rgb[3];
       for (int c = 0; c < 3; ++c)  // undo (v - mean) / std: back to [0, 1]
         rgb[c] = std::clamp(p[c] * PreprocessSpec::kStd[c] + PreprocessSpec::kMean[c], 0.0f, 1.0f);
-      const float grey = (rgb[0] + rgb[1] + rgb[2]) / 3.0f;
+      const float g = grey[y * w + x] = (rgb[0] + rgb[1] + rgb[2]) / 3.0f;
       colour += std::max({rgb[0], rgb[1], rgb[2]}) - std::min({rgb[0], rgb[1], rgb[2]});
-      grey_sum += grey;
-      dark += grey < 0.1f;
+      grey_sum += g;
+      dark += g < 0.1f;
       if (y < frame_h || y >= h - frame_h || x < frame_w || x >= w - frame_w) {
-        border_sum += grey;
+        border_sum += g;
         ++border_pixels;
       }
     }
   }
+  double change = 0.0;  // texture: over pixels with a right and a lower neighbour that are not dark
+  int64_t bright_pixels = 0;
+  for (int64_t y = 0; y + 1 < h; ++y)
+    for (int64_t x = 0; x + 1 < w; ++x) {
+      const float g = grey[y * w + x];
+      if (g < 0.1f) continue;
+      change += std::abs(grey[y * w + x + 1] - g) + std::abs(grey[(y + 1) * w + x] - g);
+      ++bright_pixels;
+    }
   const double pixels = static_cast<double>(h * w);
   ImageStatistics s;
   s.values = {static_cast<float>(colour / pixels), static_cast<float>(border_sum / border_pixels),
-              static_cast<float>(dark / pixels), static_cast<float>(grey_sum / pixels)};
+              static_cast<float>(dark / pixels), static_cast<float>(grey_sum / pixels),
+              bright_pixels ? static_cast<float>(change / bright_pixels) : 0.0f};
   return s;
 }
 
@@ -119,6 +131,11 @@ ImageStatisticsRanges ImageStatisticsRanges::from_metadata(const std::map<std::s
   for (int i = 0; i < ImageStatistics::kCount; ++i) {
     for (const char* bound : {"lower", "upper"}) {
       auto it = metadata.find(key(i, bound));
+      if (it == metadata.end() && i >= ImageStatistics::kFirstAddedLater) {  // fitted before it existed: no limit
+        ranges.lower_[i] = -INFINITY;
+        ranges.upper_[i] = INFINITY;
+        break;
+      }
       if (it == metadata.end())
         throw std::invalid_argument("ImageStatisticsRanges: missing metadata '" + key(i, bound) + "'");
       float value = 0.0f;

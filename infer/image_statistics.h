@@ -3,15 +3,20 @@
 //
 // Brain MRIs as this dataset stores them are grey (R = G = B up to JPEG noise), sit on a dark background that
 // reaches the frame, and are mostly dark. Photographs and screenshots are colourful, documents and diagrams are
-// bright up to the border. Four numbers, all in [0, 1], computed on the preprocessed network input (the same
+// bright up to the border, and a scan's tissue is textured where smooth renderings (a glowing blob on black, a
+// soft-focus photograph) are not. Five numbers, all in [0, 1], computed on the preprocessed network input (the same
 // pixels the network sees, with ImageNet normalisation undone), so fitting and checking cannot disagree:
 //   colourfulness      mean over pixels of max(R, G, B) - min(R, G, B)
 //   border_brightness  mean grey level of the outer frame (the outer 1/8 of each side)
 //   dark_fraction      share of pixels whose grey level is below 0.1
 //   mean_brightness    mean grey level
-// (grey = (R + G + B) / 3). The ranges are quantiles of the training scans' values: above the upper quantile
-// of colourfulness or border brightness, or outside [lower, upper] of the other two, an image is not like them.
+//   texture            mean of |g(x+1, y) - g(x, y)| + |g(x, y+1) - g(x, y)| over the pixels that are not dark
+//                      (g >= 0.1; 0 when every pixel is dark): how much the bright part changes from pixel to pixel
+// (grey g = (R + G + B) / 3). The ranges are quantiles of the training scans' values: above the upper quantile
+// of colourfulness or border brightness, or outside [lower, upper] of the other three, an image is not like them.
 // A perfectly grey or perfectly black-framed image is never suspicious for that, so those two are one-sided.
+// Texture was added after the first four: a model file fitted before it has no range for it, which reads as
+// "never flags" (from_metadata), so older files load and behave as they did.
 // What it is not: the feature-space detector (infer/ood.h), or the decision that combines them (infer/ood_check.h).
 #pragma once
 
@@ -26,10 +31,11 @@
 namespace mriscan {
 
 struct ImageStatistics {
-  static constexpr int kCount = 4;
+  static constexpr int kCount = 5;
   static constexpr std::array<const char*, kCount> kNames = {"colourfulness", "border_brightness", "dark_fraction",
-                                                             "mean_brightness"};
-  static constexpr std::array<bool, kCount> kTwoSided = {false, false, true, true};
+                                                             "mean_brightness", "texture"};
+  static constexpr std::array<bool, kCount> kTwoSided = {false, false, true, true, true};
+  static constexpr int kFirstAddedLater = 4;  // statistics from here on may be missing from older model files
   std::array<float, kCount> values{};  // in kNames' order
 };
 

@@ -20,7 +20,7 @@ namespace {
 
 // The reference table's GEMM entries follow the matmul precision as the fast ones do.
 void gemm_reference(const GemmParams& p, const float* a, const float* b, float* c) {
-  if (gemm_in_bf16(p))
+  if (matmul_precision() == MatmulPrecision::kBFloat16)
     gemm_bf16_ref<float>(p, a, b, nullptr, Activation::kNone, c);
   else
     gemm_ref<float>(p, a, b, c);
@@ -28,7 +28,7 @@ void gemm_reference(const GemmParams& p, const float* a, const float* b, float* 
 
 void gemm_bias_act_reference(const GemmParams& p, const float* a, const float* b, const float* bias,
                              Activation activation, float* c) {
-  if (gemm_in_bf16(p))
+  if (matmul_precision() == MatmulPrecision::kBFloat16)
     gemm_bf16_ref<float>(p, a, b, bias, activation, c);
   else
     gemm_bias_act_ref<float>(p, a, b, bias, activation, c);

@@ -1,6 +1,7 @@
-// The bf16 GEMM for a long M (the pointwise convolutions' forward and input gradient under --precision bf16):
-//   C (M, N) = act(bf16(A) (M, K) . bf16(op(B)) (K, N) [+ C] [+ bias])
-// It is gemm_packed.cpp's loop nest with a different inner product. AVX512-BF16's vdpbf16ps takes two vectors of
+// The bf16 GEMMs (every pointwise convolution and linear product under --precision bf16):
+//   C (M, N) = act(bf16(op(A)) (M, K) . bf16(op(B)) (K, N) [+ C] [+ bias])
+// For a long M (forward, input gradient) it is gemm_packed.cpp's loop nest with a different inner product; for the
+// weight gradient's long K, gemm_reduce.cpp's threads with reduce_rows_bf16 (at the end of this file). AVX512-BF16's vdpbf16ps takes two vectors of
 // 32 bf16 values, i.e. 16 pairs, and adds each lane's pair of products to a float32 accumulator:
 //   acc[j] += a[2j] * b[2j] + a[2j + 1] * b[2j + 1]         j < 16
 // so one instruction does the work of two float32 FMAs. Both operands are therefore laid out as pairs along K:
@@ -12,7 +13,7 @@
 // (vcvtne2ps2bf16, the same rounding as bf16.h). The tile's store is the float32 tile's (store_tile).
 // Costs beyond the float32 kernel: converting A (once per row tile and panel group, read from L1/L2) and packing
 // B (K x N values per call, on the calling thread's team).
-// What it is not: the weight gradient (trans_a stays float32: gemm_reduce.cpp), or a bf16 storage format.
+// What it is not: a bf16 storage format (tensors stay float32; only the products' inputs are rounded).
 #include "engine/kernels/gemm_bf16.h"
 
 #if defined(__AVX512BF16__)
@@ -23,7 +24,9 @@
 #include <cstdint>
 #include <vector>
 
+#include "engine/kernels/bf16.h"
 #include "engine/kernels/gemm_micro_tile.h"
+#include "engine/kernels/gemm_reduce.h"
 #include "engine/parallel.h"
 
 namespace mriscan {
@@ -103,9 +106,12 @@ void convert_rows(const float* a, int64_t lda, int rows, int64_t k, uint32_t* pa
   }
 }
 
+// A's pair words are addressed by strides, as the float32 tile's A: pairs (R, K2) row by row (a_row_stride K2,
+// a_k_stride 1) for gemm_bf16_packed_b, or (K2, M) pair row by pair row (1, M) for the weight gradient.
 struct Bf16Tile {
   int64_t k2;
-  const uint32_t* a_pairs;  // (R, K2)
+  const uint32_t* a_pairs;  // A's pair (r, kk) at a_pairs[r * a_row_stride + kk * a_k_stride]
+  int64_t a_row_stride, a_k_stride;
   const uint32_t* b_pairs;  // (K2, kPanel)
   float* c;                 // (R, cols), rows ldc apart
   int64_t ldc;
@@ -129,7 +135,8 @@ void bf16_tile(const Bf16Tile& t) {
     for (int v = 0; v < NV; ++v) b_kk[v] = (__m512bh)_mm512_loadu_si512(b + v * 16);
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
-      const __m512bh a_rk = (__m512bh)_mm512_set1_epi32(static_cast<int>(t.a_pairs[r * t.k2 + kk]));
+      const uint32_t a_pair = t.a_pairs[r * t.a_row_stride + kk * t.a_k_stride];
+      const __m512bh a_rk = (__m512bh)_mm512_set1_epi32(static_cast<int>(a_pair));
 #pragma GCC unroll 2
       for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], a_rk, b_kk[v]);
     }
@@ -171,6 +178,8 @@ void compute_block(const GemmParams& p, const float* a, const uint32_t* packed, 
         const int cols = static_cast<int>(std::min<int64_t>(kPanel, p.n - col));
         const Bf16Tile t{.k2 = k2,
                          .a_pairs = pairs.data(),
+                         .a_row_stride = k2,
+                         .a_k_stride = 1,
                          .b_pairs = packed + panel * k2 * kPanel,
                          .c = c + row * p.n + col,
                          .ldc = p.n,
@@ -206,6 +215,78 @@ void gemm_bf16_packed_b(const GemmParams& p, const float* a, const float* b, con
   });
 }
 
+namespace {
+
+// The weight gradient's reduce_rows (gemm_reduce.h) with bf16 inputs: per chunk of kChunkRows rows of A (K, M) and
+// B (K, N), both are converted to pairs of consecutive rows, A's chunk whole (K2, M) and B's a panel at a time
+// (K2, kPanel), a zero row past the chunk's end; then every row tile of C runs the bf16 tile on them.
+void reduce_rows_bf16(const GemmParams& p, const float* a, const float* b, float* target, bool accumulate,
+                      int64_t k_begin, int64_t k_end, int64_t panel_begin, int64_t panel_end) {
+  constexpr int64_t kChunkRows = 128;
+  thread_local std::vector<uint32_t> a_pairs, b_pairs;  // (kChunkRows / 2, M), (kChunkRows / 2, kPanel)
+  a_pairs.resize(static_cast<size_t>(kChunkRows / 2 * p.m));
+  b_pairs.resize(static_cast<size_t>(kChunkRows / 2 * kPanel));
+  for (int64_t k0 = k_begin; k0 < k_end; k0 += kChunkRows) {
+    const int64_t rows_k = std::min(kChunkRows, k_end - k0), k2 = (rows_k + 1) / 2;
+    for (int64_t kk = 0; kk < k2; ++kk) {
+      const float* row_k = a + (k0 + 2 * kk) * p.m;  // (M)
+      const bool has_next = 2 * kk + 1 < rows_k;
+      for (int64_t r = 0; r < p.m; r += 16) {
+        const int count = static_cast<int>(std::min<int64_t>(16, p.m - r));
+        const FloatBatch next = has_next ? load_n(row_k + p.m + r, count) : FloatBatch(0.0f);
+        _mm512_mask_storeu_epi32(a_pairs.data() + kk * p.m + r, static_cast<__mmask16>((1u << count) - 1),
+                                 pairs_of_rows(load_n(row_k + r, count), next));
+      }
+    }
+    for (int64_t panel = panel_begin; panel < panel_end; ++panel) {
+      const int64_t col = panel * kPanel;
+      const int cols = static_cast<int>(std::min<int64_t>(kPanel, p.n - col));
+      for (int64_t kk = 0; kk < k2; ++kk) {
+        const int64_t k = k0 + 2 * kk;
+        const bool has_next = 2 * kk + 1 < rows_k;
+        uint32_t* out = b_pairs.data() + kk * kPanel;  // (kPanel)
+        if (p.trans_b) {  // B stored (N, K): the rare case (no layer uses it), element by element
+          for (int j = 0; j < kPanel; ++j) {
+            const float low = j < cols ? b[(col + j) * p.k + k] : 0.0f;
+            const float high = j < cols && has_next ? b[(col + j) * p.k + k + 1] : 0.0f;
+            out[j] = uint32_t(bf16_bits(low)) | uint32_t(bf16_bits(high)) << 16;
+          }
+          continue;
+        }
+        for (int v = 0; v < 2; ++v) {
+          const int count = std::clamp(cols - v * 16, 0, 16);
+          const float* row = b + k * p.n + col + v * 16;  // (count)
+          const FloatBatch row_k = count ? load_n(row, count) : FloatBatch(0.0f);
+          const FloatBatch row_k1 = count && has_next ? load_n(row + p.n, count) : FloatBatch(0.0f);
+          _mm512_storeu_si512(out + v * 16, pairs_of_rows(row_k, row_k1));
+        }
+      }
+      for (int64_t row = 0; row < p.m; row += kRows) {
+        const int rows = static_cast<int>(std::min<int64_t>(kRows, p.m - row));
+        const Bf16Tile t{.k2 = k2,
+                         .a_pairs = a_pairs.data() + row,
+                         .a_row_stride = 1,
+                         .a_k_stride = p.m,
+                         .b_pairs = b_pairs.data(),
+                         .c = target + row * p.n + col,
+                         .ldc = p.n,
+                         .cols = cols,
+                         .accumulate = accumulate || k0 != k_begin,
+                         .bias = nullptr,
+                         .activation = Activation::kNone};
+        bf16_tile_for(rows, cols)(t);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void gemm_bf16_reduce(const GemmParams& p, const float* a, const float* b, const float* bias, Activation activation,
+                      float* c) {
+  gemm_reduce(p, a, b, bias, activation, c, reduce_rows_bf16);
+}
+
 }  // namespace mriscan
 
 #else  // no AVX512-BF16: never called (set_matmul_precision refuses kBFloat16), defined so that it links
@@ -215,6 +296,9 @@ void gemm_bf16_packed_b(const GemmParams& p, const float* a, const float* b, con
 namespace mriscan {
 void gemm_bf16_packed_b(const GemmParams&, const float*, const float*, const float*, Activation, float*) {
   throw std::logic_error("gemm_bf16_packed_b: this build has no AVX512-BF16");
+}
+void gemm_bf16_reduce(const GemmParams&, const float*, const float*, const float*, Activation, float*) {
+  throw std::logic_error("gemm_bf16_reduce: this build has no AVX512-BF16");
 }
 }  // namespace mriscan
 

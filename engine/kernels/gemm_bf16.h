@@ -1,6 +1,5 @@
-// The bf16 GEMM behind gemm_fast / gemm_bias_act_fast under MatmulPrecision::kBFloat16 (matmul_precision.h) for the
-// non-transposed products (forward and input gradient); gemm_bf16.cpp says how it works. Only built where the
-// compiler targets AVX512-BF16 (bf16_matmul_supported()).
+// The bf16 GEMMs behind gemm_fast / gemm_bias_act_fast under MatmulPrecision::kBFloat16 (matmul_precision.h):
+// gemm_bf16.cpp says how they work. Only built where the compiler targets AVX512-BF16 (bf16_matmul_supported()).
 #pragma once
 
 #include "engine/kernels/params.h"
@@ -11,5 +10,10 @@ namespace mriscan {
 // and M, N, K > 0. Same result as gemm_bf16_ref (gemm_ref.h) up to the order of the sums.
 void gemm_bf16_packed_b(const GemmParams& p, const float* a, const float* b, const float* bias, Activation activation,
                         float* c);
+
+// The same for a transposed A stored (K, M), K long (the weight gradient): gemm_reduce's threads and partials with
+// a bf16 inner product; p.trans_a must be true.
+void gemm_bf16_reduce(const GemmParams& p, const float* a, const float* b, const float* bias, Activation activation,
+                      float* c);
 
 }  // namespace mriscan

@@ -3,7 +3,7 @@
 // Two kernels share one register-blocked micro-tile (gemm_micro_tile.h) and differ in which side is long:
 //   not trans_a  (forward y = x . w, input gradient dx += dy . w^T): M is long     -> gemm_packed.cpp
 //   trans_a      (weight gradient dw += x^T . dy):                  K is long     -> gemm_reduce.cpp
-// and, under bf16 precision (matmul_precision.h), the first with bf16 inputs          -> gemm_bf16.cpp
+// and, under bf16 precision (matmul_precision.h), both with bf16 inputs                -> gemm_bf16.cpp
 // What it is not: a general BLAS (no strides, no alpha/beta) or a kernel itself; this file handles the empty
 // cases and routes.
 #include <algorithm>
@@ -25,8 +25,8 @@ void product(const GemmParams& p, const float* a, const float* b, const float* b
     for (int64_t r = 0; r < p.m; ++r) bias_activate_row(c + r * p.n, p.n, bias, activation);
     return;
   }
-  if (gemm_in_bf16(p))
-    gemm_bf16_packed_b(p, a, b, bias, activation, c);
+  if (matmul_precision() == MatmulPrecision::kBFloat16)
+    (p.trans_a ? gemm_bf16_reduce : gemm_bf16_packed_b)(p, a, b, bias, activation, c);
   else if (p.trans_a)
     gemm_reduce(p, a, b, bias, activation, c);
   else

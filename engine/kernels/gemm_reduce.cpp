@@ -35,9 +35,8 @@ constexpr int64_t kChunkRows = 128;
 constexpr int64_t kParallelMinFlops = int64_t(1) << 18;
 constexpr int64_t kMinRowsPerThread = 2 * kChunkRows;
 
-// Sums rows [k_begin, k_end) of A and B into panels [panel_begin, panel_end) of target (M, N): overwriting them
-// first when !accumulate.
-void reduce_rows(const GemmParams& p, const float* a, const float* b, float* target, bool accumulate, int64_t k_begin,
+// The float32 ReduceRowsFn (gemm_reduce.h).
+void reduce_rows_fp32(const GemmParams& p, const float* a, const float* b, float* target, bool accumulate, int64_t k_begin,
                  int64_t k_end, int64_t panel_begin, int64_t panel_end) {
   thread_local std::vector<float> panel_copy;  // (kChunkRows, kPanel)
   panel_copy.resize(kChunkRows * kPanel);
@@ -83,7 +82,8 @@ void reduce_rows(const GemmParams& p, const float* a, const float* b, float* tar
 }  // namespace
 
 void gemm_reduce(const GemmParams& p, const float* a, const float* b, const float* bias, Activation activation,
-                 float* c) {
+                 float* c, ReduceRowsFn reduce_rows) {
+  if (!reduce_rows) reduce_rows = reduce_rows_fp32;
   // The caller (gemm_fast.cpp) handles the empty cases.
   const int64_t flops = int64_t(p.m) * p.n * p.k, panels = (p.n + kPanel - 1) / kPanel;
   const int threads = flops >= kParallelMinFlops ? num_threads() : 1;

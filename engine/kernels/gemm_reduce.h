@@ -2,12 +2,21 @@
 // (gemm_reduce.cpp says how it works). What it is not: a KernelTable entry of its own; gemm_fast.cpp routes to it.
 #pragma once
 
+#include <cstdint>
+
 #include "engine/kernels/params.h"
 
 namespace mriscan {
 
+// Sums rows [k_begin, k_end) of A (K, M) and B into panels [panel_begin, panel_end) of target (M, N), overwriting
+// them first when !accumulate: the inner work of one thread. The float32 one is gemm_reduce.cpp's; the bf16 one is
+// gemm_bf16.cpp's.
+using ReduceRowsFn = void (*)(const GemmParams& p, const float* a, const float* b, float* target, bool accumulate,
+                              int64_t k_begin, int64_t k_end, int64_t panel_begin, int64_t panel_end);
+
 // C (M, N) = act(A^T . op(B) [+ C] [+ bias (N)]) with A stored (K, M); p.trans_a must be true and M, N, K > 0.
+// reduce_rows: the inner work (null: float32).
 void gemm_reduce(const GemmParams& p, const float* a, const float* b, const float* bias, Activation activation,
-                 float* c);
+                 float* c, ReduceRowsFn reduce_rows = nullptr);
 
 }  // namespace mriscan

@@ -3,16 +3,13 @@
 //   kFloat32   products and sums in float32 (the default)
 //   kBFloat16  op(A) and op(B) rounded to bfloat16 (bf16.h), products summed in float32 (AVX512-BF16's vdpbf16ps
 //              multiplies two pairs per lane, twice the float32 FMA's work per instruction)
-// kBFloat16 applies to the products with a long M, the forward and the input gradient (not trans_a: gemm_in_bf16);
-// the weight gradient's long reduction (trans_a) stays float32. Tensors, weights, optimiser state and every other
-// op stay float32: this is mixed precision for the matrix products only. Both kernel tables follow the setting (the reference rounds with bf16.h), so MRISCAN_KERNELS=ref
+// kBFloat16 applies to every product: forward, input gradient and weight gradient. Tensors, weights, optimiser
+// state and every other op stay float32: this is mixed precision for the matrix products only. Both kernel tables follow the setting (the reference rounds with bf16.h), so MRISCAN_KERNELS=ref
 // still checks the fast path. What it is not: a per-layer or per-call setting.
 #pragma once
 
 #include <optional>
 #include <string>
-
-#include "engine/kernels/params.h"
 
 namespace mriscan {
 
@@ -29,9 +26,6 @@ bool bf16_matmul_supported();
 void set_matmul_precision(MatmulPrecision precision);
 void set_thread_matmul_precision(std::optional<MatmulPrecision> precision);  // nullopt: follow the process again
 MatmulPrecision matmul_precision();
-
-// Whether this product runs with bf16 inputs under the current setting: both kernel tables ask this.
-inline bool gemm_in_bf16(const GemmParams& p) { return !p.trans_a && matmul_precision() == MatmulPrecision::kBFloat16; }
 
 // "fp32" | "bf16" (throws std::invalid_argument on anything else), and back.
 MatmulPrecision parse_matmul_precision(const std::string& text);

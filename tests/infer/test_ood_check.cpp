@@ -4,6 +4,7 @@
 // generated picture of every kind is flagged while held-out scans mostly are not.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <random>
 #include <set>
@@ -45,6 +46,29 @@ TEST(ImageStatistics, HandMadeImages) {
   const ImageStatistics f = statistics_of(framed);
   EXPECT_NEAR(f.values[1], 0.0f, 1e-3);
   EXPECT_NEAR(f.values[2], 0.75f, 0.02f);
+  // Texture (index 4): none in a flat image or an all-dark one, little in a smooth glow, much in fine stripes.
+  EXPECT_NEAR(grey.values[4], 0.0f, 1e-4);
+  EXPECT_EQ(statistics_of(filled(64, 0, 0, 0)).values[4], 0.0f);
+  Image glow = filled(64, 0, 0, 0), stripes = filled(64, 0, 0, 0);
+  for (int y = 0; y < 64; ++y)
+    for (int x = 0; x < 64; ++x) {
+      const float distance = std::hypot(x - 31.5f, y - 31.5f) / 32.0f;
+      const auto level = static_cast<uint8_t>(255.0f * std::max(0.0f, 1.0f - distance));
+      for (int c = 0; c < 3; ++c) glow.pixel(x, y)[c] = level, stripes.pixel(x, y)[c] = (x / 2) % 2 ? 255 : 60;
+    }
+  EXPECT_LT(statistics_of(glow).values[4], 0.05f);
+  EXPECT_GT(statistics_of(stripes).values[4], 0.2f);
+}
+
+// A model file fitted before the texture statistic existed has no range for it: it loads, and texture never flags.
+TEST(ImageStatistics, OlderRangesWithoutTextureLoadAndNeverFlagIt) {
+  std::vector<ImageStatistics> scans(10, {{0.01f, 0.05f, 0.5f, 0.2f, 0.08f}});
+  std::map<std::string, std::string> older = ImageStatisticsRanges::fit(scans, 0.0).metadata();
+  ASSERT_EQ(older.erase("ood.input.texture.lower") + older.erase("ood.input.texture.upper"), 2u);
+  const ImageStatisticsRanges loaded = ImageStatisticsRanges::from_metadata(older);
+  EXPECT_TRUE(loaded.violations({{0.01f, 0.05f, 0.5f, 0.2f, 0.0f}}).empty());
+  EXPECT_TRUE(loaded.violations({{0.01f, 0.05f, 0.5f, 0.2f, 1.0f}}).empty());
+  EXPECT_EQ(ImageStatisticsRanges::fit(scans, 0.0).violations({{0.01f, 0.05f, 0.5f, 0.2f, 0.0f}}).size(), 1u);
 }
 
 TEST(ImageStatistics, RangesFlagOutsideAndRoundTrip) {
