@@ -100,6 +100,8 @@ std::string model_card_markdown(const nlohmann::json& metrics, const std::vector
       << config.value("seed", 0);
   if (const int frozen = config.value("frozen_blocks", 0); frozen > 0)
     out << ", features.0-" << frozen - 1 << " frozen";
+  if (config.value("precision", std::string("fp32")) == "bf16")
+    out << ", matrix products with bfloat16 inputs and float32 sums (--precision bf16)";
   out << "; best epoch on validation loss: " << metrics.value("best_epoch", 0) << ".";
   if (metrics.contains("train_seconds"))
     out << " Training took " << number(metrics["train_seconds"].get<double>() / 60.0, "%.1f") << " minutes"

@@ -36,8 +36,8 @@ constexpr int64_t kParallelMinFlops = int64_t(1) << 18;
 constexpr int64_t kMinRowsPerThread = 2 * kChunkRows;
 
 // The float32 ReduceRowsFn (gemm_reduce.h).
-void reduce_rows_fp32(const GemmParams& p, const float* a, const float* b, float* target, bool accumulate, int64_t k_begin,
-                 int64_t k_end, int64_t panel_begin, int64_t panel_end) {
+void reduce_rows_fp32(const GemmParams& p, const float* a, const float* b, float* target, bool accumulate,
+                      int64_t k_begin, int64_t k_end, int64_t panel_begin, int64_t panel_end) {
   thread_local std::vector<float> panel_copy;  // (kChunkRows, kPanel)
   panel_copy.resize(kChunkRows * kPanel);
   for (int64_t k0 = k_begin; k0 < k_end; k0 += kChunkRows) {

@@ -4,8 +4,9 @@
 //   kBFloat16  op(A) and op(B) rounded to bfloat16 (bf16.h), products summed in float32 (AVX512-BF16's vdpbf16ps
 //              multiplies two pairs per lane, twice the float32 FMA's work per instruction)
 // kBFloat16 applies to every product: forward, input gradient and weight gradient. Tensors, weights, optimiser
-// state and every other op stay float32: this is mixed precision for the matrix products only. Both kernel tables follow the setting (the reference rounds with bf16.h), so MRISCAN_KERNELS=ref
-// still checks the fast path. What it is not: a per-layer or per-call setting.
+// state and every other op stay float32: this is mixed precision for the matrix products only. Both kernel tables
+// follow the setting (the reference rounds with bf16.h), so MRISCAN_KERNELS=ref still checks the fast path.
+// What it is not: a per-layer or per-call setting.
 #pragma once
 
 #include <optional>

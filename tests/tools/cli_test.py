@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Tests of the `mriscan` command line as a user meets it: --help generated from each command's option list (for
 `train`, from TrainConfig's field table, defaults included), unknown options and bad values refused with a
-clear message and a non-zero exit, `bench --json` reporting milliseconds in both `median_ms` and `runs_ms`, and
+clear message and a non-zero exit, `bench --json` reporting milliseconds in both `median_ms` and `runs_ms`,
+`--precision` honoured or clearly refused, and
 (where mpirun exists) a data-parallel `train` whose ranks fail ending the whole job with the error, not hanging.
 Run by ctest as `Cli` with the binary's path; prints one line per check and exits 1 if any failed.
 What it is not: a test of training quality (tests/train/) or of the server (tests/server/).
@@ -32,7 +33,8 @@ def check(name, condition, detail=""):
 def main() -> int:
     train_help = run("train", "--help")
     check("train --help exits 0", train_help.returncode == 0, train_help.stderr)
-    for option, default in [("--lr X", "(0.0003)"), ("--epochs N", "(15)"), ("--frozen-blocks K", "(4)"), ("--low-res-epochs N", "(6)"), ("--lr-factor X", "(0.5)"),
+    for option, default in [("--lr X", "(0.0003)"), ("--epochs N", "(15)"), ("--frozen-blocks K", "(4)"),
+                            ("--low-res-epochs N", "(6)"), ("--lr-factor X", "(0.5)"), ("--precision NAME", "(fp32)"),
                             ("--no-augment", None), ("--resume RUNDIR", None), ("--json", None)]:
         line = next((l for l in train_help.stdout.splitlines() if l.strip().startswith(option)), "")
         check(f"train --help lists {option}", line, train_help.stdout)
@@ -69,6 +71,19 @@ def main() -> int:
             median_ms = report[workload]["median_ms"]
             check(f"bench {workload}: median_ms is the median of runs_ms (both milliseconds)",
                   abs(statistics.median(runs) - median_ms) <= 1e-9 * max(1.0, median_ms), f"{runs} vs {median_ms}")
+    # --precision: a bad name is refused naming the choices; bf16 runs where the build has AVX512-BF16 (the
+    # report says so) and is refused with a message naming the instructions elsewhere, never a silent fp32 run.
+    tiny = ["--workloads", "infer1", "--width", "0.35", "--image-size", "64", "--repeats", "1", "--json"]
+    bad_precision = run("bench", "--precision", "fp16", *tiny)
+    check("bench --precision fp16 is refused naming fp32 and bf16",
+          bad_precision.returncode != 0 and "fp32 or bf16" in bad_precision.stderr, bad_precision.stderr)
+    bf16 = run("bench", "--precision", "bf16", *tiny)
+    avx512_bf16 = "avx512_bf16" in open("/proc/cpuinfo").read()
+    if bf16.returncode == 0:
+        check("bench --precision bf16 reports bf16", json.loads(bf16.stdout)["precision"] == "bf16", bf16.stdout)
+    else:
+        check("bench --precision bf16 without AVX512-BF16: a clear refusal",
+              not avx512_bf16 and "AVX512-BF16" in bf16.stderr, bf16.stderr)
     if shutil.which("mpirun"):
         env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
         failing = subprocess.run(["mpirun", "-np", "2", "--oversubscribe", BINARY, "train", "--out", "/tmp/never",
