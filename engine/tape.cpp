@@ -10,6 +10,12 @@ Tensor& Variable::grad_buffer() {
   return grad;
 }
 
+Variable::GradTarget Variable::grad_target() {
+  const bool first = !grad.defined();
+  if (first) grad = Tensor::uninitialized(value.shape());
+  return {grad.data(), first};
+}
+
 Var make_var(Tensor value, bool requires_grad) {
   auto var = std::make_shared<Variable>();
   var->value = std::move(value);

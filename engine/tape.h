@@ -42,6 +42,14 @@ struct Variable {
 
   // The gradient buffer, zero-initialised on first use.
   Tensor& grad_buffer();
+  // The gradient buffer for a backward that writes every element of it: the existing one to add into, or, when no
+  // gradient has reached this variable yet, a new uninitialised one with `first` set, so the kernel stores instead
+  // of adding: no zero-fill pass and no read of those zeros (a value with one consumer is always first).
+  struct GradTarget {
+    float* data;
+    bool first;
+  };
+  GradTarget grad_target();
 };
 using Var = std::shared_ptr<Variable>;
 

@@ -61,9 +61,14 @@ Var BatchNorm2d::forward_train(Tape& tape, const Var& x, const BatchNormParams& 
   return y;
 }
 
-void BatchNorm2d::backward_train(const Var& x, const Var& y, const BatchNormParams& p, const Tensor& mean,
+void BatchNorm2d::backward_train(const Var& x, const Var& y, BatchNormParams p, const Tensor& mean,
                                  const Tensor& inv_std) {
-  float* dx = x->requires_grad ? x->grad_buffer().data() : nullptr;                  // (M, C) or null
+  float* dx = nullptr;  // (M, C) or null
+  if (x->requires_grad) {
+    const Variable::GradTarget target = x->grad_target();
+    dx = target.data;
+    p.accumulate_dx = !target.first;
+  }
   float* dgamma = weight_->requires_grad ? weight_->grad_buffer().data() : nullptr;  // (C) or null
   float* dbeta = bias_->requires_grad ? bias_->grad_buffer().data() : nullptr;       // (C) or null
   kernels().batchnorm_train_backward(p, y->grad.data(), x->value.data(), y->value.data(), mean.data(), inv_std.data(),

@@ -61,7 +61,7 @@ class BatchNorm2d : public Layer {
   BatchNormParams params_for(const Shape& s, Activation activation) const;  // validates the shape
   Var forward_train(Tape& tape, const Var& x, const BatchNormParams& p);
   // Gradients of one training-mode forward, given the batch statistics it used.
-  void backward_train(const Var& x, const Var& y, const BatchNormParams& p, const Tensor& mean, const Tensor& inv_std);
+  void backward_train(const Var& x, const Var& y, BatchNormParams p, const Tensor& mean, const Tensor& inv_std);
   Var forward_eval(Tape& tape, const Var& x, const BatchNormParams& p);
   // Gradients of one eval-mode forward, given the running statistics it used (snapshots, see forward_eval).
   void backward_eval(const Var& x, const Var& y, const BatchNormParams& p, const Tensor& mean, const Tensor& inv_std);

@@ -62,10 +62,14 @@ void BatchNorm2d::backward_train_synced(const Var& x, const Var& y, const BatchN
     if (weight_->requires_grad) weight_->grad_buffer()[c] += static_cast<float>(sums[C + c]);
   }
   world_->allreduce_sum(sums.data(), static_cast<int64_t>(sums.size()));
-  if (x->requires_grad)
-    kernels().batchnorm_backward_input(p, y->grad.data(), x->value.data(), y->value.data(), mean.data(), inv_std.data(),
-                                       weight_->value.data(), sums.data(), sums.data() + C, total_rows,
-                                       x->grad_buffer().data());
+  if (x->requires_grad) {
+    const Variable::GradTarget dx = x->grad_target();  // (M, C)
+    BatchNormParams input_params = p;
+    input_params.accumulate_dx = !dx.first;
+    kernels().batchnorm_backward_input(input_params, y->grad.data(), x->value.data(), y->value.data(), mean.data(),
+                                       inv_std.data(), weight_->value.data(), sums.data(), sums.data() + C, total_rows,
+                                       dx.data);
+  }
 }
 
 }  // namespace mriscan

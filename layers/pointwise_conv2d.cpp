@@ -46,10 +46,13 @@ void PointwiseConv2d::backward(const Var& x, const Var& y) {
   const Shape& s = x->value.shape();
   const int rows = static_cast<int>(s[0] * s[1] * s[2]);  // M = N*H*W
   const float* dy = y->grad.data();                        // (M, C_out)
-  // dx(M, C_in) += dy(M, C_out) . w^T, with w stored (C_in, C_out).
-  if (x->requires_grad)
-    kernels().gemm({.m = rows, .n = in_channels_, .k = out_channels_, .trans_b = true, .accumulate = true}, dy,
-                   weight_->value.data(), x->grad_buffer().data());
+  // dx(M, C_in) += dy(M, C_out) . w^T, with w stored (C_in, C_out); stored, not added, where it is the first
+  // gradient to reach x.
+  if (x->requires_grad) {
+    const Variable::GradTarget dx = x->grad_target();  // (M, C_in)
+    kernels().gemm({.m = rows, .n = in_channels_, .k = out_channels_, .trans_b = true, .accumulate = !dx.first}, dy,
+                   weight_->value.data(), dx.data);
+  }
   // dw(C_in, C_out) += x^T . dy, with x stored (M, C_in).
   if (weight_->requires_grad)
     kernels().gemm({.m = in_channels_, .n = out_channels_, .k = rows, .trans_a = true, .accumulate = true},

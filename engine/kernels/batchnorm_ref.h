@@ -128,7 +128,8 @@ void batchnorm_backward_sums_ref(const BatchNormParams& p, const T* dy, const T*
   std::copy(sums.sum_dy_xhat.begin(), sums.sum_dy_xhat.end(), sum_dy_xhat);
 }
 
-// dx += gamma * inv_std * (dy - sum_dy / total_rows - xhat * sum_dy_xhat / total_rows), given the sums: over
+// dx += gamma * inv_std * (dy - sum_dy / total_rows - xhat * sum_dy_xhat / total_rows) (dx = ... when
+// !p.accumulate_dx), given the sums: over
 // this process's p.rows rows (total_rows = p.rows), or over every process's rows (synchronised batch norm).
 template <typename T>
 void batchnorm_backward_input_ref(const BatchNormParams& p, const T* dy, const T* x, const T* z, const T* mean,
@@ -141,7 +142,8 @@ void batchnorm_backward_input_ref(const BatchNormParams& p, const T* dy, const T
       const double xhat = (static_cast<double>(x[r * C + c]) - mean[c]) * inv_std[c];
       const double g = activation_grad_ref(p.activation, z, r * C + c, dy[r * C + c]);
       const double centred = g - sum_dy[c] / total_rows - xhat * sum_dy_xhat[c] / total_rows;
-      dx[r * C + c] += static_cast<T>(static_cast<double>(gamma[c]) * inv_std[c] * centred);
+      const T term = static_cast<T>(static_cast<double>(gamma[c]) * inv_std[c] * centred);
+      dx[r * C + c] = p.accumulate_dx ? dx[r * C + c] + term : term;
     }
 }
 

@@ -186,7 +186,8 @@ void batchnorm_backward_input_simd(const BatchNormParams& p, const float* dy, co
       for_each_chunk(C, [&](int64_t c, int count) {
         const int64_t at = r * C + c;
         const FloatBatch dyv = bn_output_grad<decltype(activation)::value>(dy, z, at, count);
-        FloatBatch acc = load_n(dx + at, count) + load_n(a.data() + c, count);
+        FloatBatch acc = load_n(a.data() + c, count);
+        if (p.accumulate_dx) acc += load_n(dx + at, count);
         acc = xsimd::fma(load_n(k.data() + c, count), dyv, acc);
         acc = xsimd::fma(load_n(b.data() + c, count), load_n(x + at, count) - load_n(mean + c, count), acc);
         store_n(dx + at, acc, count);

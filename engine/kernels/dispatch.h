@@ -44,7 +44,8 @@ struct KernelTable {
   // mean (C) and inv_std (C); y = act(gamma * (x - mean) * inv_std + beta) with act = p.activation. x, y (M, C).
   void (*batchnorm_train_forward)(const BatchNormParams&, const float* x, const float* gamma, const float* beta,
                                   float* y, float* mean, float* inv_std);
-  // Backward through the batch statistics: dx += inv_std*gamma*(dy - mean(dy) - xhat*mean(dy*xhat)),
+  // Backward through the batch statistics: dx += inv_std*gamma*(dy - mean(dy) - xhat*mean(dy*xhat)) (stored, not
+  // added, when !p.accumulate_dx),
   // dgamma += sum(dy*xhat), dbeta += sum(dy). Any of dx, dgamma, dbeta may be null (not needed). With
   // p.activation, dy is the gradient of the forward's output z (M, C) and is masked by z first; z is read only then.
   void (*batchnorm_train_backward)(const BatchNormParams&, const float* dy, const float* x, const float* z,

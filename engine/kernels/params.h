@@ -61,6 +61,9 @@ struct BatchNormParams {
   int channels = 0;
   float eps = 1e-5f;
   Activation activation = Activation::kNone;
+  // The backward's input gradient: added into dx (true), or stored over it (false: dx holds nothing yet, so neither
+  // a zero-fill nor a read of those zeros is needed; Variable::grad_target says when).
+  bool accumulate_dx = true;
 };
 
 struct PoolParams {

@@ -9,6 +9,7 @@
 // The finite-difference check of the fused reference is in test_grad_norm_kernels.cpp.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -102,6 +103,26 @@ TEST_P(FusedBatchNormReLU6, FastMatchesReferenceAndTheUnfusedComposition) {
                                        gammad.data(), sum_dz_ref.data(), sum_dz_xhat_ref.data(), 2.0 * rows,
                                        dx_pieces_ref.data());
   EXPECT_LT(relative_error(dx_pieces, dx_pieces_ref), kTolerance);
+
+  // Stored instead of added (accumulate_dx false, the first gradient to reach x): whatever dx held is ignored, and
+  // the result is the accumulated one minus what was there.
+  BatchNormParams store = fused;
+  store.accumulate_dx = false;
+  std::vector<float> dx_stored(size, std::nanf("")), dx_stored_ref(size, 0.0f), dgamma_unused(C), dbeta_unused(C);
+  std::vector<double> dx_stored_d(size, std::nan("")), dgamma_unused_d(C), dbeta_unused_d(C);
+  fast.batchnorm_train_backward(store, dz.data(), x.data(), z.data(), mean.data(), inv_std.data(), gamma.data(),
+                                dx_stored.data(), dgamma_unused.data(), dbeta_unused.data());
+  batchnorm_train_backward_ref<double>(store, dzd.data(), xd.data(), zd.data(), meand.data(), inv_stdd.data(),
+                                       gammad.data(), dx_stored_d.data(), dgamma_unused_d.data(),
+                                       dbeta_unused_d.data());
+  for (size_t i = 0; i < size; ++i) dx_stored_ref[i] = dx[i] - dx0[i];
+  EXPECT_LT(relative_error(dx_stored, dx_stored_d), kTolerance);
+  EXPECT_LT(relative_error(dx_stored, to_double(dx_stored_ref)), kTolerance);
+  std::vector<float> dx_pieces_stored(size, std::nanf(""));
+  fast.batchnorm_backward_input(store, dz.data(), x.data(), z.data(), mean.data(), inv_std.data(), gamma.data(),
+                                sum_dz_ref.data(), sum_dz_xhat_ref.data(), 2.0 * rows, dx_pieces_stored.data());
+  for (size_t i = 0; i < size; ++i) dx_pieces_ref[i] -= dx0[i];
+  EXPECT_LT(relative_error(dx_pieces_stored, dx_pieces_ref), kTolerance);
 
   // The unfused composition in the fast table: what ConvBn ran before the fusion.
   std::vector<float> y(size), z_composed(size), dy(size, 0.0f), dx_composed = dx0;

@@ -178,6 +178,20 @@ TEST(Tape, ZeroGradKeepsTheBuffersAndClearRemovesTheNodes) {
   EXPECT_EQ(x->grad.to_vector(), (std::vector<float>{2.0f + 2.0f, 4.0f + 4.0f}));
 }
 
+// grad_target: the first gradient to reach a variable gets a fresh buffer to store into; later ones add.
+TEST(Tape, GradTargetIsFirstOnceThenTheBufferToAddInto) {
+  Var x = make_var(Tensor(Shape{3}), /*requires_grad=*/true);
+  const Variable::GradTarget first = x->grad_target();
+  EXPECT_TRUE(first.first);
+  ASSERT_TRUE(x->grad.defined());
+  EXPECT_EQ(first.data, x->grad.data());
+  for (int i = 0; i < 3; ++i) first.data[i] = float(i);  // what a kernel storing the first gradient does
+  const Variable::GradTarget second = x->grad_target();
+  EXPECT_FALSE(second.first);
+  EXPECT_EQ(second.data, first.data);
+  EXPECT_EQ(x->grad[2], 2.0f);
+}
+
 TEST(Tape, ProfileCountsCallsPerOp) {
   Tape tape;
   OpProfile profile;
