@@ -7,7 +7,9 @@
 //
 // Conventions, all relied upon by the layers:
 //  - Gradients ACCUMULATE (`+=`): a Var used twice (the residual fan-out) receives both contributions. Nothing is
-//    zeroed implicitly; call `zero_grad` on parameters before each step, as in llm.c.
+//    zeroed implicitly; call `zero_grad` on parameters before each step, as in llm.c. A Var with no gradient
+//    buffer yet may have its first contribution stored instead of added (`grad_target`): the same sum, without
+//    zero-filling a buffer only to read the zeros back.
 //  - A Var with `requires_grad == false` (the input image, a frozen parameter) never gets a gradient buffer and
 //    backward closures skip computing it. An op whose inputs all need no gradient is not recorded at all, so a
 //    frozen prefix costs no tape memory.
