@@ -34,10 +34,10 @@ namespace mriscan {
 namespace {
 
 using gemm_tile::kPanel;
+using gemm_tile::kPanelGroupBytes;
+using gemm_tile::kParallelMinFlops;
 using gemm_tile::kRows;
 static_assert(kPanel == 32 && gemm_tile::V == 16, "the bf16 tile is written for AVX-512: 2 vectors of 16 lanes");
-constexpr int64_t kPanelGroupBytes = int64_t(256) << 10;
-constexpr int64_t kParallelMinFlops = int64_t(1) << 18;  // as gemm_packed.cpp
 
 // 32 floats in K order (low: the first 16, high: the next 16) -> 16 pair words; a zero past K rounds to zero.
 // vcvtne2ps2bf16 puts the second operand's 16 values in lanes 0-15 of the result, so this is one instruction.
@@ -53,24 +53,30 @@ __m512i pairs_of_rows(const FloatBatch& row_k, const FloatBatch& row_k1) {
   return _mm512_permutexvar_epi16(kInterleave, (__m512i)_mm512_cvtne2ps_pbh(row_k1, row_k));
 }
 
+// out (kPanel) = the pair words of `cols` columns of rows k and k + 1 of a row-major matrix (row_k1 null: row k is
+// the last, its partner is zero), zero past `cols`.
+void pair_rows_of_panel(const float* row_k, const float* row_k1, int cols, uint32_t* out) {
+  for (int v = 0; v < 2; ++v) {
+    const int count = std::clamp(cols - v * 16, 0, 16);
+    const FloatBatch low = count ? load_n(row_k + v * 16, count) : FloatBatch(0.0f);
+    const FloatBatch high = count && row_k1 ? load_n(row_k1 + v * 16, count) : FloatBatch(0.0f);
+    _mm512_storeu_si512(out + v * 16, pairs_of_rows(low, high));
+  }
+}
+
 // packed (panels, K2, kPanel) pair words of op(B), panels [panel_begin, panel_end), zero past K and N.
 void pack_b_pairs(const GemmParams& p, const float* b, int64_t panel_begin, int64_t panel_end, uint32_t* packed) {
   const int64_t k2 = (p.k + 1) / 2;
   if (!p.trans_b) {  // B (K, N): a panel's pair kk is 32 columns of rows 2kk and 2kk + 1
-    for (int64_t panel = panel_begin; panel < panel_end; ++panel)
-      for (int64_t kk = 0; kk < k2; ++kk)
-        for (int v = 0; v < 2; ++v) {
-          const int64_t col = panel * kPanel + v * 16;
-          const int count = static_cast<int>(std::clamp<int64_t>(p.n - col, 0, 16));
-          uint32_t* out = packed + (panel * k2 + kk) * kPanel + v * 16;  // (16)
-          if (count == 0) {
-            _mm512_storeu_si512(out, _mm512_setzero_si512());
-            continue;
-          }
-          const FloatBatch row_k = load_n(b + 2 * kk * p.n + col, count);
-          const FloatBatch row_k1 = 2 * kk + 1 < p.k ? load_n(b + (2 * kk + 1) * p.n + col, count) : FloatBatch(0.0f);
-          _mm512_storeu_si512(out, pairs_of_rows(row_k, row_k1));
-        }
+    for (int64_t panel = panel_begin; panel < panel_end; ++panel) {
+      const int64_t col = panel * kPanel;
+      const int cols = static_cast<int>(std::min<int64_t>(kPanel, p.n - col));
+      for (int64_t kk = 0; kk < k2; ++kk) {
+        const float* row_k = b + 2 * kk * p.n + col;  // (cols)
+        pair_rows_of_panel(row_k, 2 * kk + 1 < p.k ? row_k + p.n : nullptr, cols,
+                           packed + (panel * k2 + kk) * kPanel);
+      }
+    }
     return;
   }
   // B stored (N, K): column n of op(B) is row n of B, K consecutive floats: converted to pair words, then placed.
@@ -124,11 +130,11 @@ struct Bf16Tile {
 
 template <int R, int NV>
 void bf16_tile(const Bf16Tile& t) {
-  __m512 acc[R][NV];  // (R, NV * 16) of C
+  FloatBatch acc[R][NV];  // (R, NV * 16) of C: xsimd batches are __m512 registers, so vdpbf16ps takes them as they are
 #pragma GCC unroll 16
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 2
-    for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_ps();
+    for (int v = 0; v < NV; ++v) acc[r][v] = FloatBatch(0.0f);
   const uint32_t* b = t.b_pairs;
   for (int64_t kk = 0; kk < t.k2; ++kk, b += kPanel) {
     __m512bh b_kk[NV];  // B's pairs (2kk, 2kk+1) of 16 columns each
@@ -142,12 +148,7 @@ void bf16_tile(const Bf16Tile& t) {
       for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], a_rk, b_kk[v]);
     }
   }
-  FloatBatch sums[R][NV];
-#pragma GCC unroll 16
-  for (int r = 0; r < R; ++r)
-#pragma GCC unroll 2
-    for (int v = 0; v < NV; ++v) sums[r][v] = acc[r][v];
-  gemm_tile::store_tile<R, NV>(sums, t.c, t.ldc, t.cols, t.accumulate, t.bias, t.activation);
+  gemm_tile::store_tile<R, NV>(acc, t.c, t.ldc, t.cols, t.accumulate, t.bias, t.activation);
 }
 
 using Bf16TileFn = void (*)(const Bf16Tile&);
@@ -223,7 +224,7 @@ namespace {
 // (K2, kPanel), a zero row past the chunk's end; then every row tile of C runs the bf16 tile on them.
 void reduce_rows_bf16(const GemmParams& p, const float* a, const float* b, float* target, bool accumulate,
                       int64_t k_begin, int64_t k_end, int64_t panel_begin, int64_t panel_end) {
-  constexpr int64_t kChunkRows = 128;
+  constexpr int64_t kChunkRows = kReduceChunkRows;
   thread_local std::vector<uint32_t> a_pairs, b_pairs;  // (kChunkRows / 2, M), (kChunkRows / 2, kPanel)
   a_pairs.resize(static_cast<size_t>(kChunkRows / 2 * p.m));
   b_pairs.resize(static_cast<size_t>(kChunkRows / 2 * kPanel));
@@ -254,13 +255,8 @@ void reduce_rows_bf16(const GemmParams& p, const float* a, const float* b, float
           }
           continue;
         }
-        for (int v = 0; v < 2; ++v) {
-          const int count = std::clamp(cols - v * 16, 0, 16);
-          const float* row = b + k * p.n + col + v * 16;  // (count)
-          const FloatBatch row_k = count ? load_n(row, count) : FloatBatch(0.0f);
-          const FloatBatch row_k1 = count && has_next ? load_n(row + p.n, count) : FloatBatch(0.0f);
-          _mm512_storeu_si512(out + v * 16, pairs_of_rows(row_k, row_k1));
-        }
+        const float* row_k = b + k * p.n + col;  // (cols)
+        pair_rows_of_panel(row_k, has_next ? row_k + p.n : nullptr, cols, out);
       }
       for (int64_t row = 0; row < p.m; row += kRows) {
         const int rows = static_cast<int>(std::min<int64_t>(kRows, p.m - row));

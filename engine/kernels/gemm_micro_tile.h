@@ -30,6 +30,10 @@ constexpr int kPanel = kPanelVectors * V;  // columns of a full tile: 32 with AV
 // Rows of a full tile: kRows * kPanelVectors accumulators + kPanelVectors B vectors + 1 broadcast must fit in the
 // vector registers (32 with AVX-512, 16 with AVX2 / SSE).
 constexpr int kRows = V >= 16 ? 12 : 6;
+// The packed GEMMs take panels in groups of about this many bytes of B, which stay in L2 across a band's row tiles.
+constexpr int64_t kPanelGroupBytes = int64_t(256) << 10;
+// Below this many multiply-adds, starting a thread team costs more than it saves: every GEMM runs on one thread.
+constexpr int64_t kParallelMinFlops = int64_t(1) << 18;
 
 struct TileArgs {
   int64_t k_count;

@@ -30,10 +30,9 @@ namespace mriscan {
 namespace {
 
 using gemm_tile::kPanel;
+using gemm_tile::kPanelGroupBytes;
+using gemm_tile::kParallelMinFlops;
 using gemm_tile::kRows;
-constexpr int64_t kPanelGroupBytes = int64_t(256) << 10;
-// Below this many multiply-adds, starting a thread team costs more than it saves (as gemm_fast.cpp).
-constexpr int64_t kParallelMinFlops = int64_t(1) << 18;
 
 // Where the micro-tile reads panel i of op(B): rows k_stride floats apart, kPanel readable floats each.
 struct Panels {

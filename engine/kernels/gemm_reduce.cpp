@@ -28,11 +28,11 @@ namespace mriscan {
 namespace {
 
 using gemm_tile::kPanel;
+using gemm_tile::kParallelMinFlops;
 using gemm_tile::kRows;
 using gemm_tile::V;
-constexpr int64_t kChunkRows = 128;
-// Below this many multiply-adds, or with fewer reduction rows than this per thread, one thread does it all.
-constexpr int64_t kParallelMinFlops = int64_t(1) << 18;
+constexpr int64_t kChunkRows = kReduceChunkRows;
+// With fewer reduction rows than this per thread (or below kParallelMinFlops), one thread does it all.
 constexpr int64_t kMinRowsPerThread = 2 * kChunkRows;
 
 // The float32 ReduceRowsFn (gemm_reduce.h).
