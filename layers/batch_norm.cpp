@@ -71,8 +71,8 @@ void BatchNorm2d::backward_train(const Var& x, const Var& y, BatchNormParams p, 
   }
   float* dgamma = weight_->requires_grad ? weight_->grad_buffer().data() : nullptr;  // (C) or null
   float* dbeta = bias_->requires_grad ? bias_->grad_buffer().data() : nullptr;       // (C) or null
-  kernels().batchnorm_train_backward(p, y->grad.data(), x->value.data(), y->value.data(), mean.data(), inv_std.data(),
-                                     weight_->value.data(), dx, dgamma, dbeta);
+  kernels().batchnorm_train_backward(p, y->grad.data(), x->value.data(), weight_->value.data(), bias_->value.data(),
+                                     mean.data(), inv_std.data(), dx, dgamma, dbeta);
 }
 
 void BatchNorm2d::update_running_stats(double rows, const Tensor& mean, const Tensor& inv_std) {

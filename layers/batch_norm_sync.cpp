@@ -55,8 +55,8 @@ void BatchNorm2d::backward_train_synced(const Var& x, const Var& y, const BatchN
                                         const Tensor& inv_std, double total_rows) {
   const int C = channels_;
   std::vector<double> sums(2 * C);  // [sum(dy) (C), sum(dy * xhat) (C)]: this process's, then everyone's
-  kernels().batchnorm_backward_sums(p, y->grad.data(), x->value.data(), y->value.data(), mean.data(), inv_std.data(),
-                                    sums.data(), sums.data() + C);
+  kernels().batchnorm_backward_sums(p, y->grad.data(), x->value.data(), weight_->value.data(), bias_->value.data(),
+                                    mean.data(), inv_std.data(), sums.data(), sums.data() + C);
   for (int c = 0; c < C; ++c) {
     if (bias_->requires_grad) bias_->grad_buffer()[c] += static_cast<float>(sums[c]);
     if (weight_->requires_grad) weight_->grad_buffer()[c] += static_cast<float>(sums[C + c]);
@@ -66,9 +66,9 @@ void BatchNorm2d::backward_train_synced(const Var& x, const Var& y, const BatchN
     const Variable::GradTarget dx = x->grad_target();  // (M, C)
     BatchNormParams input_params = p;
     input_params.accumulate_dx = !dx.first;
-    kernels().batchnorm_backward_input(input_params, y->grad.data(), x->value.data(), y->value.data(), mean.data(),
-                                       inv_std.data(), weight_->value.data(), sums.data(), sums.data() + C, total_rows,
-                                       dx.data);
+    kernels().batchnorm_backward_input(input_params, y->grad.data(), x->value.data(), weight_->value.data(),
+                                       bias_->value.data(), mean.data(), inv_std.data(), sums.data(), sums.data() + C,
+                                       total_rows, dx.data);
   }
 }
 

@@ -53,12 +53,15 @@ Var DepthwiseConv2d::forward(Tape& tape, const Var& x) {
 }
 
 void DepthwiseConv2d::backward(const Var& x, const Var& y) {
-  const DepthwiseParams p = params_for(x->value.shape());
+  DepthwiseParams p = params_for(x->value.shape());
   const float* dy = y->grad.data();  // (N, OH, OW, C)
   // dx: dy sent back through each channel's taps (the reference scatters, the fast kernel gathers per input
-  // row: docs/depthwise_gradients.md).
-  if (x->requires_grad)
-    kernels().depthwise_backward_input(p, dy, weight_->value.data(), x->grad_buffer().data());
+  // row: docs/depthwise_gradients.md); stored when it is the first gradient to reach x.
+  if (x->requires_grad) {
+    const Variable::GradTarget dx = x->grad_target();  // (N, H, W, C)
+    p.accumulate_dx = !dx.first;
+    kernels().depthwise_backward_input(p, dy, weight_->value.data(), dx.data);
+  }
   // dw and dbias come out of one pass over dy; a frozen weight with a trainable bias needs only dy's column sums.
   const bool need_dbias = bias_ && bias_->requires_grad;
   float* dbias = need_dbias ? bias_->grad_buffer().data() : nullptr;  // (C) or null

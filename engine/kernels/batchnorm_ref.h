@@ -14,8 +14,9 @@
 // The last line is the chain rule through xhat, mean and var collapsed: d xhat / dx contributes the dy term, the
 // mean removes the average of dy, and the variance removes the component of dy along xhat.
 // Fused activation (p.activation = kReLU6, training mode only): the forward writes z = relu6(y) and the backward
-// receives dz and z, and runs the formulas above on dy = dz * [0 < z < 6]: the composition BN then ReLU6, with y
-// never stored (y is not needed: the mask is read from z, and xhat is recomputed from x).
+// receives dz and runs the formulas above on dy = dz * [0 < y < 6]: the composition BN then ReLU6, with y never
+// stored. The backward recomputes y = gamma * xhat + beta from x with the forward's own expression, so the mask is
+// bit for bit the forward's, and z is not read at all (one stream fewer in both backward passes).
 // Eval mode is a fixed per-channel affine map y = x * scale + shift (scale = gamma * inv_std of the running
 // statistics, shift = beta - running_mean * scale), computed by the layer and applied by channel_affine_forward.
 // Its backward treats mean and inv_std as constants, so the batch terms vanish:
@@ -91,23 +92,34 @@ void batchnorm_train_forward_ref(const BatchNormParams& p, const T* x, const T* 
   batchnorm_normalize_ref(p, x, gamma, beta, mean, inv_std, y);  // y = act(gamma * xhat + beta)
 }
 
+// The gradient of BN's output y at [r, c] given dy, the gradient of the kernel's output: dy itself, or with
+// p.activation dy masked where the activation is flat, judged on y recomputed exactly as batchnorm_normalize_ref
+// computes it (gamma and beta are read only with an activation, and may be null without one).
+template <typename T>
+T bn_output_grad_ref(const BatchNormParams& p, const T* dy, const T* x, const T* gamma, const T* beta, const T* mean,
+                     const T* inv_std, int64_t r, int c) {
+  const int64_t i = r * p.channels + c;
+  if (p.activation == Activation::kNone) return dy[i];
+  return activation_grad_ref(p.activation, gamma[c] * ((x[i] - mean[c]) * inv_std[c]) + beta[c], dy[i]);
+}
+
 // The two per-channel reductions every BN gradient needs, sum(dy) and sum(dy * xhat) (C each, in double), added
 // into dbeta and dgamma (either may be null) and returned for the training-mode dx. Here and below, `dy` is the
-// gradient of the kernel's output and `z` that output: with p.activation, the BN gradient is dy masked by z
-// (z is read only with an activation, and may be null without one).
+// gradient of the kernel's output (z with an activation, y without).
 struct BatchNormSums {
   std::vector<double> sum_dy, sum_dy_xhat;  // (C), (C)
 };
 template <typename T>
-BatchNormSums batchnorm_gamma_beta_backward_ref(const BatchNormParams& p, const T* dy, const T* x, const T* z,
-                                                const T* mean, const T* inv_std, T* dgamma, T* dbeta) {
+BatchNormSums batchnorm_gamma_beta_backward_ref(const BatchNormParams& p, const T* dy, const T* x, const T* gamma,
+                                                const T* beta, const T* mean, const T* inv_std, T* dgamma,
+                                                T* dbeta) {
   const int64_t M = p.rows;
   const int C = p.channels;
   BatchNormSums sums{std::vector<double>(C, 0.0), std::vector<double>(C, 0.0)};
   for (int64_t r = 0; r < M; ++r)
     for (int c = 0; c < C; ++c) {
       const double xhat = (static_cast<double>(x[r * C + c]) - mean[c]) * inv_std[c];
-      const double g = activation_grad_ref(p.activation, z, r * C + c, dy[r * C + c]);
+      const double g = bn_output_grad_ref(p, dy, x, gamma, beta, mean, inv_std, r, c);
       sums.sum_dy[c] += g;
       sums.sum_dy_xhat[c] += g * xhat;
     }
@@ -121,9 +133,10 @@ BatchNormSums batchnorm_gamma_beta_backward_ref(const BatchNormParams& p, const 
 // The same two sums as plain outputs, sum_dy (C) and sum_dy_xhat (C) overwritten, for synchronised batch norm
 // (which adds them over processes before the input gradient).
 template <typename T>
-void batchnorm_backward_sums_ref(const BatchNormParams& p, const T* dy, const T* x, const T* z, const T* mean,
-                                 const T* inv_std, double* sum_dy, double* sum_dy_xhat) {
-  const BatchNormSums sums = batchnorm_gamma_beta_backward_ref<T>(p, dy, x, z, mean, inv_std, nullptr, nullptr);
+void batchnorm_backward_sums_ref(const BatchNormParams& p, const T* dy, const T* x, const T* gamma, const T* beta,
+                                 const T* mean, const T* inv_std, double* sum_dy, double* sum_dy_xhat) {
+  const BatchNormSums sums =
+      batchnorm_gamma_beta_backward_ref<T>(p, dy, x, gamma, beta, mean, inv_std, nullptr, nullptr);
   std::copy(sums.sum_dy.begin(), sums.sum_dy.end(), sum_dy);
   std::copy(sums.sum_dy_xhat.begin(), sums.sum_dy_xhat.end(), sum_dy_xhat);
 }
@@ -132,15 +145,15 @@ void batchnorm_backward_sums_ref(const BatchNormParams& p, const T* dy, const T*
 // !p.accumulate_dx), given the sums: over
 // this process's p.rows rows (total_rows = p.rows), or over every process's rows (synchronised batch norm).
 template <typename T>
-void batchnorm_backward_input_ref(const BatchNormParams& p, const T* dy, const T* x, const T* z, const T* mean,
-                                  const T* inv_std, const T* gamma, const double* sum_dy, const double* sum_dy_xhat,
+void batchnorm_backward_input_ref(const BatchNormParams& p, const T* dy, const T* x, const T* gamma, const T* beta,
+                                  const T* mean, const T* inv_std, const double* sum_dy, const double* sum_dy_xhat,
                                   double total_rows, T* dx) {
   const int64_t M = p.rows;
   const int C = p.channels;
   for (int64_t r = 0; r < M; ++r)
     for (int c = 0; c < C; ++c) {
       const double xhat = (static_cast<double>(x[r * C + c]) - mean[c]) * inv_std[c];
-      const double g = activation_grad_ref(p.activation, z, r * C + c, dy[r * C + c]);
+      const double g = bn_output_grad_ref(p, dy, x, gamma, beta, mean, inv_std, r, c);
       const double centred = g - sum_dy[c] / total_rows - xhat * sum_dy_xhat[c] / total_rows;
       const T term = static_cast<T>(static_cast<double>(gamma[c]) * inv_std[c] * centred);
       dx[r * C + c] = p.accumulate_dx ? dx[r * C + c] + term : term;
@@ -148,12 +161,12 @@ void batchnorm_backward_input_ref(const BatchNormParams& p, const T* dy, const T
 }
 
 template <typename T>
-void batchnorm_train_backward_ref(const BatchNormParams& p, const T* dy, const T* x, const T* z, const T* mean,
-                                  const T* inv_std, const T* gamma, T* dx, T* dgamma, T* dbeta) {
-  const BatchNormSums sums = batchnorm_gamma_beta_backward_ref(p, dy, x, z, mean, inv_std, dgamma, dbeta);
+void batchnorm_train_backward_ref(const BatchNormParams& p, const T* dy, const T* x, const T* gamma, const T* beta,
+                                  const T* mean, const T* inv_std, T* dx, T* dgamma, T* dbeta) {
+  const BatchNormSums sums = batchnorm_gamma_beta_backward_ref(p, dy, x, gamma, beta, mean, inv_std, dgamma, dbeta);
   if (!dx) return;
   // dx = gamma * inv_std * (dy - mean(dy) - xhat * mean(dy * xhat))
-  batchnorm_backward_input_ref(p, dy, x, z, mean, inv_std, gamma, sums.sum_dy.data(), sums.sum_dy_xhat.data(),
+  batchnorm_backward_input_ref(p, dy, x, gamma, beta, mean, inv_std, sums.sum_dy.data(), sums.sum_dy_xhat.data(),
                                static_cast<double>(p.rows), dx);
 }
 
@@ -168,7 +181,7 @@ void batchnorm_eval_backward_ref(const BatchNormParams& p, const T* dy, const T*
   if (dx)
     for (int64_t r = 0; r < M; ++r)
       for (int c = 0; c < C; ++c) dx[r * C + c] += dy[r * C + c] * gamma[c] * inv_std[c];
-  if (dgamma || dbeta) batchnorm_gamma_beta_backward_ref<T>(p, dy, x, nullptr, mean, inv_std, dgamma, dbeta);
+  if (dgamma || dbeta) batchnorm_gamma_beta_backward_ref<T>(p, dy, x, nullptr, nullptr, mean, inv_std, dgamma, dbeta);
 }
 
 // y(rows, C) = x(rows, C) * scale(C) + shift(C): eval-mode batch norm folded into one multiply-add per value.

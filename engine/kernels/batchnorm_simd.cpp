@@ -8,8 +8,10 @@
 // formula var = E[(x-s)^2] - E[x-s]^2 with s = the first row of x (close to the mean for any real activation),
 // so it does not cancel catastrophically the way E[x^2] - E[x]^2 does when |mean| >> std.
 // Fused activation (p.activation, batchnorm_ref.h): the normalisation pass writes z = act(y) while y is in
-// registers, and both backward passes read z beside dz and mask it (activation_grad), so BN + ReLU6 costs the
-// passes of BN alone and no pre-activation buffer.
+// registers, and both backward passes mask dz where the activation is flat (activation_grad), judged on y
+// recomputed from x with the forward's own fma: bit for bit the forward's decision, one multiply-add per value
+// instead of a read of z. BN + ReLU6 costs the passes of BN alone, no pre-activation buffer, and the backward
+// streams dz and x only.
 // What it is not: the running-statistics update (the layer does that from mean / inv_std).
 #include <omp.h>
 
@@ -76,14 +78,29 @@ void with_activation(Activation activation, Fn&& fn) {
     fn(std::integral_constant<Activation, Activation::kNone>{});
 }
 
-// The BN output's gradient at [at, at + count): dy, masked by the activation's output z (read only with one).
+// (C): gamma * inv_std, the normalisation's per-channel scale. The forward and the backward's mask use this one
+// computation, so the backward's recomputed y is the forward's to the bit.
+std::vector<float> normalize_scale(int C, const float* gamma, const float* inv_std) {
+  std::vector<float> scale(C);
+  for (int c = 0; c < C; ++c) scale[c] = gamma[c] * inv_std[c];
+  return scale;
+}
+
+// y = (x - mean) * scale + beta at channels [c, c + count), given centered = x - mean: the normalisation's value,
+// as batchnorm_normalize_simd computes it.
+FloatBatch normalized(const FloatBatch& centered, const float* scale, const float* beta, int64_t c, int count) {
+  return xsimd::fma(centered, load_n(scale + c, count), load_n(beta + c, count));
+}
+
+// The gradient of BN's output y: dy, or with an activation dy masked where it is flat, judged on y recomputed
+// from centered = x - mean (scale and beta are read only then).
 template <Activation kAct>
-FloatBatch bn_output_grad(const float* dy, const float* z, int64_t at, int count) {
-  const FloatBatch dyv = load_n(dy + at, count);
+FloatBatch bn_output_grad(const FloatBatch& dy, const FloatBatch& centered, const float* scale, const float* beta,
+                          int64_t c, int count) {
   if constexpr (kAct == Activation::kNone)
-    return dyv;
+    return dy;
   else
-    return activation_grad(kAct, load_n(z + at, count), dyv);
+    return activation_grad(kAct, normalized(centered, scale, beta, c, count), dy);
 }
 
 // Runs fn(r) over all rows, threads owning contiguous blocks of whole rows.
@@ -134,39 +151,42 @@ void batchnorm_normalize_simd(const BatchNormParams& p, const float* x, const fl
                               const float* mean, const float* inv_std, float* y) {
   const int C = p.channels;
   const int64_t M = p.rows;
-  std::vector<float> scale(C);  // (C): gamma * inv_std
-  for (int c = 0; c < C; ++c) scale[c] = gamma[c] * inv_std[c];
+  const std::vector<float> scale = normalize_scale(C, gamma, inv_std);  // (C)
   // y = act((x - mean) * (gamma * inv_std) + beta); subtracting first keeps precision when |mean| >> std.
   with_activation(p.activation, [&](auto activation) {
     for_each_row(M, C, [&](int64_t r) {
       for_each_chunk(C, [&](int64_t c, int count) {
         const FloatBatch centered = load_n(x + r * C + c, count) - load_n(mean + c, count);
-        const FloatBatch v = xsimd::fma(centered, load_n(scale.data() + c, count), load_n(beta + c, count));
-        store_n(y + r * C + c, activate(activation, v), count);
+        store_n(y + r * C + c, activate(activation, normalized(centered, scale.data(), beta, c, count)), count);
       });
     });
   });
 }
 
-void batchnorm_backward_sums_simd(const BatchNormParams& p, const float* dy, const float* x, const float* z,
-                                  const float* mean, const float* inv_std, double* sum_dy, double* sum_dy_xhat) {
+void batchnorm_backward_sums_simd(const BatchNormParams& p, const float* dy, const float* x, const float* gamma,
+                                  const float* beta, const float* mean, const float* inv_std, double* sum_dy,
+                                  double* sum_dy_xhat) {
   const int C = p.channels;
+  const std::vector<float> scale =
+      p.activation == Activation::kNone ? std::vector<float>() : normalize_scale(C, gamma, inv_std);  // (C) or none
   // sum(dy) and sum(dy * (x - mean)) per channel; sum(dy * xhat) = inv_std * the second.
   with_activation(p.activation, [&](auto activation) {
     column_sums(
         p.rows, C,
         [&](int64_t r, int64_t c, int count, FloatBatch& s1, FloatBatch& s2) {
-          const FloatBatch dyv = bn_output_grad<decltype(activation)::value>(dy, z, r * C + c, count);
+          const FloatBatch centered = load_n(x + r * C + c, count) - load_n(mean + c, count);
+          const FloatBatch dyv = bn_output_grad<decltype(activation)::value>(load_n(dy + r * C + c, count), centered,
+                                                                             scale.data(), beta, c, count);
           s1 += dyv;
-          s2 = xsimd::fma(dyv, load_n(x + r * C + c, count) - load_n(mean + c, count), s2);
+          s2 = xsimd::fma(dyv, centered, s2);
         },
         sum_dy, sum_dy_xhat);
   });
   for (int c = 0; c < C; ++c) sum_dy_xhat[c] *= inv_std[c];
 }
 
-void batchnorm_backward_input_simd(const BatchNormParams& p, const float* dy, const float* x, const float* z,
-                                   const float* mean, const float* inv_std, const float* gamma, const double* sum_dy,
+void batchnorm_backward_input_simd(const BatchNormParams& p, const float* dy, const float* x, const float* gamma,
+                                   const float* beta, const float* mean, const float* inv_std, const double* sum_dy,
                                    const double* sum_dy_xhat, double total_rows, float* dx) {
   const int C = p.channels;
   const int64_t M = p.rows;
@@ -181,33 +201,37 @@ void batchnorm_backward_input_simd(const BatchNormParams& p, const float* dy, co
     b[c] = static_cast<float>(-kc * inv_std[c] * mean_dy_xhat);
     a[c] = static_cast<float>(-kc * sum_dy[c] / total_rows);
   }
+  const std::vector<float> scale =
+      p.activation == Activation::kNone ? std::vector<float>() : normalize_scale(C, gamma, inv_std);  // (C) or none
   with_activation(p.activation, [&](auto activation) {
     for_each_row(M, C, [&](int64_t r) {
       for_each_chunk(C, [&](int64_t c, int count) {
         const int64_t at = r * C + c;
-        const FloatBatch dyv = bn_output_grad<decltype(activation)::value>(dy, z, at, count);
+        const FloatBatch centered = load_n(x + at, count) - load_n(mean + c, count);
+        const FloatBatch dyv = bn_output_grad<decltype(activation)::value>(load_n(dy + at, count), centered,
+                                                                           scale.data(), beta, c, count);
         FloatBatch acc = load_n(a.data() + c, count);
         if (p.accumulate_dx) acc += load_n(dx + at, count);
         acc = xsimd::fma(load_n(k.data() + c, count), dyv, acc);
-        acc = xsimd::fma(load_n(b.data() + c, count), load_n(x + at, count) - load_n(mean + c, count), acc);
+        acc = xsimd::fma(load_n(b.data() + c, count), centered, acc);
         store_n(dx + at, acc, count);
       });
     });
   });
 }
 
-void batchnorm_train_backward_simd(const BatchNormParams& p, const float* dy, const float* x, const float* z,
-                                   const float* mean, const float* inv_std, const float* gamma, float* dx,
+void batchnorm_train_backward_simd(const BatchNormParams& p, const float* dy, const float* x, const float* gamma,
+                                   const float* beta, const float* mean, const float* inv_std, float* dx,
                                    float* dgamma, float* dbeta) {
   const int C = p.channels;
   std::vector<double> sum_dy(C), sum_dy_xhat(C);  // (C) each
-  batchnorm_backward_sums_simd(p, dy, x, z, mean, inv_std, sum_dy.data(), sum_dy_xhat.data());
+  batchnorm_backward_sums_simd(p, dy, x, gamma, beta, mean, inv_std, sum_dy.data(), sum_dy_xhat.data());
   for (int c = 0; c < C; ++c) {
     if (dgamma) dgamma[c] += static_cast<float>(sum_dy_xhat[c]);
     if (dbeta) dbeta[c] += static_cast<float>(sum_dy[c]);
   }
   if (dx)
-    batchnorm_backward_input_simd(p, dy, x, z, mean, inv_std, gamma, sum_dy.data(), sum_dy_xhat.data(),
+    batchnorm_backward_input_simd(p, dy, x, gamma, beta, mean, inv_std, sum_dy.data(), sum_dy_xhat.data(),
                                   static_cast<double>(p.rows), dx);
 }
 

@@ -8,11 +8,13 @@
 //   dbias:    dbias[c] += sum_{n,oh,ow} dy[n,oh,ow,c]
 // Taps that fall into the zero padding contribute nothing and are skipped.
 // Layouts: x (N, H, W, C), w (K, K, C), bias (C), y (N, OH, OW, C). Forward overwrites y; the backward kernels
-// accumulate (`+=`) into dx, dw, dbias; a null bias / dbias means "no bias".
+// accumulate (`+=`) into dx, dw, dbias (dx is stored instead when !p.accumulate_dx); a null bias / dbias means
+// "no bias".
 // What it is not: fast or threaded (depthwise_simd.cpp is: it splits the work by rows, see there why not by
 // channel blocks).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 
 #include "engine/kernels/conv2d_ref.h"  // index4
@@ -48,6 +50,7 @@ void depthwise_forward_ref(const DepthwiseParams& p, const T* x, const T* w, con
 template <typename T>
 void depthwise_backward_input_ref(const DepthwiseParams& p, const T* dy, const T* w, T* dx) {
   const int C = p.channels;
+  if (!p.accumulate_dx) std::fill(dx, dx + int64_t(p.batch) * p.in_h * p.in_w * C, T(0));  // stored, not added
   for (int n = 0; n < p.batch; ++n)
     for (int oh = 0; oh < p.out_h; ++oh)
       for (int ow = 0; ow < p.out_w; ++ow) {

@@ -45,11 +45,12 @@ struct KernelTable {
   void (*batchnorm_train_forward)(const BatchNormParams&, const float* x, const float* gamma, const float* beta,
                                   float* y, float* mean, float* inv_std);
   // Backward through the batch statistics: dx += inv_std*gamma*(dy - mean(dy) - xhat*mean(dy*xhat)) (stored, not
-  // added, when !p.accumulate_dx),
-  // dgamma += sum(dy*xhat), dbeta += sum(dy). Any of dx, dgamma, dbeta may be null (not needed). With
-  // p.activation, dy is the gradient of the forward's output z (M, C) and is masked by z first; z is read only then.
-  void (*batchnorm_train_backward)(const BatchNormParams&, const float* dy, const float* x, const float* z,
-                                   const float* mean, const float* inv_std, const float* gamma, float* dx,
+  // added, when !p.accumulate_dx), dgamma += sum(dy*xhat), dbeta += sum(dy). Any of dx, dgamma, dbeta may be null
+  // (not needed). With p.activation, dy is the gradient of the forward's output z = act(y) and is first masked where
+  // the activation is flat, judged on y = gamma*xhat + beta recomputed from x as the forward computed it (beta is
+  // read only then): the output z is never read.
+  void (*batchnorm_train_backward)(const BatchNormParams&, const float* dy, const float* x, const float* gamma,
+                                   const float* beta, const float* mean, const float* inv_std, float* dx,
                                    float* dgamma, float* dbeta);
   // The pieces of the two kernels above, for synchronised batch norm, which adds per-process sums over processes
   // between them: the statistics alone, in double, mean (C) and m2 (C) = sum (x - mean)^2; the backward sums sum(dy)
@@ -59,10 +60,11 @@ struct KernelTable {
   // y = act(gamma * (x - mean) * inv_std + beta), subtracting first (x * scale + shift cancels when |mean| >> std).
   void (*batchnorm_normalize)(const BatchNormParams&, const float* x, const float* gamma, const float* beta,
                               const float* mean, const float* inv_std, float* y);
-  void (*batchnorm_backward_sums)(const BatchNormParams&, const float* dy, const float* x, const float* z,
-                                  const float* mean, const float* inv_std, double* sum_dy, double* sum_dy_xhat);
-  void (*batchnorm_backward_input)(const BatchNormParams&, const float* dy, const float* x, const float* z,
-                                   const float* mean, const float* inv_std, const float* gamma, const double* sum_dy,
+  void (*batchnorm_backward_sums)(const BatchNormParams&, const float* dy, const float* x, const float* gamma,
+                                  const float* beta, const float* mean, const float* inv_std, double* sum_dy,
+                                  double* sum_dy_xhat);
+  void (*batchnorm_backward_input)(const BatchNormParams&, const float* dy, const float* x, const float* gamma,
+                                   const float* beta, const float* mean, const float* inv_std, const double* sum_dy,
                                    const double* sum_dy_xhat, double total_rows, float* dx);
   // Per-channel affine y = x * scale + shift (eval-mode BN with scale = gamma*inv_std, shift = beta - mean*scale).
   void (*channel_affine_forward)(int64_t rows, int channels, const float* x, const float* scale, const float* shift,

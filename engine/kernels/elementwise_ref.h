@@ -27,13 +27,13 @@ T activate_ref(Activation activation, T x) {
   return activation == Activation::kReLU6 ? std::min(std::max(x, T(0)), T(6)) : x;
 }
 
-// The gradient of an activation's input given its OUTPUT z[i] and the output's gradient dz: dz where the
-// activation has slope 1 (ReLU6: 0 < z < 6, the same window as 0 < x < 6), else 0; kNone never reads z.
+// The gradient of an activation's input given that input v (or its output: ReLU6's window 0 < v < 6 is the same
+// on both sides) and the output's gradient dz: dz where the activation has slope 1, else 0.
 // Fused batch norm + ReLU6 uses it.
 template <typename T>
-T activation_grad_ref(Activation activation, const T* z, int64_t i, T dz) {
+T activation_grad_ref(Activation activation, T v, T dz) {
   if (activation == Activation::kNone) return dz;
-  return z[i] > T(0) && z[i] < T(6) ? dz : T(0);
+  return v > T(0) && v < T(6) ? dz : T(0);
 }
 
 template <typename T>

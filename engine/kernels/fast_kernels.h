@@ -31,8 +31,8 @@ void gemm_bias_act_fast(const GemmParams& p, const float* a, const float* b, con
 // batchnorm_simd.cpp: training-mode batch norm over (M, C) rows, and the eval-mode channel affine.
 void batchnorm_train_forward_simd(const BatchNormParams& p, const float* x, const float* gamma, const float* beta,
                                   float* y, float* mean, float* inv_std);
-void batchnorm_train_backward_simd(const BatchNormParams& p, const float* dy, const float* x, const float* z,
-                                   const float* mean, const float* inv_std, const float* gamma, float* dx,
+void batchnorm_train_backward_simd(const BatchNormParams& p, const float* dy, const float* x, const float* gamma,
+                                   const float* beta, const float* mean, const float* inv_std, float* dx,
                                    float* dgamma, float* dbeta);
 void channel_affine_forward_simd(int64_t rows, int channels, const float* x, const float* scale, const float* shift,
                                  float* y);
@@ -40,10 +40,11 @@ void channel_affine_forward_simd(int64_t rows, int channels, const float* x, con
 void batchnorm_statistics_simd(const BatchNormParams& p, const float* x, double* mean, double* m2);
 void batchnorm_normalize_simd(const BatchNormParams& p, const float* x, const float* gamma, const float* beta,
                               const float* mean, const float* inv_std, float* y);
-void batchnorm_backward_sums_simd(const BatchNormParams& p, const float* dy, const float* x, const float* z,
-                                  const float* mean, const float* inv_std, double* sum_dy, double* sum_dy_xhat);
-void batchnorm_backward_input_simd(const BatchNormParams& p, const float* dy, const float* x, const float* z,
-                                   const float* mean, const float* inv_std, const float* gamma, const double* sum_dy,
+void batchnorm_backward_sums_simd(const BatchNormParams& p, const float* dy, const float* x, const float* gamma,
+                                  const float* beta, const float* mean, const float* inv_std, double* sum_dy,
+                                  double* sum_dy_xhat);
+void batchnorm_backward_input_simd(const BatchNormParams& p, const float* dy, const float* x, const float* gamma,
+                                   const float* beta, const float* mean, const float* inv_std, const double* sum_dy,
                                    const double* sum_dy_xhat, double total_rows, float* dx);
 
 // elementwise_simd.cpp: flat elementwise ops and the row bias.

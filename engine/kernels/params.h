@@ -41,6 +41,9 @@ struct DepthwiseParams {
   int kernel = 3;  // square kernel
   int stride = 1, pad = 1;
   Activation activation = Activation::kNone;  // forward only: y = act(conv + bias)
+  // The backward's input gradient: added into dx (true), or stored over it (false: dx holds nothing yet), as in
+  // BatchNormParams.
+  bool accumulate_dx = true;
 };
 
 // C(m, n) = op(A)(m, k) . op(B)(k, n)  [+ C if accumulate]; all row-major.

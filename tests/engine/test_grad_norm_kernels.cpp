@@ -57,7 +57,7 @@ TEST_P(GradBatchNormTrain, InputGammaBetaGradientsMatchFiniteDifferences) {
   std::vector<double> dgamma_start = random_vector(p.channels, 16), dgamma = dgamma_start;
   std::vector<double> dbeta_start = random_vector(p.channels, 17), dbeta = dbeta_start;
   const auto dx = accumulated_gradient(n, 15, [&](double* g) {
-    batchnorm_train_backward_ref<double>(p, r.data(), x.data(), nullptr, mean0.data(), inv_std0.data(), gamma.data(), g,
+    batchnorm_train_backward_ref<double>(p, r.data(), x.data(), gamma.data(), nullptr, mean0.data(), inv_std0.data(), g,
                                          dgamma.data(), dbeta.data());
   });
   for (int c = 0; c < p.channels; ++c) dgamma[c] -= dgamma_start[c], dbeta[c] -= dbeta_start[c];
@@ -100,7 +100,7 @@ TEST_P(GradBatchNormTrain, FusedReLU6GradientsMatchFiniteDifferencesAndTheCompos
 
   std::vector<double> dgamma(p.channels, 0.0), dbeta(p.channels, 0.0);
   const auto dx = accumulated_gradient(n, 25, [&](double* g) {
-    batchnorm_train_backward_ref<double>(p, r.data(), x.data(), z0.data(), mean0.data(), inv_std0.data(), gamma.data(),
+    batchnorm_train_backward_ref<double>(p, r.data(), x.data(), gamma.data(), beta.data(), mean0.data(), inv_std0.data(),
                                          g, dgamma.data(), dbeta.data());
   });
   EXPECT_LT(max_gradient_error(loss, x, dx), kTolerance);
@@ -115,10 +115,10 @@ TEST_P(GradBatchNormTrain, FusedReLU6GradientsMatchFiniteDifferencesAndTheCompos
   relu6_forward_ref<double>(int64_t(n), y.data(), z_composed.data());
   EXPECT_EQ(z_composed, z0);
   relu6_backward_ref<double>(int64_t(n), y.data(), r.data(), dy.data());
-  batchnorm_train_backward_ref<double>(plain, dy.data(), x.data(), nullptr, mean.data(), inv_std.data(), gamma.data(),
+  batchnorm_train_backward_ref<double>(plain, dy.data(), x.data(), gamma.data(), nullptr, mean.data(), inv_std.data(),
                                        dx_composed.data(), dgamma_composed.data(), dbeta_composed.data());
   std::vector<double> dx_fused(n, 0.0), dgamma_fused(p.channels, 0.0), dbeta_fused(p.channels, 0.0);
-  batchnorm_train_backward_ref<double>(p, r.data(), x.data(), z0.data(), mean0.data(), inv_std0.data(), gamma.data(),
+  batchnorm_train_backward_ref<double>(p, r.data(), x.data(), gamma.data(), beta.data(), mean0.data(), inv_std0.data(),
                                        dx_fused.data(), dgamma_fused.data(), dbeta_fused.data());
   for (size_t i = 0; i < n; ++i) EXPECT_NEAR(dx_fused[i], dx_composed[i], 1e-12) << i;
   for (int c = 0; c < p.channels; ++c) {
@@ -136,14 +136,14 @@ TEST(GradBatchNormTrainNulls, EachGradientIsIndependentOfTheOthers) {
   std::vector<double> y(n), mean(2), inv_std(2);
   batchnorm_train_forward_ref<double>(p, x.data(), gamma.data(), beta.data(), y.data(), mean.data(), inv_std.data());
   std::vector<double> dx_all(n, 0.0), dgamma_all(2, 0.0), dbeta_all(2, 0.0);
-  batchnorm_train_backward_ref<double>(p, dy.data(), x.data(), nullptr, mean.data(), inv_std.data(), gamma.data(),
+  batchnorm_train_backward_ref<double>(p, dy.data(), x.data(), gamma.data(), nullptr, mean.data(), inv_std.data(),
                                        dx_all.data(), dgamma_all.data(), dbeta_all.data());
   std::vector<double> dx(n, 0.0), dgamma(2, 0.0), dbeta(2, 0.0);
-  batchnorm_train_backward_ref<double>(p, dy.data(), x.data(), nullptr, mean.data(), inv_std.data(), gamma.data(),
+  batchnorm_train_backward_ref<double>(p, dy.data(), x.data(), gamma.data(), nullptr, mean.data(), inv_std.data(),
                                        dx.data(), nullptr, nullptr);
-  batchnorm_train_backward_ref<double>(p, dy.data(), x.data(), nullptr, mean.data(), inv_std.data(), gamma.data(),
+  batchnorm_train_backward_ref<double>(p, dy.data(), x.data(), gamma.data(), nullptr, mean.data(), inv_std.data(),
                                        nullptr, dgamma.data(), nullptr);
-  batchnorm_train_backward_ref<double>(p, dy.data(), x.data(), nullptr, mean.data(), inv_std.data(), gamma.data(),
+  batchnorm_train_backward_ref<double>(p, dy.data(), x.data(), gamma.data(), nullptr, mean.data(), inv_std.data(),
                                        nullptr, nullptr, dbeta.data());
   EXPECT_EQ(dx, dx_all);
   EXPECT_EQ(dgamma, dgamma_all);

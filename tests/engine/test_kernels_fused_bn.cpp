@@ -71,15 +71,15 @@ TEST_P(FusedBatchNormReLU6, FastMatchesReferenceAndTheUnfusedComposition) {
     EXPECT_GT(flat, 0) << "no output on a flat side of ReLU6: the mask is not exercised";
   }
 
-  // Backward from z: fast vs reference, both given the fast forward's z, mean and inv_std.
+  // Backward from dz: fast vs reference, both given the fast forward's mean and inv_std (each recomputes the mask).
   const auto zd = to_double(z), meand = to_double(mean), inv_stdd = to_double(inv_std);
   const auto dx0 = random_floats(size, 65), dgamma0 = random_floats(C, 66), dbeta0 = random_floats(C, 67);
   std::vector<float> dx = dx0, dgamma = dgamma0, dbeta = dbeta0;
   std::vector<double> dx_ref = to_double(dx0), dgamma_ref = to_double(dgamma0), dbeta_ref = to_double(dbeta0);
-  fast.batchnorm_train_backward(fused, dz.data(), x.data(), z.data(), mean.data(), inv_std.data(), gamma.data(),
+  fast.batchnorm_train_backward(fused, dz.data(), x.data(), gamma.data(), beta.data(), mean.data(), inv_std.data(),
                                 dx.data(), dgamma.data(), dbeta.data());
-  batchnorm_train_backward_ref<double>(fused, dzd.data(), xd.data(), zd.data(), meand.data(), inv_stdd.data(),
-                                       gammad.data(), dx_ref.data(), dgamma_ref.data(), dbeta_ref.data());
+  batchnorm_train_backward_ref<double>(fused, dzd.data(), xd.data(), gammad.data(), betad.data(), meand.data(),
+                                       inv_stdd.data(), dx_ref.data(), dgamma_ref.data(), dbeta_ref.data());
   EXPECT_LT(relative_error(dx, dx_ref), kTolerance);
   EXPECT_LT(relative_error(dgamma, dgamma_ref), kTolerance);
   EXPECT_LT(relative_error(dbeta, dbeta_ref), kTolerance);
@@ -89,18 +89,18 @@ TEST_P(FusedBatchNormReLU6, FastMatchesReferenceAndTheUnfusedComposition) {
   fast.batchnorm_normalize(fused, x.data(), gamma.data(), beta.data(), mean.data(), inv_std.data(), z_pieces.data());
   EXPECT_LT(relative_error(z_pieces, zd), kTolerance);
   std::vector<double> sum_dz(C), sum_dz_xhat(C), sum_dz_ref(C), sum_dz_xhat_ref(C);
-  fast.batchnorm_backward_sums(fused, dz.data(), x.data(), z.data(), mean.data(), inv_std.data(), sum_dz.data(),
-                               sum_dz_xhat.data());
-  batchnorm_backward_sums_ref<double>(fused, dzd.data(), xd.data(), zd.data(), meand.data(), inv_stdd.data(),
-                                      sum_dz_ref.data(), sum_dz_xhat_ref.data());
+  fast.batchnorm_backward_sums(fused, dz.data(), x.data(), gamma.data(), beta.data(), mean.data(), inv_std.data(),
+                               sum_dz.data(), sum_dz_xhat.data());
+  batchnorm_backward_sums_ref<double>(fused, dzd.data(), xd.data(), gammad.data(), betad.data(), meand.data(),
+                                      inv_stdd.data(), sum_dz_ref.data(), sum_dz_xhat_ref.data());
   EXPECT_LT(relative_error(std::vector<float>(sum_dz.begin(), sum_dz.end()), sum_dz_ref), kTolerance);
   EXPECT_LT(relative_error(std::vector<float>(sum_dz_xhat.begin(), sum_dz_xhat.end()), sum_dz_xhat_ref), kTolerance);
   std::vector<float> dx_pieces = dx0;
   std::vector<double> dx_pieces_ref = to_double(dx0);
-  fast.batchnorm_backward_input(fused, dz.data(), x.data(), z.data(), mean.data(), inv_std.data(), gamma.data(),
+  fast.batchnorm_backward_input(fused, dz.data(), x.data(), gamma.data(), beta.data(), mean.data(), inv_std.data(),
                                 sum_dz_ref.data(), sum_dz_xhat_ref.data(), 2.0 * rows, dx_pieces.data());
-  batchnorm_backward_input_ref<double>(fused, dzd.data(), xd.data(), zd.data(), meand.data(), inv_stdd.data(),
-                                       gammad.data(), sum_dz_ref.data(), sum_dz_xhat_ref.data(), 2.0 * rows,
+  batchnorm_backward_input_ref<double>(fused, dzd.data(), xd.data(), gammad.data(), betad.data(), meand.data(),
+                                       inv_stdd.data(), sum_dz_ref.data(), sum_dz_xhat_ref.data(), 2.0 * rows,
                                        dx_pieces_ref.data());
   EXPECT_LT(relative_error(dx_pieces, dx_pieces_ref), kTolerance);
 
@@ -110,16 +110,16 @@ TEST_P(FusedBatchNormReLU6, FastMatchesReferenceAndTheUnfusedComposition) {
   store.accumulate_dx = false;
   std::vector<float> dx_stored(size, std::nanf("")), dx_stored_ref(size, 0.0f), dgamma_unused(C), dbeta_unused(C);
   std::vector<double> dx_stored_d(size, std::nan("")), dgamma_unused_d(C), dbeta_unused_d(C);
-  fast.batchnorm_train_backward(store, dz.data(), x.data(), z.data(), mean.data(), inv_std.data(), gamma.data(),
+  fast.batchnorm_train_backward(store, dz.data(), x.data(), gamma.data(), beta.data(), mean.data(), inv_std.data(),
                                 dx_stored.data(), dgamma_unused.data(), dbeta_unused.data());
-  batchnorm_train_backward_ref<double>(store, dzd.data(), xd.data(), zd.data(), meand.data(), inv_stdd.data(),
-                                       gammad.data(), dx_stored_d.data(), dgamma_unused_d.data(),
+  batchnorm_train_backward_ref<double>(store, dzd.data(), xd.data(), gammad.data(), betad.data(), meand.data(),
+                                       inv_stdd.data(), dx_stored_d.data(), dgamma_unused_d.data(),
                                        dbeta_unused_d.data());
   for (size_t i = 0; i < size; ++i) dx_stored_ref[i] = dx[i] - dx0[i];
   EXPECT_LT(relative_error(dx_stored, dx_stored_d), kTolerance);
   EXPECT_LT(relative_error(dx_stored, to_double(dx_stored_ref)), kTolerance);
   std::vector<float> dx_pieces_stored(size, std::nanf(""));
-  fast.batchnorm_backward_input(store, dz.data(), x.data(), z.data(), mean.data(), inv_std.data(), gamma.data(),
+  fast.batchnorm_backward_input(store, dz.data(), x.data(), gamma.data(), beta.data(), mean.data(), inv_std.data(),
                                 sum_dz_ref.data(), sum_dz_xhat_ref.data(), 2.0 * rows, dx_pieces_stored.data());
   for (size_t i = 0; i < size; ++i) dx_pieces_ref[i] -= dx0[i];
   EXPECT_LT(relative_error(dx_pieces_stored, dx_pieces_ref), kTolerance);
@@ -131,7 +131,7 @@ TEST_P(FusedBatchNormReLU6, FastMatchesReferenceAndTheUnfusedComposition) {
   fast.relu6_forward(int64_t(size), y.data(), z_composed.data());
   EXPECT_LT(relative_error(z, to_double(z_composed)), kTolerance);
   fast.relu6_backward(int64_t(size), y.data(), dz.data(), dy.data());
-  fast.batchnorm_train_backward(plain, dy.data(), x.data(), nullptr, mean.data(), inv_std.data(), gamma.data(),
+  fast.batchnorm_train_backward(plain, dy.data(), x.data(), gamma.data(), nullptr, mean.data(), inv_std.data(),
                                 dx_composed.data(), dgamma_composed.data(), dbeta_composed.data());
   EXPECT_LT(relative_error(dx, to_double(dx_composed)), kTolerance);
   EXPECT_LT(relative_error(dgamma, to_double(dgamma_composed)), kTolerance);

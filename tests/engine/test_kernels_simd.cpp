@@ -79,6 +79,17 @@ TEST_P(KernelDepthwise, MatchesReference) {
   depthwise_backward_input_ref<double>(p, dyd.data(), wd.data(), dx_ref.data());
   EXPECT_CLOSE(dx, dx_ref);
 
+  // Stored instead of added (the first gradient to reach x): whatever dx held is ignored, in both tables.
+  DepthwiseParams store = p;
+  store.accumulate_dx = false;
+  std::vector<float> dx_stored(x_size, std::nanf(""));
+  std::vector<double> dx_stored_ref(x_size, std::nan("")), dx_added_ref(x_size);
+  fast.depthwise_backward_input(store, dy.data(), w.data(), dx_stored.data());
+  depthwise_backward_input_ref<double>(store, dyd.data(), wd.data(), dx_stored_ref.data());
+  for (size_t i = 0; i < x_size; ++i) dx_added_ref[i] = dx_ref[i] - double(dx0[i]);
+  EXPECT_CLOSE(dx_stored, dx_stored_ref);
+  EXPECT_CLOSE(dx_stored, dx_added_ref);
+
   std::vector<float> dw = dw0, dbias = dbias0;
   std::vector<double> dw_ref = to_double(dw0), dbias_ref = to_double(dbias0);
   fast.depthwise_backward_weight(p, x.data(), dy.data(), dw.data(), dbias.data());
@@ -197,16 +208,16 @@ TEST_P(KernelRows, BatchNormMatchesReference) {
   const auto dyd = to_double(dy), meand = to_double(mean), inv_stdd = to_double(inv_std);
   std::vector<float> dx = dx0, dgamma = dgamma0, dbeta = dbeta0;
   std::vector<double> dx_ref = to_double(dx0), dgamma_ref = to_double(dgamma0), dbeta_ref = to_double(dbeta0);
-  fast.batchnorm_train_backward(p, dy.data(), x.data(), nullptr, mean.data(), inv_std.data(), gamma.data(), dx.data(),
+  fast.batchnorm_train_backward(p, dy.data(), x.data(), gamma.data(), nullptr, mean.data(), inv_std.data(), dx.data(),
                                 dgamma.data(), dbeta.data());
-  batchnorm_train_backward_ref<double>(p, dyd.data(), xd.data(), nullptr, meand.data(), inv_stdd.data(), gammad.data(),
+  batchnorm_train_backward_ref<double>(p, dyd.data(), xd.data(), gammad.data(), nullptr, meand.data(), inv_stdd.data(),
                                        dx_ref.data(), dgamma_ref.data(), dbeta_ref.data());
   EXPECT_CLOSE(dx, dx_ref);
   EXPECT_CLOSE(dgamma, dgamma_ref);
   EXPECT_CLOSE(dbeta, dbeta_ref);
 
   std::vector<float> dx_only = dx0;  // null dgamma / dbeta: still computes dx
-  fast.batchnorm_train_backward(p, dy.data(), x.data(), nullptr, mean.data(), inv_std.data(), gamma.data(),
+  fast.batchnorm_train_backward(p, dy.data(), x.data(), gamma.data(), nullptr, mean.data(), inv_std.data(),
                                 dx_only.data(), nullptr, nullptr);
   EXPECT_EQ(dx_only, dx);
 }
@@ -243,9 +254,9 @@ TEST_P(KernelRows, BatchNormPiecesMatchReference) {
   EXPECT_CLOSE(y, y_ref);
 
   std::vector<double> sum_dy(C, 123.0), sum_dy_xhat(C, 123.0), sum_dy_ref(C), sum_dy_xhat_ref(C);  // overwritten
-  fast.batchnorm_backward_sums(p, dy.data(), x.data(), nullptr, meanf.data(), inv_std.data(), sum_dy.data(),
+  fast.batchnorm_backward_sums(p, dy.data(), x.data(), gamma.data(), nullptr, meanf.data(), inv_std.data(), sum_dy.data(),
                                sum_dy_xhat.data());
-  batchnorm_backward_sums_ref<double>(p, dyd.data(), xd.data(), nullptr, meand.data(), inv_stdd.data(),
+  batchnorm_backward_sums_ref<double>(p, dyd.data(), xd.data(), gammad.data(), nullptr, meand.data(), inv_stdd.data(),
                                       sum_dy_ref.data(), sum_dy_xhat_ref.data());
   EXPECT_CLOSE(std::vector<float>(sum_dy.begin(), sum_dy.end()), sum_dy_ref);
   EXPECT_CLOSE(std::vector<float>(sum_dy_xhat.begin(), sum_dy_xhat.end()), sum_dy_xhat_ref);
@@ -254,9 +265,9 @@ TEST_P(KernelRows, BatchNormPiecesMatchReference) {
   std::vector<float> dx = dx0;
   std::vector<double> dx_ref = to_double(dx0);
   const double total_rows = 3.0 * rows;
-  fast.batchnorm_backward_input(p, dy.data(), x.data(), nullptr, meanf.data(), inv_std.data(), gamma.data(),
+  fast.batchnorm_backward_input(p, dy.data(), x.data(), gamma.data(), nullptr, meanf.data(), inv_std.data(),
                                 sum_dy_ref.data(), sum_dy_xhat_ref.data(), total_rows, dx.data());
-  batchnorm_backward_input_ref<double>(p, dyd.data(), xd.data(), nullptr, meand.data(), inv_stdd.data(), gammad.data(),
+  batchnorm_backward_input_ref<double>(p, dyd.data(), xd.data(), gammad.data(), nullptr, meand.data(), inv_stdd.data(),
                                        sum_dy_ref.data(), sum_dy_xhat_ref.data(), total_rows, dx_ref.data());
   EXPECT_CLOSE(dx, dx_ref);
 }

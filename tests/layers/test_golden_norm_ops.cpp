@@ -90,7 +90,7 @@ TEST(GoldenBatchNormRef, TrainingModeMatchesPyTorchInDouble) {
   const auto x = c.data("x"), gamma = c.data("gamma"), beta = c.data("beta"), dy = c.data("dy");  // (M, C), (C)
   std::vector<double> y(x.size()), mean(C), inv_std(C), dx(x.size(), 0.0), dgamma(C, 0.0), dbeta(C, 0.0);
   batchnorm_train_forward_ref<double>(p, x.data(), gamma.data(), beta.data(), y.data(), mean.data(), inv_std.data());
-  batchnorm_train_backward_ref<double>(p, dy.data(), x.data(), nullptr, mean.data(), inv_std.data(), gamma.data(),
+  batchnorm_train_backward_ref<double>(p, dy.data(), x.data(), gamma.data(), nullptr, mean.data(), inv_std.data(),
                                        dx.data(), dgamma.data(), dbeta.data());
   expect_close_double(c, "y", y);
   expect_close_double(c, "dx", dx);
