@@ -102,6 +102,10 @@ std::string model_card_markdown(const nlohmann::json& metrics, const std::vector
     out << ", features.0-" << frozen - 1 << " frozen";
   if (config.value("precision", std::string("fp32")) == "bf16")
     out << ", matrix products with bfloat16 inputs and float32 sums (--precision bf16)";
+  // EarlyStopping may end a run before its configured maximum: say so rather than claim epochs that never ran.
+  const int epochs_run = metrics.contains("history") ? static_cast<int>(metrics["history"].size()) : 0;
+  if (epochs_run > 0 && epochs_run < config.value("epochs", 0))
+    out << "; early stopping ended it after " << epochs_run << " epochs";
   out << "; best epoch on validation loss: " << metrics.value("best_epoch", 0) << ".";
   if (metrics.contains("train_seconds"))
     out << " Training took " << number(metrics["train_seconds"].get<double>() / 60.0, "%.1f") << " minutes"

@@ -57,8 +57,8 @@ struct GemmParams {
 
 // Per-channel statistics over `rows` = N*H*W rows of `channels` values.
 // activation (training mode, the fused BN + ReLU6 of MobileNetV2's ConvBNReLU6 units): the forward writes
-// z = act(y) instead of y, and the backward, given that z, first masks dz to the gradient of y (dy = dz where the
-// activation is not flat: 0 < z < 6), so the pre-activation y is never stored.
+// z = act(y) instead of y, and the backward first masks dz to the gradient of y (dy = dz where the activation is
+// not flat: 0 < y < 6, y recomputed from x), so the pre-activation y is never stored and z never read back.
 struct BatchNormParams {
   int64_t rows = 0;
   int channels = 0;

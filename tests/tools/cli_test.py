@@ -33,7 +33,7 @@ def check(name, condition, detail=""):
 def main() -> int:
     train_help = run("train", "--help")
     check("train --help exits 0", train_help.returncode == 0, train_help.stderr)
-    for option, default in [("--lr X", "(0.0003)"), ("--epochs N", "(15)"), ("--frozen-blocks K", "(4)"),
+    for option, default in [("--lr X", "(0.0003)"), ("--epochs N", "(20)"), ("--frozen-blocks K", "(4)"),
                             ("--low-res-epochs N", "(6)"), ("--lr-factor X", "(0.5)"), ("--precision NAME", "(fp32)"),
                             ("--no-augment", None), ("--resume RUNDIR", None), ("--json", None)]:
         line = next((l for l in train_help.stdout.splitlines() if l.strip().startswith(option)), "")

@@ -28,6 +28,18 @@ TEST(ModelCard, StatesTheRecipeAndItsPrecision) {
   }
   EXPECT_EQ(fp32.find("bfloat16"), std::string::npos);
   EXPECT_NE(bf16.find("bfloat16 inputs and float32 sums"), std::string::npos);
+  EXPECT_EQ(fp32.find("early stopping"), std::string::npos);  // no history: nothing claimed
+}
+
+TEST(ModelCard, SaysWhenEarlyStoppingEndedTheRunBeforeItsMaximum) {
+  const std::vector<std::string> classes = {"glioma", "meningioma", "notumor", "pituitary"};
+  nlohmann::json stopped = metrics_with("fp32"), complete = metrics_with("fp32");
+  stopped["history"] = nlohmann::json::array();
+  for (int epoch = 1; epoch <= 12; ++epoch) stopped["history"].push_back({{"epoch", epoch}});
+  complete["history"] = stopped["history"];
+  for (int epoch = 13; epoch <= 15; ++epoch) complete["history"].push_back({{"epoch", epoch}});
+  EXPECT_NE(model_card_markdown(stopped, classes).find("early stopping ended it after 12 epochs"), std::string::npos);
+  EXPECT_EQ(model_card_markdown(complete, classes).find("early stopping"), std::string::npos);
 }
 
 }  // namespace
