@@ -91,8 +91,8 @@ void forward_row(const DepthwiseParams& p, const float* x, const float* w, const
 }
 
 // For input column iw: which taps kw read it (ok) and from which output column (ow). all: every tap does (the
-// interior columns of a stride-1 layer; with stride 2 the taps alternate by parity, so never all), and then
-// ow[kw] = iw + pad - kw. Computed once per call, not per pixel.
+// interior columns of a stride-1 layer; with stride 2 the taps alternate by parity, so never all): then no check
+// is needed. Computed once per call, not per pixel.
 struct InputColumnTaps {
   bool ok[K];
   int ow[K];
@@ -119,7 +119,7 @@ std::vector<InputColumnTaps> input_column_taps(const DepthwiseParams& p) {
 // (ih + p - kh) is a non-negative multiple of s and the quotient is a valid oh; likewise for columns.
 // With !p.accumulate_dx the sum is stored over dx (the first gradient to reach it): no read of dx.
 // Loop order by stride, both measured: stride 1 (nine taps per pixel) runs channel chunk outer, pixels inner, as
-// forward_row does, so the chunk's nine weights stay in registers; stride 2 (two to four taps per pixel, and dx
+// forward_row does, so the chunk's nine weights stay in registers; stride 2 (one, two or four taps per pixel, and dx
 // four times dy's size) runs pixels outer, so dx is written as one contiguous stream (the chunk-outer order took
 // about twice as long on 112x112x96).
 void backward_input_row(const DepthwiseParams& p, const float* dy, const float* w,
@@ -138,10 +138,9 @@ void backward_input_row(const DepthwiseParams& p, const float* dy, const float* 
   auto gather = [&](int iw, int64_t c, int count, FloatBatch acc, auto&& weight) {
     const InputColumnTaps& t = columns[iw];
     if (all_rows && t.all) {
-      const int ow0 = iw + p.pad;  // output column of tap kw = 0 (stride 1)
       for (int kh = 0; kh < K; ++kh)
         for (int kw = 0; kw < K; ++kw)
-          acc = xsimd::fma(load_n(dy_rows[kh] + (ow0 - kw) * C + c, count), weight(kh * K + kw), acc);
+          acc = xsimd::fma(load_n(dy_rows[kh] + t.ow[kw] * C + c, count), weight(kh * K + kw), acc);
     } else {
       for (int kh = 0; kh < K; ++kh) {
         if (!row_ok[kh]) continue;

@@ -71,6 +71,18 @@ TEST_P(FusedBatchNormReLU6, FastMatchesReferenceAndTheUnfusedComposition) {
     EXPECT_GT(flat, 0) << "no output on a flat side of ReLU6: the mask is not exercised";
   }
 
+  // The backward's recomputed mask is the forward's to the bit: with dz = 1, sum(dy) of a channel counts exactly
+  // the values the forward left on ReLU6's slope (0 < z < 6).
+  const std::vector<float> ones(size, 1.0f);
+  std::vector<double> on_slope(C), unused(C);
+  fast.batchnorm_backward_sums(fused, ones.data(), x.data(), gamma.data(), beta.data(), mean.data(), inv_std.data(),
+                               on_slope.data(), unused.data());
+  for (int c = 0; c < C; ++c) {
+    int expected = 0;
+    for (int64_t r = 0; r < rows; ++r) expected += z[r * C + c] > 0.0f && z[r * C + c] < 6.0f;
+    EXPECT_EQ(on_slope[c], double(expected)) << "channel " << c;
+  }
+
   // Backward from dz: fast vs reference, both given the fast forward's mean and inv_std (each recomputes the mask).
   const auto zd = to_double(z), meand = to_double(mean), inv_stdd = to_double(inv_std);
   const auto dx0 = random_floats(size, 65), dgamma0 = random_floats(C, 66), dbeta0 = random_floats(C, 67);
