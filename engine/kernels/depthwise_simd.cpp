@@ -54,6 +54,24 @@ InteriorColumns interior_columns(int in_w, int out_w, int stride, int pad) {
   return {begin, std::max(begin, end)};
 }
 
+// Calls tap(kh, kw) for each tap of one output pixel that falls inside the input, iw0 being the input column of
+// its tap kw = 0: all nine without a check when `inside` (an interior pixel of a row with all K input rows), else
+// only the valid ones. Shared by the forward and the weight gradient, whose loops differ only in what a tap does.
+template <typename TapFn>
+[[gnu::always_inline]] inline void for_each_valid_tap(const DepthwiseParams& p, const TapRows& in, int iw0,
+                                                      bool inside, TapFn&& tap) {
+  if (inside) {
+    for (int kh = 0; kh < K; ++kh)
+      for (int kw = 0; kw < K; ++kw) tap(kh, kw);
+    return;
+  }
+  for (int kh = 0; kh < K; ++kh) {
+    if (!in.ok[kh]) continue;
+    for (int kw = 0; kw < K; ++kw)
+      if (iw0 + kw >= 0 && iw0 + kw < p.in_w) tap(kh, kw);
+  }
+}
+
 // y[n, oh, :, :] for one output row. x rows (W, C), y row (OW, C), w (K, K, C).
 // Channel chunk outer, pixels inner: the chunk's nine weights and bias are loaded into registers once per row,
 // so the pixel loop only streams x and y. Interior pixels (all nine taps inside the image) skip every bounds
@@ -73,18 +91,9 @@ void forward_row(const DepthwiseParams& p, const float* x, const float* w, const
     for (int ow = 0; ow < p.out_w; ++ow) {
       const int iw0 = ow * p.stride - p.pad;  // input column of tap kw = 0
       FloatBatch acc = bv;
-      if (all_rows && ow >= interior.begin && ow < interior.end) {
-        for (int kh = 0; kh < K; ++kh)
-          for (int kw = 0; kw < K; ++kw)
-            acc = xsimd::fma(load_n(in.rows[kh] + (iw0 + kw) * C + c, count), wv[kh * K + kw], acc);
-      } else {
-        for (int kh = 0; kh < K; ++kh) {
-          if (!in.ok[kh]) continue;
-          for (int kw = 0; kw < K; ++kw)
-            if (iw0 + kw >= 0 && iw0 + kw < p.in_w)
-              acc = xsimd::fma(load_n(in.rows[kh] + (iw0 + kw) * C + c, count), wv[kh * K + kw], acc);
-        }
-      }
+      for_each_valid_tap(p, in, iw0, all_rows && ow >= interior.begin && ow < interior.end, [&](int kh, int kw) {
+        acc = xsimd::fma(load_n(in.rows[kh] + (iw0 + kw) * C + c, count), wv[kh * K + kw], acc);
+      });
       store_n(y_row + ow * C + c, activate(p.activation, acc), count);
     }
   });
@@ -191,18 +200,9 @@ void backward_weight_row(const DepthwiseParams& p, const float* x, const float* 
       const int iw0 = ow * p.stride - p.pad;
       const FloatBatch dyv = load_n(dy_row + ow * C + c, count);
       acc_bias += dyv;
-      if (all_rows && ow >= interior.begin && ow < interior.end) {
-        for (int kh = 0; kh < K; ++kh)
-          for (int kw = 0; kw < K; ++kw)
-            acc[kh * K + kw] = xsimd::fma(load_n(in.rows[kh] + (iw0 + kw) * C + c, count), dyv, acc[kh * K + kw]);
-      } else {
-        for (int kh = 0; kh < K; ++kh) {
-          if (!in.ok[kh]) continue;
-          for (int kw = 0; kw < K; ++kw)
-            if (iw0 + kw >= 0 && iw0 + kw < p.in_w)
-              acc[kh * K + kw] = xsimd::fma(load_n(in.rows[kh] + (iw0 + kw) * C + c, count), dyv, acc[kh * K + kw]);
-        }
-      }
+      for_each_valid_tap(p, in, iw0, all_rows && ow >= interior.begin && ow < interior.end, [&](int kh, int kw) {
+        acc[kh * K + kw] = xsimd::fma(load_n(in.rows[kh] + (iw0 + kw) * C + c, count), dyv, acc[kh * K + kw]);
+      });
     }
     for (int tap = 0; tap < K * K; ++tap)
       store_n(partial + tap * C + c, load_n(partial + tap * C + c, count) + acc[tap], count);
