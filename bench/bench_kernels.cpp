@@ -6,6 +6,7 @@
 // DepthwiseBnReLU6 / PointwiseBnReLU6 time one conv + eval-mode BN + ReLU6 forward both ways: unfused, as the taped
 // network runs it (conv, channel_affine_forward, relu6_forward: three passes over the output), and fused, as
 // models/folded_conv.h runs it (one kernel: BN folded into the weights and bias, ReLU6 in the epilogue).
+// Stem times the first, dense 3x3 stride-2 conv (3 -> 32 channels).
 // FmaPeak measures the machine's fused multiply-add throughput (FLOPS on OMP_NUM_THREADS threads), the ceiling
 // that bench/compare_pytorch.py reports each pointwise GEMM against: a measured peak, not a datasheet's.
 #include <benchmark/benchmark.h>
@@ -75,6 +76,23 @@ void depthwise(benchmark::State& state, const KernelTable* table, shapes::Depthw
     benchmark::ClobberMemory();
   }
   set_counters(state, 2.0 * 9 * out, 4.0 * (in + out + 9 * p.channels));
+}
+
+// The stem: a dense 3x3 stride-2 pad-1 conv, 224x224x3 -> 112x112x32, at the benchmark batch.
+void stem(benchmark::State& state, const KernelTable* table, Direction direction) {
+  const Conv2dParams p{.batch = bench_batch(), .in_h = 224, .in_w = 224, .in_c = 3, .out_h = 112, .out_w = 112,
+                       .out_c = 32, .kernel_h = 3, .kernel_w = 3, .stride = 2, .pad = 1};
+  const size_t in = size_t(p.batch) * 224 * 224 * 3, out = size_t(p.batch) * 112 * 112 * 32, weights = 27 * 32;
+  std::vector<float> x = random_buffer(in), w = random_buffer(weights), y = random_buffer(out);
+  std::vector<float> dx(in), dw(weights), db(32);
+  for (auto _ : state) {
+    if (direction == Direction::kForward) table->conv2d_forward(p, x.data(), w.data(), db.data(), y.data());
+    if (direction == Direction::kBackwardInput) table->conv2d_backward_input(p, y.data(), w.data(), dx.data());
+    if (direction == Direction::kBackwardWeight)
+      table->conv2d_backward_weight(p, x.data(), y.data(), dw.data(), db.data());
+    benchmark::ClobberMemory();
+  }
+  set_counters(state, 2.0 * 27 * out, 4.0 * (in + out + weights));
 }
 
 void pointwise(benchmark::State& state, const KernelTable* table, shapes::PointwiseShape shape, Direction direction) {
@@ -182,6 +200,11 @@ void fma_peak(benchmark::State& state) {
 void register_all() {
   benchmark::RegisterBenchmark("FmaPeak", fma_peak)->Unit(benchmark::kMillisecond)->UseRealTime();
   for (const KernelTable* table : {&reference_kernels(), &fast_kernels()}) {
+    for (Direction d : {Direction::kForward, Direction::kBackwardInput, Direction::kBackwardWeight})
+      benchmark::RegisterBenchmark(("Stem/" + std::string(direction_name(d)) + "/" + table->name).c_str(), stem,
+                                   table, d)
+          ->Unit(benchmark::kMillisecond)
+          ->UseRealTime();
     for (const auto& shape : shapes::kDepthwise)
       for (Direction d : {Direction::kForward, Direction::kBackwardInput, Direction::kBackwardWeight})
         benchmark::RegisterBenchmark(

@@ -3,15 +3,20 @@
 //
 // With Ci = 3 there is nothing to vectorise over the input channels, so every kernel vectorises over the
 // OUTPUT channels Co: one input value is broadcast and multiplied into a row of the (Ci, Co) weight slice.
-//   forward:  threads own output rows (n, oh); p.activation is applied to each accumulator before its store.
+//   forward:  threads own output rows (n, oh). Interior columns (every tap inside the image) run as register
+//             tiles of 6 pixels x 2 channel vectors: an implicit im2col GEMM with K = KH * KW * Ci whose A rows
+//             are read straight from x. Border columns and channels past the last full vector go per pixel,
+//             with bounds checks. p.activation is applied to each accumulator before its store.
 //   dw:       reduces over all output positions: threads own output rows and sum into private partial
-//             (KH, KW, Ci, Co) + (Co) buffers, added up at the end.
+//             (KH, KW, Ci, Co) + (Co) buffers, added up at the end. Interior columns are summed per row in
+//             register tiles of 9 taps x 2 channel vectors, so a partial is touched once per row, not per pixel.
 //   dx:       threads own input rows and gather from the dy positions that read them (no shared +=); each
 //             dx[ci] is a dot product over Co, vectorised and then summed across lanes. The stem's input is
-//             the image and normally needs no gradient, but this kernel is kept correct and tested anyway.
-// What it is not: an im2col + GEMM convolution (for Ci = 3 the im2col matrix would be 27 wide: too thin).
+//             the image and normally needs no gradient, so this one is kept simple, correct and tested.
+// What it is not: an explicit im2col + GEMM (for Ci = 3 the im2col matrix would be 27 wide: too thin to pack).
 #include <omp.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "engine/kernels/conv2d_ref.h"  // index4
@@ -23,28 +28,103 @@
 namespace mriscan {
 namespace {
 
-// y[n, oh, :, :] for one output row. x (N, H, W, Ci), w (KH, KW, Ci, Co), y row (OW, Co).
-void forward_row(const Conv2dParams& p, const float* x, const float* w, const float* bias, float* y, int n, int oh) {
+// The output columns [begin, end) whose KW taps all fall inside the input row: there, the taps of one kernel row
+// kh are one contiguous run of KW * Ci floats of x (columns ow*s - pad ... ow*s - pad + KW - 1, all channels),
+// read with no bounds checks. Columns outside it (the stem: only ow = 0) take the checked per-pixel path.
+struct Columns {
+  int begin, end;
+};
+Columns interior_columns(const Conv2dParams& p) {
+  const int begin = std::min(p.out_w, (p.pad + p.stride - 1) / p.stride);  // first ow with ow*s - pad >= 0
+  const int last_start = p.in_w - p.kernel_w;                             // last valid first tap column
+  const int end = last_start + p.pad < 0 ? 0 : std::min(p.out_w, (last_start + p.pad) / p.stride + 1);
+  return {begin, std::max(begin, end)};
+}
+
+// y[n, oh, ow, co_begin:] with bounds checks on every tap: the border columns, and the channels past the last
+// full vector. x (N, H, W, Ci), w (KH, KW, Ci, Co), y (N, OH, OW, Co).
+void forward_pixel(const Conv2dParams& p, const float* x, const float* w, const float* bias, float* y, int n, int oh,
+                   int ow, int64_t co_begin) {
   const int64_t Ci = p.in_c, Co = p.out_c;
-  for (int ow = 0; ow < p.out_w; ++ow) {
-    float* y_pixel = y + index4(n, oh, ow, 0, p.out_h, p.out_w, Co);  // (Co)
-    for_each_chunk(Co, [&](int64_t co, int count) {
-      FloatBatch acc = bias ? load_n(bias + co, count) : FloatBatch(0.0f);
-      for (int kh = 0; kh < p.kernel_h; ++kh) {
-        const int ih = oh * p.stride + kh - p.pad;
-        if (ih < 0 || ih >= p.in_h) continue;
-        for (int kw = 0; kw < p.kernel_w; ++kw) {
-          const int iw = ow * p.stride + kw - p.pad;
-          if (iw < 0 || iw >= p.in_w) continue;
-          const float* x_pixel = x + index4(n, ih, iw, 0, p.in_h, p.in_w, Ci);    // (Ci)
-          const float* w_tap = w + index4(kh, kw, 0, 0, p.kernel_w, Ci, Co);       // (Ci, Co)
-          for (int64_t ci = 0; ci < Ci; ++ci)
-            acc = xsimd::fma(FloatBatch(x_pixel[ci]), load_n(w_tap + ci * Co + co, count), acc);
-        }
+  float* y_pixel = y + index4(n, oh, ow, 0, p.out_h, p.out_w, Co);  // (Co)
+  for_each_chunk(Co - co_begin, [&](int64_t chunk, int count) {
+    const int64_t co = co_begin + chunk;
+    FloatBatch acc = bias ? load_n(bias + co, count) : FloatBatch(0.0f);
+    for (int kh = 0; kh < p.kernel_h; ++kh) {
+      const int ih = oh * p.stride + kh - p.pad;
+      if (ih < 0 || ih >= p.in_h) continue;
+      for (int kw = 0; kw < p.kernel_w; ++kw) {
+        const int iw = ow * p.stride + kw - p.pad;
+        if (iw < 0 || iw >= p.in_w) continue;
+        const float* x_pixel = x + index4(n, ih, iw, 0, p.in_h, p.in_w, Ci);  // (Ci)
+        const float* w_tap = w + index4(kh, kw, 0, 0, p.kernel_w, Ci, Co);     // (Ci, Co)
+        for (int64_t ci = 0; ci < Ci; ++ci)
+          acc = xsimd::fma(FloatBatch(x_pixel[ci]), load_n(w_tap + ci * Co + co, count), acc);
       }
-      store_n(y_pixel + co, activate(p.activation, acc), count);
-    });
+    }
+    store_n(y_pixel + co, activate(p.activation, acc), count);
+  });
+}
+
+// y[n, oh, ow : ow + kPixels, co : co + kVecs * V] for interior columns, as a register tile of kPixels x kVecs
+// accumulators: per tap, kVecs weight vectors are loaded once and each of the kPixels input values is broadcast
+// once, for kPixels * kVecs FMAs (the per-pixel path loads a weight vector per FMA). This is an im2col GEMM
+// (K = KH * KW * Ci) whose A rows are read straight from x: row kh's taps of pixel ow start at column ow*s - pad.
+template <int kPixels, int kVecs>
+void forward_tile(const Conv2dParams& p, const float* x, const float* w, const float* bias, float* y, int n, int oh,
+                  int ow, int64_t co) {
+  const int64_t Ci = p.in_c, Co = p.out_c;
+  const int64_t row_taps = int64_t(p.kernel_w) * Ci;     // L: one kernel row's taps, (KW, Ci) flattened
+  const int64_t pixel_step = int64_t(p.stride) * Ci;     // x offset from one output column's taps to the next
+  FloatBatch acc[kPixels][kVecs];                         // (kPixels, kVecs * V)
+  for (int v = 0; v < kVecs; ++v) {
+    const FloatBatch start = bias ? FloatBatch::load_unaligned(bias + co + v * kVectorWidth) : FloatBatch(0.0f);
+    for (int i = 0; i < kPixels; ++i) acc[i][v] = start;
   }
+  for (int kh = 0; kh < p.kernel_h; ++kh) {
+    const int ih = oh * p.stride + kh - p.pad;
+    if (ih < 0 || ih >= p.in_h) continue;
+    const float* x_taps = x + index4(n, ih, ow * p.stride - p.pad, 0, p.in_h, p.in_w, Ci);  // (kPixels, L), strided
+    const float* w_row = w + kh * row_taps * Co + co;                                     // (L, Co)
+    for (int64_t j = 0; j < row_taps; ++j) {
+      FloatBatch wv[kVecs];  // (kVecs * V)
+      for (int v = 0; v < kVecs; ++v) wv[v] = FloatBatch::load_unaligned(w_row + j * Co + v * kVectorWidth);
+      for (int i = 0; i < kPixels; ++i) {
+        const FloatBatch xv(x_taps[i * pixel_step + j]);
+        for (int v = 0; v < kVecs; ++v) acc[i][v] = xsimd::fma(xv, wv[v], acc[i][v]);
+      }
+    }
+  }
+  for (int i = 0; i < kPixels; ++i) {
+    float* y_pixel = y + index4(n, oh, ow + i, co, p.out_h, p.out_w, Co);  // (kVecs * V) of (Co)
+    for (int v = 0; v < kVecs; ++v)
+      activate(p.activation, acc[i][v]).store_unaligned(y_pixel + v * kVectorWidth);
+  }
+}
+
+// The interior columns [begin, end) of one output row, channels [co, co + kVecs * V): tiles of 6 pixels, then
+// single pixels. 6 x 2 = 12 accumulators cover the FMA latency times its ports (4 x 2) with room to spare.
+template <int kVecs>
+void forward_interior(const Conv2dParams& p, const float* x, const float* w, const float* bias, float* y, int n,
+                      int oh, Columns columns, int64_t co) {
+  constexpr int kPixels = 6;
+  int ow = columns.begin;
+  for (; ow + kPixels <= columns.end; ow += kPixels) forward_tile<kPixels, kVecs>(p, x, w, bias, y, n, oh, ow, co);
+  for (; ow < columns.end; ++ow) forward_tile<1, kVecs>(p, x, w, bias, y, n, oh, ow, co);
+}
+
+// y[n, oh, :, :] for one output row: interior columns in register tiles over full channel vectors (two at a time,
+// then one), everything else per pixel with bounds checks.
+void forward_row(const Conv2dParams& p, const float* x, const float* w, const float* bias, float* y, int n, int oh) {
+  const Columns columns = interior_columns(p);
+  const int64_t full = p.out_c / kVectorWidth * kVectorWidth;  // channels covered by whole vectors
+  for (int ow = 0; ow < p.out_w; ++ow)
+    if (ow < columns.begin || ow >= columns.end) forward_pixel(p, x, w, bias, y, n, oh, ow, 0);
+  int64_t co = 0;
+  for (; co + 2 * kVectorWidth <= full; co += 2 * kVectorWidth) forward_interior<2>(p, x, w, bias, y, n, oh, columns, co);
+  if (co < full) forward_interior<1>(p, x, w, bias, y, n, oh, columns, co);
+  if (full < p.out_c)
+    for (int ow = columns.begin; ow < columns.end; ++ow) forward_pixel(p, x, w, bias, y, n, oh, ow, full);
 }
 
 // dx[n, ih, :, :] += everything that reads it, for one input row (gather form of the reference's scatter):
@@ -73,33 +153,97 @@ void backward_input_row(const Conv2dParams& p, const float* dy, const float* w, 
   }
 }
 
-// partial (KH, KW, Ci, Co) += x * dy over one output row; partial_bias (Co) += dy over the row.
-void backward_weight_row(const Conv2dParams& p, const float* x, const float* dy, float* partial,
-                         float* partial_bias, int n, int oh) {
+// partial (KH, KW, Ci, Co)[..., co_begin:] += x * dy at one output pixel, with bounds checks on every tap.
+void backward_weight_pixel(const Conv2dParams& p, const float* x, const float* dy, float* partial, int n, int oh,
+                           int ow, int64_t co_begin) {
   const int64_t Ci = p.in_c, Co = p.out_c;
-  for (int ow = 0; ow < p.out_w; ++ow) {
-    const float* dy_pixel = dy + index4(n, oh, ow, 0, p.out_h, p.out_w, Co);  // (Co)
-    for_each_chunk(Co, [&](int64_t co, int count) {
-      store_n(partial_bias + co, load_n(partial_bias + co, count) + load_n(dy_pixel + co, count), count);
-    });
-    for (int kh = 0; kh < p.kernel_h; ++kh) {
-      const int ih = oh * p.stride + kh - p.pad;
-      if (ih < 0 || ih >= p.in_h) continue;
-      for (int kw = 0; kw < p.kernel_w; ++kw) {
-        const int iw = ow * p.stride + kw - p.pad;
-        if (iw < 0 || iw >= p.in_w) continue;
-        const float* x_pixel = x + index4(n, ih, iw, 0, p.in_h, p.in_w, Ci);  // (Ci)
-        float* dw_tap = partial + index4(kh, kw, 0, 0, p.kernel_w, Ci, Co);    // (Ci, Co)
-        for (int64_t ci = 0; ci < Ci; ++ci) {
-          const FloatBatch xv(x_pixel[ci]);
-          float* dw_row = dw_tap + ci * Co;  // (Co)
-          for_each_chunk(Co, [&](int64_t co, int count) {
-            store_n(dw_row + co, xsimd::fma(xv, load_n(dy_pixel + co, count), load_n(dw_row + co, count)), count);
-          });
-        }
+  const float* dy_pixel = dy + index4(n, oh, ow, 0, p.out_h, p.out_w, Co);  // (Co)
+  for (int kh = 0; kh < p.kernel_h; ++kh) {
+    const int ih = oh * p.stride + kh - p.pad;
+    if (ih < 0 || ih >= p.in_h) continue;
+    for (int kw = 0; kw < p.kernel_w; ++kw) {
+      const int iw = ow * p.stride + kw - p.pad;
+      if (iw < 0 || iw >= p.in_w) continue;
+      const float* x_pixel = x + index4(n, ih, iw, 0, p.in_h, p.in_w, Ci);  // (Ci)
+      float* dw_tap = partial + index4(kh, kw, 0, 0, p.kernel_w, Ci, Co);    // (Ci, Co)
+      for (int64_t ci = 0; ci < Ci; ++ci) {
+        const FloatBatch xv(x_pixel[ci]);
+        float* dw_row = dw_tap + ci * Co;  // (Co)
+        for_each_chunk(Co - co_begin, [&](int64_t chunk, int count) {
+          const int64_t co = co_begin + chunk;
+          store_n(dw_row + co, xsimd::fma(xv, load_n(dy_pixel + co, count), load_n(dw_row + co, count)), count);
+        });
       }
     }
   }
+}
+
+// partial[kh, taps j0 : j0 + kTaps of the flattened (KW, Ci), co : co + kVecs * V] += x * dy summed over the
+// interior columns of one output row, in kTaps x kVecs register accumulators: per pixel, kVecs dy vectors are
+// loaded once and kTaps input values broadcast, and partial is touched once per row, not once per pixel.
+template <int kTaps, int kVecs>
+void backward_weight_tile(const Conv2dParams& p, const float* x, const float* dy, float* partial, int n, int oh,
+                          Columns columns, int kh, int64_t j0, int64_t co) {
+  const int64_t Ci = p.in_c, Co = p.out_c, row_taps = int64_t(p.kernel_w) * Ci;
+  const int64_t pixel_step = int64_t(p.stride) * Ci;
+  const int ih = oh * p.stride + kh - p.pad;
+  const float* x_taps = x + index4(n, ih, columns.begin * p.stride - p.pad, j0, p.in_h, p.in_w, Ci);  // strided
+  const float* dy_row = dy + index4(n, oh, columns.begin, co, p.out_h, p.out_w, Co);                  // strided
+  FloatBatch acc[kTaps][kVecs] = {};                                                                  // (kTaps, kVecs * V)
+  for (int ow = columns.begin; ow < columns.end; ++ow, x_taps += pixel_step, dy_row += Co) {
+    FloatBatch dyv[kVecs];  // (kVecs * V)
+    for (int v = 0; v < kVecs; ++v) dyv[v] = FloatBatch::load_unaligned(dy_row + v * kVectorWidth);
+    for (int t = 0; t < kTaps; ++t) {
+      const FloatBatch xv(x_taps[t]);
+      for (int v = 0; v < kVecs; ++v) acc[t][v] = xsimd::fma(xv, dyv[v], acc[t][v]);
+    }
+  }
+  float* dw = partial + (kh * row_taps + j0) * Co + co;  // (kTaps, Co) rows of (KH * L, Co)
+  for (int t = 0; t < kTaps; ++t)
+    for (int v = 0; v < kVecs; ++v) {
+      float* out = dw + t * Co + v * kVectorWidth;
+      (FloatBatch::load_unaligned(out) + acc[t][v]).store_unaligned(out);
+    }
+}
+
+// One kernel row kh's taps for channels [co, co + kVecs * V), in groups that fit the registers: 9 taps (the
+// stem's 3 x 3 channels) x 2 vectors = 18 accumulators with AVX-512's 32 registers, fewer with 16.
+template <int kVecs>
+void backward_weight_taps(const Conv2dParams& p, const float* x, const float* dy, float* partial, int n, int oh,
+                          Columns columns, int kh, int64_t co) {
+  constexpr int kGroup = kVectorWidth >= 16 ? 9 : 4;
+  const int64_t row_taps = int64_t(p.kernel_w) * p.in_c;
+  int64_t j = 0;
+  for (; j + kGroup <= row_taps; j += kGroup)
+    backward_weight_tile<kGroup, kVecs>(p, x, dy, partial, n, oh, columns, kh, j, co);
+  for (; j < row_taps; ++j) backward_weight_tile<1, kVecs>(p, x, dy, partial, n, oh, columns, kh, j, co);
+}
+
+// partial (KH, KW, Ci, Co) += x * dy over one output row; partial_bias (Co) += dy over the row.
+void backward_weight_row(const Conv2dParams& p, const float* x, const float* dy, float* partial,
+                         float* partial_bias, int n, int oh) {
+  const int64_t Co = p.out_c;
+  const float* dy_row = dy + index4(n, oh, 0, 0, p.out_h, p.out_w, Co);  // (OW, Co)
+  for_each_chunk(Co, [&](int64_t co, int count) {
+    FloatBatch sum = load_n(partial_bias + co, count);
+    for (int ow = 0; ow < p.out_w; ++ow) sum += load_n(dy_row + ow * Co + co, count);
+    store_n(partial_bias + co, sum, count);
+  });
+  const Columns columns = interior_columns(p);
+  const int64_t full = Co / kVectorWidth * kVectorWidth;  // channels covered by whole vectors
+  for (int ow = 0; ow < p.out_w; ++ow)
+    if (ow < columns.begin || ow >= columns.end) backward_weight_pixel(p, x, dy, partial, n, oh, ow, 0);
+  if (columns.begin == columns.end) return;
+  for (int kh = 0; kh < p.kernel_h; ++kh) {
+    const int ih = oh * p.stride + kh - p.pad;
+    if (ih < 0 || ih >= p.in_h) continue;
+    int64_t co = 0;
+    for (; co + 2 * kVectorWidth <= full; co += 2 * kVectorWidth)
+      backward_weight_taps<2>(p, x, dy, partial, n, oh, columns, kh, co);
+    if (co < full) backward_weight_taps<1>(p, x, dy, partial, n, oh, columns, kh, co);
+  }
+  if (full < Co)
+    for (int ow = columns.begin; ow < columns.end; ++ow) backward_weight_pixel(p, x, dy, partial, n, oh, ow, full);
 }
 
 }  // namespace

@@ -106,6 +106,12 @@ inline std::vector<ConvCase> conv_cases() {
     for (int size : {1, 2, 3, 7, 8})
       for (int stride : {1, 2}) cases.push_back({(out_c + size) % 2 ? 3 : 1, size, size, 3, out_c, 3, stride, 1});
   cases.push_back({3, 56, 56, 3, 32, 3, 2, 1});              // the MobileNetV2 stem, on a smaller image
+  // Rows wide enough for several register tiles of interior columns plus leftovers, with every channel split
+  // the fast kernels make (two vectors, one, a tail), odd tap counts and a 5x5 kernel.
+  for (int out_c : {kVectorWidth, 2 * kVectorWidth, 3 * kVectorWidth + 5, 2 * kVectorWidth + 1})
+    for (int stride : {1, 2}) cases.push_back({2, 5, 31, out_c % 2 ? 4 : 3, out_c, 3, stride, 1});
+  cases.push_back({1, 9, 40, 5, 2 * kVectorWidth, 5, 2, 2});
+  cases.push_back({1, 6, 23, 2, kVectorWidth, 3, 1, 0});  // no padding: every column is interior
   cases.push_back({1, 8, 7, 1, kVectorWidth + 1, 1, 1, 0});  // 1x1 kernel
   cases.push_back({1, 7, 8, 2, 2 * kVectorWidth + 3, 5, 2, 2});
   return cases;
