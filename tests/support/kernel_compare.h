@@ -77,6 +77,11 @@ inline std::vector<DepthwiseCase> depthwise_cases() {
   cases.push_back({3, 56, 56, kVectorWidth - 1, 3, 2, 1});
   cases.push_back({1, 56, 56, 2 * kVectorWidth, 3, 2, 1});
   cases.push_back({3, 7, 7, kVectorWidth + 1, 5, 2, 2});
+  // Rows wide enough for several register tiles of interior columns and leftovers after them.
+  for (int stride : {1, 2}) {
+    cases.push_back({2, 5, 23, kVectorWidth + 1, 3, stride, 1});
+    cases.push_back({1, 4, 19, 2 * kVectorWidth, 3, stride, 0});
+  }
   return cases;
 }
 
