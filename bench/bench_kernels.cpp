@@ -6,6 +6,7 @@
 // DepthwiseBnReLU6 / PointwiseBnReLU6 time one conv + eval-mode BN + ReLU6 forward both ways: unfused, as the taped
 // network runs it (conv, channel_affine_forward, relu6_forward: three passes over the output), and fused, as
 // models/folded_conv.h runs it (one kernel: BN folded into the weights and bias, ReLU6 in the epilogue).
+// BatchNormTrain / BatchNormTrainBackward time batch norm's training forward and fused BN + ReLU6 backward.
 // Stem times the first, dense 3x3 stride-2 conv (3 -> 32 channels).
 // FmaPeak measures the machine's fused multiply-add throughput (FLOPS on OMP_NUM_THREADS threads), the ceiling
 // that bench/compare_pytorch.py reports each pointwise GEMM against: a measured peak, not a datasheet's.
@@ -172,6 +173,23 @@ void batchnorm_train(benchmark::State& state, const KernelTable* table, shapes::
   set_counters(state, 6.0 * n, 4.0 * 3 * n);  // two reads of x (statistics, normalisation), one write of y
 }
 
+// The fused BN + ReLU6 backward as training runs it: the sums pass, then dx stored (the first gradient of x).
+void batchnorm_train_backward(benchmark::State& state, const KernelTable* table, shapes::DepthwiseShape shape) {
+  BatchNormParams p{.rows = int64_t(bench_batch()) * shape.h * shape.w, .channels = shape.channels,
+                    .activation = Activation::kReLU6, .accumulate_dx = false};
+  const size_t n = size_t(p.rows) * p.channels;
+  std::vector<float> x = random_buffer(n), dy = random_buffer(n), dx(n), gamma = random_buffer(p.channels),
+                     beta = random_buffer(p.channels);
+  std::vector<float> mean(p.channels), inv_std(p.channels), dgamma(p.channels), dbeta(p.channels);
+  table->batchnorm_train_forward(p, x.data(), gamma.data(), beta.data(), dx.data(), mean.data(), inv_std.data());
+  for (auto _ : state) {
+    table->batchnorm_train_backward(p, dy.data(), x.data(), gamma.data(), beta.data(), mean.data(), inv_std.data(),
+                                    dx.data(), dgamma.data(), dbeta.data());
+    benchmark::ClobberMemory();
+  }
+  set_counters(state, 14.0 * n, 4.0 * 5 * n);  // dy and x read twice (sums, input pass), dx written once
+}
+
 // Independent FMA chains, enough to cover the FMA latency (4 cycles) times the FMA ports (2): every thread
 // runs kChains accumulators for kSteps steps, so the loop is bound by FMA throughput alone.
 void fma_peak(benchmark::State& state) {
@@ -244,6 +262,11 @@ void register_all() {
     for (const auto& shape : shapes::kDepthwise)
       benchmark::RegisterBenchmark(("BatchNormTrain/" + std::string(shape.name) + "/" + table->name).c_str(),
                                    batchnorm_train, table, shape)
+          ->Unit(benchmark::kMillisecond)
+          ->UseRealTime();
+    for (const auto& shape : shapes::kDepthwise)
+      benchmark::RegisterBenchmark(("BatchNormTrainBackward/" + std::string(shape.name) + "/" + table->name).c_str(),
+                                   batchnorm_train_backward, table, shape)
           ->Unit(benchmark::kMillisecond)
           ->UseRealTime();
   }

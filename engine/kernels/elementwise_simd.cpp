@@ -31,13 +31,12 @@ void relu6_forward_simd(int64_t n, const float* x, float* y) {
 }
 
 void relu6_backward_simd(int64_t n, const float* x, const float* dy, float* dx) {
-  const FloatBatch zero(0.0f), six(6.0f);
   parallel_for_blocks(n, kGrain, [&](int64_t begin, int64_t end) {
     for_each_chunk(end - begin, [&](int64_t i, int count) {
       const int64_t at = begin + i;
-      const FloatBatch xv = load_n(x + at, count);
-      const auto passes = (xv > zero) && (xv < six);  // the gradient flows only where ReLU6 is the identity
-      store_n(dx + at, load_n(dx + at, count) + xsimd::select(passes, load_n(dy + at, count), zero), count);
+      // The gradient flows only where ReLU6 is the identity, 0 < x < 6.
+      const FloatBatch passed = activation_grad(Activation::kReLU6, load_n(x + at, count), load_n(dy + at, count));
+      store_n(dx + at, load_n(dx + at, count) + passed, count);
     });
   });
 }

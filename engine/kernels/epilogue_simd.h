@@ -20,10 +20,11 @@ inline FloatBatch activate(Activation activation, const FloatBatch& v) {
 
 // The gradient of the activation's input from that input v (or its output: ReLU6's window 0 < v < 6 is the same
 // on both sides) and the output's gradient dz: dz where 0 < v < 6 (kReLU6), dz everywhere (kNone; v is then not
-// read, so callers may pass any batch).
+// read, so callers may pass any batch). dz goes through in_register (simd.h): a plain load and a blend, not a
+// masked load.
 inline FloatBatch activation_grad(Activation activation, const FloatBatch& v, const FloatBatch& dz) {
   if (activation == Activation::kReLU6)
-    return xsimd::select((v > FloatBatch(0.0f)) && (v < FloatBatch(6.0f)), dz, FloatBatch(0.0f));
+    return xsimd::select((v > FloatBatch(0.0f)) && (v < FloatBatch(6.0f)), in_register(dz), FloatBatch(0.0f));
   return dz;
 }
 
