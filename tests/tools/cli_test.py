@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Tests of the `mriscan` command line as a user meets it: --help generated from each command's option list (for
 `train`, from TrainConfig's field table, defaults included), unknown options and bad values refused with a
-clear message and a non-zero exit, `bench --json` reporting milliseconds in both `median_ms` and `runs_ms`,
-`--precision` honoured or clearly refused, and
+clear message and a non-zero exit, `bench --json` reporting milliseconds in both `median_ms` and `runs_ms` (and
+`--profile` per op, within the step's wall time), `--precision` honoured or clearly refused, and
 (where mpirun exists) a data-parallel `train` whose ranks fail ending the whole job with the error, not hanging.
 Run by ctest as `Cli` with the binary's path; prints one line per check and exits 1 if any failed.
 What it is not: a test of training quality (tests/train/) or of the server (tests/server/).
@@ -71,6 +71,20 @@ def main() -> int:
             median_ms = report[workload]["median_ms"]
             check(f"bench {workload}: median_ms is the median of runs_ms (both milliseconds)",
                   abs(statistics.median(runs) - median_ms) <= 1e-9 * max(1.0, median_ms), f"{runs} vs {median_ms}")
+    # --profile: per-op times of one training step, and how much of that step's wall time the ops account for.
+    profiled = run("bench", "--workloads", "train", "--width", "0.35", "--image-size", "64", "--batch", "4",
+                   "--repeats", "1", "--profile", "--json")
+    check("bench --profile exits 0", profiled.returncode == 0, profiled.stderr)
+    if profiled.returncode == 0:
+        profile = json.loads(profiled.stdout)["train"]["profile"]
+        ops = profile["ops"]
+        summed = sum(op["forward_ms"] + op["backward_ms"] for op in ops.values())
+        check("bench --profile times the network's ops, forward and backward",
+              {"batch_norm", "pointwise_conv2d", "depthwise_conv2d"} <= set(ops)
+              and all(op["backward_ms"] > 0 for name, op in ops.items() if name == "pointwise_conv2d"), str(ops))
+        check("bench --profile: ops_ms is the sum of the ops and no more than the step's wall_ms",
+              abs(summed - profile["ops_ms"]) <= 1e-6 * max(1.0, summed) and 0 < profile["ops_ms"] <= profile["wall_ms"],
+              str(profile))
     # --precision: a bad name is refused naming the choices; bf16 runs where the build has AVX512-BF16 (the
     # report says so) and is refused with a message naming the instructions elsewhere, never a silent fp32 run.
     tiny = ["--workloads", "infer1", "--width", "0.35", "--image-size", "64", "--repeats", "1", "--json"]
