@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "engine/kernels/dispatch.h"
+#include "engine/kernels/matmul_precision.h"
 #include "layers/conv2d.h"
 #include "layers/depthwise_conv2d.h"
 #include "layers/pointwise_conv2d.h"
@@ -54,12 +55,49 @@ FoldedConv::FoldedConv(const Layer& conv, const BatchNorm2d& bn, Activation acti
   for (int64_t i = 0; i < w.numel(); ++i) weight_[i] = static_cast<float>(w[i] * scale[i % C]);
 }
 
-Tensor FoldedConv::forward(const Tensor& x) const {
-  const Shape& s = x.shape();
+void FoldedConv::check_input(const Shape& s) const {
   if (s.rank() != 4 || s[3] != in_channels_ || s[1] + 2 * pad_ < kernel_ || s[2] + 2 * pad_ < kernel_)
     throw std::invalid_argument("FoldedConv: expected input (N, H, W, " + std::to_string(in_channels_) +
                                 ") covering the " + std::to_string(kernel_) + "x" + std::to_string(kernel_) +
                                 " kernel, got " + s.str() + " (weight " + weight_.shape().str() + ")");
+}
+
+DepthwiseParams FoldedConv::depthwise_params(const Shape& s) const {
+  const int in_h = static_cast<int>(s[1]), in_w = static_cast<int>(s[2]);
+  return {.batch = static_cast<int>(s[0]), .in_h = in_h, .in_w = in_w, .channels = in_channels_,
+          .out_h = conv_output_size(in_h, kernel_, stride_, pad_), .out_w = conv_output_size(in_w, kernel_, stride_, pad_),
+          .kernel = kernel_, .stride = stride_, .pad = pad_, .activation = activation_};
+}
+
+bool FoldedConv::hands_off_bf16_to(const FoldedConv& next) const {
+  return kind_ == Kind::kDepthwise && next.kind_ == Kind::kPointwise && next.in_channels_ == out_channels_ &&
+         out_channels_ % 2 == 0 && matmul_precision() == MatmulPrecision::kBFloat16;
+}
+
+Bf16Activation FoldedConv::forward_bf16(const Tensor& x) const {
+  if (kind_ != Kind::kDepthwise) throw std::logic_error("FoldedConv::forward_bf16: not a depthwise conv");
+  check_input(x.shape());
+  const DepthwiseParams p = depthwise_params(x.shape());
+  Bf16Activation y{.shape = Shape{p.batch, p.out_h, p.out_w, out_channels_}, .storage = nullptr};  // overwritten
+  y.storage = allocate_aligned((y.shape.numel() + 1) / 2);
+  kernels().depthwise_forward_bf16(p, x.data(), weight_.data(), bias_.data(), y.data());
+  return y;
+}
+
+Tensor FoldedConv::forward(const Bf16Activation& x) const {
+  if (kind_ != Kind::kPointwise || in_channels_ % 2 != 0)
+    throw std::logic_error("FoldedConv::forward(Bf16Activation): not a pointwise conv with an even input width");
+  check_input(x.shape);
+  const Shape& s = x.shape;
+  Tensor y = Tensor::uninitialized(Shape{s[0], s[1], s[2], out_channels_});  // (N, H, W, C_out), overwritten
+  kernels().gemm_bias_act_bf16_a({.m = static_cast<int>(s[0] * s[1] * s[2]), .n = out_channels_, .k = in_channels_},
+                                 x.data(), weight_.data(), bias_.data(), activation_, y.data());
+  return y;
+}
+
+Tensor FoldedConv::forward(const Tensor& x) const {
+  const Shape& s = x.shape();
+  check_input(s);
   const int batch = static_cast<int>(s[0]), in_h = static_cast<int>(s[1]), in_w = static_cast<int>(s[2]);
   const int out_h = conv_output_size(in_h, kernel_, stride_, pad_);
   const int out_w = conv_output_size(in_w, kernel_, stride_, pad_);
@@ -72,13 +110,9 @@ Tensor FoldedConv::forward(const Tensor& x) const {
       kernels().conv2d_forward(p, x.data(), weight_.data(), bias_.data(), y.data());
       break;
     }
-    case Kind::kDepthwise: {
-      const DepthwiseParams p = {.batch = batch, .in_h = in_h, .in_w = in_w, .channels = in_channels_,
-                                 .out_h = out_h, .out_w = out_w, .kernel = kernel_, .stride = stride_, .pad = pad_,
-                                 .activation = activation_};
-      kernels().depthwise_forward(p, x.data(), weight_.data(), bias_.data(), y.data());
+    case Kind::kDepthwise:
+      kernels().depthwise_forward(depthwise_params(s), x.data(), weight_.data(), bias_.data(), y.data());
       break;
-    }
     case Kind::kPointwise:
       // y(M, C_out) = act(x(M, C_in) . w'(C_in, C_out) + b'), M = N*H*W
       kernels().gemm_bias_act({.m = batch * in_h * in_w, .n = out_channels_, .k = in_channels_}, x.data(),

@@ -11,8 +11,12 @@
 //
 // What it is: an immutable copy of the folded weights, taken from a Conv2d, DepthwiseConv2d or PointwiseConv2d
 // and the BatchNorm2d that follows it; later changes to those layers do not reach it.
+// Under bf16 precision a depthwise conv hands its output to the pointwise conv after it as bf16 (Bf16Activation).
 // What it is not: a Layer: no tape, no gradients, no training-mode (batch statistics) batch norm.
 #pragma once
+
+#include <cstdint>
+#include <memory>
 
 #include "engine/kernels/params.h"
 #include "engine/tensor.h"
@@ -20,6 +24,15 @@
 #include "layers/layer.h"
 
 namespace mriscan {
+
+// An activation (N, H, W, C) stored as bf16 (the bits engine/kernels/bf16.h gives): what a depthwise conv hands
+// to the pointwise conv after it when the products run in bf16, which would round it to exactly these values.
+struct Bf16Activation {
+  Shape shape;                       // (N, H, W, C)
+  std::shared_ptr<float[]> storage;  // numel bf16 values in (numel + 1) / 2 floats' bytes (the tensor allocator's)
+  uint16_t* data() { return reinterpret_cast<uint16_t*>(storage.get()); }
+  const uint16_t* data() const { return reinterpret_cast<const uint16_t*>(storage.get()); }
+};
 
 class FoldedConv {
  public:
@@ -30,6 +43,12 @@ class FoldedConv {
   // x (N, H, W, C_in) -> y (N, OH, OW, C_out), a new tensor; throws std::invalid_argument naming the shapes when x
   // does not fit.
   Tensor forward(const Tensor& x) const;
+  // The bf16 hand-off (engine/kernels/dispatch.h): true when this is a depthwise conv, `next` the pointwise conv
+  // reading its output with an even channel count, and the products run in bf16 (matmul_precision.h). Then
+  // next.forward(forward_bf16(x)) is next.forward(forward(x)) to the bit, with half the bytes between them.
+  bool hands_off_bf16_to(const FoldedConv& next) const;
+  Bf16Activation forward_bf16(const Tensor& x) const;  // depthwise only
+  Tensor forward(const Bf16Activation& x) const;       // pointwise only
 
   int in_channels() const { return in_channels_; }
   int out_channels() const { return out_channels_; }
@@ -38,6 +57,8 @@ class FoldedConv {
 
  private:
   enum class Kind { kDense, kDepthwise, kPointwise };
+  void check_input(const Shape& s) const;                  // throws std::invalid_argument naming the shapes
+  DepthwiseParams depthwise_params(const Shape& s) const;  // a depthwise conv's kernel params for input s
 
   Kind kind_ = Kind::kPointwise;
   int in_channels_ = 0, out_channels_ = 0;

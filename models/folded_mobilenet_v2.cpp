@@ -49,7 +49,15 @@ Tensor FoldedMobileNetV2::forward_blocks(const Tensor& x, int begin, int end) co
   for (int i = begin; i < end; ++i) {
     const Block& block = blocks_[i];
     const Tensor block_input = h;  // (N, H, W, C_in), kept for the residual
-    for (const FoldedConv& conv : block.convs) h = conv.forward(h);
+    for (size_t j = 0; j < block.convs.size(); ++j) {
+      const FoldedConv& conv = block.convs[j];
+      if (j + 1 < block.convs.size() && conv.hands_off_bf16_to(block.convs[j + 1])) {
+        h = block.convs[j + 1].forward(conv.forward_bf16(h));  // depthwise -> project, bf16 between (folded_conv.h)
+        ++j;
+      } else {
+        h = conv.forward(h);
+      }
+    }
     if (block.residual) kernels().add_forward(h.numel(), h.data(), block_input.data(), h.data());  // h += x, in place
   }
   return h;

@@ -4,7 +4,9 @@
 // way, so both agree bit for bit on every input:
 //   round to nearest, ties to even, on the 16 bits dropped: bits + 0x7FFF + (bit 16 of bits), then >> 16
 //   denormal inputs are treated as zero (keeping their sign), as the instruction does; NaN stays a quiet NaN.
-// What it is not: a storage type for tensors (activations and weights stay float32; only GEMM inputs are rounded).
+// What it is not: a storage type for tensors (activations and weights stay float32; only GEMM inputs are rounded,
+// and the one activation stored as bf16, the folded network's depthwise -> pointwise hand-off, holds exactly the
+// values the product would round it to: models/folded_conv.h).
 #pragma once
 
 #include <cstdint>

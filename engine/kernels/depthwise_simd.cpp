@@ -14,8 +14,10 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <vector>
 
+#include "engine/kernels/bf16.h"
 #include "engine/kernels/conv2d_ref.h"  // index4
 #include "engine/kernels/depthwise_ref.h"
 #include "engine/kernels/epilogue_simd.h"
@@ -92,18 +94,17 @@ constexpr int kTilePixels = 6;  // also the stride-1 input gradient's tile
   }
 }
 
-// y[n, oh, :, :] for one output row. x rows (W, C), y row (OW, C), w (K, K, C).
+// y_row = y[n, oh, :, :], one output row (OW, C). x rows (W, C), w (K, K, C).
 // Stride 1: channel chunk outer, pixels inner: the chunk's nine weights and bias are loaded into registers once
 // per row, so the pixel loop only streams x and y; interior pixels (all nine taps inside the image) skip every
 // bounds check and go six at a time through forward_tile (1.2-1.6x on the stride-1 layers of 14x14 and up,
 // measured alternating); the border pixels take the checked path. Other strides: pixels outer (below).
 // (Blocking the row into groups of 8..32 pixels, to keep the input columns in L1 across chunks, measured no
 // better, and 30% slower on the stride-2 layers.)
-void forward_row(const DepthwiseParams& p, const float* x, const float* w, const float* bias, float* y, int n,
+void forward_row(const DepthwiseParams& p, const float* x, const float* w, const float* bias, float* y_row, int n,
                  int oh) {
   const int64_t C = p.channels;
   const TapRows in = input_rows_of_output_row(p, x, n, oh);
-  float* y_row = y + index4(n, oh, 0, 0, p.out_h, p.out_w, C);  // (OW, C)
   const bool all_rows = in.ok[0] && in.ok[1] && in.ok[2];
   const InteriorColumns interior = interior_columns(p.in_w, p.out_w, p.stride, p.pad);
   if (p.stride != 1) {
@@ -310,6 +311,16 @@ void backward_weight_row(const DepthwiseParams& p, const float* x, const float* 
   });
 }
 
+// out (n) = bf16_bits of x (n) (bf16.h): with AVX512-BF16, vcvtneps2bf16, which rounds the same way, 16 at a time.
+void round_to_bf16(int64_t n, const float* x, uint16_t* out) {
+  int64_t i = 0;
+#if defined(__AVX512BF16__)
+  for (; i + 16 <= n; i += 16)
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(x + i)));
+#endif
+  for (; i < n; ++i) out[i] = bf16_bits(x[i]);
+}
+
 }  // namespace
 
 void depthwise_forward_simd(const DepthwiseParams& p, const float* x, const float* w, const float* bias,
@@ -318,7 +329,32 @@ void depthwise_forward_simd(const DepthwiseParams& p, const float* x, const floa
   // Each thread owns whole output rows (n, oh): disjoint writes, and its input rows are read from cache.
 #pragma omp parallel for collapse(2) schedule(static) num_threads(num_threads())
   for (int n = 0; n < p.batch; ++n)
-    for (int oh = 0; oh < p.out_h; ++oh) forward_row(p, x, w, bias, y, n, oh);
+    for (int oh = 0; oh < p.out_h; ++oh)
+      forward_row(p, x, w, bias, y + index4(n, oh, 0, 0, p.out_h, p.out_w, p.channels), n, oh);
+}
+
+void depthwise_forward_bf16_simd(const DepthwiseParams& p, const float* x, const float* w, const float* bias,
+                                 uint16_t* y_bf16) {
+  const int64_t row_size = int64_t(p.out_w) * p.channels;  // one output row (OW, C)
+  if (p.kernel != K) {  // the reference's float32 output, then the same rounding
+    std::vector<float> y(size_t(p.batch) * p.out_h * row_size);  // (N, OH, OW, C)
+    depthwise_forward_ref<float>(p, x, w, bias, y.data());
+    round_to_bf16(int64_t(y.size()), y.data(), y_bf16);
+    return;
+  }
+  // Each output row is computed in float32 into the thread's own row buffer (at most 112 x 96 floats: in cache),
+  // then rounded into y_bf16: only the bf16 bytes go to memory.
+#pragma omp parallel num_threads(num_threads())
+  {
+    thread_local std::vector<float> row;  // (OW, C), reused across calls
+    row.resize(static_cast<size_t>(row_size));
+#pragma omp for collapse(2) schedule(static)
+    for (int n = 0; n < p.batch; ++n)
+      for (int oh = 0; oh < p.out_h; ++oh) {
+        forward_row(p, x, w, bias, row.data(), n, oh);
+        round_to_bf16(row_size, row.data(), y_bf16 + index4(n, oh, 0, 0, p.out_h, p.out_w, p.channels));
+      }
+  }
 }
 
 void depthwise_backward_input_simd(const DepthwiseParams& p, const float* dy, const float* w, float* dx) {

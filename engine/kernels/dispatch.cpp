@@ -3,8 +3,10 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include "engine/kernels/batchnorm_ref.h"
+#include "engine/kernels/bf16.h"
 #include "engine/kernels/conv2d_ref.h"
 #include "engine/kernels/depthwise_ref.h"
 #include "engine/kernels/dropout_ref.h"
@@ -34,6 +36,21 @@ void gemm_bias_act_reference(const GemmParams& p, const float* a, const float* b
     gemm_bias_act_ref<float>(p, a, b, bias, activation, c);
 }
 
+// The hand-off's references: the float32 kernels, then the rounding (bf16.h) as a separate step.
+void depthwise_forward_bf16_reference(const DepthwiseParams& p, const float* x, const float* w, const float* bias,
+                                      uint16_t* y_bf16) {
+  std::vector<float> y(size_t(p.batch) * p.out_h * p.out_w * p.channels);  // (N, OH, OW, C)
+  depthwise_forward_ref<float>(p, x, w, bias, y.data());
+  for (size_t i = 0; i < y.size(); ++i) y_bf16[i] = bf16_bits(y[i]);
+}
+
+void gemm_bias_act_bf16_a_reference(const GemmParams& p, const uint16_t* a_bf16, const float* b, const float* bias,
+                                    Activation activation, float* c) {
+  std::vector<float> a(size_t(p.m) * p.k);  // (M, K), exact: every bf16 value is a float
+  for (size_t i = 0; i < a.size(); ++i) a[i] = bf16_to_float(a_bf16[i]);
+  gemm_bf16_ref<float>(p, a.data(), b, bias, activation, c);
+}
+
 }  // namespace
 
 const KernelTable& reference_kernels() {
@@ -47,6 +64,8 @@ const KernelTable& reference_kernels() {
       .depthwise_backward_weight = depthwise_backward_weight_ref<float>,
       .gemm = gemm_reference,
       .gemm_bias_act = gemm_bias_act_reference,
+      .depthwise_forward_bf16 = depthwise_forward_bf16_reference,
+      .gemm_bias_act_bf16_a = gemm_bias_act_bf16_a_reference,
       .batchnorm_train_forward = batchnorm_train_forward_ref<float>,
       .batchnorm_train_backward = batchnorm_train_backward_ref<float>,
       .batchnorm_statistics = batchnorm_statistics_ref<float>,
@@ -85,6 +104,8 @@ const KernelTable& fast_kernels() {
     fast.depthwise_backward_weight = depthwise_backward_weight_simd;
     fast.gemm = gemm_fast;
     fast.gemm_bias_act = gemm_bias_act_fast;
+    fast.depthwise_forward_bf16 = depthwise_forward_bf16_simd;
+    fast.gemm_bias_act_bf16_a = gemm_bias_act_bf16_a_fast;
     fast.batchnorm_train_forward = batchnorm_train_forward_simd;
     fast.batchnorm_train_backward = batchnorm_train_backward_simd;
     fast.batchnorm_statistics = batchnorm_statistics_simd;

@@ -39,6 +39,16 @@ struct KernelTable {
   //   c(m, n) = act(op(a) . op(b) [+ c if accumulate] + bias(n))
   void (*gemm_bias_act)(const GemmParams&, const float* a, const float* b, const float* bias, Activation activation,
                         float* c);
+  // The bf16 hand-off of the folded inference network under bf16 precision (models/folded_mobilenet_v2.cpp): a
+  // depthwise conv whose output only feeds a bf16 product writes it already rounded to bf16 (y_bf16 (N, OH, OW,
+  // C), the bits bf16.h's bf16_bits gives), and the product reads it as its A: gemm_bias_act under bf16 precision
+  // with A (M, K) given as bf16, K even, p.trans_a false; whatever the precision setting. Both compute exactly
+  // what the float32 output followed by the bf16 product computes (the rounding is the same one, done earlier),
+  // with half the bytes written and read between them and no conversion in the product.
+  void (*depthwise_forward_bf16)(const DepthwiseParams&, const float* x, const float* w, const float* bias,
+                                 uint16_t* y_bf16);
+  void (*gemm_bias_act_bf16_a)(const GemmParams&, const uint16_t* a_bf16, const float* b, const float* bias,
+                               Activation activation, float* c);
 
   // Batch norm, training mode: per-channel batch mean and 1/sqrt(var + eps) (biased variance) are written to
   // mean (C) and inv_std (C); y = act(gamma * (x - mean) * inv_std + beta) with act = p.activation. x, y (M, C).

@@ -21,12 +21,18 @@ void conv2d_backward_weight_simd(const Conv2dParams& p, const float* x, const fl
 void depthwise_forward_simd(const DepthwiseParams& p, const float* x, const float* w, const float* bias, float* y);
 void depthwise_backward_input_simd(const DepthwiseParams& p, const float* dy, const float* w, float* dx);
 void depthwise_backward_weight_simd(const DepthwiseParams& p, const float* x, const float* dy, float* dw, float* dbias);
+// Its output rounded to bf16 a row at a time (the float32 row stays in cache): the bf16 hand-off (dispatch.h).
+void depthwise_forward_bf16_simd(const DepthwiseParams& p, const float* x, const float* w, const float* bias,
+                                 uint16_t* y_bf16);
 
 // gemm_fast.cpp: register-blocked products (gemm_packed.cpp for a long M, gemm_reduce.cpp for the long reduction of
 // a transposed A), the bias + activation applied to each output tile while it is in registers.
 void gemm_fast(const GemmParams& p, const float* a, const float* b, float* c);
 void gemm_bias_act_fast(const GemmParams& p, const float* a, const float* b, const float* bias, Activation activation,
                         float* c);
+// gemm_bf16.cpp: the bf16 product reading A as bf16 pairs in place (the bf16 hand-off, dispatch.h).
+void gemm_bias_act_bf16_a_fast(const GemmParams& p, const uint16_t* a_bf16, const float* b, const float* bias,
+                               Activation activation, float* c);
 
 // batchnorm_simd.cpp: training-mode batch norm over (M, C) rows, and the eval-mode channel affine.
 void batchnorm_train_forward_simd(const BatchNormParams& p, const float* x, const float* gamma, const float* beta,

@@ -14,6 +14,8 @@
 // (vcvtne2ps2bf16, the same rounding as bf16.h). The tile's store is the float32 tile's (store_tile).
 // Costs beyond the float32 kernel: converting A (once per row tile and panel group, read from L1/L2) and packing
 // B (K x N values per call, on the calling thread's team).
+// A may also come already in bf16 (gemm_bias_act_bf16_a_fast, the folded network's hand-off from a depthwise conv:
+// dispatch.h): with K even its rows are pair words as they lie and are read in place, no conversion.
 // What it is not: a bf16 storage format (tensors stay float32; only the products' inputs are rounded).
 #include "engine/kernels/gemm_bf16.h"
 
@@ -23,9 +25,11 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <stdexcept>
 #include <vector>
 
 #include "engine/kernels/bf16.h"
+#include "engine/kernels/fast_kernels.h"
 #include "engine/kernels/gemm_micro_tile.h"
 #include "engine/kernels/gemm_reduce.h"
 #include "engine/parallel.h"
@@ -164,8 +168,11 @@ Bf16TileFn bf16_tile_for(int rows, int cols) {
 }
 
 // C rows [row_begin, row_end) x panels [panel_begin, panel_end): panel groups that stay in L2, row tiles outer.
-void compute_block(const GemmParams& p, const float* a, const uint32_t* packed, float* c, const float* bias,
-                   Activation activation, int64_t row_begin, int64_t row_end, int64_t panel_begin, int64_t panel_end) {
+// A is either float32 (a, converted per row tile) or already bf16 (a_bf16, row-major (M, K) with K even: its
+// rows are then pair words as they lie, read in place).
+void compute_block(const GemmParams& p, const float* a, const uint16_t* a_bf16, const uint32_t* packed, float* c,
+                   const float* bias, Activation activation, int64_t row_begin, int64_t row_end, int64_t panel_begin,
+                   int64_t panel_end) {
   const int64_t k2 = (p.k + 1) / 2;
   thread_local std::vector<uint32_t> pairs;  // (kRows, K2)
   pairs.resize(static_cast<size_t>(kRows * k2));
@@ -174,12 +181,16 @@ void compute_block(const GemmParams& p, const float* a, const uint32_t* packed, 
     const int64_t group_end = std::min(panel_end, group_begin + group);
     for (int64_t row = row_begin; row < row_end; row += kRows) {
       const int rows = static_cast<int>(std::min<int64_t>(kRows, row_end - row));
-      convert_rows(a + row * p.k, p.k, rows, p.k, pairs.data());
+      const uint32_t* a_pairs = pairs.data();  // (rows, K2)
+      if (a_bf16)
+        a_pairs = reinterpret_cast<const uint32_t*>(a_bf16 + row * p.k);
+      else
+        convert_rows(a + row * p.k, p.k, rows, p.k, pairs.data());
       for (int64_t panel = group_begin; panel < group_end; ++panel) {
         const int64_t col = panel * kPanel;
         const int cols = static_cast<int>(std::min<int64_t>(kPanel, p.n - col));
         const Bf16Tile t{.k2 = k2,
-                         .a_pairs = pairs.data(),
+                         .a_pairs = a_pairs,
                          .a_row_stride = k2,
                          .a_k_stride = 1,
                          .b_pairs = packed + panel * k2 * kPanel,
@@ -195,10 +206,8 @@ void compute_block(const GemmParams& p, const float* a, const uint32_t* packed, 
   }
 }
 
-}  // namespace
-
-void gemm_bf16_packed_b(const GemmParams& p, const float* a, const float* b, const float* bias, Activation activation,
-                        float* c) {
+void packed_b_product(const GemmParams& p, const float* a, const uint16_t* a_bf16, const float* b, const float* bias,
+                      Activation activation, float* c) {
   const int64_t panels = (p.n + kPanel - 1) / kPanel, k2 = (p.k + 1) / 2;
   const int threads = int64_t(p.m) * p.n * p.k >= kParallelMinFlops ? num_threads() : 1;
   // Reused across calls of this thread, as gemm_packed.cpp's buffer. Packed by the team, a share of panels each:
@@ -213,8 +222,23 @@ void gemm_bf16_packed_b(const GemmParams& p, const float* a, const float* b, con
   }
   gemm_tile::for_each_thread_block(p.m, panels, threads, [&](int64_t row_begin, int64_t row_end, int64_t panel_begin,
                                                              int64_t panel_end) {
-    compute_block(p, a, packed_data, c, bias, activation, row_begin, row_end, panel_begin, panel_end);
+    compute_block(p, a, a_bf16, packed_data, c, bias, activation, row_begin, row_end, panel_begin, panel_end);
   });
+}
+
+}  // namespace
+
+void gemm_bf16_packed_b(const GemmParams& p, const float* a, const float* b, const float* bias, Activation activation,
+                        float* c) {
+  packed_b_product(p, a, nullptr, b, bias, activation, c);
+}
+
+void gemm_bias_act_bf16_a_fast(const GemmParams& p, const uint16_t* a_bf16, const float* b, const float* bias,
+                               Activation activation, float* c) {
+  if (p.trans_a || p.k <= 0 || p.k % 2 != 0)
+    throw std::invalid_argument("gemm_bias_act_bf16_a: A must be (M, K) with K even and positive, not transposed");
+  if (p.m == 0 || p.n == 0) return;
+  packed_b_product(p, nullptr, a_bf16, b, bias, activation, c);
 }
 
 namespace {
@@ -288,7 +312,10 @@ void gemm_bf16_reduce(const GemmParams& p, const float* a, const float* b, const
 
 #else  // no AVX512-BF16: never called (set_matmul_precision refuses kBFloat16), defined so that it links
 
+#include <cstdint>
 #include <stdexcept>
+
+#include "engine/kernels/fast_kernels.h"
 
 namespace mriscan {
 void gemm_bf16_packed_b(const GemmParams&, const float*, const float*, const float*, Activation, float*) {
@@ -296,6 +323,9 @@ void gemm_bf16_packed_b(const GemmParams&, const float*, const float*, const flo
 }
 void gemm_bf16_reduce(const GemmParams&, const float*, const float*, const float*, Activation, float*) {
   throw std::logic_error("gemm_bf16_reduce: this build has no AVX512-BF16");
+}
+void gemm_bias_act_bf16_a_fast(const GemmParams&, const uint16_t*, const float*, const float*, Activation, float*) {
+  throw std::logic_error("gemm_bias_act_bf16_a: this build has no AVX512-BF16");
 }
 }  // namespace mriscan
 

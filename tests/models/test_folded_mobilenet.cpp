@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/kernels/matmul_precision.h"
 #include "layers/batch_norm.h"
 #include "layers/conv2d.h"
 #include "layers/depthwise_conv2d.h"
@@ -145,6 +146,40 @@ TEST(FoldedLayer, ConvBnReLU6MatchesTheTapedLayers) {
       const Tensor folded = FoldedConv(*c.conv, bn, activation).forward(x);
       EXPECT_LT(relative_difference(folded, unfused->value), kTolerance);
     }
+}
+
+// Under bf16 precision a folded depthwise conv hands its output to the pointwise conv after it as bf16: the same
+// values the bf16 product would have rounded it to, so the result is the unhanded one's to the bit.
+TEST(FoldedLayer, Bf16HandOffFromDepthwiseToPointwiseIsExact) {
+  if (!bf16_matmul_supported()) GTEST_SKIP() << "no AVX512-BF16 in this build";
+  std::mt19937 rng(9);
+  for (int stride : {1, 2}) {
+    SCOPED_TRACE("stride " + std::to_string(stride));
+    DepthwiseConv2d depthwise(32, stride, false, rng);
+    PointwiseConv2d pointwise(32, 24, false, rng), pointwise_to_35(32, 35, false, rng);
+    DepthwiseConv2d odd_depthwise(35, stride, false, rng);
+    PointwiseConv2d pointwise_from_35(35, 24, false, rng);
+    BatchNorm2d bn_dw(32), bn_pw(24), bn_pw_35(35), bn_odd_dw(35), bn_pw_from_35(24);
+    for (BatchNorm2d* bn : {&bn_dw, &bn_pw, &bn_pw_35, &bn_odd_dw, &bn_pw_from_35}) randomise_batch_norm(*bn, rng);
+    const FoldedConv dw(depthwise, bn_dw, Activation::kReLU6), pw(pointwise, bn_pw, Activation::kNone);
+    const FoldedConv pw_35(pointwise_to_35, bn_pw_35, Activation::kNone);
+    const FoldedConv dw_odd(odd_depthwise, bn_odd_dw, Activation::kReLU6);
+    const FoldedConv pw_from_odd(pointwise_from_35, bn_pw_from_35, Activation::kNone);
+    Tensor x(Shape{2, 15, 17, 32});  // (N, H, W, C)
+    fill_uniform(x, -2.0f, 2.0f, rng);
+
+    EXPECT_FALSE(dw.hands_off_bf16_to(pw)) << "float32 products: nothing to hand off";
+    set_thread_matmul_precision(MatmulPrecision::kBFloat16);
+    EXPECT_TRUE(dw.hands_off_bf16_to(pw));
+    EXPECT_TRUE(dw.hands_off_bf16_to(pw_35)) << "the pointwise output width does not matter";
+    EXPECT_FALSE(dw_odd.hands_off_bf16_to(pw_from_odd)) << "35 channels: rows are not whole bf16 pairs";
+    EXPECT_FALSE(dw.hands_off_bf16_to(pw_from_odd)) << "32 channels into a 35-channel conv";
+    EXPECT_FALSE(pw.hands_off_bf16_to(dw)) << "only depthwise -> pointwise";
+    const Tensor handed = pw.forward(dw.forward_bf16(x)), plain = pw.forward(dw.forward(x));
+    set_thread_matmul_precision(std::nullopt);
+    ASSERT_EQ(handed.shape(), plain.shape());
+    for (int64_t i = 0; i < plain.numel(); ++i) ASSERT_EQ(handed[i], plain[i]) << "element " << i;
+  }
 }
 
 TEST(FoldedLayer, RejectsWhatItCannotFold) {
