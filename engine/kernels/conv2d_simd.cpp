@@ -41,6 +41,20 @@ Columns interior_columns(const Conv2dParams& p) {
   return {begin, std::max(begin, end)};
 }
 
+// Calls tap(kh, kw, x_pixel) for each tap of output pixel (n, oh, ow) that falls inside the image, x_pixel being
+// the (Ci) input it reads: the checked path of the border columns, shared by the forward and the weight gradient.
+template <typename TapFn>
+void for_each_valid_tap(const Conv2dParams& p, const float* x, int n, int oh, int ow, TapFn&& tap) {
+  for (int kh = 0; kh < p.kernel_h; ++kh) {
+    const int ih = oh * p.stride + kh - p.pad;
+    if (ih < 0 || ih >= p.in_h) continue;
+    for (int kw = 0; kw < p.kernel_w; ++kw) {
+      const int iw = ow * p.stride + kw - p.pad;
+      if (iw >= 0 && iw < p.in_w) tap(kh, kw, x + index4(n, ih, iw, 0, p.in_h, p.in_w, p.in_c));
+    }
+  }
+}
+
 // y[n, oh, ow, co_begin:] with bounds checks on every tap: the border columns, and the channels past the last
 // full vector. x (N, H, W, Ci), w (KH, KW, Ci, Co), y (N, OH, OW, Co).
 void forward_pixel(const Conv2dParams& p, const float* x, const float* w, const float* bias, float* y, int n, int oh,
@@ -50,18 +64,11 @@ void forward_pixel(const Conv2dParams& p, const float* x, const float* w, const 
   for_each_chunk(Co - co_begin, [&](int64_t chunk, int count) {
     const int64_t co = co_begin + chunk;
     FloatBatch acc = bias ? load_n(bias + co, count) : FloatBatch(0.0f);
-    for (int kh = 0; kh < p.kernel_h; ++kh) {
-      const int ih = oh * p.stride + kh - p.pad;
-      if (ih < 0 || ih >= p.in_h) continue;
-      for (int kw = 0; kw < p.kernel_w; ++kw) {
-        const int iw = ow * p.stride + kw - p.pad;
-        if (iw < 0 || iw >= p.in_w) continue;
-        const float* x_pixel = x + index4(n, ih, iw, 0, p.in_h, p.in_w, Ci);  // (Ci)
-        const float* w_tap = w + index4(kh, kw, 0, 0, p.kernel_w, Ci, Co);     // (Ci, Co)
-        for (int64_t ci = 0; ci < Ci; ++ci)
-          acc = xsimd::fma(FloatBatch(x_pixel[ci]), load_n(w_tap + ci * Co + co, count), acc);
-      }
-    }
+    for_each_valid_tap(p, x, n, oh, ow, [&](int kh, int kw, const float* x_pixel) {
+      const float* w_tap = w + index4(kh, kw, 0, 0, p.kernel_w, Ci, Co);  // (Ci, Co)
+      for (int64_t ci = 0; ci < Ci; ++ci)
+        acc = xsimd::fma(FloatBatch(x_pixel[ci]), load_n(w_tap + ci * Co + co, count), acc);
+    });
     store_n(y_pixel + co, activate(p.activation, acc), count);
   });
 }
@@ -158,24 +165,17 @@ void backward_weight_pixel(const Conv2dParams& p, const float* x, const float* d
                            int ow, int64_t co_begin) {
   const int64_t Ci = p.in_c, Co = p.out_c;
   const float* dy_pixel = dy + index4(n, oh, ow, 0, p.out_h, p.out_w, Co);  // (Co)
-  for (int kh = 0; kh < p.kernel_h; ++kh) {
-    const int ih = oh * p.stride + kh - p.pad;
-    if (ih < 0 || ih >= p.in_h) continue;
-    for (int kw = 0; kw < p.kernel_w; ++kw) {
-      const int iw = ow * p.stride + kw - p.pad;
-      if (iw < 0 || iw >= p.in_w) continue;
-      const float* x_pixel = x + index4(n, ih, iw, 0, p.in_h, p.in_w, Ci);  // (Ci)
-      float* dw_tap = partial + index4(kh, kw, 0, 0, p.kernel_w, Ci, Co);    // (Ci, Co)
-      for (int64_t ci = 0; ci < Ci; ++ci) {
-        const FloatBatch xv(x_pixel[ci]);
-        float* dw_row = dw_tap + ci * Co;  // (Co)
-        for_each_chunk(Co - co_begin, [&](int64_t chunk, int count) {
-          const int64_t co = co_begin + chunk;
-          store_n(dw_row + co, xsimd::fma(xv, load_n(dy_pixel + co, count), load_n(dw_row + co, count)), count);
-        });
-      }
+  for_each_valid_tap(p, x, n, oh, ow, [&](int kh, int kw, const float* x_pixel) {
+    float* dw_tap = partial + index4(kh, kw, 0, 0, p.kernel_w, Ci, Co);  // (Ci, Co)
+    for (int64_t ci = 0; ci < Ci; ++ci) {
+      const FloatBatch xv(x_pixel[ci]);
+      float* dw_row = dw_tap + ci * Co;  // (Co)
+      for_each_chunk(Co - co_begin, [&](int64_t chunk, int count) {
+        const int64_t co = co_begin + chunk;
+        store_n(dw_row + co, xsimd::fma(xv, load_n(dy_pixel + co, count), load_n(dw_row + co, count)), count);
+      });
     }
-  }
+  });
 }
 
 // partial[kh, taps j0 : j0 + kTaps of the flattened (KW, Ci), co : co + kVecs * V] += x * dy summed over the
