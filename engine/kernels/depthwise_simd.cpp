@@ -95,10 +95,14 @@ constexpr int kTilePixels = 6;  // also the stride-1 input gradient's tile
 }
 
 // y_row = y[n, oh, :, :], one output row (OW, C). x rows (W, C), w (K, K, C).
-// Stride 1: channel chunk outer, pixels inner: the chunk's nine weights and bias are loaded into registers once
-// per row, so the pixel loop only streams x and y; interior pixels (all nine taps inside the image) skip every
-// bounds check and go six at a time through forward_tile (1.2-1.6x on the stride-1 layers of 14x14 and up,
-// measured alternating); the border pixels take the checked path. Other strides: pixels outer (below).
+// Interior pixels (all nine taps inside the image) skip every bounds check; border pixels take the checked path.
+// Loop order, each measured against the others with both in one process, interleaved (docs/performance.md):
+//   stride 1, more than two channel vectors: tiles of six pixels outer (forward_tile), channel chunks inner,
+//     so a tile's input columns are read as contiguous runs: 1.2-1.8x over chunk-outer from 56x56x144 down;
+//   stride 1, up to two vectors (112x112x32): chunk outer, pixels inner, the chunk's nine weights and bias in
+//     registers for the whole row, tiles of six for the interior (1.2x faster than tiles-outer there);
+//   other strides: pixels outer, channels inner, weights from L1 (1.2-1.6x over chunk-outer on the stride-2
+//     layers from 56x56x144 down, equal on 112x112x96).
 // (Blocking the row into groups of 8..32 pixels, to keep the input columns in L1 across chunks, measured no
 // better, and 30% slower on the stride-2 layers.)
 void forward_row(const DepthwiseParams& p, const float* x, const float* w, const float* bias, float* y_row, int n,
@@ -107,23 +111,42 @@ void forward_row(const DepthwiseParams& p, const float* x, const float* w, const
   const TapRows in = input_rows_of_output_row(p, x, n, oh);
   const bool all_rows = in.ok[0] && in.ok[1] && in.ok[2];
   const InteriorColumns interior = interior_columns(p.in_w, p.out_w, p.stride, p.pad);
-  if (p.stride != 1) {
-    // Pixels outer, channels inner: each output pixel's input columns are read as whole contiguous (C) runs,
-    // and the weights come from L1 (9 x C floats). Measured against the channel-outer order below with both in
-    // one process, interleaved: 1.2-1.6x faster on 56x56x144, 28x28x192 and 14x14x576 at batch 32, equal on
-    // 112x112x96; at stride 1 the channel-outer order with its tiles wins.
-    for (int ow = 0; ow < p.out_w; ++ow) {
-      const int iw0 = ow * p.stride - p.pad;  // input column of tap kw = 0
-      const bool inside = all_rows && ow >= interior.begin && ow < interior.end;
-      for_each_chunk(C, [&](int64_t c, int count) {
-        FloatBatch acc = bias ? load_n(bias + c, count) : FloatBatch(0.0f);
-        for_each_valid_tap(p, in, iw0, inside, [&](int kh, int kw) {
-          acc = xsimd::fma(load_n(in.rows[kh] + (iw0 + kw) * C + c, count), load_n(w + (kh * K + kw) * C + c, count),
-                           acc);
-        });
-        store_n(y_row + ow * C + c, activate(p.activation, acc), count);
+  // One output pixel, all channels, weights from L1.
+  auto pixel_all_channels = [&](int ow) {
+    const int iw0 = ow * p.stride - p.pad;  // input column of tap kw = 0
+    const bool inside = all_rows && ow >= interior.begin && ow < interior.end;
+    for_each_chunk(C, [&](int64_t c, int count) {
+      FloatBatch acc = bias ? load_n(bias + c, count) : FloatBatch(0.0f);
+      for_each_valid_tap(p, in, iw0, inside, [&](int kh, int kw) {
+        acc = xsimd::fma(load_n(in.rows[kh] + (iw0 + kw) * C + c, count), load_n(w + (kh * K + kw) * C + c, count),
+                         acc);
       });
-    }
+      store_n(y_row + ow * C + c, activate(p.activation, acc), count);
+    });
+  };
+  // kTilePixels outputs from ow on, lanes c..c+count, given the chunk's weights and bias.
+  auto tile = [&](int ow, int64_t c, int count, const FloatBatch* wv, const FloatBatch& bv) {
+    const float* x_rows[K] = {in.rows[0] + c, in.rows[1] + c, in.rows[2] + c};
+    FloatBatch acc[kTilePixels];  // (kTilePixels, count)
+    forward_tile(x_rows, C, ow - p.pad, count, wv, bv, acc);
+    for (int i = 0; i < kTilePixels; ++i) store_n(y_row + (ow + i) * C + c, activate(p.activation, acc[i]), count);
+  };
+  if (p.stride != 1) {
+    for (int ow = 0; ow < p.out_w; ++ow) pixel_all_channels(ow);
+    return;
+  }
+  if (all_rows && C > 2 * kVectorWidth) {
+    // Tiles outer, channel chunks inner: a tile's input columns are read as contiguous runs of C floats, and
+    // each chunk's weights are reloaded from L1 per tile.
+    int ow = 0;
+    for (; ow < interior.begin; ++ow) pixel_all_channels(ow);
+    for (; ow + kTilePixels <= interior.end; ow += kTilePixels)
+      for_each_chunk(C, [&](int64_t c, int count) {
+        FloatBatch wv[K * K];  // (K*K) lanes c..c+count of each tap's weights
+        for (int t = 0; t < K * K; ++t) wv[t] = load_n(w + t * C + c, count);
+        tile(ow, c, count, wv, bias ? load_n(bias + c, count) : FloatBatch(0.0f));
+      });
+    for (; ow < p.out_w; ++ow) pixel_all_channels(ow);
     return;
   }
   for_each_chunk(C, [&](int64_t c, int count) {
@@ -141,13 +164,7 @@ void forward_row(const DepthwiseParams& p, const float* x, const float* w, const
     int ow = 0;
     if (all_rows) {
       for (; ow < interior.begin; ++ow) pixel(ow);
-      const float* x_rows[K] = {in.rows[0] + c, in.rows[1] + c, in.rows[2] + c};
-      for (; ow + kTilePixels <= interior.end; ow += kTilePixels) {
-        FloatBatch acc[kTilePixels];  // (kTilePixels, count)
-        forward_tile(x_rows, C, ow - p.pad, count, wv, bv, acc);
-        for (int i = 0; i < kTilePixels; ++i)
-          store_n(y_row + (ow + i) * C + c, activate(p.activation, acc[i]), count);
-      }
+      for (; ow + kTilePixels <= interior.end; ow += kTilePixels) tile(ow, c, count, wv, bv);
     }
     for (; ow < p.out_w; ++ow) pixel(ow);
   });
@@ -181,11 +198,11 @@ std::vector<InputColumnTaps> input_column_taps(const DepthwiseParams& p) {
 // Input row ih is read by output row oh through tap kh exactly when ih = oh*s + kh - p, i.e. when
 // (ih + p - kh) is a non-negative multiple of s and the quotient is a valid oh; likewise for columns.
 // With !p.accumulate_dx the sum is stored over dx (the first gradient to reach it): no read of dx.
-// Loop order by stride, both measured: stride 1 (nine taps per pixel) runs channel chunk outer, pixels inner, as
-// forward_row does, so the chunk's nine weights stay in registers; stride 2 (one, two or four taps per pixel, and dx
-// four times dy's size) runs pixels outer, so dx is written as one contiguous stream (the chunk-outer order took
-// about twice as long on 112x112x96). Stride 1's interior pixels go six at a time, as in forward_row (1.25-1.8x
-// on the stride-1 layers of 14x14 and up, measured alternating).
+// Loop order, each measured (docs/performance.md): stride 2 (one, two or four taps per pixel, and dx four times
+// dy's size) runs pixels outer, so dx is written as one contiguous stream (the chunk-outer order took about twice
+// as long on 112x112x96). Stride 1 (nine taps per pixel) runs its interior pixels six at a time (1.25-1.8x over
+// one at a time), with the tiles outer and channel chunks inner when there are more than two channel vectors,
+// else channel chunks outer with the chunk's nine weights in registers for the whole row, as forward_row.
 void backward_input_row(const DepthwiseParams& p, const float* dy, const float* w,
                         const std::vector<InputColumnTaps>& columns, float* dx, int n, int ih) {
   const int64_t C = p.channels;
@@ -217,6 +234,42 @@ void backward_input_row(const DepthwiseParams& p, const float* dy, const float* 
   auto initial = [&](const float* dx_pixel, int count) {
     return p.accumulate_dx ? load_n(dx_pixel, count) : FloatBatch(0.0f);
   };
+  // The interior columns (every tap reads them) are contiguous at stride 1; there, kTilePixels pixels share the
+  // kTilePixels + 2 dy columns they read, loaded once per kernel row (as in forward_tile): input pixel iw + i
+  // reads dy column iw + i + p - kw, column j of the tile being iw + p - 2 + j. Lanes c..c+count.
+  auto tile = [&](int iw, int64_t c, int count, const FloatBatch* wv) {
+    FloatBatch acc[kTilePixels];  // (kTilePixels, count)
+    for (int i = 0; i < kTilePixels; ++i) acc[i] = initial(dx_row + (iw + i) * C + c, count);
+    for (int kh = 0; kh < K; ++kh) {
+      const float* dy_cols = dy_rows[kh] + int64_t(iw + p.pad - (K - 1)) * C + c;  // (kTilePixels + 2, C)
+      FloatBatch column[kTilePixels + K - 1];                                     // (kTilePixels + 2, count)
+      for (int j = 0; j < kTilePixels + K - 1; ++j) column[j] = load_n(dy_cols + j * C, count);
+      for (int i = 0; i < kTilePixels; ++i)
+        for (int kw = 0; kw < K; ++kw) acc[i] = xsimd::fma(column[i + K - 1 - kw], wv[kh * K + kw], acc[i]);
+    }
+    for (int i = 0; i < kTilePixels; ++i) store_n(dx_row + (iw + i) * C + c, acc[i], count);
+  };
+  auto pixel_all_channels = [&](int iw) {
+    for_each_chunk(C, [&](int64_t c, int count) {
+      float* dx_pixel = dx_row + iw * C + c;  // (count)
+      const auto weight = [&](int tap) { return load_n(w + tap * C + c, count); };
+      store_n(dx_pixel, gather(iw, c, count, initial(dx_pixel, count), weight), count);
+    });
+  };
+  if (p.stride == 1 && all_rows && C > 2 * kVectorWidth) {
+    // Tiles outer, channel chunks inner, as forward_row: 1.2-2.5x over the chunk-outer order below from 56x56x144
+    // down (measured in one process, interleaved), which stays for up to two channel vectors (1.1x faster there).
+    int iw = 0;
+    for (; iw < p.in_w && !columns[iw].all; ++iw) pixel_all_channels(iw);
+    for (; iw + kTilePixels <= p.in_w && columns[iw + kTilePixels - 1].all; iw += kTilePixels)
+      for_each_chunk(C, [&](int64_t c, int count) {
+        FloatBatch wv[K * K];  // (K*K) lanes c..c+count of each tap's weights
+        for (int t = 0; t < K * K; ++t) wv[t] = load_n(w + t * C + c, count);
+        tile(iw, c, count, wv);
+      });
+    for (; iw < p.in_w; ++iw) pixel_all_channels(iw);
+    return;
+  }
   if (p.stride == 1) {
     for_each_chunk(C, [&](int64_t c, int count) {
       FloatBatch wv[K * K];  // (K*K) lanes c..c+count of each tap's weights
@@ -227,33 +280,14 @@ void backward_input_row(const DepthwiseParams& p, const float* dy, const float* 
       };
       int iw = 0;
       if (all_rows) {
-        // The interior columns (every tap reads them) are contiguous at stride 1; there, kTilePixels pixels
-        // share the kTilePixels + 2 dy columns they read, loaded once per kernel row (as in forward_tile):
-        // input pixel iw + i reads dy column iw + i + p - kw, column j of the tile being iw + p - 2 + j.
         for (; iw < p.in_w && !columns[iw].all; ++iw) pixel(iw);
-        for (; iw + kTilePixels <= p.in_w && columns[iw + kTilePixels - 1].all; iw += kTilePixels) {
-          FloatBatch acc[kTilePixels];  // (kTilePixels, count)
-          for (int i = 0; i < kTilePixels; ++i) acc[i] = initial(dx_row + (iw + i) * C + c, count);
-          for (int kh = 0; kh < K; ++kh) {
-            const float* dy_cols = dy_rows[kh] + int64_t(iw + p.pad - (K - 1)) * C + c;  // (kTilePixels + 2, C)
-            FloatBatch column[kTilePixels + K - 1];                                     // (kTilePixels + 2, count)
-            for (int j = 0; j < kTilePixels + K - 1; ++j) column[j] = load_n(dy_cols + j * C, count);
-            for (int i = 0; i < kTilePixels; ++i)
-              for (int kw = 0; kw < K; ++kw)
-                acc[i] = xsimd::fma(column[i + K - 1 - kw], wv[kh * K + kw], acc[i]);
-          }
-          for (int i = 0; i < kTilePixels; ++i) store_n(dx_row + (iw + i) * C + c, acc[i], count);
-        }
+        for (; iw + kTilePixels <= p.in_w && columns[iw + kTilePixels - 1].all; iw += kTilePixels)
+          tile(iw, c, count, wv);
       }
       for (; iw < p.in_w; ++iw) pixel(iw);
     });
   } else {
-    for (int iw = 0; iw < p.in_w; ++iw)
-      for_each_chunk(C, [&](int64_t c, int count) {
-        float* dx_pixel = dx_row + iw * C + c;  // (count)
-        const auto weight = [&](int tap) { return load_n(w + tap * C + c, count); };
-        store_n(dx_pixel, gather(iw, c, count, initial(dx_pixel, count), weight), count);
-      });
+    for (int iw = 0; iw < p.in_w; ++iw) pixel_all_channels(iw);
   }
 }
 

@@ -81,6 +81,7 @@ inline std::vector<DepthwiseCase> depthwise_cases() {
   for (int stride : {1, 2}) {
     cases.push_back({2, 5, 23, kVectorWidth + 1, 3, stride, 1});
     cases.push_back({1, 4, 19, 2 * kVectorWidth, 3, stride, 0});
+    cases.push_back({2, 5, 23, 2 * kVectorWidth + 3, 3, stride, 1});  // more than two vectors: tiles outer
   }
   return cases;
 }
