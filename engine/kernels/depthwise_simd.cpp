@@ -10,6 +10,8 @@
 // once: the three input rows a row of outputs needs are reused from cache, never re-read from memory. At
 // stride 1 all three kernels also run their interior pixels in tiles of six, which load each input (or dy)
 // column once per kernel row instead of once per tap that reads it: reads from cache, not FMAs, bound them.
+// Which loop is outer (pixels or tiles, or channel chunks) is chosen per kernel and shape by measurement
+// (tiles_outer, and the comments of each kernel); the results do not depend on it beyond float summation order.
 // What it is not: a Winograd or im2col kernel.
 #include <omp.h>
 
@@ -80,7 +82,14 @@ template <typename TapFn>
 // from input column iw0 on. Neighbours share two of their three input columns, so the tile loads each of its
 // kTilePixels + 2 columns once per kernel row and uses it for every output that reads it: 3 * 8 = 24 loads for
 // 54 FMAs, where one load per FMA would be 54. (The same tile at stride 2, 3 * 13 loads, measured no faster.)
-constexpr int kTilePixels = 6;  // also the stride-1 input gradient's tile
+constexpr int kTilePixels = 6;  // also the stride-1 gradients' tile
+
+// The stride-1 loop order of all three kernels (measured: docs/performance.md): tiles of kTilePixels outer and
+// channel chunks inner when a row has more than two channel vectors and room for a tile; otherwise channel chunks
+// outer, each chunk's weights (or the weight gradient's sums) in registers across the whole row.
+bool tiles_outer(const DepthwiseParams& p, InteriorColumns interior) {
+  return p.stride == 1 && p.channels > 2 * kVectorWidth && interior.end - interior.begin >= kTilePixels;
+}
 [[gnu::always_inline]] inline void forward_tile(const float* const x_rows[K], int64_t C, int iw0, int count,
                                                 const FloatBatch* wv, const FloatBatch& bv, FloatBatch* acc) {
   constexpr int kColumns = kTilePixels + K - 1;
@@ -135,7 +144,7 @@ void forward_row(const DepthwiseParams& p, const float* x, const float* w, const
     for (int ow = 0; ow < p.out_w; ++ow) pixel_all_channels(ow);
     return;
   }
-  if (all_rows && C > 2 * kVectorWidth) {
+  if (all_rows && tiles_outer(p, interior)) {
     // Tiles outer, channel chunks inner: a tile's input columns are read as contiguous runs of C floats, and
     // each chunk's weights are reloaded from L1 per tile.
     int ow = 0;
@@ -256,9 +265,9 @@ void backward_input_row(const DepthwiseParams& p, const float* dy, const float* 
       store_n(dx_pixel, gather(iw, c, count, initial(dx_pixel, count), weight), count);
     });
   };
-  if (p.stride == 1 && all_rows && C > 2 * kVectorWidth) {
+  if (all_rows && tiles_outer(p, interior_columns(p.in_w, p.out_w, p.stride, p.pad))) {
     // Tiles outer, channel chunks inner, as forward_row: 1.2-2.5x over the chunk-outer order below from 56x56x144
-    // down (measured in one process, interleaved), which stays for up to two channel vectors (1.1x faster there).
+    // to 14x14 (measured in one process, interleaved), which stays for up to two channel vectors (1.1x faster).
     int iw = 0;
     for (; iw < p.in_w && !columns[iw].all; ++iw) pixel_all_channels(iw);
     for (; iw + kTilePixels <= p.in_w && columns[iw + kTilePixels - 1].all; iw += kTilePixels)
@@ -293,9 +302,10 @@ void backward_input_row(const DepthwiseParams& p, const float* dy, const float* 
 
 // partial[tap, c] += sum over one output row of x * dy; partial[K*K, c] += sum of dy (the bias gradient).
 // Channel chunk outer, pixels inner: the nine tap sums of a chunk stay in registers for the whole row, and
-// the row's inputs (3 x W x C floats) stay in cache across chunks. Interior pixels skip the bounds checks, as
-// in forward_row (measured 2.5-4x faster on the 112x112 and 56x56 layers than checking every tap), and at
-// stride 1 go six at a time (1.2-1.5x on 112x112x32, 56x56x144 and 28x28x192, measured alternating).
+// the row's inputs (3 x W x C floats) stay in cache across chunks; or, where tiles_outer says, tiles outer (below).
+// Interior pixels skip the bounds checks, as in forward_row (measured 2.5-4x faster on the 112x112 and 56x56
+// layers than checking every tap), and at stride 1 go six at a time (1.2-1.5x on 112x112x32, 56x56x144 and
+// 28x28x192, measured alternating).
 void backward_weight_row(const DepthwiseParams& p, const float* x, const float* dy, float* partial, int n,
                          int oh) {
   const int64_t C = p.channels;
@@ -303,45 +313,77 @@ void backward_weight_row(const DepthwiseParams& p, const float* x, const float* 
   const float* dy_row = dy + index4(n, oh, 0, 0, p.out_h, p.out_w, C);  // (OW, C)
   const bool all_rows = in.ok[0] && in.ok[1] && in.ok[2];
   const InteriorColumns interior = interior_columns(p.in_w, p.out_w, p.stride, p.pad);
-  for_each_chunk(C, [&](int64_t c, int count) {
-    FloatBatch acc[K * K];  // one per tap
-    for (FloatBatch& a : acc) a = FloatBatch(0.0f);
-    FloatBatch acc_bias(0.0f);
-    auto pixel = [&](int ow) {
-      const int iw0 = ow * p.stride - p.pad;
-      const FloatBatch dyv = load_n(dy_row + ow * C + c, count);
-      acc_bias += dyv;
-      for_each_valid_tap(p, in, iw0, all_rows && ow >= interior.begin && ow < interior.end, [&](int kh, int kw) {
-        acc[kh * K + kw] = xsimd::fma(load_n(in.rows[kh] + (iw0 + kw) * C + c, count), dyv, acc[kh * K + kw]);
-      });
-    };
-    int ow = 0;
-    if (p.stride == 1 && all_rows) {
-      // As forward_tile: kTilePixels outputs' dy and their kTilePixels + 2 input columns per kernel row loaded
-      // once each, every input column then used for each tap that reads it.
-      for (; ow < interior.begin; ++ow) pixel(ow);
-      for (; ow + kTilePixels <= interior.end; ow += kTilePixels) {
-        FloatBatch dyv[kTilePixels];  // (kTilePixels, count)
-        for (int i = 0; i < kTilePixels; ++i) {
-          dyv[i] = load_n(dy_row + (ow + i) * C + c, count);
-          acc_bias += dyv[i];
-        }
-        for (int kh = 0; kh < K; ++kh) {
-          const float* x_cols = in.rows[kh] + int64_t(ow - p.pad) * C + c;  // (kTilePixels + 2, C)
-          for (int j = 0; j < kTilePixels + K - 1; ++j) {
-            const FloatBatch column = load_n(x_cols + j * C, count);
-            // Column j is tap kw of output i = j - kw, for the kw that keep i inside the tile.
-            for (int kw = 0; kw < K; ++kw)
-              if (j - kw >= 0 && j - kw < kTilePixels)
-                acc[kh * K + kw] = xsimd::fma(column, dyv[j - kw], acc[kh * K + kw]);
-          }
-        }
+  // acc[tap] += x * dy and acc_bias += dy at output pixel ow, lanes c..c+count.
+  auto pixel = [&](int ow, int64_t c, int count, FloatBatch* acc, FloatBatch& acc_bias) {
+    const int iw0 = ow * p.stride - p.pad;
+    const FloatBatch dyv = load_n(dy_row + ow * C + c, count);
+    acc_bias += dyv;
+    for_each_valid_tap(p, in, iw0, all_rows && ow >= interior.begin && ow < interior.end, [&](int kh, int kw) {
+      acc[kh * K + kw] = xsimd::fma(load_n(in.rows[kh] + (iw0 + kw) * C + c, count), dyv, acc[kh * K + kw]);
+    });
+  };
+  // The same for kTilePixels interior pixels of a stride-1 row from ow on: as forward_tile, the outputs' dy and
+  // their kTilePixels + 2 input columns per kernel row are loaded once each, every column then used for each tap
+  // that reads it.
+  auto tile = [&](int ow, int64_t c, int count, FloatBatch* acc, FloatBatch& acc_bias) {
+    FloatBatch dyv[kTilePixels];  // (kTilePixels, count)
+    for (int i = 0; i < kTilePixels; ++i) {
+      dyv[i] = load_n(dy_row + (ow + i) * C + c, count);
+      acc_bias += dyv[i];
+    }
+    for (int kh = 0; kh < K; ++kh) {
+      const float* x_cols = in.rows[kh] + int64_t(ow - p.pad) * C + c;  // (kTilePixels + 2, C)
+      for (int j = 0; j < kTilePixels + K - 1; ++j) {
+        const FloatBatch column = load_n(x_cols + j * C, count);
+        // Column j is tap kw of output i = j - kw, for the kw that keep i inside the tile.
+        for (int kw = 0; kw < K; ++kw)
+          if (j - kw >= 0 && j - kw < kTilePixels) acc[kh * K + kw] = xsimd::fma(column, dyv[j - kw], acc[kh * K + kw]);
       }
     }
-    for (; ow < p.out_w; ++ow) pixel(ow);
-    for (int tap = 0; tap < K * K; ++tap)
-      store_n(partial + tap * C + c, load_n(partial + tap * C + c, count) + acc[tap], count);
-    store_n(partial + K * K * C + c, load_n(partial + K * K * C + c, count) + acc_bias, count);
+  };
+  // Runs fn(acc, acc_bias) on the ten sums of lanes c..c+count, starting from zero or from partial's, and adds
+  // them into partial (or stores them back) after.
+  auto with_sums = [&](int64_t c, int count, bool from_partial, auto&& fn) {
+    FloatBatch acc[K * K];  // one per tap
+    FloatBatch acc_bias(0.0f);
+    for (int tap = 0; tap < K * K; ++tap) acc[tap] = from_partial ? load_n(partial + tap * C + c, count) : FloatBatch(0.0f);
+    if (from_partial) acc_bias = load_n(partial + K * K * C + c, count);
+    fn(acc, acc_bias);
+    for (int tap = 0; tap < K * K; ++tap) {
+      float* out = partial + tap * C + c;
+      store_n(out, from_partial ? acc[tap] : load_n(out, count) + acc[tap], count);
+    }
+    float* out_bias = partial + K * K * C + c;
+    store_n(out_bias, from_partial ? acc_bias : load_n(out_bias, count) + acc_bias, count);
+  };
+  if (all_rows && tiles_outer(p, interior)) {
+    // Tiles outer, channel chunks inner: a chunk's ten sums go through the thread's partial (in L1) once per tile
+    // of six pixels instead of staying in registers for the row; the tile's columns are read as contiguous runs.
+    // 1.3-1.5x over chunk outer from 56x56x144 to 14x14 (measured in one process, interleaved); on 7x7 (no room
+    // for a tile) the per-pixel trips through memory made it 1.8x slower, hence tiles_outer's condition.
+    int ow = 0;
+    auto pixel_all_channels = [&](int at) {
+      for_each_chunk(C, [&](int64_t c, int count) {
+        with_sums(c, count, true, [&](FloatBatch* acc, FloatBatch& acc_bias) { pixel(at, c, count, acc, acc_bias); });
+      });
+    };
+    for (; ow < interior.begin; ++ow) pixel_all_channels(ow);
+    for (; ow + kTilePixels <= interior.end; ow += kTilePixels)
+      for_each_chunk(C, [&](int64_t c, int count) {
+        with_sums(c, count, true, [&](FloatBatch* acc, FloatBatch& acc_bias) { tile(ow, c, count, acc, acc_bias); });
+      });
+    for (; ow < p.out_w; ++ow) pixel_all_channels(ow);
+    return;
+  }
+  for_each_chunk(C, [&](int64_t c, int count) {
+    with_sums(c, count, false, [&](FloatBatch* acc, FloatBatch& acc_bias) {
+      int ow = 0;
+      if (p.stride == 1 && all_rows) {
+        for (; ow < interior.begin; ++ow) pixel(ow, c, count, acc, acc_bias);
+        for (; ow + kTilePixels <= interior.end; ow += kTilePixels) tile(ow, c, count, acc, acc_bias);
+      }
+      for (; ow < p.out_w; ++ow) pixel(ow, c, count, acc, acc_bias);
+    });
   });
 }
 
