@@ -65,7 +65,8 @@ void FoldedConv::check_input(const Shape& s) const {
 DepthwiseParams FoldedConv::depthwise_params(const Shape& s) const {
   const int in_h = static_cast<int>(s[1]), in_w = static_cast<int>(s[2]);
   return {.batch = static_cast<int>(s[0]), .in_h = in_h, .in_w = in_w, .channels = in_channels_,
-          .out_h = conv_output_size(in_h, kernel_, stride_, pad_), .out_w = conv_output_size(in_w, kernel_, stride_, pad_),
+          .out_h = conv_output_size(in_h, kernel_, stride_, pad_),
+          .out_w = conv_output_size(in_w, kernel_, stride_, pad_),
           .kernel = kernel_, .stride = stride_, .pad = pad_, .activation = activation_};
 }
 
@@ -78,8 +79,8 @@ Bf16Activation FoldedConv::forward_bf16(const Tensor& x) const {
   if (kind_ != Kind::kDepthwise) throw std::logic_error("FoldedConv::forward_bf16: not a depthwise conv");
   check_input(x.shape());
   const DepthwiseParams p = depthwise_params(x.shape());
-  Bf16Activation y{.shape = Shape{p.batch, p.out_h, p.out_w, out_channels_}, .storage = nullptr};  // overwritten
-  y.storage = allocate_aligned((y.shape.numel() + 1) / 2);
+  const Shape shape{p.batch, p.out_h, p.out_w, out_channels_};
+  Bf16Activation y{.shape = shape, .storage = allocate_aligned((shape.numel() + 1) / 2)};  // overwritten
   kernels().depthwise_forward_bf16(p, x.data(), weight_.data(), bias_.data(), y.data());
   return y;
 }

@@ -128,7 +128,8 @@ void forward_row(const Conv2dParams& p, const float* x, const float* w, const fl
   for (int ow = 0; ow < p.out_w; ++ow)
     if (ow < columns.begin || ow >= columns.end) forward_pixel(p, x, w, bias, y, n, oh, ow, 0);
   int64_t co = 0;
-  for (; co + 2 * kVectorWidth <= full; co += 2 * kVectorWidth) forward_interior<2>(p, x, w, bias, y, n, oh, columns, co);
+  for (; co + 2 * kVectorWidth <= full; co += 2 * kVectorWidth)
+    forward_interior<2>(p, x, w, bias, y, n, oh, columns, co);
   if (co < full) forward_interior<1>(p, x, w, bias, y, n, oh, columns, co);
   if (full < p.out_c)
     for (int ow = columns.begin; ow < columns.end; ++ow) forward_pixel(p, x, w, bias, y, n, oh, ow, full);
@@ -189,7 +190,9 @@ void backward_weight_tile(const Conv2dParams& p, const float* x, const float* dy
   const int ih = oh * p.stride + kh - p.pad;
   const float* x_taps = x + index4(n, ih, columns.begin * p.stride - p.pad, j0, p.in_h, p.in_w, Ci);  // strided
   const float* dy_row = dy + index4(n, oh, columns.begin, co, p.out_h, p.out_w, Co);                  // strided
-  FloatBatch acc[kTaps][kVecs] = {};                                                                  // (kTaps, kVecs * V)
+  FloatBatch acc[kTaps][kVecs];  // (kTaps, kVecs * V)
+  for (int t = 0; t < kTaps; ++t)
+    for (int v = 0; v < kVecs; ++v) acc[t][v] = FloatBatch(0.0f);
   for (int ow = columns.begin; ow < columns.end; ++ow, x_taps += pixel_step, dy_row += Co) {
     FloatBatch dyv[kVecs];  // (kVecs * V)
     for (int v = 0; v < kVecs; ++v) dyv[v] = FloatBatch::load_unaligned(dy_row + v * kVectorWidth);

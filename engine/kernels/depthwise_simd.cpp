@@ -346,7 +346,8 @@ void backward_weight_row(const DepthwiseParams& p, const float* x, const float* 
   auto with_sums = [&](int64_t c, int count, bool from_partial, auto&& fn) {
     FloatBatch acc[K * K];  // one per tap
     FloatBatch acc_bias(0.0f);
-    for (int tap = 0; tap < K * K; ++tap) acc[tap] = from_partial ? load_n(partial + tap * C + c, count) : FloatBatch(0.0f);
+    for (int tap = 0; tap < K * K; ++tap)
+      acc[tap] = from_partial ? load_n(partial + tap * C + c, count) : FloatBatch(0.0f);
     if (from_partial) acc_bias = load_n(partial + K * K * C + c, count);
     fn(acc, acc_bias);
     for (int tap = 0; tap < K * K; ++tap) {
