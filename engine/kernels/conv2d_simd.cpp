@@ -16,7 +16,6 @@
 // What it is not: an explicit im2col + GEMM (for Ci = 3 the im2col matrix would be 27 wide: too thin to pack).
 #include <omp.h>
 
-#include <algorithm>
 #include <vector>
 
 #include "engine/kernels/conv2d_ref.h"  // index4
@@ -28,17 +27,11 @@
 namespace mriscan {
 namespace {
 
-// The output columns [begin, end) whose KW taps all fall inside the input row: there, the taps of one kernel row
-// kh are one contiguous run of KW * Ci floats of x (columns ow*s - pad ... ow*s - pad + KW - 1, all channels),
-// read with no bounds checks. Columns outside it (the stem: only ow = 0) take the checked per-pixel path.
-struct Columns {
-  int begin, end;
-};
-Columns interior_columns(const Conv2dParams& p) {
-  const int begin = std::min(p.out_w, (p.pad + p.stride - 1) / p.stride);  // first ow with ow*s - pad >= 0
-  const int last_start = p.in_w - p.kernel_w;                             // last valid first tap column
-  const int end = last_start + p.pad < 0 ? 0 : std::min(p.out_w, (last_start + p.pad) / p.stride + 1);
-  return {begin, std::max(begin, end)};
+// The interior columns (params.h's interior_columns): there the taps of one kernel row kh are one contiguous run of
+// KW * Ci floats of x (columns ow*s - pad ... ow*s - pad + KW - 1, all channels), read with no bounds checks.
+// Columns outside them (the stem: only ow = 0) take the checked per-pixel path.
+InteriorColumns interior_columns(const Conv2dParams& p) {
+  return mriscan::interior_columns(p.in_w, p.out_w, p.kernel_w, p.stride, p.pad);
 }
 
 // Calls tap(kh, kw, x_pixel) for each tap of output pixel (n, oh, ow) that falls inside the image, x_pixel being
@@ -113,7 +106,7 @@ void forward_tile(const Conv2dParams& p, const float* x, const float* w, const f
 // single pixels. 6 x 2 = 12 accumulators cover the FMA latency times its ports (4 x 2) with room to spare.
 template <int kVecs>
 void forward_interior(const Conv2dParams& p, const float* x, const float* w, const float* bias, float* y, int n,
-                      int oh, Columns columns, int64_t co) {
+                      int oh, InteriorColumns columns, int64_t co) {
   constexpr int kPixels = 6;
   int ow = columns.begin;
   for (; ow + kPixels <= columns.end; ow += kPixels) forward_tile<kPixels, kVecs>(p, x, w, bias, y, n, oh, ow, co);
@@ -123,7 +116,7 @@ void forward_interior(const Conv2dParams& p, const float* x, const float* w, con
 // y[n, oh, :, :] for one output row: interior columns in register tiles over full channel vectors (two at a time,
 // then one), everything else per pixel with bounds checks.
 void forward_row(const Conv2dParams& p, const float* x, const float* w, const float* bias, float* y, int n, int oh) {
-  const Columns columns = interior_columns(p);
+  const InteriorColumns columns = interior_columns(p);
   const int64_t full = p.out_c / kVectorWidth * kVectorWidth;  // channels covered by whole vectors
   for (int ow = 0; ow < p.out_w; ++ow)
     if (ow < columns.begin || ow >= columns.end) forward_pixel(p, x, w, bias, y, n, oh, ow, 0);
@@ -184,7 +177,7 @@ void backward_weight_pixel(const Conv2dParams& p, const float* x, const float* d
 // loaded once and kTaps input values broadcast, and partial is touched once per row, not once per pixel.
 template <int kTaps, int kVecs>
 void backward_weight_tile(const Conv2dParams& p, const float* x, const float* dy, float* partial, int n, int oh,
-                          Columns columns, int kh, int64_t j0, int64_t co) {
+                          InteriorColumns columns, int kh, int64_t j0, int64_t co) {
   const int64_t Ci = p.in_c, Co = p.out_c, row_taps = int64_t(p.kernel_w) * Ci;
   const int64_t pixel_step = int64_t(p.stride) * Ci;
   const int ih = oh * p.stride + kh - p.pad;
@@ -213,7 +206,7 @@ void backward_weight_tile(const Conv2dParams& p, const float* x, const float* dy
 // stem's 3 x 3 channels) x 2 vectors = 18 accumulators with AVX-512's 32 registers, fewer with 16.
 template <int kVecs>
 void backward_weight_taps(const Conv2dParams& p, const float* x, const float* dy, float* partial, int n, int oh,
-                          Columns columns, int kh, int64_t co) {
+                          InteriorColumns columns, int kh, int64_t co) {
   constexpr int kGroup = kVectorWidth >= 16 ? 9 : 4;
   const int64_t row_taps = int64_t(p.kernel_w) * p.in_c;
   int64_t j = 0;
@@ -232,7 +225,7 @@ void backward_weight_row(const Conv2dParams& p, const float* x, const float* dy,
     for (int ow = 0; ow < p.out_w; ++ow) sum += load_n(dy_row + ow * Co + co, count);
     store_n(partial_bias + co, sum, count);
   });
-  const Columns columns = interior_columns(p);
+  const InteriorColumns columns = interior_columns(p);
   const int64_t full = Co / kVectorWidth * kVectorWidth;  // channels covered by whole vectors
   for (int ow = 0; ow < p.out_w; ++ow)
     if (ow < columns.begin || ow >= columns.end) backward_weight_pixel(p, x, dy, partial, n, oh, ow, 0);

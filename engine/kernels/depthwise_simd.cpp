@@ -15,7 +15,6 @@
 // What it is not: a Winograd or im2col kernel.
 #include <omp.h>
 
-#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -47,17 +46,6 @@ TapRows input_rows_of_output_row(const DepthwiseParams& p, const float* x, int n
     if (taps.ok[kh]) taps.rows[kh] = x + index4(n, ih, 0, 0, p.in_h, p.in_w, p.channels);  // (W, C)
   }
   return taps;
-}
-
-// Output columns [begin, end) whose K taps all fall inside the input row (no column padding there).
-struct InteriorColumns {
-  int begin, end;
-};
-InteriorColumns interior_columns(int in_w, int out_w, int stride, int pad) {
-  const int begin = std::min(out_w, (pad + stride - 1) / stride);  // first ow with ow*s - pad >= 0
-  const int last = in_w - K + pad;                                  // ow*s <= last keeps tap K-1 inside
-  const int end = last < 0 ? 0 : std::min(out_w, last / stride + 1);
-  return {begin, std::max(begin, end)};
 }
 
 // Calls tap(kh, kw) for each tap of one output pixel that falls inside the input, iw0 being the input column of
@@ -119,7 +107,7 @@ void forward_row(const DepthwiseParams& p, const float* x, const float* w, const
   const int64_t C = p.channels;
   const TapRows in = input_rows_of_output_row(p, x, n, oh);
   const bool all_rows = in.ok[0] && in.ok[1] && in.ok[2];
-  const InteriorColumns interior = interior_columns(p.in_w, p.out_w, p.stride, p.pad);
+  const InteriorColumns interior = interior_columns(p.in_w, p.out_w, K, p.stride, p.pad);
   // One output pixel, all channels, weights from L1.
   auto pixel_all_channels = [&](int ow) {
     const int iw0 = ow * p.stride - p.pad;  // input column of tap kw = 0
@@ -265,7 +253,7 @@ void backward_input_row(const DepthwiseParams& p, const float* dy, const float* 
       store_n(dx_pixel, gather(iw, c, count, initial(dx_pixel, count), weight), count);
     });
   };
-  if (all_rows && tiles_outer(p, interior_columns(p.in_w, p.out_w, p.stride, p.pad))) {
+  if (all_rows && tiles_outer(p, interior_columns(p.in_w, p.out_w, K, p.stride, p.pad))) {
     // Tiles outer, channel chunks inner, as forward_row: 1.2-2.5x over the chunk-outer order below from 56x56x144
     // to 14x14 (measured in one process, interleaved), which stays for up to two channel vectors (1.1x faster).
     int iw = 0;
@@ -312,7 +300,7 @@ void backward_weight_row(const DepthwiseParams& p, const float* x, const float* 
   const TapRows in = input_rows_of_output_row(p, x, n, oh);
   const float* dy_row = dy + index4(n, oh, 0, 0, p.out_h, p.out_w, C);  // (OW, C)
   const bool all_rows = in.ok[0] && in.ok[1] && in.ok[2];
-  const InteriorColumns interior = interior_columns(p.in_w, p.out_w, p.stride, p.pad);
+  const InteriorColumns interior = interior_columns(p.in_w, p.out_w, K, p.stride, p.pad);
   // acc[tap] += x * dy and acc_bias += dy at output pixel ow, lanes c..c+count.
   auto pixel = [&](int ow, int64_t c, int count, FloatBatch* acc, FloatBatch& acc_bias) {
     const int iw0 = ow * p.stride - p.pad;

@@ -20,6 +20,19 @@ namespace mriscan {
 // Output size of a convolution along one axis: floor((in + 2*pad - kernel) / stride) + 1.
 constexpr int conv_output_size(int in, int kernel, int stride, int pad) { return (in + 2 * pad - kernel) / stride + 1; }
 
+// The output columns [begin, end) of a convolution whose `kernel` taps all fall inside the input row (no column
+// padding there): the fast kernels read them without bounds checks and take a checked path for the rest.
+struct InteriorColumns {
+  int begin, end;
+};
+constexpr InteriorColumns interior_columns(int in_w, int out_w, int kernel, int stride, int pad) {
+  const int first = (pad + stride - 1) / stride;  // first ow with ow*s - pad >= 0
+  const int begin = first < out_w ? first : out_w;
+  const int last = in_w - kernel + pad;  // ow*s <= last keeps tap kernel-1 inside
+  const int end = last < 0 ? 0 : (last / stride + 1 < out_w ? last / stride + 1 : out_w);
+  return {begin, end > begin ? end : begin};
+}
+
 // Elementwise activation applied in a forward kernel's epilogue, after the bias:
 //   kNone   y = y                      (the kernel's plain output)
 //   kReLU6  y = min(max(y, 0), 6)      (MobileNetV2's ConvBNReLU6 units)
