@@ -22,6 +22,7 @@
 #include <cstdio>
 #include <memory>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -179,6 +180,11 @@ TEST(FoldedLayer, Bf16HandOffFromDepthwiseToPointwiseIsExact) {
     set_thread_matmul_precision(std::nullopt);
     ASSERT_EQ(handed.shape(), plain.shape());
     for (int64_t i = 0; i < plain.numel(); ++i) ASSERT_EQ(handed[i], plain[i]) << "element " << i;
+    // Misuse is refused, not computed: only a depthwise conv writes bf16, only a pointwise one reads it, and the
+    // bf16 input must have the conv's input width.
+    EXPECT_THROW(pw.forward_bf16(x), std::logic_error);
+    EXPECT_THROW(dw.forward(dw.forward_bf16(x)), std::logic_error);
+    EXPECT_THROW(pw_from_odd.forward(dw.forward_bf16(x)), std::logic_error);
   }
 }
 
