@@ -77,6 +77,24 @@ class Replicas : public ::testing::Test {
     return -1;
   }
 
+  // SIGSTOPs replica `index` at a moment it holds no write lock on the database. A process stopped inside a
+  // write transaction keeps SQLite's file lock until it continues, so no replica could record anything (see
+  // docs/replicas.md); that pause is undone and retried. Returns false if no such moment was found.
+  bool pause_outside_a_write(int index) {
+    for (int attempt = 0; attempt < 100; ++attempt) {
+      ::kill(servers_[index]->pid(), SIGSTOP);
+      try {
+        Database probe((state_ / "mriscan.db").string(), /*busy_timeout_ms=*/0);
+        probe.transaction([](Database::Session&) {});
+        return true;
+      } catch (const DatabaseBusyError&) {
+        ::kill(servers_[index]->pid(), SIGCONT);
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+    }
+    return false;
+  }
+
   fs::path state_;
   std::vector<std::unique_ptr<ServeProcess>> servers_;
   std::unique_ptr<NginxProcess> nginx_;
@@ -304,7 +322,7 @@ TEST_F(Replicas, AnOwnerPausedPastItsLeaseChangesNothingWhenItResumes) {
   const int64_t job = submit(a, 50);
   const int owner = wait_running(a, job);
   ASSERT_NE(owner, -1);
-  ::kill(servers_[owner]->pid(), SIGSTOP);
+  ASSERT_TRUE(pause_outside_a_write(owner)) << "the owner held the database's write lock at every attempt";
   httplib::Client other = direct(1 - owner);
   json status = json::object();
   for (int i = 0; i < 300 && status.value("status", "running") == "running"; ++i) {
