@@ -96,13 +96,17 @@ Tensor FoldedConv::forward(const Bf16Activation& x) const {
   return y;
 }
 
+Shape FoldedConv::output_shape(const Shape& x) const {
+  check_input(x);
+  return Shape{x[0], conv_output_size(static_cast<int>(x[1]), kernel_, stride_, pad_),
+               conv_output_size(static_cast<int>(x[2]), kernel_, stride_, pad_), out_channels_};
+}
+
 Tensor FoldedConv::forward(const Tensor& x) const {
   const Shape& s = x.shape();
-  check_input(s);
+  Tensor y = Tensor::uninitialized(output_shape(s));  // (N, OH, OW, C_out), overwritten
   const int batch = static_cast<int>(s[0]), in_h = static_cast<int>(s[1]), in_w = static_cast<int>(s[2]);
-  const int out_h = conv_output_size(in_h, kernel_, stride_, pad_);
-  const int out_w = conv_output_size(in_w, kernel_, stride_, pad_);
-  Tensor y = Tensor::uninitialized(Shape{batch, out_h, out_w, out_channels_});  // (N, OH, OW, C_out), overwritten
+  const int out_h = static_cast<int>(y.dim(1)), out_w = static_cast<int>(y.dim(2));
   switch (kind_) {
     case Kind::kDense: {
       const Conv2dParams p = {.batch = batch, .in_h = in_h, .in_w = in_w, .in_c = in_channels_, .out_h = out_h,

@@ -43,6 +43,7 @@ class FoldedConv {
   // x (N, H, W, C_in) -> y (N, OH, OW, C_out), a new tensor; throws std::invalid_argument naming the shapes when x
   // does not fit.
   Tensor forward(const Tensor& x) const;
+  Shape output_shape(const Shape& x) const;  // (N, OH, OW, C_out) for an input x (N, H, W, C_in); checks x
   // The bf16 hand-off (engine/kernels/dispatch.h): true when this is a depthwise conv, `next` the pointwise conv
   // reading its output with an even channel count, and the products run in bf16 (matmul_precision.h). Then
   // next.forward(forward_bf16(x)) is next.forward(forward(x)) to the bit, with half the bytes between them.

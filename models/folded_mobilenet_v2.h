@@ -12,6 +12,13 @@
 // same logits and pooled features as the taped eval-mode forward, up to float rounding
 // (tests/models/test_folded_mobilenet.cpp).
 //
+// Images in groups: a block whose activations for the whole batch would not fit in the threads' second-level caches
+// runs a few images at a time, so what its expand conv writes is still in a cache when its depthwise conv reads it
+// (at batch 32 a 112x112 block's activations are 150 MB each, written to DRAM and read back). A group has as many
+// images as fit that budget, but at least enough for kMinGroupRows output pixels, below which a 1x1 conv's product
+// is too short to keep the threads busy. Consecutive blocks with the same group size run as one loop over groups.
+// Results do not depend on the grouping: every kernel computes each image's outputs from that image alone.
+//
 // What it is: an immutable copy of the weights and running statistics, taken when it is built. Build it after
 // training or loading; later changes to the MobileNetV2 (an optimiser step, new running statistics) do not reach
 // it. forward() is const and may run on several threads at once; its activations come uninitialised from the
@@ -45,6 +52,9 @@ class FoldedMobileNetV2 {
   // in eval mode. Training runs a frozen prefix through it: those blocks are in eval mode and never change.
   Tensor forward_blocks(const Tensor& x, int begin, int end) const;  // (N, h, w, C) of features.(end - 1)
 
+  // How many images of an input (N, H, W, C) features.block runs at a time (N: all at once): "Images in groups".
+  int images_per_group(int block, const Shape& input) const;
+
   int num_classes() const { return static_cast<int>(classifier_weight_.dim(1)); }
   int feature_channels() const { return static_cast<int>(classifier_weight_.dim(0)); }
 
@@ -53,6 +63,12 @@ class FoldedMobileNetV2 {
     std::vector<FoldedConv> convs;  // applied in order
     bool residual = false;          // y = x + convs(x)
   };
+
+  static constexpr int64_t kMinGroupRows = 1024;  // see "Images in groups" above
+
+  // features.begin .. features.(end - 1) on all of x at once: the plain loop.
+  Tensor run_blocks(const Tensor& x, int begin, int end) const;
+  Shape block_output_shape(int block, Shape input) const;
 
   std::vector<Block> blocks_;  // features.0 .. features.18
   Tensor classifier_weight_;   // (F, K)

@@ -21,6 +21,7 @@
 #include <cmath>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -295,6 +296,37 @@ TEST(FoldedMobileNetSnapshot, FrozenPrefixThenTapedTailMatchesTheUnfusedForward)
   }
   EXPECT_THROW(folded.forward_blocks(images, 3, 2), std::out_of_range);
   EXPECT_THROW(folded.forward_blocks(images, 0, MobileNetV2::kNumBlocks + 1), std::out_of_range);
+}
+
+// Images in groups (folded_mobilenet_v2.h): the high-resolution blocks run a few images at a time, the last ones
+// the whole batch, and a batch's outputs are each image's alone, bit for bit, in both matmul precisions.
+TEST(FoldedMobileNetSnapshot, ImagesInGroupsGiveEachImagesOwnResult) {
+  MobileNetV2 model({.width_mult = 0.35f, .num_classes = 4, .seed = 11});
+  randomise_model(model, random_images(2, 224, 12), 13);
+  const FoldedMobileNetV2 folded(model);
+  const Tensor images = random_images(3, 224, 14);  // (3, 224, 224, 3)
+  // features.2 (112x112, expand to 48 channels): about 3.5 MB per image, more than the threads' L2 caches hold.
+  const Shape block2_input = folded.forward_blocks(images, 0, 2).shape();  // (3, 112, 112, 8)
+  ASSERT_LT(folded.images_per_group(2, block2_input), 3) << "this machine's caches hold the whole batch";
+  EXPECT_EQ(folded.images_per_group(2, Shape{1, 112, 112, block2_input[3]}), 1);
+  EXPECT_EQ(folded.images_per_group(MobileNetV2::kNumBlocks - 1, Shape{3, 7, 7, 112}), 3);  // 7x7: all at once
+  const std::vector<std::optional<MatmulPrecision>> precisions =
+      bf16_matmul_supported() ? std::vector<std::optional<MatmulPrecision>>{std::nullopt, MatmulPrecision::kBFloat16}
+                              : std::vector<std::optional<MatmulPrecision>>{std::nullopt};
+  for (const std::optional<MatmulPrecision>& precision : precisions) {
+    set_thread_matmul_precision(precision);
+    const FoldedOutput batch = folded.forward(images);
+    const int64_t per_image = images.numel() / 3;
+    for (int i = 0; i < 3; ++i) {
+      Tensor one = Tensor::uninitialized(Shape{1, 224, 224, 3});
+      std::copy_n(images.data() + i * per_image, per_image, one.data());
+      const FoldedOutput alone = folded.forward(one);
+      for (int k = 0; k < 4; ++k) EXPECT_EQ(batch.logits[i * 4 + k], alone.logits[k]) << "image " << i;
+      const int64_t F = folded.feature_channels();
+      for (int64_t f = 0; f < F; ++f) ASSERT_EQ(batch.features[i * F + f], alone.features[f]) << "image " << i;
+    }
+  }
+  set_thread_matmul_precision(std::nullopt);
 }
 
 TEST(FoldedMobileNetSnapshot, RejectsBadImages) {
