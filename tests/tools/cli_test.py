@@ -85,6 +85,17 @@ def main() -> int:
         check("bench --profile: ops_ms is the sum of the ops and no more than the step's wall_ms",
               abs(summed - profile["ops_ms"]) <= 1e-6 * max(1.0, summed) and 0 < profile["ops_ms"] <= profile["wall_ms"],
               str(profile))
+    # Fine-tuning's profile bills the untaped, folded prefix to its own line, not to the first taped op.
+    tuned = run("bench", "--workloads", "finetune", "--frozen-blocks", "13", "--width", "0.35", "--image-size", "64",
+                "--batch", "4", "--repeats", "1", "--profile", "--json")
+    check("bench --workloads finetune --profile exits 0", tuned.returncode == 0, tuned.stderr)
+    if tuned.returncode == 0:
+        profile = json.loads(tuned.stdout)["finetune"]["profile"]
+        ops = profile["ops"]
+        check("bench --profile: fine-tuning's folded prefix is one forward-only line beside the taped ops",
+              ops.get("folded_prefix", {}).get("calls") == 1 and ops["folded_prefix"]["forward_ms"] > 0
+              and ops["folded_prefix"]["backward_ms"] == 0 and "pointwise_conv2d" in ops
+              and 0 < profile["ops_ms"] <= profile["wall_ms"], str(profile))
     # --precision: a bad name is refused naming the choices; bf16 runs where the build has AVX512-BF16 (the
     # report says so) and is refused with a message naming the instructions elsewhere, never a silent fp32 run.
     tiny = ["--workloads", "infer1", "--width", "0.35", "--image-size", "64", "--repeats", "1", "--json"]
