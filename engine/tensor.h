@@ -65,8 +65,9 @@ class Tensor {
   Shape shape_;
 };
 
-// 64-byte-aligned float allocation (one AVX-512 vector, one cache line). Freed buffers go back to a cache of
-// buffers keyed by size and are reused (see tensor.cpp), so steady-state training allocates nothing from the OS.
+// 64-byte-aligned float allocation (one AVX-512 vector, one cache line); from 2 MB on, 2 MB-aligned and in huge
+// pages where the kernel offers them (tensor.cpp says why). Freed buffers go back to a cache of buffers keyed by
+// size and are reused, so steady-state training allocates nothing from the OS.
 std::shared_ptr<float[]> allocate_aligned(int64_t count);
 // Returns every cached free buffer to the OS (e.g. after training, before serving).
 void release_cached_buffers();
