@@ -1,4 +1,4 @@
-// Worker threads, the bounded batch queue and per-sample seeding of the DataLoader (see data_loader.h).
+// Worker threads, the bounded batch queue, inline mode and per-sample seeding of the DataLoader (see data_loader.h).
 #include "data/data_loader.h"
 
 #include <algorithm>
@@ -9,6 +9,7 @@
 
 #include "data/preprocess.h"
 #include "data/random.h"
+#include "engine/parallel.h"
 
 namespace mriscan {
 
@@ -24,7 +25,7 @@ DataLoader::DataLoader(std::vector<Sample> samples, DataLoaderConfig config)
   };
   require(config_.batch_size >= 1, "batch_size must be >= 1, got " + std::to_string(config_.batch_size));
   require(config_.image_size >= 1, "image_size must be >= 1, got " + std::to_string(config_.image_size));
-  require(config_.num_workers >= 1, "num_workers must be >= 1, got " + std::to_string(config_.num_workers));
+  require(config_.num_workers >= 0, "num_workers must be >= 0, got " + std::to_string(config_.num_workers));
   require(config_.prefetch_batches >= 1,
           "prefetch_batches must be >= 1, got " + std::to_string(config_.prefetch_batches));
   require(config_.shard_count >= 1 && config_.shard_index >= 0 && config_.shard_index < config_.shard_count,
@@ -85,7 +86,7 @@ void DataLoader::worker_loop() {
     Batch batch;
     std::exception_ptr error;
     try {
-      batch = build_batch(batch_index);
+      batch = build_batch(batch_index, 1);
     } catch (...) {
       error = std::current_exception();  // never let an exception escape a thread (std::terminate)
     }
@@ -99,7 +100,7 @@ void DataLoader::worker_loop() {
   }
 }
 
-Batch DataLoader::build_batch(int batch_index) {
+Batch DataLoader::build_batch(int batch_index, int threads) {
   // The whole batch's positions [batch_begin, batch_end), then this shard's equal part of them.
   const size_t batch_begin = static_cast<size_t>(batch_index) * config_.batch_size;
   const size_t batch_size = std::min(batch_begin + config_.batch_size, order_.size()) - batch_begin;
@@ -108,25 +109,42 @@ Batch DataLoader::build_batch(int batch_index) {
   const int64_t s = config_.image_size;
   const int64_t per_image = s * s * 3;
 
-  Tensor images(Shape{static_cast<int64_t>(end - begin), s, s, 3});  // (B, S, S, 3); shrunk below if files fail
-  Batch batch;
-  batch.index = batch_index;
-  for (size_t position = begin; position < end && !stop_; ++position) {
-    const size_t sample_index = order_[position];
+  const int64_t count = static_cast<int64_t>(end - begin);
+  // (B, S, S, 3): sample i in slot i, then the kept ones moved to the front; every kept slot is written
+  Tensor images = Tensor::uninitialized(Shape{count, s, s, 3});
+  std::vector<uint8_t> kept_slot(count, 0);  // (B)
+  std::exception_ptr error;                  // the first non-image error: never let one escape the parallel region
+#pragma omp parallel for num_threads(threads) schedule(dynamic) if (threads > 1)
+  for (int64_t i = 0; i < count; ++i) {
+    if (stop_) continue;
+    const size_t sample_index = order_[begin + i];
     const Sample& sample = samples_[sample_index];
     try {
       Image image = load_image(sample.path, config_.limits);
       std::mt19937 rng = derived_rng(config_.seed, static_cast<uint64_t>(epoch_), sample_index);
       image = augment(image, config_.augment, rng);
-      preprocess(image, config_.image_size, images.data() + batch.labels.size() * per_image);
-    } catch (const ImageError& error) {
-      record_skip(sample.path, error.what());
-      continue;
+      preprocess(image, config_.image_size, images.data() + i * per_image);
+      kept_slot[i] = 1;
+    } catch (const ImageError& image_error) {
+      record_skip(sample.path, image_error.what());
+    } catch (...) {
+#pragma omp critical(mriscan_data_loader_error)
+      if (!error) error = std::current_exception();
     }
+  }
+  if (error) std::rethrow_exception(error);
+
+  Batch batch;
+  batch.index = batch_index;
+  for (int64_t i = 0; i < count; ++i) {
+    if (!kept_slot[i]) continue;
+    const int64_t slot = static_cast<int64_t>(batch.labels.size());
+    if (slot != i) std::memmove(images.data() + slot * per_image, images.data() + i * per_image,
+                                sizeof(float) * per_image);
+    const Sample& sample = samples_[order_[begin + i]];
     batch.labels.push_back(sample.label);
     batch.paths.push_back(sample.path);
   }
-
   const int64_t kept = static_cast<int64_t>(batch.labels.size());
   if (kept == images.dim(0)) {
     batch.images = images;
@@ -145,6 +163,19 @@ void DataLoader::record_skip(const std::string& path, const std::string& reason)
 
 std::optional<Batch> DataLoader::next() {
   if (epoch_ < 0) throw std::logic_error("DataLoader::next: call start_epoch(epoch) first");
+  if (config_.num_workers == 0) {  // inline: build it here, on the kernel threads
+    while (next_to_consume_ < num_batches_) {
+      const auto started = std::chrono::steady_clock::now();
+      Batch batch = build_batch(next_to_consume_++, num_threads());
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        wait_seconds_ += seconds;
+      }
+      if (!batch.labels.empty()) return batch;
+    }
+    return std::nullopt;
+  }
   std::unique_lock<std::mutex> lock(mutex_);
   while (next_to_consume_ < num_batches_) {
     const auto started = std::chrono::steady_clock::now();

@@ -12,6 +12,11 @@
 // Robustness: an unreadable or corrupt image (ImageError) is skipped, recorded in skipped_files() and the batch is
 // delivered one sample short; it never stops the run. Any other exception in a worker is rethrown by next().
 // The destructor (and start_epoch) stop and join the workers, also when the consumer stopped mid-epoch.
+// Inline mode (num_workers = 0): no background threads; next() builds the batch itself, its samples split over the
+// engine's kernel threads (OpenMP, engine/parallel.h). When those threads already use every core, a background
+// worker can only run by taking a core from them mid-kernel, and the other kernel thread then waits for it at the
+// next barrier: the step loses about twice the worker's CPU time. Inline, it loses that time divided by the
+// threads (docs/performance.md has the measurement). The batches are the same in both modes, bit for bit.
 // What it is not: a dataset listing (data/dataset.h) or a cache; every epoch decodes the files again.
 #pragma once
 
@@ -56,7 +61,7 @@ struct DataLoaderConfig {
   int image_size = 224;
   bool shuffle = true;
   bool drop_last = false;    // drop the final partial batch (by position, before any skipped files)
-  int num_workers = 2;       // >= 1
+  int num_workers = 2;       // >= 0; 0: inline mode
   int prefetch_batches = 3;  // batches claimed ahead of the consumer, >= 1
   uint32_t seed = 42;
   AugmentConfig augment{.enabled = false};  // evaluation default; the trainer enables it for the training split
@@ -89,7 +94,8 @@ class DataLoader {
   int batches_per_epoch() const { return num_batches_; }
   size_t size() const { return samples_.size(); }
   const DataLoaderConfig& config() const { return config_; }
-  // Seconds next() spent blocked since start_epoch (the "data wait" the trainer reports).
+  // Seconds next() spent blocked since start_epoch (the "data wait" the trainer reports); inline, the seconds it
+  // spent building batches.
   double wait_seconds() const;
   // Every file skipped so far (each path once, first reason), and the number of skips in the current epoch.
   std::vector<SkippedFile> skipped_files() const;
@@ -97,7 +103,8 @@ class DataLoader {
 
  private:
   void worker_loop();
-  Batch build_batch(int batch_index);
+  // Decodes, augments and preprocesses the batch's samples, on `threads` kernel threads (1: this thread alone).
+  Batch build_batch(int batch_index, int threads);
   void record_skip(const std::string& path, const std::string& reason);
   void stop_workers();
 

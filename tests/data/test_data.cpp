@@ -12,6 +12,7 @@
 #include <fstream>
 #include <future>
 #include <random>
+#include <map>
 #include <set>
 
 #include "data/augment.h"
@@ -205,9 +206,11 @@ TEST(DataLoader, DeterministicGivenSeedAndEpochWhateverTheThreads) {
     }
     return std::make_pair(order, pixels);
   };
-  const auto one = run(1, 3, 42), three = run(3, 3, 42);
+  const auto one = run(1, 3, 42), three = run(3, 3, 42), inline_mode = run(0, 3, 42);
   EXPECT_EQ(one.first, three.first);
   EXPECT_EQ(one.second, three.second);  // augmentation included, bit for bit
+  EXPECT_EQ(inline_mode.first, one.first);  // inline, on the kernel threads: the same batches
+  EXPECT_EQ(inline_mode.second, one.second);
   EXPECT_NE(run(2, 4, 42).first, one.first);  // another epoch, another order
   EXPECT_NE(run(2, 3, 43).first, one.first);  // another seed, another order
 }
@@ -244,21 +247,29 @@ TEST(DataLoader, SkipsACorruptFileAndReportsIt) {
   std::vector<Sample> samples = write_samples(dir, 5);
   write_bytes(dir / "bad.png", {1, 2, 3, 4, 5});
   samples.push_back({dir / "bad.png", 0});
-  DataLoader loader(samples, {.batch_size = 4, .image_size = 8, .num_workers = 2});
-  for (int epoch = 0; epoch < 2; ++epoch) {
-    loader.start_epoch(epoch);
-    size_t delivered = 0;
-    while (auto batch = loader.next()) {
-      delivered += batch->labels.size();
-      EXPECT_EQ(batch->images.dim(0), static_cast<int64_t>(batch->labels.size()));
-      for (const std::string& path : batch->paths) EXPECT_EQ(path.find("bad.png"), std::string::npos);
+  std::map<int, std::vector<float>> pixels;  // by num_workers: every delivered image, in order
+  for (int workers : {2, 0}) {  // background workers, and inline
+    SCOPED_TRACE("num_workers " + std::to_string(workers));
+    DataLoader loader(samples, {.batch_size = 4, .image_size = 8, .num_workers = workers});
+    for (int epoch = 0; epoch < 2; ++epoch) {
+      loader.start_epoch(epoch);
+      size_t delivered = 0;
+      while (auto batch = loader.next()) {
+        delivered += batch->labels.size();
+        const std::vector<float> values = batch->images.to_vector();
+        pixels[workers].insert(pixels[workers].end(), values.begin(), values.end());
+        EXPECT_EQ(batch->images.dim(0), static_cast<int64_t>(batch->labels.size()));
+        for (const std::string& path : batch->paths) EXPECT_EQ(path.find("bad.png"), std::string::npos);
+      }
+      EXPECT_EQ(delivered, 5u);
+      EXPECT_EQ(loader.skipped_this_epoch(), 1);
     }
-    EXPECT_EQ(delivered, 5u);
-    EXPECT_EQ(loader.skipped_this_epoch(), 1);
+    ASSERT_EQ(loader.skipped_files().size(), 1u);  // listed once, however many epochs
+    EXPECT_EQ(loader.skipped_files()[0].path, dir / "bad.png");
+    EXPECT_NE(loader.skipped_files()[0].reason.find("cannot decode"), std::string::npos);
   }
-  ASSERT_EQ(loader.skipped_files().size(), 1u);  // listed once, however many epochs
-  EXPECT_EQ(loader.skipped_files()[0].path, dir / "bad.png");
-  EXPECT_NE(loader.skipped_files()[0].reason.find("cannot decode"), std::string::npos);
+  EXPECT_EQ(pixels[0], pixels[2]);  // the images after the skipped one moved up in place of it, in both modes
+  EXPECT_THROW(DataLoader(samples, {.num_workers = -1}), std::invalid_argument);
 }
 
 TEST(DataLoader, DestructorDoesNotHangWhenTheConsumerStopsEarly) {
