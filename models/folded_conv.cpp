@@ -63,10 +63,9 @@ void FoldedConv::check_input(const Shape& s) const {
 }
 
 DepthwiseParams FoldedConv::depthwise_params(const Shape& s) const {
-  const int in_h = static_cast<int>(s[1]), in_w = static_cast<int>(s[2]);
-  return {.batch = static_cast<int>(s[0]), .in_h = in_h, .in_w = in_w, .channels = in_channels_,
-          .out_h = conv_output_size(in_h, kernel_, stride_, pad_),
-          .out_w = conv_output_size(in_w, kernel_, stride_, pad_),
+  const Shape out = output_shape(s);  // checks s
+  return {.batch = static_cast<int>(s[0]), .in_h = static_cast<int>(s[1]), .in_w = static_cast<int>(s[2]),
+          .channels = in_channels_, .out_h = static_cast<int>(out[1]), .out_w = static_cast<int>(out[2]),
           .kernel = kernel_, .stride = stride_, .pad = pad_, .activation = activation_};
 }
 
@@ -77,8 +76,7 @@ bool FoldedConv::hands_off_bf16_to(const FoldedConv& next) const {
 
 Bf16Activation FoldedConv::forward_bf16(const Tensor& x) const {
   if (kind_ != Kind::kDepthwise) throw std::logic_error("FoldedConv::forward_bf16: not a depthwise conv");
-  check_input(x.shape());
-  const DepthwiseParams p = depthwise_params(x.shape());
+  const DepthwiseParams p = depthwise_params(x.shape());  // checks x
   const Shape shape{p.batch, p.out_h, p.out_w, out_channels_};
   Bf16Activation y{.shape = shape, .storage = allocate_aligned((shape.numel() + 1) / 2)};  // overwritten
   kernels().depthwise_forward_bf16(p, x.data(), weight_.data(), bias_.data(), y.data());

@@ -59,7 +59,7 @@ class FoldedConv {
  private:
   enum class Kind { kDense, kDepthwise, kPointwise };
   void check_input(const Shape& s) const;                  // throws std::invalid_argument naming the shapes
-  DepthwiseParams depthwise_params(const Shape& s) const;  // a depthwise conv's kernel params for input s
+  DepthwiseParams depthwise_params(const Shape& s) const;  // a depthwise conv's kernel params for input s; checks s
 
   Kind kind_ = Kind::kPointwise;
   int in_channels_ = 0, out_channels_ = 0;
