@@ -16,7 +16,7 @@ PyTorch peer, set up so that it is not handicapped:
   * inference: TorchScript trace + freeze + optimize_for_inference (eager for training);
   * environment MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=17179869184 (no page-fault storms from glibc returning
     memory every step); PyTorch's BLAS (libblas.so.3) is OpenBLAS when libopenblas0-pthread is installed, as
-    tools/install_deps.sh does, not the netlib reference BLAS.
+    scripts/install_deps.sh does, not the netlib reference BLAS.
 ONNX Runtime peer (bench/onnx_peer.mjs): intra-op threads = --threads, sequential execution, all graph
 optimisations, NCHW input as exported.
 
@@ -219,7 +219,7 @@ def main():
 
     exe = os.path.join(args.build, "mriscan")
     if not os.path.exists(exe):
-        sys.exit(f"{exe} not found: run tools/build.sh first")
+        sys.exit(f"{exe} not found: run scripts/build.sh first")
     common = ["--threads", str(args.threads), "--batch", str(args.batch), "--image-size", str(args.image_size),
               "--repeats", str(args.repeats)]
     peer = [sys.executable, __file__] + sys.argv[1:]

@@ -4,7 +4,7 @@
 # Works on a fresh Debian 12 machine without a Docker engine: installs podman, runc, debootstrap and
 # docker-compose, makes the Debian base images itself when no registry has them (debootstrap from the Debian
 # mirror, `podman import`, under the tags deploy/Dockerfile names), and runs compose against podman's API.
-# The model: $MRISCAN_MODEL, else the newest runs/*/model.safetensors (train one with tools/demo.sh).
+# The model: $MRISCAN_MODEL, else the newest runs/*/model.safetensors (train one with scripts/demo.sh).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 replicas="${1:-2}"
@@ -18,7 +18,7 @@ cd "$REPO_DIR"
 # The model and the data, both mounted read-only.
 model="${MRISCAN_MODEL:-$(ls -t runs/*/model.safetensors 2>/dev/null | head -1 || true)}"
 if [ -z "$model" ] || [ ! -f "$model" ]; then
-  echo "deploy: no model: set MRISCAN_MODEL to a model.safetensors or train one first (tools/demo.sh)" >&2
+  echo "deploy: no model: set MRISCAN_MODEL to a model.safetensors or train one first (scripts/demo.sh)" >&2
   exit 1
 fi
 MRISCAN_MODEL="$(cd "$(dirname "$model")" && pwd)/$(basename "$model")"

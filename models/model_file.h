@@ -9,7 +9,7 @@
 // has no such metadata, and I64 "num_batches_tracked" counters (ignored). Its width multiplier is the one whose
 // architecture has exactly the file's tensor shapes, its class count the classifier's rows, its image size 224,
 // and its class names those given in ModelLoadOptions, else defaults with a warning in ModelFileInfo::warnings.
-// (A .pth pickle goes through tools/torchvision_to_safetensors.py first.)
+// (A .pth pickle goes through interop/torchvision_to_safetensors.py first.)
 // What it is not: the training checkpoint (optimizer state lives in the run's resume/ folder).
 #pragma once
 

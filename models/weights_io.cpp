@@ -185,7 +185,7 @@ LoadReport load_parameters(const std::string& path, const std::vector<NamedParam
     auto it = file.tensors.find(name);
     if (auto other = file.other_dtypes.find(name); other != file.other_dtypes.end())
       throw std::runtime_error("load_parameters '" + path + "': tensor '" + name + "' has dtype " + other->second +
-                               "; mriscan reads F32 weights (convert with tools/torchvision_to_safetensors.py)");
+                               "; mriscan reads F32 weights (convert with interop/torchvision_to_safetensors.py)");
     if (it == file.tensors.end()) {
       report.missing.push_back(name);
       continue;

@@ -141,7 +141,7 @@ const char* reason_phrase(int status) {
 }
 }  // namespace
 
-// The gate's own answers (server/connection_gate.h): the same JSON error body as every other error, and the
+// The gate's own answers (server/transport/connection_gate.h): the same JSON error body as every other error, and the
 // connection is closed after it.
 std::string App::rejection_response(int status, const std::string& message, const RequestHead* head) {
   const std::string request_id = router_->next_request_id();

@@ -7,7 +7,7 @@
 // requests already accepted (httplib joins its task queue), then stops the worker. The destructor calls stop().
 //
 // Concurrency policy (2 cores shared by serving and training), with the ServerConfig fields that set it:
-//   * HTTP I/O: connections wait in the connection gate (server/connection_gate.h), not in threads; a request
+//   * HTTP I/O: connections wait in the connection gate (server/transport/connection_gate.h), not in threads; a request
 //     whose head has arrived goes to one of `http_threads` workers, at most `max_queued_requests` waiting (then
 //     503 with Retry-After, the body discarded). /health and /ready have a thread of their own, so they answer
 //     while every worker is busy. Heads and bodies have deadlines (`read_timeout_seconds`, then 408).
@@ -16,7 +16,7 @@
 //     every core, under load each gets one and as many run at once as there are cores (measured to beat both
 //     one-at-a-time and micro-batching on this machine: docs/serving.md). The model pointer is copied per
 //     request, so a model swap never blocks or fails a prediction.
-//   * Retraining: ONE background worker (server/job_queue.h) with a thread budget of 1 kernel thread
+//   * Retraining: ONE background worker (server/state/job_queue.h) with a thread budget of 1 kernel thread
 //     (engine/parallel.h set_thread_num_threads, per thread) at nice +10 (setpriority on its own thread id). So
 //     a retrain uses one core at low priority; predictions preempt it and keep the other core. The dataset
 //     statistics scan runs at nice +10 too.
@@ -44,61 +44,11 @@
 #include <string>
 #include <thread>
 
-#include "io/image_io.h"
-#include "server/database.h"
-#include "server/dataset_stats.h"
-#include "server/http.h"
-#include "server/http_server.h"
-#include "server/job_queue.h"
-#include "server/metrics.h"
-#include "server/model_registry.h"
-#include "server/retrainer.h"
-#include "server/router.h"
-#include "server/thread_budget.h"
-#include "server/upload_store.h"
+#include "server/context.h"
+#include "server/state/database.h"
+#include "server/transport/http_server.h"
 
 namespace mriscan {
-
-struct ServerConfig {
-  std::string state_dir;                         // SQLite database, uploads/, models/, runs/
-  std::string initial_model;                     // a model file to import as v1 when the registry is empty
-  std::vector<std::string> initial_class_names;  // its class names, if it has none (a torchvision state dict)
-  std::string models_dir;                        // or: import every *.safetensors under this folder (newest active)
-  std::string data_dir;                          // training data for retraining and /dataset_stats ("" = none)
-  std::string web_root;                          // folder with openapi.json and ui/ ("" = <source dir>/server)
-  std::string admin_token;                       // required by admin routes; must not be empty
-  std::string replica;         // this process's name in /health, X-Replica and job owners ("" = <hostname>-<pid>)
-  int sync_interval_ms = 500;  // how often the active version is read from the database (replicas follow it)
-  size_t max_body_bytes = 64u << 20;
-  DecodeLimits image_limits = {.max_pixels = 16'000'000, .max_side = 8192};
-  int http_threads = 8;
-  int max_queued_requests = 256;  // requests (not connections) waiting for a worker
-  int max_batch_files = 64;
-  time_t read_timeout_seconds = 10;  // for a request's head; its body gets this plus 1 s per 64 KiB
-  int db_busy_timeout_ms = 5000;     // a locked database is retried this long, then 503
-  RetrainSettings retrain;           // data_dir and runs_dir are filled from the fields above
-  JobQueueOptions job_options;
-  bool log_requests = true;
-};
-
-struct ServerContext {
-  const ServerConfig& config;
-  ModelRegistry& registry;
-  UploadStore& uploads;
-  JobQueue& jobs;
-  DatasetStats& dataset_stats;
-  ServerMetrics& metrics;
-  GateCounters& queue;
-  ThreadBudget& inference;
-  const Router& router;
-  std::chrono::steady_clock::time_point started;
-  std::string replica;
-  std::atomic<bool> draining{false};  // shutting down: /ready answers 503 so load balancers stop sending
-  std::mutex explanations{};          // Grad-CAM requests run one at a time (server/routes_prediction.cpp)
-
-  double uptime_seconds() const;
-  MetricsGauges gauges();
-};
 
 class App {
  public:

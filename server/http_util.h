@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "server/http.h"
+#include "server/transport/http.h"
 #include <nlohmann/json.hpp>
 
 #include "server/upload_store.h"

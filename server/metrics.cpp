@@ -1,7 +1,7 @@
 // Prometheus text rendering and latency percentiles; see metrics.h.
 #include "server/metrics.h"
 
-#include "server/request_head.h"
+#include "server/transport/request_head.h"
 
 #include <algorithm>
 #include <cmath>

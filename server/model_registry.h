@@ -30,7 +30,7 @@
 #include <vector>
 
 #include "infer/classifier.h"
-#include "server/database.h"
+#include "server/state/database.h"
 
 namespace mriscan {
 

@@ -9,7 +9,7 @@
 //   not-worse  activate if candidate validation accuracy >= the active version's recorded validation accuracy
 //              (both come from the same seeded split of the same data when the retrain uses the same sample cap)
 //   never      register only; an operator activates through POST /models/{version}/activate
-// What it is not: the trainer (train/trainer.h) or the queue (server/job_queue.h).
+// What it is not: the trainer (train/trainer.h) or the queue (server/state/job_queue.h).
 #pragma once
 
 #include <optional>
@@ -17,7 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "server/job_queue.h"
+#include "server/state/job_queue.h"
 #include "server/model_registry.h"
 #include "server/retrain_params.h"
 #include "server/upload_store.h"

@@ -8,7 +8,7 @@
 
 #include "io/atomic_file.h"
 #include "io/image_io.h"
-#include "server/database.h"
+#include "server/state/database.h"
 #include "server/http_util.h"
 
 namespace mriscan {

@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "server/http.h"
+#include "server/transport/http.h"
 
 #include "server/metrics.h"
 

@@ -3,7 +3,7 @@
 // routes, and a test checks that the two agree.
 #pragma once
 
-#include "server/app.h"
+#include "server/context.h"
 #include "server/router.h"
 
 namespace mriscan {

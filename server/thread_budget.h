@@ -9,7 +9,7 @@
 // until a thread is free and takes one.
 // The Lease sets the calling thread's kernel budget (engine/parallel.h set_thread_num_threads) for its lifetime
 // and gives the threads back when destroyed.
-// What it is not: a request queue (requests wait in the connection gate, server/connection_gate.h); nor
+// What it is not: a request queue (requests wait in the connection gate, server/transport/connection_gate.h); nor
 // micro-batching, which this machine's measurements rule out.
 #pragma once
 

@@ -21,7 +21,7 @@
 
 #include "data/dataset.h"
 #include "io/image_io.h"
-#include "server/database.h"
+#include "server/state/database.h"
 
 namespace mriscan {
 

@@ -240,7 +240,7 @@ int run_serve(const std::vector<std::string>& raw) {
     // Draining waits for requests in progress; a second signal is the operator saying "now".
     sigwait(&signals, &received);
     if (received == SIGUSR1) return;
-    std::cerr << "serve: second signal: exiting without waiting (committed state is safe; see server/database.h)\n";
+    std::cerr << "serve: second signal: exiting without waiting (committed state is safe; see server/state/database.h)\n";
     std::_Exit(3);
   });
   std::cerr << "serve: listening on http://" << host << ":" << bound << "/  (API: /docs, metrics: /metrics)\n";

@@ -112,7 +112,7 @@ __attribute__((constructor(101))) MRISCAN_BASELINE void refuse_missing_cpu_featu
     write_text(missing[i]);
   }
   write_text(
-      ".\nmriscan: rebuild it on this machine (tools/build.sh uses "
+      ".\nmriscan: rebuild it on this machine (scripts/build.sh uses "
       "-march=native), or for a baseline with "
       "cmake -DMRISCAN_NATIVE=OFF -DCMAKE_CXX_FLAGS=-march=x86-64-v3 "
       "(AVX2 and FMA).\n");

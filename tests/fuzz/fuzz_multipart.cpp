@@ -10,7 +10,7 @@
 #include <string>
 
 #include "io/image_io.h"
-#include "server/http.h"
+#include "server/transport/http.h"
 #include "server/http_util.h"
 
 namespace {

@@ -1,4 +1,4 @@
-// libFuzzer: the request-head parser (server/request_head.h) and the metrics it feeds. Whatever the bytes, the
+// libFuzzer: the request-head parser (server/transport/request_head.h) and the metrics it feeds. Whatever the bytes, the
 // parser answers complete / incomplete / rejected with a 4xx-5xx status, a complete head fits the bytes it was
 // given, and the Prometheus text stays parseable when the parsed method is recorded as a label.
 #include <cstdint>
@@ -8,7 +8,7 @@
 #include <string>
 
 #include "server/metrics.h"
-#include "server/request_head.h"
+#include "server/transport/request_head.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string bytes(reinterpret_cast<const char*>(data), size);

@@ -1,5 +1,5 @@
 // The convolution and linear ops against PyTorch: tests/golden/ops.json (written in float64 by
-// tools/make_golden_ops.py, engine layouts) holds x, w, bias, an upstream gradient dy, and torch's y, dx, dw,
+// tests/golden/make_golden_ops.py, engine layouts) holds x, w, bias, an upstream gradient dy, and torch's y, dx, dw,
 // dbias. Each case runs twice:
 //   - through the LAYER (float, via the tape and whatever `kernels()` selected): forward, then backward with dy;
 //     max |diff| must stay below 1e-4 of the largest |value| of that tensor;

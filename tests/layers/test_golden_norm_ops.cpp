@@ -1,5 +1,5 @@
 // Batch norm (training and eval), ReLU6, the residual add, global average pooling and softmax cross-entropy
-// against PyTorch: tests/golden/ops.json (written in float64 by tools/make_golden_ops.py, engine layout NHWC)
+// against PyTorch: tests/golden/ops.json (written in float64 by tests/golden/make_golden_ops.py, engine layout NHWC)
 // holds the inputs, an upstream gradient dy (for the loss: d loss = 1), and torch's outputs and gradients; for
 // batchnorm_train also the running statistics after one update. Each case runs twice:
 //   - through the LAYER (float, via the tape and whatever `kernels()` selected): forward, then backward with dy;

@@ -1,7 +1,7 @@
 // MobileNetV2 against PyTorch: a width-0.35 network at 64x64, batch 8, with torchvision's initial weights,
 // must reproduce torchvision's eval logits, train-mode logits and loss, every parameter gradient, the BN running
 // statistics after one step, and the losses of 10 Adam and 10 AdamW steps.
-// Fixture: tests/golden/mobilenet_v2_w035_64.safetensors, written by tools/make_golden.py (computed in float64).
+// Fixture: tests/golden/mobilenet_v2_w035_64.safetensors, written by tests/golden/make_golden.py (computed in float64).
 // Gradients are compared relative to the scale of the whole network's gradients: the projection BNs' biases have
 // gradients that are exactly zero in exact arithmetic (the next BN removes any per-channel shift), so their
 // float32 values are pure rounding noise and a per-tensor relative error would be meaningless for them.
@@ -42,7 +42,7 @@ class GoldenMobileNet : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!std::filesystem::exists(kFixture))
-      GTEST_SKIP() << kFixture << " missing; regenerate with: /usr/bin/python3 tools/make_golden.py";
+      GTEST_SKIP() << kFixture << " missing; regenerate with: /usr/bin/python3 tests/golden/make_golden.py";
     golden_ = read_safetensors(kFixture);
     model_ = std::make_unique<MobileNetV2>(MobileNetV2Config{.width_mult = 0.35f, .num_classes = 4, .dropout = 0.0f});
     load_initial_weights();

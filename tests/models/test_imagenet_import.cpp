@@ -1,6 +1,6 @@
 // ImageNet import: the imported backbone, with BN calibrated on other images, must compute the same 1280-d
 // features in eval mode as PyTorch's BN-free folded network built from the same .npy files
-// (tests/golden/imagenet_folded_features.safetensors, written by tools/make_golden_imagenet.py).
+// (tests/golden/imagenet_folded_features.safetensors, written by tests/golden/make_golden_imagenet.py).
 #include <gtest/gtest.h>
 
 #include <cmath>

@@ -9,9 +9,9 @@
 #include <set>
 
 #include "io/atomic_file.h"
-#include "server/database.h"
+#include "server/state/database.h"
 #include "tests/support/temp_dir.h"
-#include "server/job_queue.h"
+#include "server/state/job_queue.h"
 #include "tests/support/serve_process.h"
 
 namespace mriscan::server_test {

@@ -10,7 +10,7 @@
 #include <set>
 #include <thread>
 
-#include "server/database.h"
+#include "server/state/database.h"
 #include "server/model_registry.h"
 #include "tests/support/nginx_process.h"
 #include "tests/support/serve_process.h"
@@ -28,7 +28,7 @@ class Replicas : public ::testing::Test {
   void SetUp() override {
     if (shared().scans.empty()) GTEST_SKIP() << "shared dataset not found";
     if (!fs::exists(ServeProcess::binary())) GTEST_SKIP() << ServeProcess::binary() << " not built";
-    if (!fs::exists(kNginx)) GTEST_SKIP() << kNginx << " not installed (tools/install_deps.sh installs it)";
+    if (!fs::exists(kNginx)) GTEST_SKIP() << kNginx << " not installed (scripts/install_deps.sh installs it)";
     const std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
     state_ = shared().root / ("replicas_" + name);
     fs::remove_all(state_);

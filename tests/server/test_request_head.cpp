@@ -1,8 +1,8 @@
-// The request-head parser on its own (server/request_head.h): complete, incomplete and rejected heads, and the
+// The request-head parser on its own (server/transport/request_head.h): complete, incomplete and rejected heads, and the
 // request-smuggling shapes it must refuse.
 #include <gtest/gtest.h>
 
-#include "server/request_head.h"
+#include "server/transport/request_head.h"
 
 namespace mriscan {
 namespace {

@@ -8,7 +8,7 @@
 #include <regex>
 #include <set>
 
-#include "server/database.h"
+#include "server/state/database.h"
 #include "server/dataset_stats.h"
 #include "server/upload_store.h"
 #include "server/http_util.h"

@@ -4,7 +4,7 @@
 // then stopped with SIGTERM (exit 0).
 #include <regex>
 
-#include "server/database.h"
+#include "server/state/database.h"
 #include "tests/support/serve_process.h"
 
 namespace mriscan::server_test {

@@ -1,4 +1,4 @@
-// Reading tests/golden/ops.json (written in float64 by tools/make_golden_ops.py, engine layouts) and comparing
+// Reading tests/golden/ops.json (written in float64 by tests/golden/make_golden_ops.py, engine layouts) and comparing
 // against it; shared by the per-op golden tests. What it is not: the whole-model fixtures (tests/models/).
 #pragma once
 
@@ -21,7 +21,7 @@
 namespace mriscan::testing {
 
 inline constexpr const char* kOpsPath = MRISCAN_SOURCE_DIR "/tests/golden/ops.json";
-inline constexpr const char* kRegenerate = "/usr/bin/python3 tools/make_golden_ops.py";
+inline constexpr const char* kRegenerate = "/usr/bin/python3 tests/golden/make_golden_ops.py";
 inline constexpr double kFloatRelativeTolerance = 1e-4;  // of max |golden value|, per tensor
 inline constexpr double kDoubleAbsoluteTolerance = 1e-9;  // leaves room only for summation order
 

@@ -30,7 +30,7 @@
 #include "models/mobilenet_v2.h"
 #include "models/model_file.h"
 #include "server/app.h"
-#include "server/http.h"
+#include "server/transport/http.h"
 
 namespace mriscan::server_test {
 

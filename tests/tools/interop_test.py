@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """Interoperability with the files other tools use, end to end through the `mriscan` binary:
   1. a torchvision MobileNetV2 state dict saved with torch.save (.pth) goes through
-     tools/torchvision_to_safetensors.py and predicts what torchvision predicts;
+     interop/torchvision_to_safetensors.py and predicts what torchvision predicts;
   2. the same state dict written as safetensors.torch.save_file writes it (I64 num_batches_tracked, metadata
      {"format": "pt"} only) loads directly: width and classes inferred, class names from --class-names or
      defaulted with a warning, a wrong count refused;
-  3. tools/export_onnx.py's ONNX model, run by ONNX Runtime (onnxruntime-node from tests/ui/node_modules), gives
+  3. interop/export_onnx.py's ONNX model, run by ONNX Runtime (onnxruntime-node from tests/ui/node_modules), gives
      mriscan's probabilities (temperature included) for the same pixels; the max difference is printed.
 Inputs are real Testing scans from ../shared, resized to 224x224 and saved as PNG, so mriscan, torchvision and
 ONNX Runtime see identical pixels. Prints one line per check and exits 1 if any failed (ctest `Interop`).
@@ -25,7 +25,7 @@ from PIL import Image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
-from golden_io import randomize_batchnorm, read_safetensors, write_safetensors  # noqa: E402
+from tensor_files import randomize_batchnorm, read_safetensors, write_safetensors  # noqa: E402
 
 BINARY = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build", "mriscan")
 SHARED = os.environ.get("MRISCAN_SHARED", os.path.join(os.path.dirname(ROOT), "shared"))

@@ -1,5 +1,5 @@
 // Runs an ONNX model with ONNX Runtime (onnxruntime-node, CPU) on a raw float32 input file and prints the
-// outputs as JSON. Used by tests/tools/interop_test.py to check `tools/export_onnx.py` against mriscan.
+// outputs as JSON. Used by tests/tools/interop_test.py to check `interop/export_onnx.py` against mriscan.
 // Usage: node tests/ui/onnx_run.mjs MODEL.onnx INPUT.f32 N H W C   (INPUT: N*H*W*C little-endian float32)
 import fs from 'node:fs';
 import ort from 'onnxruntime-node';

@@ -8,7 +8,7 @@ The C++ test imports the same files (models/imagenet_import.h), calibrates BN on
 the same features in eval mode. Input: 2 images of 96x96 (any resolution works; small keeps the file small).
 
 Stored (float32): "input" (2, 96, 96, 3) NHWC, "features" (2, 1280) = global average pool of features.18.
-Regenerate: /usr/bin/python3 tools/make_golden_imagenet.py [--shared ../shared]
+Regenerate: /usr/bin/python3 tests/golden/make_golden_imagenet.py [--shared ../shared]
 """
 import argparse
 import os
@@ -19,8 +19,8 @@ import numpy as np
 import torch
 import torchvision
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from golden_io import nchw_to_nhwc, write_safetensors  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "interop"))
+from tensor_files import nchw_to_nhwc, write_safetensors  # noqa: E402
 
 
 def folded_mobilenet(npy_dir):
@@ -47,7 +47,7 @@ def folded_mobilenet(npy_dir):
 
 
 def main():
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shared", default=os.environ.get("MRISCAN_SHARED", os.path.join(root, "..", "shared")))
     parser.add_argument("--out", default=os.path.join(root, "tests", "golden", "imagenet_folded_features.safetensors"))
@@ -58,7 +58,7 @@ def main():
     with torch.no_grad():
         features = model.features(x).mean(dim=(2, 3))
     write_safetensors(args.out, {"input": nchw_to_nhwc(x), "features": features},
-                      {"regenerate": "/usr/bin/python3 tools/make_golden_imagenet.py", "torch": torch.__version__})
+                      {"regenerate": "/usr/bin/python3 tests/golden/make_golden_imagenet.py", "torch": torch.__version__})
     print(f"wrote {args.out}: features {tuple(features.shape)}, |f| mean {features.abs().mean():.4f}")
 
 

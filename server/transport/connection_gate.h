@@ -11,11 +11,11 @@
 // Deadlines (steady clock): a request's head must arrive within `head_timeout_seconds` of the connection's
 // arrival (of its first byte on a keep-alive connection) and in at most 32 pieces; its body within
 // `head_timeout_seconds` + content_length / `body_min_bytes_per_second` of a worker taking it (enforced by the
-// worker's stream, server/http_server.h, which also bounds writing the response); an idle keep-alive connection
+// worker's stream, server/transport/http_server.h, which also bounds writing the response); an idle keep-alive connection
 // is closed after `idle_timeout_seconds`. Open connections are capped below the process's file limit. Every close that may leave unread bytes is a lingering close: shut down our side,
 // read and discard what the client still sends for up to 2 s, then close, so the client receives our response
 // instead of a TCP reset, and an unread body is never parsed as a next request.
-// What it is not: an HTTP parser (server/request_head.h) or a router (httplib routes what a worker serves).
+// What it is not: an HTTP parser (server/transport/request_head.h) or a router (httplib routes what a worker serves).
 #pragma once
 
 #include <atomic>
@@ -29,7 +29,7 @@
 #include <thread>
 #include <vector>
 
-#include "server/request_head.h"
+#include "server/transport/request_head.h"
 
 namespace mriscan {
 
@@ -40,7 +40,7 @@ struct GateOptions {
   HeadLimits head_limits;
   double head_timeout_seconds = 10.0;
   double idle_timeout_seconds = 5.0;
-  double body_min_bytes_per_second = 64.0 * 1024;  // and for writing responses (server/http_server.h)
+  double body_min_bytes_per_second = 64.0 * 1024;  // and for writing responses (server/transport/http_server.h)
   std::vector<std::string> probe_paths = {"/health", "/ready"};
 };
 

@@ -50,7 +50,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "server/database.h"
+#include "server/state/database.h"
 
 namespace mriscan {
 

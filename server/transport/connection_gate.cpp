@@ -1,5 +1,5 @@
 // The epoll loop, the two request queues and their workers; see connection_gate.h for the design.
-#include "server/connection_gate.h"
+#include "server/transport/connection_gate.h"
 
 #include <fcntl.h>
 #include <sys/epoll.h>

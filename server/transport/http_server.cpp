@@ -1,5 +1,5 @@
 // httplib::Server served through the connection gate; see http_server.h.
-#include "server/http_server.h"
+#include "server/transport/http_server.h"
 
 #include <arpa/inet.h>
 #include <poll.h>

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (tests/fuzz/, clang, ASan + UBSan) and runs each for SECONDS (default 60), seeded
 # from the test fixtures; prints executions and crashes per target and fails if any target crashed.
-# Usage: tools/fuzz.sh [SECONDS] [TARGET...]. Crash inputs are kept under build-fuzz/crashes/<target>/.
+# Usage: scripts/fuzz.sh [SECONDS] [TARGET...]. Crash inputs are kept under build-fuzz/crashes/<target>/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-60}"

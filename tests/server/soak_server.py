@@ -7,7 +7,7 @@ oversized head, a chunked body), uploads of real Training scans, and one retrain
 resident memory every second and reports requests by status, 5xx other than 503, whether the process survived,
 and RSS at start, end and peak.
 
-Usage: tools/soak_server.py --binary build/mriscan --model runs/quick/model.safetensors [--minutes 10]
+Usage: tests/server/soak_server.py --binary build/mriscan --model runs/quick/model.safetensors [--minutes 10]
 """
 import argparse
 import collections
@@ -82,7 +82,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--binary", required=True)
     parser.add_argument("--model", required=True)
-    parser.add_argument("--data", default=os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data",
+    parser.add_argument("--data", default=os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data",
                                                        "brain-tumor-mri"))
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--clients", type=int, default=6)

@@ -13,7 +13,7 @@ N is dynamic. OUT.json beside the model records the class names, image size, tem
 source. What is not exported: the out-of-distribution check (input statistics and feature distances), so an
 ONNX consumer gets probabilities for anything, MRI or not; use `mriscan serve` where that matters.
 
-Usage: /usr/bin/python3 tools/export_onnx.py MODEL.safetensors OUT.onnx [--opset 13]
+Usage: /usr/bin/python3 interop/export_onnx.py MODEL.safetensors OUT.onnx [--opset 13]
 """
 import argparse
 import json

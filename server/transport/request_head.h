@@ -1,5 +1,5 @@
 // The head of an HTTP/1.1 request (request line + header lines + blank line), parsed from bytes that have
-// arrived but not yet been consumed, so the connection gate (server/connection_gate.h) can enforce the limits
+// arrived but not yet been consumed, so the connection gate (server/transport/connection_gate.h) can enforce the limits
 // that cpp-httplib 0.11 does not, before any worker thread or body buffer is spent on the request:
 //   * the head must end within `max_head_bytes` and `max_header_lines`           -> else 431
 //   * a body needs a Content-Length (chunked bodies are refused)                   -> else 411

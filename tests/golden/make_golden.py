@@ -16,9 +16,9 @@ Tensors (all F32; parameters in PyTorch layout exactly as in state_dict, C++ sid
     adam_losses (10,)  loss BEFORE each of 10 torch.optim.Adam steps on this batch (lr 1e-4, betas (0.9, 0.999),
                        eps 1e-8, no weight decay), train mode, starting from the initial model
     adamw_losses (10,) the same with torch.optim.AdamW(lr 1e-4, weight_decay 0.01)
-num_batches_tracked is skipped. What it is not: the per-op reference (tools/make_golden_ops.py).
+num_batches_tracked is skipped. What it is not: the per-op reference (tests/golden/make_golden_ops.py).
 
-Regenerate: /usr/bin/python3 tools/make_golden.py [--out tests/golden/mobilenet_v2_w035_64.safetensors]
+Regenerate: /usr/bin/python3 tests/golden/make_golden.py [--out tests/golden/mobilenet_v2_w035_64.safetensors]
 """
 import argparse
 import copy
@@ -29,8 +29,8 @@ import torch
 import torch.nn.functional as F
 import torchvision
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from golden_io import nchw_to_nhwc, randomize_batchnorm, write_safetensors  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "interop"))
+from tensor_files import nchw_to_nhwc, randomize_batchnorm, write_safetensors  # noqa: E402
 
 SEED = 1234
 WIDTH = 0.35
@@ -69,7 +69,7 @@ def losses_of_optimizer(initial_model, make_optimizer, x, labels):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     parser.add_argument("--out", default=os.path.join(root, "tests", "golden", "mobilenet_v2_w035_64.safetensors"))
     args = parser.parse_args()
 
@@ -129,7 +129,7 @@ def main():
         "input_layout": "NHWC (8, 64, 64, 3); params/buffers/grads in PyTorch layout (state_dict names)",
         "adam": "torch.optim.Adam lr 1e-4 betas (0.9,0.999) eps 1e-8 wd 0; loss recorded before each of 10 steps",
         "adamw": "torch.optim.AdamW lr 1e-4 betas (0.9,0.999) eps 1e-8 wd 0.01 (decoupled: p *= 1 - lr*wd)",
-        "regenerate": "/usr/bin/python3 tools/make_golden.py",
+        "regenerate": "/usr/bin/python3 tests/golden/make_golden.py",
     }
     tensors = {name: t.float() for name, t in tensors.items()}
     size = write_safetensors(args.out, tensors, metadata)

@@ -1,5 +1,5 @@
 // SQLite wrapper: prepared statements with bound parameters, rows by column name, transactions with rollback.
-#include "server/database.h"
+#include "server/state/database.h"
 
 #include <sqlite3.h>
 

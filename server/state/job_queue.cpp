@@ -1,5 +1,5 @@
 // The persisted job queue and its single worker; see job_queue.h.
-#include "server/job_queue.h"
+#include "server/state/job_queue.h"
 
 #include <omp.h>
 #include <sys/resource.h>

@@ -8,7 +8,7 @@ It also checks that no source folder holds more than 30% of the non-test C++ lin
 into a catch-all. Run by ctest as `Layering`; exits 1 and names every violation.
 What it is not: a style checker (clang-format) or an include-what-you-use tool.
 
-Usage: /usr/bin/python3 tools/check_layers.py [REPO_ROOT]
+Usage: /usr/bin/python3 scripts/check_layers.py [REPO_ROOT]
 """
 import pathlib
 import re

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Hostile-client probes against a running `mriscan serve` on loopback (issue 11's findings, one line each).
 
-Usage: tools/probe_server.py --port 8080 [--pid PID]
+Usage: tests/server/probe_server.py --port 8080 [--pid PID]
 Each probe prints what the server did. With --pid, the server's resident memory is read from /proc before and
 after the probes that could grow it. Traffic goes to 127.0.0.1 only and is bounded in count and time.
 What it is not: a test (tests/server/ assert the same behaviours); this reports figures for notes and README.

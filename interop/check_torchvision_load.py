@@ -9,7 +9,7 @@ Input (NHWC): --input X.json (either {"shape","data"} or {"input": {"shape","dat
 torchvision_to_safetensors.py --emit-logits) or --input X.safetensors (tensor --input-name, default "input");
 without --input, a seeded randn (--batch, --resolution, --seed). What it is not: a converter (the other script).
 
-Usage: /usr/bin/python3 tools/check_torchvision_load.py MODEL.safetensors [--input X.json] [--out logits.json]
+Usage: /usr/bin/python3 interop/check_torchvision_load.py MODEL.safetensors [--input X.json] [--out logits.json]
 """
 import argparse
 import json
@@ -21,7 +21,7 @@ import torch
 import torchvision
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from golden_io import nhwc_to_nchw, read_safetensors  # noqa: E402
+from tensor_files import nhwc_to_nchw, read_safetensors  # noqa: E402
 
 EXTRA_PREFIXES = ("ood.",)  # tensors a mriscan file may hold that are not part of the network
 

@@ -6,13 +6,13 @@ models/model_file.h: format "mriscan-mobilenet_v2", version / format_version "1"
 image_size, class_names (JSON list), preprocessing, temperature "1", source.
 --num-classes 0 drops the classifier and writes a backbone (what the C++ side expects for an imported backbone).
 --random-init (instead of IN.pth) writes a seeded random torchvision model (non-trivial BatchNorm state, see
-golden_io.randomize_batchnorm), and --emit-logits FILE.json writes torchvision's eval-mode logits for a seeded random
+tensor_files.randomize_batchnorm), and --emit-logits FILE.json writes torchvision's eval-mode logits for a seeded random
 NHWC input, so a C++ test can check that the engine reproduces torchvision. What it is not: a trainer or a
 converter for other architectures.
 
 Usage:
-  /usr/bin/python3 tools/torchvision_to_safetensors.py IN.pth OUT.safetensors [--num-classes K] [--classes a,b,c,d]
-  /usr/bin/python3 tools/torchvision_to_safetensors.py --random-init OUT.safetensors --width-mult 0.35 \\
+  /usr/bin/python3 interop/torchvision_to_safetensors.py IN.pth OUT.safetensors [--num-classes K] [--classes a,b,c,d]
+  /usr/bin/python3 interop/torchvision_to_safetensors.py --random-init OUT.safetensors --width-mult 0.35 \\
       --num-classes 4 --emit-logits logits.json [--seed 7] [--logits-resolution 64] [--logits-batch 2]
 """
 import argparse
@@ -24,7 +24,7 @@ import torch
 import torchvision
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from golden_io import nchw_to_nhwc, randomize_batchnorm, write_safetensors  # noqa: E402
+from tensor_files import nchw_to_nhwc, randomize_batchnorm, write_safetensors  # noqa: E402
 
 FORMAT = "mriscan-mobilenet_v2"
 CANDIDATE_WIDTHS = [0.35, 0.5, 0.75, 1.0, 1.3, 1.4]
@@ -118,7 +118,7 @@ def main():
             model.features.load_state_dict({k[len("features."):]: v for k, v in state.items()}, strict=True)
         else:
             model.load_state_dict(state, strict=True)  # validates every name and shape
-        source = f"converted from {os.path.basename(in_path)} by tools/torchvision_to_safetensors.py"
+        source = f"converted from {os.path.basename(in_path)} by interop/torchvision_to_safetensors.py"
 
     if class_names is None:
         class_names = [f"class_{i}" for i in range(num_classes)]

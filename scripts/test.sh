@@ -2,11 +2,11 @@
 # Sets up and runs every test: installs dependencies, builds, runs the whole ctest suite under both kernel
 # selections (fast, then MRISCAN_KERNELS=ref: every op, layer, model, trainer and server test on plain loops),
 # then the whole suite again built with AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/, any report
-# fails), then every libFuzzer target for MRISCAN_FUZZ_SECONDS (default 60) each (tools/fuzz.sh).
+# fails), then every libFuzzer target for MRISCAN_FUZZ_SECONDS (default 60) each (scripts/fuzz.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tools/install_deps.sh
-tools/build.sh
+scripts/install_deps.sh
+scripts/build.sh
 cd build
 ctest --output-on-failure -j2 --timeout 900
 echo "--- again with the reference kernels (MRISCAN_KERNELS=ref) ---"
@@ -18,4 +18,4 @@ cmake --build build-asan -j"$(nproc)"
 (cd build-asan && ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --output-on-failure -j2 --timeout 1800)
 echo "--- fuzzing: every libFuzzer target for ${MRISCAN_FUZZ_SECONDS:-60} s ---"
-tools/fuzz.sh "${MRISCAN_FUZZ_SECONDS:-60}"
+scripts/fuzz.sh "${MRISCAN_FUZZ_SECONDS:-60}"

@@ -1,5 +1,5 @@
 // Request-head parsing and admission limits; see request_head.h.
-#include "server/request_head.h"
+#include "server/transport/request_head.h"
 
 #include <algorithm>
 #include <cctype>

@@ -7,9 +7,9 @@ for that dy, all stored in ENGINE layout (engine/kernels/params.h):
 Schema: {"<case>": {"op": "<op>", "params": {...}, "tensors": {"<name>": {"shape": [...], "data": [flat, row-major]}}}}
 Numbers are the shortest repr that round-trips a float64, so C++ tests can compare in double. Every top-level
 key is a case (no metadata entry), so tests can iterate over all of them. Seed SEED below, torch 1.13.
-What it is not: a whole-model reference (tools/make_golden.py) or a test (tests/ read this file).
+What it is not: a whole-model reference (tests/golden/make_golden.py) or a test (tests/ read this file).
 
-Regenerate: /usr/bin/python3 tools/make_golden_ops.py [--out tests/golden/ops.json]
+Regenerate: /usr/bin/python3 tests/golden/make_golden_ops.py [--out tests/golden/ops.json]
 """
 import argparse
 import json
@@ -19,8 +19,8 @@ import sys
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from golden_io import (conv_weight_to_engine, depthwise_weight_to_engine, linear_weight_to_engine,  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "interop"))
+from tensor_files import (conv_weight_to_engine, depthwise_weight_to_engine, linear_weight_to_engine,  # noqa: E402
                        nchw_to_nhwc, pointwise_weight_to_engine)
 
 SEED = 20240607
@@ -177,7 +177,7 @@ def softmax_xent_case(label_smoothing):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     parser.add_argument("--out", default=os.path.join(root, "tests", "golden", "ops.json"))
     args = parser.parse_args()
 

@@ -6,8 +6,8 @@
 #   MRISCAN_PORT     server port (default 8080)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tools/install_deps.sh
-tools/build.sh
+scripts/install_deps.sh
+scripts/build.sh
 run="${MRISCAN_RUN:-runs/main}"
 mkdir -p runs
 if [ ! -f runs/imagenet_backbone.safetensors ]; then

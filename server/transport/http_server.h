@@ -1,4 +1,4 @@
-// cpp-httplib's Server with its connection handling replaced by the connection gate (server/connection_gate.h):
+// cpp-httplib's Server with its connection handling replaced by the connection gate (server/transport/connection_gate.h):
 // httplib still accepts, parses, routes and writes responses (Server::process_request), but a connection goes to
 // the gate instead of a thread of its own, and a worker serves exactly one request that has arrived, reading it
 // through a RequestStream that
@@ -16,9 +16,9 @@
 #include <memory>
 #include <string>
 
-#include "server/http.h"
+#include "server/transport/http.h"
 
-#include "server/connection_gate.h"
+#include "server/transport/connection_gate.h"
 
 namespace mriscan {
 

@@ -1,0 +1,68 @@
+// What every route handler is given: the server's configuration (ServerConfig, filled by `mriscan serve` from its
+// options) and references to the components the App owns (ServerContext). Route files include this, not app.h,
+// so a handler sees the parts it may call and nothing of how the App starts, listens and stops.
+// What it is not: the components themselves (each has its own header) or the concurrency policy (server/app.h).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <ctime>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "io/image_io.h"
+#include "server/dataset_stats.h"
+#include "server/metrics.h"
+#include "server/model_registry.h"
+#include "server/retrainer.h"
+#include "server/router.h"
+#include "server/state/job_queue.h"
+#include "server/thread_budget.h"
+#include "server/transport/connection_gate.h"
+#include "server/upload_store.h"
+
+namespace mriscan {
+
+struct ServerConfig {
+  std::string state_dir;                         // SQLite database, uploads/, models/, runs/
+  std::string initial_model;                     // a model file to import as v1 when the registry is empty
+  std::vector<std::string> initial_class_names;  // its class names, if it has none (a torchvision state dict)
+  std::string models_dir;                        // or: import every *.safetensors under this folder (newest active)
+  std::string data_dir;                          // training data for retraining and /dataset_stats ("" = none)
+  std::string web_root;                          // folder with openapi.json and ui/ ("" = <source dir>/server)
+  std::string admin_token;                       // required by admin routes; must not be empty
+  std::string replica;         // this process's name in /health, X-Replica and job owners ("" = <hostname>-<pid>)
+  int sync_interval_ms = 500;  // how often the active version is read from the database (replicas follow it)
+  size_t max_body_bytes = 64u << 20;
+  DecodeLimits image_limits = {.max_pixels = 16'000'000, .max_side = 8192};
+  int http_threads = 8;
+  int max_queued_requests = 256;  // requests (not connections) waiting for a worker
+  int max_batch_files = 64;
+  time_t read_timeout_seconds = 10;  // for a request's head; its body gets this plus 1 s per 64 KiB
+  int db_busy_timeout_ms = 5000;     // a locked database is retried this long, then 503
+  RetrainSettings retrain;           // data_dir and runs_dir are filled from the fields above
+  JobQueueOptions job_options;
+  bool log_requests = true;
+};
+
+struct ServerContext {
+  const ServerConfig& config;
+  ModelRegistry& registry;
+  UploadStore& uploads;
+  JobQueue& jobs;
+  DatasetStats& dataset_stats;
+  ServerMetrics& metrics;
+  GateCounters& queue;
+  ThreadBudget& inference;
+  const Router& router;
+  std::chrono::steady_clock::time_point started;
+  std::string replica;
+  std::atomic<bool> draining{false};  // shutting down: /ready answers 503 so load balancers stop sending
+  std::mutex explanations{};          // Grad-CAM requests run one at a time (server/routes_prediction.cpp)
+
+  double uptime_seconds() const;
+  MetricsGauges gauges();
+};
+
+}  // namespace mriscan
