@@ -1,4 +1,4 @@
-// Decoding, encoding and resizing of 8-bit RGB images (see image_io.h for the conventions).
+// Decoding (PNG here, JPEG in jpeg_decode.cpp), encoding and resizing of 8-bit RGB images (see image_io.h).
 #include "io/image_io.h"
 
 #include <stb_image.h>
@@ -11,7 +11,7 @@
 #include <iterator>
 #include <memory>
 
-#include "io/jpeg_check.h"
+#include "io/jpeg_decode.h"
 
 namespace mriscan {
 
@@ -26,17 +26,6 @@ namespace {
 std::string stb_reason() {
   const char* reason = stbi_failure_reason();  // thread-local in stb_image >= 2.26
   return reason ? reason : "unknown error";
-}
-
-// stb_image decodes a JPEG whose entropy-coded data is cut short without complaint (missing data reads as zeros,
-// giving a grey lower part). A complete JPEG contains the EOI marker FF D9, normally as its last two bytes, but
-// some writers append trailing data, so we search backwards through the whole file. (An embedded EXIF thumbnail
-// has its own EOI, so a truncated file with a thumbnail slips through; stb may still report it as corrupt.)
-bool jpeg_is_truncated(const uint8_t* bytes, size_t size) {
-  if (size < 4 || bytes[0] != 0xFF || bytes[1] != 0xD8) return false;  // not a JPEG
-  for (size_t i = size - 1; i >= 1; --i)
-    if (bytes[i - 1] == 0xFF && bytes[i] == 0xD9) return false;
-  return true;
 }
 
 // stb_image grows its buffer for the compressed PNG data by each chunk's DECLARED length before reading the chunk,
@@ -67,22 +56,20 @@ Image decode_image(const uint8_t* bytes, size_t size, const DecodeLimits& limits
   if (!jpeg && !png)
     throw UnsupportedImageFormat("cannot decode " + source + ": not a JPEG or PNG file (the accepted formats)");
 
-  // 1. Header only: dimensions and channel count, no pixel allocation yet.
+  if (jpeg) return decode_jpeg(bytes, size, limits, source);
+
+  // PNG through stb_image. 1. Header only: dimensions and channel count, no pixel allocation yet.
   int width = 0, height = 0, channels = 0;
   if (!stbi_info_from_memory(bytes, length, &width, &height, &channels))
-    throw ImageError("cannot decode " + source + ": " + stb_reason() +
-                     " (not a readable " + (jpeg ? "JPEG" : "PNG") + " image)");
+    throw ImageError("cannot decode " + source + ": " + stb_reason() + " (not a readable PNG image)");
   const int64_t pixels = static_cast<int64_t>(width) * height;
   if (width <= 0 || height <= 0 || width > limits.max_side || height > limits.max_side ||
       pixels > limits.max_pixels)
     throw ImageError("refusing to decode " + source + ": header says " + std::to_string(width) + "x" +
                      std::to_string(height) + " pixels, limit is " + std::to_string(limits.max_side) +
                      " per side and " + std::to_string(limits.max_pixels) + " pixels in total");
-  if (png && !png_chunks_fit(bytes, size))
+  if (!png_chunks_fit(bytes, size))
     throw ImageError("cannot decode " + source + ": corrupt PNG (a chunk is longer than the file)");
-  if (jpeg && jpeg_is_truncated(bytes, size))
-    throw ImageError("cannot decode " + source + ": truncated JPEG (no end-of-image marker)");
-  if (jpeg) check_jpeg_stream(bytes, size, source);  // libjpeg first: stb is not safe on corrupt JPEGs
 
   // 2. Pixels. Ask stb for RGBA when there is alpha (2 = grey+alpha, 4 = RGBA) so we can composite; otherwise for
   // RGB, which makes stb replicate grey to RGB. 16-bit PNGs come back as 8 bits (stb scales by 255/65535).

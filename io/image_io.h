@@ -1,4 +1,4 @@
-// Image files in and out: decoding (JPEG and PNG via stb_image), PNG encoding (stb_image_write) and the
+// Image files in and out: decoding (JPEG via libjpeg-turbo, io/jpeg_decode.h; PNG via stb_image), PNG encoding (stb_image_write) and the
 // one resize used everywhere (bilinear with half-pixel centres, box prefilter for large downscales).
 //
 // What it is: the boundary between bytes and an 8-bit RGB `Image`. Every decoded image has exactly 3 channels:
@@ -9,9 +9,10 @@
 // Safety: the format is chosen by the file's first bytes (its magic number), and only JPEG and PNG reach a decoder:
 // Debian's stb_image is compiled with every decoder (GIF, PSD, PIC, PNM, TGA, HDR, BMP), each a parser of
 // untrusted input that this project does not need, so anything else is refused (UnsupportedImageFormat) before stb
-// sees it. The header is then parsed (stbi_info_from_memory) and the dimensions checked against DecodeLimits BEFORE any
-// pixel memory is allocated, so a 100-byte file claiming 60000 x 60000 pixels (a "decompression bomb") is
-// rejected instead of allocating 10 GB. All failures throw ImageError with the source name and stb's reason.
+// sees it, and JPEGs never reach stb (libjpeg-turbo decodes them, strictly). The header is then parsed and the
+// dimensions checked against DecodeLimits BEFORE any pixel memory is allocated, so a 100-byte file claiming
+// 60000 x 60000 pixels (a "decompression bomb") is rejected instead of allocating 10 GB. All failures throw
+// ImageError with the source name and the decoder's reason.
 #pragma once
 
 #include <cstddef>
@@ -44,6 +45,9 @@ struct Image {
 struct DecodeLimits {
   int64_t max_pixels = 40'000'000;  // width * height; 40 MP is far above any MRI slice
   int max_side = 12000;             // either dimension
+  // > 0: a JPEG may be decoded at a DCT scale of 1/2, 1/4 or 1/8 while both sides stay >= this (the caller will
+  // shrink it to about this size anyway); 0: full size. PNGs are always decoded at full size.
+  int min_decoded_side = 0;
 };
 
 // `source` names the data in error messages (a path, "upload", ...).

@@ -3,7 +3,7 @@
 # Idempotent: skips apt-get when every package is already installed. Used by scripts/demo.sh and scripts/test.sh.
 set -euo pipefail
 packages=(build-essential cmake pkg-config
-  libeigen3-dev libxsimd-dev libstb-dev libturbojpeg0-dev libcpp-httplib-dev nlohmann-json3-dev libsqlite3-dev
+  libeigen3-dev libxsimd-dev libstb-dev libjpeg-dev libcpp-httplib-dev nlohmann-json3-dev libsqlite3-dev
   libssl-dev libcli11-dev libcairo2-dev fonts-dejavu-core ccache
   libgtest-dev libgmock-dev libbenchmark-dev
   libopenmpi-dev openmpi-bin

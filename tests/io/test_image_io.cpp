@@ -1,6 +1,7 @@
-// Tests of io/image_io and io/jpeg_check: decoding PNG and JPEG (grayscale and alpha), clear errors on corrupt data
-// (a JPEG on which stb read out of bounds among them), the size limits
-// checked from the header before any pixel is allocated, and the half-pixel bilinear resize with its box prefilter.
+// Tests of io/image_io and io/jpeg_decode: decoding PNG and JPEG (grayscale and alpha), JPEG pixels equal to PIL's,
+// DCT-scaled decoding, clear errors on corrupt data (a JPEG on which stb read out of bounds among them) and on too
+// many progressive scans, the size limits checked from the header before any pixel is allocated, and the
+// half-pixel bilinear resize with its box prefilter.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -12,7 +13,7 @@
 #include <vector>
 
 #include "io/image_io.h"
-#include "io/jpeg_check.h"
+#include "io/jpeg_decode.h"
 #include "tests/support/test_images.h"
 
 namespace fs = std::filesystem;
@@ -76,25 +77,24 @@ TEST(DataImageIo, CorruptDataThrowsImageErrorWithReasonAndName) {
   EXPECT_NE(error_of([&] { load_image(dir / "missing.png"); }).find("missing.png"), std::string::npos);
 }
 
-TEST(DataImageIo, CorruptJpegThatCrashedStbIsRefusedByTheLibjpegCheck) {
+TEST(DataImageIo, CorruptJpegThatCrashedStbIsRefusedByStrictLibjpeg) {
   // Found by tests/fuzz/fuzz_image_decode (2026-12-04): a JPEG with a few flipped bits after its quantisation
-  // tables; Debian's stb_image read out of bounds on it (SEGV under ASan). libjpeg's strict check refuses it first.
+  // tables; Debian's stb_image read out of bounds on it (SEGV under ASan). Strict libjpeg-turbo refuses it.
   const std::string path = std::string(MRISCAN_SOURCE_DIR) + "/tests/io/fixtures/fuzz_stb_out_of_bounds.jpg";
   const std::vector<uint8_t> bytes = read_file_bytes(path);
   ASSERT_EQ(bytes.size(), 640u);
   const std::string message = error_of([&] { decode_image(bytes.data(), bytes.size(), {}, "upload-9"); });
   EXPECT_NE(message.find("cannot decode upload-9: corrupt JPEG (libjpeg: "), std::string::npos) << message;
 
-  // A clean JPEG passes the check and decodes as before.
+  // A clean JPEG decodes.
   TempDir dir;
   write_jpeg(dir / "ok.jpg", blobs_image(48, 40, 4), 90);
   const std::vector<uint8_t> ok = read_file_bytes(dir / "ok.jpg");
-  EXPECT_NO_THROW(check_jpeg_stream(ok.data(), ok.size(), "ok.jpg"));
   EXPECT_EQ(decode_image(ok.data(), ok.size()).width, 48);
   // One flipped byte in the entropy-coded data of that clean file is refused, not decoded into garbage.
   std::vector<uint8_t> flipped = ok;
   flipped[flipped.size() - 40] ^= 0xFF;
-  EXPECT_THROW(check_jpeg_stream(flipped.data(), flipped.size(), "flipped.jpg"), ImageError);
+  EXPECT_THROW(decode_image(flipped.data(), flipped.size(), {}, "flipped.jpg"), ImageError);
 }
 
 TEST(DataImageIo, OnlyJpegAndPngReachADecoder) {
