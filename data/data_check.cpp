@@ -22,6 +22,7 @@
 
 #include "data/data_check.h"
 #include "data/dataset.h"
+#include "data/content_hash.h"
 #include "data/image_hash.h"
 #include "io/image_io.h"
 
@@ -63,7 +64,7 @@ void inspect(CheckedFile& file) {
   try {
     const std::vector<uint8_t> bytes = read_file_bytes(file.path);
     file.byte_count = bytes.size();
-    file.content_hash = fnv1a64(bytes.data(), bytes.size());
+    file.content_hash = sha256_hex(bytes.data(), bytes.size());
     const Image image = decode_image(bytes.data(), bytes.size(), {}, "'" + file.path + "'");
     file.width = image.width;
     file.height = image.height;
@@ -77,25 +78,14 @@ void inspect(CheckedFile& file) {
   }
 }
 
-// Byte-identical groups: bucket by (FNV-1a 64, size), then confirm inside each bucket by comparing the bytes, so
-// a hash collision splits a bucket instead of merging different files.
+// Byte-identical groups: files with the same SHA-256 (data/content_hash.h), in path order.
 std::vector<std::vector<int>> exact_groups(const std::vector<CheckedFile>& files) {
-  std::map<std::pair<uint64_t, uint64_t>, std::vector<int>> buckets;
+  std::map<std::string, std::vector<int>> by_hash;
   for (int i = 0; i < static_cast<int>(files.size()); ++i)
-    if (files[i].byte_count > 0) buckets[{files[i].content_hash, files[i].byte_count}].push_back(i);
+    if (!files[i].content_hash.empty()) by_hash[files[i].content_hash].push_back(i);
   std::vector<std::vector<int>> groups;
-  for (const auto& [key, members] : buckets) {
-    if (members.size() < 2) continue;
-    std::vector<std::pair<std::vector<uint8_t>, std::vector<int>>> distinct;  // (bytes, files with those bytes)
-    for (int member : members) {
-      std::vector<uint8_t> bytes = read_file_bytes(files[member].path);
-      auto same = std::find_if(distinct.begin(), distinct.end(), [&](const auto& d) { return d.first == bytes; });
-      if (same != distinct.end()) same->second.push_back(member);
-      else distinct.push_back({std::move(bytes), {member}});
-    }
-    for (auto& [bytes, group] : distinct)
-      if (group.size() >= 2) groups.push_back(group);
-  }
+  for (auto& [hash, members] : by_hash)
+    if (members.size() >= 2) groups.push_back(std::move(members));
   std::sort(groups.begin(), groups.end());
   return groups;
 }
@@ -308,7 +298,7 @@ nlohmann::json DataCheckReport::to_json() const {
       {"unreadable", unreadable},
       {"warnings", warnings},
       {"exact_duplicates",
-       {{"hash", "FNV-1a 64 + byte count, confirmed byte by byte"},
+       {{"hash", "SHA-256 of the file bytes"},
         {"groups", exact_groups.size()},
         {"files_in_groups", s.files_in_groups},
         {"extra_copies", s.extra_copies},

@@ -1,7 +1,7 @@
 // `mriscan data check`: an audit of a dataset folder before anyone trains on it or quotes a test accuracy.
 //
-// For every image file: decodability, size, mean brightness, an exact fingerprint (FNV-1a 64 + byte count,
-// confirmed by comparing bytes) and a perceptual one (64-bit pHash plus a 32x32 thumbnail, data/image_hash.h).
+// For every image file: decodability, size, mean brightness, an exact fingerprint (SHA-256 of the bytes,
+// data/content_hash.h) and a perceptual one (64-bit pHash plus a 32x32 thumbnail, data/image_hash.h).
 // From those: counts per split and class, unreadable files, byte-identical groups, near-duplicate pairs (pHash
 // Hamming distance <= threshold AND thumbnail correlation >= min_correlation, not byte-identical), and the two
 // problems duplicates cause: leakage (the same image in Training and Testing inflates test accuracy) and label
@@ -36,7 +36,7 @@ struct CheckedFile {
   int width = 0, height = 0;
   double brightness = 0.0;  // mean luma, 0..255
   uint64_t byte_count = 0;
-  uint64_t content_hash = 0;  // FNV-1a 64 of the file bytes
+  std::string content_hash;  // SHA-256 of the file bytes (data/content_hash.h); empty when the file could not be read
   std::vector<float> thumbnail;  // (32 * 32) normalized, for confirming near-duplicates
   uint64_t phash = 0;  // perceptual hash (data/image_hash.h)
 };

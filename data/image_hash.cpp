@@ -11,15 +11,6 @@
 
 namespace mriscan {
 
-uint64_t fnv1a64(const uint8_t* bytes, size_t size) {
-  uint64_t hash = 0xcbf29ce484222325ull;  // FNV offset basis
-  for (size_t i = 0; i < size; ++i) {
-    hash ^= bytes[i];
-    hash *= 0x100000001b3ull;  // FNV prime
-  }
-  return hash;
-}
-
 uint64_t perceptual_hash(const Image& image) {
   constexpr int kN = 32, kK = 8;  // thumbnail side, kept frequencies per axis
   const std::vector<float> gray = to_grayscale(resize_bilinear(image, kN, kN));  // (32, 32)

@@ -1,7 +1,5 @@
-// Fingerprints for finding duplicate images: an exact one of the file bytes and a perceptual one of the pixels.
+// Perceptual fingerprints for finding near-duplicate images (byte-identical files are data/content_hash.h).
 //
-// fnv1a64: FNV-1a, 64-bit, of raw bytes. Not cryptographic; callers pair it with the byte count and confirm a
-// match by comparing the bytes themselves, so a collision can never merge two different files.
 // perceptual_hash (pHash, as in the `imagehash` Python package): shrink to 32x32 grey (area average for 224 px
 // inputs, io/image_io.h), take the 2-D DCT-II, keep the 8x8 lowest frequencies and set bit (u * 8 + v) when
 // coefficient (u, v) is above the median of the 64. Low frequencies describe the coarse layout of the slice, so
@@ -26,8 +24,6 @@
 #include "io/image_io.h"
 
 namespace mriscan {
-
-uint64_t fnv1a64(const uint8_t* bytes, size_t size);
 
 uint64_t perceptual_hash(const Image& image);
 

@@ -12,7 +12,7 @@
 
 #include "data/dataset.h"
 #include "io/image_io.h"
-#include "server/sha256.h"
+#include "data/content_hash.h"
 
 namespace mriscan {
 namespace {

@@ -11,7 +11,7 @@
 #include <set>
 
 #include "io/atomic_file.h"
-#include "server/sha256.h"
+#include "data/content_hash.h"
 
 namespace mriscan {
 namespace fs = std::filesystem;

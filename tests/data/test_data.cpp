@@ -19,6 +19,7 @@
 #include "data/data_check.h"
 #include "data/data_loader.h"
 #include "data/dataset.h"
+#include "data/content_hash.h"
 #include "data/image_hash.h"
 #include "data/preprocess.h"
 #include "io/image_io.h"
@@ -303,8 +304,15 @@ TEST(DataHash, PerceptualHashSurvivesReencodingAndSeparatesImages) {
   for (uint32_t seed = 22; seed < 27; ++seed)
     far += hamming_distance(perceptual_hash(a), perceptual_hash(blobs_image(224, 224, seed))) > 8;
   EXPECT_EQ(far, 5);
-  const uint8_t text[] = "abc";
-  EXPECT_EQ(fnv1a64(text, 3), 0xe71fa2190541574bull);  // published FNV-1a 64 test vector for "abc"
+}
+
+TEST(DataContentHash, IsSha256MatchingFips180Vectors) {
+  EXPECT_EQ(sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  // 56 bytes: the padding needs a second block.
+  EXPECT_EQ(sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
+            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+  EXPECT_EQ(sha256_hex(std::string(1000000, 'a')), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@
 #include "server/upload_store.h"
 #include "server/http_util.h"
 #include "server/metrics.h"
-#include "server/sha256.h"
+#include "data/content_hash.h"
 #include "tests/support/server_fixture.h"
 
 namespace mriscan::server_test {
@@ -21,15 +21,6 @@ namespace {
 
 // ---------------------------------------------------------------------------------------------------------------
 // Building blocks.
-
-TEST(ServerSha256, MatchesFips180Vectors) {
-  EXPECT_EQ(sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-  EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-  // 56 bytes: the padding needs a second block.
-  EXPECT_EQ(sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
-            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
-  EXPECT_EQ(sha256_hex(std::string(1000000, 'a')), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
-}
 
 TEST(ServerBase64, EncodesWithPadding) {
   auto b64 = [](const std::string& s) { return base64_encode(std::vector<uint8_t>(s.begin(), s.end())); };
