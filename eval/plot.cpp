@@ -123,7 +123,7 @@ struct LegendItem {
   bool box = false;  // a filled square (bars) instead of a line with a marker
 };
 
-int layout_legend(Image* image, const std::vector<LegendItem>& items, int x0, int y0, int max_width) {
+int layout_legend(Canvas* image, const std::vector<LegendItem>& items, int x0, int y0, int max_width) {
   const int row_height = text_height(kTextScale) + 8, swatch = 28;
   int x = x0, y = y0;
   for (const LegendItem& item : items) {
@@ -135,12 +135,12 @@ int layout_legend(Image* image, const std::vector<LegendItem>& items, int x0, in
     if (image) {
       const int mid = y + text_height(kTextScale) / 2 - 1;
       if (item.box) {
-        fill_rect(*image, x + 6, mid - 8, x + swatch - 6, mid + 8, item.color);
+        image->fill_rect(x + 6, mid - 8, x + swatch - 6, mid + 8, item.color);
       } else {
-        draw_line(*image, x, mid, x + swatch, mid, item.color, 3.0f);
-        fill_rect(*image, x + swatch / 2 - 3, mid - 3, x + swatch / 2 + 4, mid + 4, item.color);
+        image->line(x, mid, x + swatch, mid, item.color, 3.0f);
+        image->fill_rect(x + swatch / 2 - 3, mid - 3, x + swatch / 2 + 4, mid + 4, item.color);
       }
-      draw_text(*image, x + swatch + 8, y, item.name, kTextColor, kTextScale);
+      image->text(x + swatch + 8, y, item.name, kTextColor, kTextScale);
     }
     x += item_width + 2 * kPad;
   }
@@ -149,11 +149,11 @@ int layout_legend(Image* image, const std::vector<LegendItem>& items, int x0, in
 
 // Title, legend row(s), then margins sized from the tick labels; returns the plotting frame.
 // `headroom` reserves pixels above the plotting area (the bar chart's value labels).
-Frame layout_frame(Image& image, const std::string& title, const std::vector<LegendItem>& legend, const Axis& x,
+Frame layout_frame(Canvas& image, const std::string& title, const std::vector<LegendItem>& legend, const Axis& x,
                    const Axis& y, bool has_x_label, bool has_y_label, int headroom = 0) {
   int top = kPad;
   if (!title.empty()) {
-    draw_text(image, image.width / 2, top, title, kTextColor, kTitleScale, Align::kCenter);
+    image.text(image.width / 2, top, title, kTextColor, kTitleScale, Align::kCenter);
     top += text_height(kTitleScale) + kPad;
   }
   const int legend_width = image.width - 2 * kPad;
@@ -183,26 +183,26 @@ Frame layout_frame(Image& image, const std::string& title, const std::vector<Leg
 }
 
 // Grid lines, axis lines, tick labels and axis labels.
-void draw_axes(Image& image, const Frame& f, const std::string& x_label, const std::string& y_label,
+void draw_axes(Canvas& image, const Frame& f, const std::string& x_label, const std::string& y_label,
                bool vertical_grid) {
   for (size_t i = 0; i < f.y.ticks.size(); ++i) {
     const int y = static_cast<int>(std::lround(f.py(f.y.ticks[i])));
-    fill_rect(image, f.left, y, f.right, y + 1, kGridColor);
-    draw_text(image, f.left - 8, y - text_height(kTextScale) / 2 + 1, f.y.labels[i], kTextColor, kTextScale,
+    image.fill_rect(f.left, y, f.right, y + 1, kGridColor);
+    image.text(f.left - 8, y - text_height(kTextScale) / 2 + 1, f.y.labels[i], kTextColor, kTextScale,
               Align::kRight);
   }
   for (size_t i = 0; i < f.x.ticks.size(); ++i) {
     const int x = static_cast<int>(std::lround(f.px(f.x.ticks[i])));
-    if (vertical_grid) fill_rect(image, x, f.top, x + 1, f.bottom, kGridColor);
-    fill_rect(image, x, f.bottom, x + 1, f.bottom + 5, kAxisColor);
-    draw_text(image, x, f.bottom + 8, f.x.labels[i], kTextColor, kTextScale, Align::kCenter);
+    if (vertical_grid) image.fill_rect(x, f.top, x + 1, f.bottom, kGridColor);
+    image.fill_rect(x, f.bottom, x + 1, f.bottom + 5, kAxisColor);
+    image.text(x, f.bottom + 8, f.x.labels[i], kTextColor, kTextScale, Align::kCenter);
   }
-  fill_rect(image, f.left, f.top, f.left + 1, f.bottom + 1, kAxisColor);
-  fill_rect(image, f.left, f.bottom, f.right + 1, f.bottom + 1, kAxisColor);
+  image.fill_rect(f.left, f.top, f.left + 1, f.bottom + 1, kAxisColor);
+  image.fill_rect(f.left, f.bottom, f.right + 1, f.bottom + 1, kAxisColor);
   if (!x_label.empty())
-    draw_text(image, (f.left + f.right) / 2, image.height - kPad - text_height(kTextScale), x_label, kTextColor,
+    image.text((f.left + f.right) / 2, image.height - kPad - text_height(kTextScale), x_label, kTextColor,
               kTextScale, Align::kCenter);
-  if (!y_label.empty()) draw_text_vertical(image, kPad, (f.top + f.bottom) / 2, y_label, kTextColor, kTextScale);
+  if (!y_label.empty()) image.text_vertical(kPad, (f.top + f.bottom) / 2, y_label, kTextColor, kTextScale);
 }
 
 }  // namespace
@@ -234,7 +234,7 @@ Image render_line_chart(const LineChart& chart, int width, int height) {
   const Axis x_axis = linear_axis(x_lo, x_hi, 8, integer_x);
   const Axis y_axis = chart.log_y ? log_axis(y_lo, y_hi) : linear_axis(y_lo, y_hi, 6, false);
 
-  Image image = make_canvas(width, height);
+  Canvas image(width, height);
   std::vector<LegendItem> legend;
   for (size_t i = 0; i < chart.series.size(); ++i)
     legend.push_back({chart.series[i].name, series_color(static_cast<int>(i))});
@@ -254,12 +254,12 @@ Image render_line_chart(const LineChart& chart, int width, int height) {
         continue;
       }
       const float px = f.px(x_at(s, i)), py = f.py(s.y[i]);
-      if (have_previous) draw_line(image, prev_x, prev_y, px, py, color, 2.5f);
-      if (markers) draw_line(image, px, py, px, py, color, 7.0f);  // a zero-length capsule is a dot
+      if (have_previous) image.line(prev_x, prev_y, px, py, color, 2.5f);
+      if (markers) image.line(px, py, px, py, color, 7.0f);  // a zero-length capsule is a dot
       prev_x = px, prev_y = py, have_previous = true;
     }
   }
-  return image;
+  return image.to_image();
 }
 
 Image render_training_history(const TrainingCurves& c, int panel_width, int height) {
@@ -313,7 +313,7 @@ Image render_bar_chart(const BarChart& chart, int width, int height) {
     x_axis.labels.push_back(chart.groups[g]);
   }
 
-  Image image = make_canvas(width, height);
+  Canvas image(width, height);
   std::vector<LegendItem> legend;
   for (size_t s = 0; s < num_series; ++s)
     legend.push_back({chart.series_names[s], series_color(static_cast<int>(s)), true});
@@ -330,19 +330,19 @@ Image render_bar_chart(const BarChart& chart, int width, int height) {
       const int x0 = static_cast<int>(std::lround(f.left + g * group_width + 0.1f * group_width + s * bar_width));
       const int x1 = static_cast<int>(std::lround(x0 + bar_width)) - 2;  // 2 px between neighbouring bars
       const int y0 = static_cast<int>(std::lround(f.py(std::clamp(v, 0.0, y_axis.hi))));
-      fill_rect(image, x0, y0, x1, f.bottom, series_color(static_cast<int>(s)));
+      image.fill_rect(x0, y0, x1, f.bottom, series_color(static_cast<int>(s)));
       // The value above the bar, at the largest scale that fits its width.
       char label[32];
       std::snprintf(label, sizeof label, unit_range ? "%.2f" : "%.3g", v);
       for (int scale : {kTextScale, 1}) {
         if (text_width(label, scale) <= x1 - x0 + 4) {
-          draw_text(image, (x0 + x1) / 2, y0 - text_height(scale) - 3, label, kTextColor, scale, Align::kCenter);
+          image.text((x0 + x1) / 2, y0 - text_height(scale) - 3, label, kTextColor, scale, Align::kCenter);
           break;
         }
       }
     }
   }
-  return image;
+  return image.to_image();
 }
 
 // --------------------------------------------------------------------------------------------------------------
@@ -361,11 +361,11 @@ Image render_confusion_matrix(std::span<const int64_t> confusion, const std::vec
   const int top = kPad + text_height(kTitleScale) + kPad + label_h + 2 * kPad;     // title + subtitle
   const int width = left + k * cell + 2 * kPad;
   const int height = top + k * cell + 10 + label_h + kPad + label_h + 2 * kPad;  // column labels + "predicted"
-  Image image = make_canvas(width, height);
+  Canvas image(width, height);
 
   const int grid_center_x = left + k * cell / 2;
-  draw_text(image, grid_center_x, kPad, title, kTextColor, kTitleScale, Align::kCenter);
-  draw_text(image, grid_center_x, kPad + text_height(kTitleScale) + kPad, "shade = share of the true class",
+  image.text(grid_center_x, kPad, title, kTextColor, kTitleScale, Align::kCenter);
+  image.text(grid_center_x, kPad + text_height(kTitleScale) + kPad, "shade = share of the true class",
             kAxisColor, kTextScale, Align::kCenter);
   for (int t = 0; t < k; ++t) {
     int64_t row_total = 0;
@@ -375,26 +375,26 @@ Image render_confusion_matrix(std::span<const int64_t> confusion, const std::vec
       const double share = row_total > 0 ? static_cast<double>(count) / row_total : 0.0;
       const Color fill = blues_color(static_cast<float>(share));
       const int x0 = left + p * cell, y0 = top + t * cell;
-      fill_rect(image, x0, y0, x0 + cell, y0 + cell, fill);
-      stroke_rect(image, x0, y0, x0 + cell + 1, y0 + cell + 1, kWhite);
+      image.fill_rect(x0, y0, x0 + cell, y0 + cell, fill);
+      image.stroke_rect(x0, y0, x0 + cell + 1, y0 + cell + 1, kWhite);
       const Color ink = luminance(fill) < 0.5f ? kWhite : kTextColor;
       char percent[32];
       std::snprintf(percent, sizeof percent, "%.1f%%", 100.0 * share);
       const int block = text_height(kTitleScale) + 8 + label_h;  // count above, percentage below
       const int ty = y0 + (cell - block) / 2;
-      draw_text(image, x0 + cell / 2, ty, std::to_string(count), ink, kTitleScale, Align::kCenter);
-      draw_text(image, x0 + cell / 2, ty + text_height(kTitleScale) + 8, percent, ink, kTextScale, Align::kCenter);
+      image.text(x0 + cell / 2, ty, std::to_string(count), ink, kTitleScale, Align::kCenter);
+      image.text(x0 + cell / 2, ty + text_height(kTitleScale) + 8, percent, ink, kTextScale, Align::kCenter);
     }
-    draw_text(image, left - kPad, top + t * cell + (cell - label_h) / 2, class_names[t], kTextColor, kTextScale,
+    image.text(left - kPad, top + t * cell + (cell - label_h) / 2, class_names[t], kTextColor, kTextScale,
               Align::kRight);
   }
   for (int p = 0; p < k; ++p)
-    draw_text(image, left + p * cell + cell / 2, top + k * cell + 10, fit_text(class_names[p], cell - 8, kTextScale),
+    image.text(left + p * cell + cell / 2, top + k * cell + 10, fit_text(class_names[p], cell - 8, kTextScale),
               kTextColor, kTextScale, Align::kCenter);
-  draw_text(image, grid_center_x, top + k * cell + 10 + label_h + kPad, "predicted", kTextColor, kTextScale,
+  image.text(grid_center_x, top + k * cell + 10 + label_h + kPad, "predicted", kTextColor, kTextScale,
             Align::kCenter);
-  draw_text_vertical(image, kPad, top + k * cell / 2, "true", kTextColor, kTextScale);
-  return image;
+  image.text_vertical(kPad, top + k * cell / 2, "true", kTextColor, kTextScale);
+  return image.to_image();
 }
 
 // --------------------------------------------------------------------------------------------------------------
@@ -421,13 +421,13 @@ Image render_image_grid(const std::vector<GridCell>& cells, int columns, int thu
   const int rows = (static_cast<int>(cells.size()) + columns - 1) / columns;
   const int cols = std::min(columns, static_cast<int>(cells.size()));
   const int title_h = title.empty() ? 0 : text_height(kTitleScale) + kPad;
-  Image image = make_canvas(kPad + cols * cell_w, kPad + title_h + rows * cell_h);
-  if (!title.empty()) draw_text(image, image.width / 2, kPad, title, kTextColor, kTitleScale, Align::kCenter);
+  Canvas image(kPad + cols * cell_w, kPad + title_h + rows * cell_h);
+  if (!title.empty()) image.text(image.width / 2, kPad, title, kTextColor, kTitleScale, Align::kCenter);
 
   for (size_t i = 0; i < cells.size(); ++i) {
     const int x0 = kPad + static_cast<int>(i % columns) * cell_w + (slot_w - thumb_size) / 2;
     const int y0 = kPad + title_h + static_cast<int>(i / columns) * cell_h;
-    fill_rect(image, x0, y0, x0 + thumb_size, y0 + thumb_size, kBlack);
+    image.fill_rect(x0, y0, x0 + thumb_size, y0 + thumb_size, kBlack);
     const Image& src = cells[i].image;
     if (!src.empty()) {
       // Fit the longer side to thumb_size, centre the other (letterbox).
@@ -435,22 +435,21 @@ Image render_image_grid(const std::vector<GridCell>& cells, int columns, int thu
       const int w = std::max(1, static_cast<int>(std::lround(src.width * s)));
       const int h = std::max(1, static_cast<int>(std::lround(src.height * s)));
       const Image thumb = resize_bilinear(src, w, h);
-      const int ox = x0 + (thumb_size - w) / 2, oy = y0 + (thumb_size - h) / 2;
-      for (int y = 0; y < h; ++y)
-        std::copy_n(thumb.pixel(0, y), 3 * w, image.pixel(ox, oy + y));
+      image.paste(thumb, x0 + (thumb_size - w) / 2, y0 + (thumb_size - h) / 2);
     }
     for (size_t l = 0; l < lines[i].size(); ++l)
-      draw_text(image, x0 + thumb_size / 2, y0 + thumb_size + 6 + static_cast<int>(l) * line_h, lines[i][l],
+      image.text(x0 + thumb_size / 2, y0 + thumb_size + 6 + static_cast<int>(l) * line_h, lines[i][l],
                 cells[i].caption_color, caption_scale, Align::kCenter);
   }
-  return image;
+  return image.to_image();
 }
 
 Image tile_horizontally(const std::vector<Image>& images) {
   if (images.empty()) throw std::invalid_argument("tile_horizontally: no images");
   int width = 0, height = 0;
   for (const Image& im : images) width += im.width, height = std::max(height, im.height);
-  Image out = make_canvas(width, height);
+  Image out(width, height);
+  std::fill(out.rgb.begin(), out.rgb.end(), uint8_t{255});  // white where an image is shorter than the tallest
   int x0 = 0;
   for (const Image& im : images) {
     for (int y = 0; y < im.height; ++y) std::copy_n(im.pixel(0, y), 3 * im.width, out.pixel(x0, y));

@@ -4,7 +4,7 @@
 //
 // What it is: fixed, legible layouts with no overlapping text (legends sit in their own row under the title,
 // never on top of the data). What it is not: a general plotting library; there is no styling API beyond the
-// fields below. Drawing primitives live in io/plot_canvas.h.
+// fields below. Drawing (cairo) lives in io/plot_canvas.h.
 #pragma once
 
 #include <cstdint>

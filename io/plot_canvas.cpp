@@ -1,25 +1,172 @@
-// Drawing primitives: rectangles, anti-aliased lines, stb_easy_font text and colour maps on an RGB Image.
+// Drawing through cairo: the Canvas's surface and context, text in DejaVu Sans, and the colour maps.
 #include "io/plot_canvas.h"
 
-// Header-only with static functions (nothing to link); it turns a string into axis-aligned quads. We use
-// only some of its static functions, so silence "defined but not used" for the header.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-function"
-#include <stb_easy_font.h>
-#pragma GCC diagnostic pop
+#include <cairo/cairo.h>
 
 #include <algorithm>
 #include <cmath>
-#include <vector>
+#include <numbers>
 
 namespace mriscan {
 
-Image make_canvas(int width, int height, Color background) {
-  Image image(width, height);  // throws ImageError on non-positive sizes
-  for (size_t i = 0; i < image.rgb.size(); i += 3) {
-    image.rgb[i + 0] = background.r;
-    image.rgb[i + 1] = background.g;
-    image.rgb[i + 2] = background.b;
+namespace {
+
+constexpr double kFontPixelsPerScale = 6.5;
+
+void set_color(cairo_t* cr, Color color, double alpha = 1.0) {
+  cairo_set_source_rgba(cr, color.r / 255.0, color.g / 255.0, color.b / 255.0, alpha);
+}
+
+// cairo's text functions need valid UTF-8 (an invalid string puts the context in an error state, after which it
+// draws nothing); labels here are ASCII, so anything else becomes '?'.
+std::string printable(const std::string& text) {
+  std::string out = text;
+  for (char& ch : out)
+    if (ch < 32 || ch > 126) ch = '?';
+  return out;
+}
+
+void select_font(cairo_t* cr, int scale) {
+  cairo_select_font_face(cr, "DejaVu Sans", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
+  cairo_set_font_size(cr, kFontPixelsPerScale * scale);
+}
+
+// A context on a 1 x 1 surface, one per thread, for measuring text outside any canvas.
+cairo_t* measuring_context() {
+  struct Scratch {
+    cairo_surface_t* surface = cairo_image_surface_create(CAIRO_FORMAT_RGB24, 1, 1);
+    cairo_t* cr = cairo_create(surface);
+    ~Scratch() {
+      cairo_destroy(cr);
+      cairo_surface_destroy(surface);
+    }
+  };
+  thread_local Scratch scratch;
+  return scratch.cr;
+}
+
+double font_ascent(cairo_t* cr, int scale) {
+  select_font(cr, scale);
+  cairo_font_extents_t extents;
+  cairo_font_extents(cr, &extents);
+  return extents.ascent;
+}
+
+}  // namespace
+
+int text_width(const std::string& text, int scale) {
+  cairo_t* cr = measuring_context();
+  select_font(cr, scale);
+  cairo_text_extents_t extents;
+  cairo_text_extents(cr, printable(text).c_str(), &extents);
+  return static_cast<int>(std::ceil(extents.x_advance));
+}
+
+int text_height(int scale) {
+  cairo_t* cr = measuring_context();
+  select_font(cr, scale);
+  cairo_font_extents_t extents;
+  cairo_font_extents(cr, &extents);
+  return static_cast<int>(std::ceil(extents.ascent + extents.descent));
+}
+
+Canvas::Canvas(int w, int h, Color background) : width(w), height(h) {
+  if (w <= 0 || h <= 0)
+    throw ImageError("canvas size must be positive, got " + std::to_string(w) + "x" + std::to_string(h));
+  surface_ = cairo_image_surface_create(CAIRO_FORMAT_RGB24, w, h);
+  cr_ = cairo_create(surface_);
+  if (cairo_status(cr_) != CAIRO_STATUS_SUCCESS) {
+    cairo_destroy(cr_);
+    cairo_surface_destroy(surface_);
+    throw ImageError("cannot create a " + std::to_string(w) + "x" + std::to_string(h) + " canvas (cairo)");
+  }
+  set_color(cr_, background);
+  cairo_paint(cr_);
+}
+
+Canvas::~Canvas() {
+  cairo_destroy(cr_);
+  cairo_surface_destroy(surface_);
+}
+
+void Canvas::fill_rect(int x0, int y0, int x1, int y1, Color color, float alpha) {
+  if (x1 <= x0 || y1 <= y0) return;
+  cairo_rectangle(cr_, x0, y0, x1 - x0, y1 - y0);
+  set_color(cr_, color, alpha);
+  cairo_fill(cr_);
+}
+
+void Canvas::stroke_rect(int x0, int y0, int x1, int y1, Color color) {
+  if (x1 <= x0 || y1 <= y0) return;
+  // A one-pixel line centred half a pixel inside the edge covers exactly the edge pixels.
+  cairo_rectangle(cr_, x0 + 0.5, y0 + 0.5, x1 - x0 - 1, y1 - y0 - 1);
+  set_color(cr_, color);
+  cairo_set_line_width(cr_, 1.0);
+  cairo_stroke(cr_);
+}
+
+void Canvas::line(float x0, float y0, float x1, float y1, Color color, float width) {
+  set_color(cr_, color);
+  if (x0 == x1 && y0 == y1) {
+    cairo_arc(cr_, x0, y0, 0.5 * width, 0.0, 2.0 * std::numbers::pi);
+    cairo_fill(cr_);
+    return;
+  }
+  cairo_set_line_width(cr_, width);
+  cairo_set_line_cap(cr_, CAIRO_LINE_CAP_ROUND);
+  cairo_move_to(cr_, x0, y0);
+  cairo_line_to(cr_, x1, y1);
+  cairo_stroke(cr_);
+}
+
+void Canvas::text(int x, int y, const std::string& text, Color color, int scale, Align align) {
+  if (align == Align::kCenter) x -= text_width(text, scale) / 2;
+  if (align == Align::kRight) x -= text_width(text, scale);
+  cairo_move_to(cr_, x, y + font_ascent(cr_, scale));  // select_font happens in font_ascent
+  set_color(cr_, color);
+  cairo_show_text(cr_, printable(text).c_str());
+  cairo_new_path(cr_);
+}
+
+void Canvas::text_vertical(int x, int y, const std::string& text, Color color, int scale) {
+  cairo_save(cr_);
+  // Rotated text: its baseline runs up the canvas at x + ascent, starting half its width below y.
+  cairo_translate(cr_, x + font_ascent(cr_, scale), y + text_width(text, scale) / 2.0);
+  cairo_rotate(cr_, -std::numbers::pi / 2);
+  cairo_move_to(cr_, 0, 0);
+  set_color(cr_, color);
+  cairo_show_text(cr_, printable(text).c_str());
+  cairo_new_path(cr_);
+  cairo_restore(cr_);
+}
+
+// cairo's RGB24 pixels are native-endian 32-bit words 0x00RRGGBB, rows `stride` bytes apart.
+void Canvas::paste(const Image& image, int x, int y) {
+  cairo_surface_flush(surface_);
+  unsigned char* data = cairo_image_surface_get_data(surface_);
+  const int stride = cairo_image_surface_get_stride(surface_);
+  for (int row = std::max(0, -y); row < image.height && y + row < height; ++row) {
+    auto* out = reinterpret_cast<uint32_t*>(data + static_cast<size_t>(y + row) * stride);
+    for (int col = std::max(0, -x); col < image.width && x + col < width; ++col) {
+      const uint8_t* p = image.pixel(col, row);
+      out[x + col] = (uint32_t{p[0]} << 16) | (uint32_t{p[1]} << 8) | p[2];
+    }
+  }
+  cairo_surface_mark_dirty(surface_);
+}
+
+Image Canvas::to_image() const {
+  cairo_surface_flush(surface_);
+  const unsigned char* data = cairo_image_surface_get_data(surface_);
+  const int stride = cairo_image_surface_get_stride(surface_);
+  Image image(width, height);
+  for (int y = 0; y < height; ++y) {
+    const auto* row = reinterpret_cast<const uint32_t*>(data + static_cast<size_t>(y) * stride);
+    for (int x = 0; x < width; ++x) {
+      uint8_t* p = image.pixel(x, y);
+      p[0] = static_cast<uint8_t>(row[x] >> 16), p[1] = static_cast<uint8_t>(row[x] >> 8),
+      p[2] = static_cast<uint8_t>(row[x]);
+    }
   }
   return image;
 }
@@ -30,104 +177,6 @@ void blend_pixel(Image& image, int x, int y, Color color, float alpha) {
   uint8_t* p = image.pixel(x, y);
   const uint8_t src[3] = {color.r, color.g, color.b};
   for (int c = 0; c < 3; ++c) p[c] = static_cast<uint8_t>(std::lround((1.0f - alpha) * p[c] + alpha * src[c]));
-}
-
-void fill_rect(Image& image, int x0, int y0, int x1, int y1, Color color, float alpha) {
-  x0 = std::max(x0, 0);
-  y0 = std::max(y0, 0);
-  x1 = std::min(x1, image.width);
-  y1 = std::min(y1, image.height);
-  for (int y = y0; y < y1; ++y)
-    for (int x = x0; x < x1; ++x) blend_pixel(image, x, y, color, alpha);
-}
-
-void stroke_rect(Image& image, int x0, int y0, int x1, int y1, Color color) {
-  fill_rect(image, x0, y0, x1, y0 + 1, color);
-  fill_rect(image, x0, y1 - 1, x1, y1, color);
-  fill_rect(image, x0, y0, x0 + 1, y1, color);
-  fill_rect(image, x1 - 1, y0, x1, y1, color);
-}
-
-void draw_line(Image& image, float x0, float y0, float x1, float y1, Color color, float width) {
-  const float radius = 0.5f * width;
-  const int bx0 = static_cast<int>(std::floor(std::min(x0, x1) - radius - 1));
-  const int bx1 = static_cast<int>(std::ceil(std::max(x0, x1) + radius + 1));
-  const int by0 = static_cast<int>(std::floor(std::min(y0, y1) - radius - 1));
-  const int by1 = static_cast<int>(std::ceil(std::max(y0, y1) + radius + 1));
-  const float dx = x1 - x0, dy = y1 - y0;
-  const float length2 = dx * dx + dy * dy;
-  for (int y = std::max(by0, 0); y <= std::min(by1, image.height - 1); ++y) {
-    for (int x = std::max(bx0, 0); x <= std::min(bx1, image.width - 1); ++x) {
-      // Distance from the pixel centre to the nearest point of the segment (projection clamped to [0, 1]).
-      const float px = x + 0.5f - x0, py = y + 0.5f - y0;
-      const float t = length2 > 0.0f ? std::clamp((px * dx + py * dy) / length2, 0.0f, 1.0f) : 0.0f;
-      const float ex = px - t * dx, ey = py - t * dy;
-      const float coverage = std::clamp(radius + 0.5f - std::sqrt(ex * ex + ey * ey), 0.0f, 1.0f);
-      blend_pixel(image, x, y, color, coverage);
-    }
-  }
-}
-
-// ------------------------------------------------------------------------------------------------------------
-// Text
-
-namespace {
-
-// stb_easy_font indexes a table by (char - 32): anything outside ' '..'~' would read out of bounds.
-std::string printable(const std::string& text) {
-  std::string out = text;
-  for (char& ch : out)
-    if (ch < 32 || ch > 126) ch = '?';
-  return out;
-}
-
-// The glyph quads of `text` at the origin, unscaled, as (x0, y0, x1, y1) rectangles.
-struct Quad {
-  float x0, y0, x1, y1;
-};
-
-std::vector<Quad> text_quads(const std::string& text) {
-  std::string s = printable(text);
-  // stb writes 4 vertices of 16 bytes (x, y, z floats + RGBA) per quad; ~270 bytes per character on average,
-  // so 600 per character is safe (it truncates rather than overflows anyway).
-  std::vector<char> buffer(600 * (s.size() + 1));
-  const int num_quads = stb_easy_font_print(0.0f, 0.0f, s.data(), nullptr, buffer.data(),
-                                            static_cast<int>(buffer.size()));
-  std::vector<Quad> quads(num_quads);
-  for (int q = 0; q < num_quads; ++q) {
-    const float* v0 = reinterpret_cast<const float*>(buffer.data() + q * 64);       // vertex 0: top-left
-    const float* v2 = reinterpret_cast<const float*>(buffer.data() + q * 64 + 32);  // vertex 2: bottom-right
-    quads[q] = {v0[0], v0[1], v2[0], v2[1]};
-  }
-  return quads;
-}
-
-}  // namespace
-
-int text_width(const std::string& text, int scale) {
-  std::string s = printable(text);
-  // stb counts the advance of the last character too, which includes one column of spacing: drop it.
-  return s.empty() ? 0 : (stb_easy_font_width(s.data()) - 1) * scale;
-}
-
-int text_height(int scale) { return 9 * scale; }  // rows 0..6 for capitals, 7..8 for descenders
-
-void draw_text(Image& image, int x, int y, const std::string& text, Color color, int scale, Align align) {
-  if (align == Align::kCenter) x -= text_width(text, scale) / 2;
-  if (align == Align::kRight) x -= text_width(text, scale);
-  for (const Quad& q : text_quads(text))
-    fill_rect(image, x + static_cast<int>(q.x0) * scale, y + static_cast<int>(q.y0) * scale,
-              x + static_cast<int>(q.x1) * scale, y + static_cast<int>(q.y1) * scale, color);
-}
-
-void draw_text_vertical(Image& image, int x, int y, const std::string& text, Color color, int scale) {
-  // Rotate 90 degrees counter-clockwise: glyph (u, v) -> (x + v, y_bottom - u), with y_bottom chosen so that
-  // the text is centred on y.
-  const int y_bottom = y + text_width(text, scale) / 2;
-  for (const Quad& q : text_quads(text)) {
-    fill_rect(image, x + static_cast<int>(q.y0) * scale, y_bottom - static_cast<int>(q.x1) * scale,
-              x + static_cast<int>(q.y1) * scale, y_bottom - static_cast<int>(q.x0) * scale, color);
-  }
 }
 
 // ------------------------------------------------------------------------------------------------------------

@@ -1,17 +1,23 @@
-// Drawing primitives for the plots in eval/plot.h: filled rectangles, anti-aliased lines, bitmap text and
-// colour maps, all painting into an 8-bit RGB `Image` (io/image_io.h).
+// Drawing for the plots in eval/plot.h, through cairo: a Canvas (an RGB surface) with filled and outlined
+// rectangles, antialiased lines and dots, text in a real font (DejaVu Sans from fontconfig, antialiased), and
+// pasted images; then the colour maps the plots and the Grad-CAM overlay use.
 //
-// What it is: the few operations a chart needs, clipped to the image so callers never index out of bounds.
-// What it is not: a general 2-D graphics library (no paths, no fonts beyond stb_easy_font's one bitmap face,
-// no alpha channel: "alpha" arguments blend onto what is already there).
+// What it is: the few operations a chart needs, in the pixel units and integer text scales the chart layouts
+// were written for, so eval/plot.cpp never sees a cairo type. What it is not: a general 2-D graphics API (cairo
+// is that), nor image decoding or resizing (io/image_io.h).
 //
-// Coordinates are pixels, x to the right and y down, origin at the top-left corner of the image.
+// Coordinates are pixels, x to the right and y down, origin at the top-left corner. Integer rectangle edges lie
+// on pixel boundaries, so rectangles and one-pixel rules stay crisp while lines and text are antialiased.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "io/image_io.h"
+
+typedef struct _cairo cairo_t;
+typedef struct _cairo_surface cairo_surface_t;
 
 namespace mriscan {
 
@@ -25,37 +31,46 @@ inline constexpr Color kTextColor{40, 40, 40};
 inline constexpr Color kGridColor{225, 225, 225};
 inline constexpr Color kAxisColor{90, 90, 90};
 
-// A blank canvas filled with one colour.
-Image make_canvas(int width, int height, Color background = kWhite);
-
-// out = (1 - alpha) * out + alpha * color at one pixel; ignored outside the image.
-void blend_pixel(Image& image, int x, int y, Color color, float alpha);
-
-// Fills [x0, x1) x [y0, y1), clipped to the image.
-void fill_rect(Image& image, int x0, int y0, int x1, int y1, Color color, float alpha = 1.0f);
-
-// One-pixel outline of the rectangle [x0, x1) x [y0, y1).
-void stroke_rect(Image& image, int x0, int y0, int x1, int y1, Color color);
-
-// Anti-aliased segment of the given width: a pixel's coverage is how far its centre lies inside the
-// capsule of radius width/2 around the segment, clamped to [0, 1] (a one-pixel soft edge).
-void draw_line(Image& image, float x0, float y0, float x1, float y1, Color color, float width = 1.0f);
-
-// --- Text: stb_easy_font's 5x7-ish bitmap face, magnified by an integer `scale` (2 is comfortable). ---
-
 enum class Align { kLeft, kCenter, kRight };
 
-// Width and height in pixels of (single-line) text at `scale`. The height covers capitals and descenders.
+class Canvas {
+ public:
+  // A canvas filled with one colour; throws ImageError on non-positive sizes.
+  Canvas(int width, int height, Color background = kWhite);
+  ~Canvas();
+  Canvas(const Canvas&) = delete;
+  Canvas& operator=(const Canvas&) = delete;
+
+  const int width, height;
+
+  // Fills [x0, x1) x [y0, y1); `alpha` < 1 blends onto what is there.
+  void fill_rect(int x0, int y0, int x1, int y1, Color color, float alpha = 1.0f);
+  // One-pixel outline just inside the rectangle [x0, x1) x [y0, y1).
+  void stroke_rect(int x0, int y0, int x1, int y1, Color color);
+  // A segment of the given width with round caps; a zero-length one is a dot of that diameter.
+  void line(float x0, float y0, float x1, float y1, Color color, float width = 1.0f);
+  // Text whose top edge is at y; x is its left edge, centre or right edge depending on `align`.
+  void text(int x, int y, const std::string& text, Color color, int scale, Align align = Align::kLeft);
+  // Text rotated 90 degrees counter-clockwise (reads bottom to top), centred on y; x is its left edge.
+  void text_vertical(int x, int y, const std::string& text, Color color, int scale);
+  // Copies `image` with its top-left corner at (x, y), clipped to the canvas.
+  void paste(const Image& image, int x, int y);
+
+  Image to_image() const;  // (H, W, 3)
+
+ private:
+  cairo_surface_t* surface_;
+  cairo_t* cr_;
+};
+
+// Text size: `scale` 1 is a small label, 2 a comfortable one, 3 a title (a font of 6.5 px per scale step).
+// Width in pixels of single-line text, and the height of a line (ascent + descent) at that scale. Characters
+// outside printable ASCII are drawn (and measured) as '?'.
 int text_width(const std::string& text, int scale);
 int text_height(int scale);
 
-// Draws text whose top edge is at y; x is the left edge, centre or right edge depending on `align`.
-// Characters outside printable ASCII are drawn as '?'.
-void draw_text(Image& image, int x, int y, const std::string& text, Color color, int scale,
-               Align align = Align::kLeft);
-
-// Text rotated 90 degrees counter-clockwise (reads bottom to top), centred vertically on y; x is its left edge.
-void draw_text_vertical(Image& image, int x, int y, const std::string& text, Color color, int scale);
+// out = (1 - alpha) * out + alpha * color at one pixel of an Image; ignored outside it (the Grad-CAM overlay).
+void blend_pixel(Image& image, int x, int y, Color color, float alpha);
 
 // --- Colours. ---
 
