@@ -16,7 +16,8 @@
 // engine's kernel threads (OpenMP, engine/parallel.h). When those threads already use every core, a background
 // worker can only run by taking a core from them mid-kernel, and the other kernel thread then waits for it at the
 // next barrier: the step loses about twice the worker's CPU time. Inline, it loses that time divided by the
-// threads (docs/performance.md has the measurement). The batches are the same in both modes, bit for bit.
+// threads (docs/results/2026-12-05-pytorch-comparison.md has the measurement). The batches are the same in both
+// modes, bit for bit.
 // What it is not: a dataset listing (data/dataset.h) or a cache; every epoch decodes the files again.
 #pragma once
 

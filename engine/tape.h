@@ -7,9 +7,10 @@
 //
 // Conventions, all relied upon by the layers:
 //  - Gradients ACCUMULATE (`+=`): a Var used twice (the residual fan-out) receives both contributions. Nothing is
-//    zeroed implicitly; call `zero_grad` on parameters before each step, as in llm.c. A Var with no gradient
-//    buffer yet may have its first contribution stored instead of added (`grad_target`): the same sum, without
-//    zero-filling a buffer only to read the zeros back.
+//    zeroed implicitly: before each step the trainer drops the parameters' gradients (`var->grad = Tensor()`,
+//    PyTorch's set_to_none), so a parameter the pass does not reach has none; `zero_grad` below keeps the buffers
+//    and zeroes them instead. A Var with no gradient buffer yet may have its first contribution stored instead of
+//    added (`grad_target`): the same sum, without zero-filling a buffer only to read the zeros back.
 //  - A Var with `requires_grad == false` (the input image, a frozen parameter) never gets a gradient buffer and
 //    backward closures skip computing it. An op whose inputs all need no gradient is not recorded at all, so a
 //    frozen prefix costs no tape memory.
@@ -82,8 +83,8 @@ class Tape {
   void set_enabled(bool enabled) { enabled_ = enabled; }
 
   // Appends one node. The output's requires_grad becomes "any input requires grad"; if none does, nothing is
-  // recorded. `backward` must read `output->grad` and accumulate into `input->grad_buffer()` of the inputs that
-  // require a gradient.
+  // recorded. `backward` must read `output->grad` and accumulate into `input->grad_buffer()` (or store through
+  // `input->grad_target()` when it is the first) of the inputs that require a gradient.
   void record(std::string op_name, std::vector<Var> inputs, const Var& output, std::function<void()> backward);
 
   // Seeds d root / d root = 1 (root must have one element) and runs every recorded node in reverse.
@@ -110,7 +111,8 @@ class Tape {
   std::function<void(const TapeNode&)> after_node_;
 };
 
-// Sets the gradients of the given Vars to zero (keeps the buffers, so steady-state training does not allocate).
+// Sets the gradients of the given Vars to zero, keeping the buffers (PyTorch's set_to_none=False). The trainer drops
+// gradients instead (see the conventions above); tests use this.
 void zero_grad(const std::vector<Var>& vars);
 
 }  // namespace mriscan

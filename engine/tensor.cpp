@@ -80,7 +80,8 @@ class BufferCache {
     // Large buffers (activations of a batch: up to 154 MB) in 2 MB pages where the kernel offers transparent huge
     // pages on request (Debian's default, "madvise"): the memory-bound kernels stream several of them at once, and
     // with 4 KB pages each stream needs a new TLB entry every 64 cache lines. A batch-32 training step measured
-    // 1.1x faster (docs/performance.md). Without THP, madvise fails and the buffer stays in 4 KB pages.
+    // 1.1x faster (docs/memory_plan.md; measured in docs/results/2026-12-04-memory.md). Without THP, madvise fails
+    // and the buffer stays in 4 KB pages.
     const size_t rounded = (bytes + kHugePageBytes - 1) / kHugePageBytes * kHugePageBytes;  // aligned_alloc's rule
     void* memory = std::aligned_alloc(kHugePageBytes, rounded);
     if (!memory) throw std::bad_alloc();

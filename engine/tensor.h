@@ -1,6 +1,6 @@
 // Tensor: a shape of rank <= 4 and a shared, 64-byte-aligned, contiguous row-major float buffer.
 //
-// What it is: the one container for activations `(N, H, W, C)`, weights (engine layouts, see README) and
+// What it is: the one container for activations `(N, H, W, C)`, weights (engine layouts, see docs/conventions.md) and
 // gradients. Copies are shallow (they share storage); `clone()` copies data; `reshape()` is the only view.
 // What it is not: a strided tensor, a dtype-generic tensor, or an op library. Kernels never see a Tensor:
 // they take raw pointers plus a params struct (engine/kernels/params.h).

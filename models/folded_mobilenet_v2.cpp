@@ -16,9 +16,9 @@ namespace mriscan {
 
 namespace {
 
-// The second-level caches of the kernel threads together (sysconf's per-core figure where the C library knows it,
-// else 1 MB a core). Measured with `mriscan bench --workloads infer --batch 32` (docs/performance.md): budgets of
-// 0.5-2x this ran equally fast; 4x and 8x (a quarter and half of the 32 MB L3) slower than the whole batch at once.
+// The second-level caches of the kernel threads together (sysconf's per-core figure where the C library knows it, else
+// 1 MB a core). Measured with `mriscan bench --workloads infer --batch 32` (docs/results/2026-12-04-memory.md): budgets
+// of 0.5-2x this ran equally fast; 4x and 8x (a quarter and half of the 32 MB L3) slower than the whole batch at once.
 int64_t group_budget_bytes() {
   static const int64_t l2_bytes = [] {
     const long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);

@@ -3,7 +3,7 @@
 //
 // Steps: take the active model (its file is the starting weights; its width and image size are kept), build a
 // TrainConfig (epochs, learning rate and frozen blocks from the request; the uploads as extra training samples;
-// validation carved from the training data with the trainer's fixed seed), run models::train_model with the
+// validation carved from the training data with the trainer's fixed seed), run train_model (train/trainer.h) with the
 // job's cancel flag, register RUNDIR/model.safetensors as v{n+1} with its metrics, then apply the rule:
 //   always     activate every successful retrain
 //   not-worse  activate if candidate validation accuracy >= the active version's recorded validation accuracy

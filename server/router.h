@@ -1,6 +1,6 @@
 // Route registration with the cross-cutting parts done once: a request id, the admin token check, exceptions
 // turned into JSON errors with the right status, timing and per-route metrics. Handlers stay three steps
-// (decode -> models:: -> encode) and just throw HttpError for bad input.
+// (decode -> infer/ or a server component -> encode) and just throw HttpError for bad input.
 //
 // Exception mapping: HttpError -> its status; UploadRejected -> its status (400, or 415 when every file is of
 // an unsupported format); UnsupportedImageFormat -> 415; ImageError, std::invalid_argument -> 400 (the client

@@ -1,6 +1,6 @@
 // The route groups. Each function registers its routes on the router; handlers decode the request, call
-// models:: or a server component, and encode JSON. The OpenAPI document (server/openapi.json) lists the same
-// routes, and a test checks that the two agree.
+// the Classifier (infer/) or a server component, and encode JSON. The OpenAPI document (server/openapi.json) lists
+// the same routes, and a test checks that the two agree.
 #pragma once
 
 #include "server/context.h"

@@ -1,4 +1,4 @@
-// POST /predict, POST /predict_batch, POST /explain: decode -> models::Classifier -> encode.
+// POST /predict, POST /predict_batch, POST /explain: decode -> Classifier (infer/classifier.h) -> encode.
 #include <chrono>
 
 #include "io/image_io.h"

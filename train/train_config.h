@@ -22,9 +22,9 @@ struct TrainConfig {
   std::string weights;     // initial weights (imported ImageNet backbone or a previous model); empty = random
   std::string out_dir;     // RUNDIR
   std::string resume_dir;  // continue this run: every field with a JSON key comes from its config.json but epochs
-  // The defaults are the recipe chosen on validation (README, "Measured"): at most 20 epochs (EarlyStopping's
-  // patience may end it sooner), the first 6 at 160 px, AdamW 3e-4 with warm-up and cosine decay over the 20,
-  // features.0-3 frozen.
+  // The defaults are the recipe chosen on validation (docs/results/2026-11-27-recipe-selection.md): at most 20
+  // epochs (EarlyStopping's patience may end it sooner), the first 6 at 160 px, AdamW 3e-4 with warm-up and cosine
+  // decay over the 20, features.0-3 frozen.
   int epochs = 20;
   int batch_size = 32;
   int image_size = 224;

@@ -147,7 +147,8 @@ DataLoaderConfig training_loader_options(const TrainConfig& config, int image_si
   options.shard_count = world.size();
   // Inline (data_loader.h) when the kernel threads take every CPU: a background worker would have to preempt one of
   // them mid-kernel. Measured on 2 cores, five alternating one-epoch runs: 1.13x the epoch throughput (median of the
-  // pairs; docs/performance.md). With CPUs to spare (SMT siblings, a smaller --threads), workers run on those.
+  // pairs; docs/results/2026-12-05-pytorch-comparison.md). With CPUs to spare (SMT siblings, a smaller --threads),
+  // workers run on those.
   const unsigned cpus = std::thread::hardware_concurrency();
   options.num_workers = cpus == 0 || static_cast<unsigned>(num_threads()) >= cpus ? 0 : 2;
   return options;

@@ -72,9 +72,10 @@ template <typename TapFn>
 // 54 FMAs, where one load per FMA would be 54. (The same tile at stride 2, 3 * 13 loads, measured no faster.)
 constexpr int kTilePixels = 6;  // also the stride-1 gradients' tile
 
-// The stride-1 loop order of all three kernels (measured: docs/performance.md): tiles of kTilePixels outer and
-// channel chunks inner when a row has more than two channel vectors and room for a tile; otherwise channel chunks
-// outer, each chunk's weights (or the weight gradient's sums) in registers across the whole row.
+// The stride-1 loop order of all three kernels (measured: docs/results/2026-12-04-training-step-profile.md): tiles of
+// kTilePixels outer and channel chunks inner when a row has more than two channel vectors and room for a tile;
+// otherwise channel chunks outer, each chunk's weights (or the weight gradient's sums) in registers across the whole
+// row.
 bool tiles_outer(const DepthwiseParams& p, InteriorColumns interior) {
   return p.stride == 1 && p.channels > 2 * kVectorWidth && interior.end - interior.begin >= kTilePixels;
 }
@@ -93,7 +94,8 @@ bool tiles_outer(const DepthwiseParams& p, InteriorColumns interior) {
 
 // y_row = y[n, oh, :, :], one output row (OW, C). x rows (W, C), w (K, K, C).
 // Interior pixels (all nine taps inside the image) skip every bounds check; border pixels take the checked path.
-// Loop order, each measured against the others with both in one process, interleaved (docs/performance.md):
+// Loop order, each measured against the others with both in one process, interleaved
+// (docs/results/2026-12-04-training-step-profile.md):
 //   stride 1, more than two channel vectors: tiles of six pixels outer (forward_tile), channel chunks inner,
 //     so a tile's input columns are read as contiguous runs: 1.2-1.8x over chunk-outer from 56x56x144 down;
 //   stride 1, up to two vectors (112x112x32): chunk outer, pixels inner, the chunk's nine weights and bias in
@@ -195,11 +197,11 @@ std::vector<InputColumnTaps> input_column_taps(const DepthwiseParams& p) {
 // Input row ih is read by output row oh through tap kh exactly when ih = oh*s + kh - p, i.e. when
 // (ih + p - kh) is a non-negative multiple of s and the quotient is a valid oh; likewise for columns.
 // With !p.accumulate_dx the sum is stored over dx (the first gradient to reach it): no read of dx.
-// Loop order, each measured (docs/performance.md): stride 2 (one, two or four taps per pixel, and dx four times
-// dy's size) runs pixels outer, so dx is written as one contiguous stream (the chunk-outer order took about twice
-// as long on 112x112x96). Stride 1 (nine taps per pixel) runs its interior pixels six at a time (1.25-1.8x over
-// one at a time), with the tiles outer and channel chunks inner when there are more than two channel vectors,
-// else channel chunks outer with the chunk's nine weights in registers for the whole row, as forward_row.
+// Loop order, each measured (docs/results/2026-12-04-training-step-profile.md): stride 2 (one, two or four taps per
+// pixel, and dx four times dy's size) runs pixels outer, so dx is written as one contiguous stream (the chunk-outer
+// order took about twice as long on 112x112x96). Stride 1 (nine taps per pixel) runs its interior pixels six at a time
+// (1.25-1.8x over one at a time), with the tiles outer and channel chunks inner when there are more than two channel
+// vectors, else channel chunks outer with the chunk's nine weights in registers for the whole row, as forward_row.
 void backward_input_row(const DepthwiseParams& p, const float* dy, const float* w,
                         const std::vector<InputColumnTaps>& columns, float* dx, int n, int ih) {
   const int64_t C = p.channels;

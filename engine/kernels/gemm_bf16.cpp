@@ -3,7 +3,7 @@
 // For a long M (forward, input gradient) it is gemm_packed.cpp's loop nest with a different inner product; for the
 // weight gradient's long K, gemm_reduce.cpp's threads with reduce_rows_bf16 (at the end of this file).
 // AVX512-BF16's vdpbf16ps takes two vectors of 32 bf16 values, i.e. 16 pairs, and adds each lane's pair of
-// products to a float32 accumulator (derived in docs/performance.md, "bf16"):
+// products to a float32 accumulator (derived in docs/bf16_pairing.md):
 //   acc[j] += a[2j] * b[2j] + a[2j + 1] * b[2j + 1]         j < 16
 // so one instruction does the work of two float32 FMAs. Both operands are therefore laid out as pairs along K:
 //   B packed per call:     packed[panel][kk][j] = (op(B)(2kk, col_j), op(B)(2kk + 1, col_j))   (panels, K2, kPanel)

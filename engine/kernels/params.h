@@ -6,7 +6,9 @@
 //   pointwise conv   weight (C_in, C_out)       -- y(M, C_out) = x(M, C_in) . w, with M = N*H*W
 //   linear           weight (in, out), bias (out)
 // Kernel contract: forward kernels OVERWRITE their output; backward kernels ACCUMULATE (`+=`) into gradients,
-// matching the tape's convention. A null bias / dbias pointer means "no bias".
+// matching the tape's convention, except where a flag says to store: the depthwise and batch-norm input gradients
+// are stored over dx when `accumulate_dx` is false, and the GEMM stores C when `accumulate` is false (the first
+// gradient to reach a value: Variable::grad_target, engine/tape.h). A null bias / dbias pointer means "no bias".
 // Epilogues (the fused inference path, models/folded_mobilenet_v2.h): the forward kernels of the stem conv and the
 // depthwise conv apply `activation` after the bias, while the output is still in registers; the pointwise path has
 // its own table entry, gemm_bias_act (dispatch.h). Training never sets it on a conv: the conv backward kernels are
