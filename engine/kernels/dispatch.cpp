@@ -127,7 +127,17 @@ const KernelTable& fast_kernels() {
   return table;
 }
 
+namespace {
+thread_local const KernelTable* thread_override = nullptr;
+}  // namespace
+
+ScopedKernelTable::ScopedKernelTable(const KernelTable& table) : previous_(thread_override) {
+  thread_override = &table;
+}
+ScopedKernelTable::~ScopedKernelTable() { thread_override = previous_; }
+
 const KernelTable& kernels() {
+  if (thread_override) return *thread_override;
   static const KernelTable& chosen = [] () -> const KernelTable& {
     const char* forced = std::getenv("MRISCAN_KERNELS");
     if (forced && std::strcmp(forced, "ref") == 0) return reference_kernels();

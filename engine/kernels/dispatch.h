@@ -111,8 +111,22 @@ struct KernelTable {
                                 float* dlogits);
 };
 
-// The table in use (chosen once; thread-safe).
+// The table in use: the calling thread's override if one is in scope, else the process's (chosen once, from
+// MRISCAN_KERNELS=ref or the fast table; thread-safe).
 const KernelTable& kernels();
+
+// While alive, kernels() on this thread returns `table`: lets one process run the same layer on both tables
+// (examples/mobilenet_block.cpp). Scopes nest; the destructor restores the previous choice.
+class ScopedKernelTable {
+ public:
+  explicit ScopedKernelTable(const KernelTable& table);
+  ~ScopedKernelTable();
+  ScopedKernelTable(const ScopedKernelTable&) = delete;
+  ScopedKernelTable& operator=(const ScopedKernelTable&) = delete;
+
+ private:
+  const KernelTable* previous_;
+};
 // Both tables, for tests and benchmarks that compare them.
 const KernelTable& reference_kernels();
 const KernelTable& fast_kernels();
