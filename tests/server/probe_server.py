@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Hostile-client probes against a running `mriscan serve` on loopback (issue 11's findings, one line each).
+"""Hostile-client probes against a running `mriscan serve` on loopback (the hardening findings, one line each).
 
 Usage: tests/server/probe_server.py --port 8080 [--pid PID]
 Each probe prints what the server did. With --pid, the server's resident memory is read from /proc before and

@@ -1,4 +1,4 @@
-// Faults and races (issue 11): the retraining worker under database errors, a cancel after the last batch, a
+// Faults and races: the retraining worker under database errors, a cancel after the last batch, a
 // retrain that finishes after an operator's rollback, concurrent uploads of one scan, a locked database, a full
 // disk (a small tmpfs, as root), `kill -9` during uploads and activations, and the admin token kept off the
 // command line. Each asserts that nothing stored is lost or half-written and that the previous model serves.

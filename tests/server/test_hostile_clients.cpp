@@ -1,4 +1,4 @@
-// Hostile and broken clients against a real App on loopback (issue 11's probes, each as a test that failed
+// Hostile and broken clients against a real App on loopback (the hardening probes, each as a test that failed
 // before the connection gate): slow clients, bodies without or above their limits, header floods, multi-range
 // requests, methods that would have broken /metrics, and a shed request whose body must not become a request.
 #include <regex>
