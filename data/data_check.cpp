@@ -173,17 +173,8 @@ Summary summarize(const DataCheckReport& report) {
   return s;
 }
 
-}  // namespace
-
-DataCheckReport run_data_check(const DataCheckOptions& options, const std::function<void(int, int)>& progress) {
-  const auto started = std::chrono::steady_clock::now();
-  DataCheckReport report;
-  report.root = options.root;
-  report.near_threshold = options.near_threshold;
-  report.min_correlation = options.min_correlation;
-  report.threads = options.threads > 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency());
-
-  // 1. List files split by split (scan_dataset: sorted, image extensions only, warnings for the odd ones out).
+// 1. Every image file, split by split (scan_dataset: sorted, image extensions only, warnings for the odd ones out).
+void list_files(const DataCheckOptions& options, DataCheckReport& report) {
   std::set<std::string> class_names;
   for (const auto& [split, dir] : find_splits(options.root)) {
     report.splits.push_back(split);
@@ -207,8 +198,10 @@ DataCheckReport run_data_check(const DataCheckOptions& options, const std::funct
     report.training_split.clear();
     report.testing_split.clear();
   }
+}
 
-  // 2. Inspect every file on `threads` threads; each thread claims the next file index (files are independent).
+// 2. Inspect every file on report.threads threads; each thread claims the next file index (files are independent).
+void inspect_all(DataCheckReport& report, const std::function<void(int, int)>& progress) {
   const int total = static_cast<int>(report.files.size());
   std::atomic<int> next{0}, done{0};
   std::mutex progress_mutex;
@@ -225,9 +218,11 @@ DataCheckReport run_data_check(const DataCheckOptions& options, const std::funct
   std::vector<std::thread> workers;
   for (int t = 0; t < report.threads; ++t) workers.emplace_back(work);
   for (std::thread& worker : workers) worker.join();
+}
 
-  // 3. Exact duplicates, then near-duplicates among readable files that are not already byte-identical.
-  report.exact_groups = exact_groups(report.files);
+// 3. Near-duplicates among readable files that are not already byte-identical (every pair: see the file header).
+void find_near_pairs(const DataCheckOptions& options, DataCheckReport& report) {
+  const int total = static_cast<int>(report.files.size());
   std::vector<int> group_of(report.files.size(), -1);
   for (size_t g = 0; g < report.exact_groups.size(); ++g)
     for (int i : report.exact_groups[g]) group_of[i] = static_cast<int>(g);
@@ -241,22 +236,39 @@ DataCheckReport run_data_check(const DataCheckOptions& options, const std::funct
       if (correlation >= options.min_correlation) report.near_pairs.push_back({a, b, distance, correlation});
     }
   }
+}
 
-  // 4. Testing files with neither an exact nor a near copy in Training.
-  if (!report.testing_split.empty()) {
-    std::vector<bool> has_copy(report.files.size(), false);
-    auto link = [&](int a, int b) {
-      if (report.files[a].split == report.testing_split && report.files[b].split == report.training_split)
-        has_copy[a] = true;
-    };
-    for (const std::vector<int>& group : report.exact_groups)
-      for (int a : group)
-        for (int b : group) link(a, b);
-    for (const NearPair& pair : report.near_pairs) link(pair.a, pair.b), link(pair.b, pair.a);
-    for (int i = 0; i < total; ++i)
-      if (report.files[i].split == report.testing_split && report.files[i].readable && !has_copy[i])
-        report.dedup_testing.push_back(i);
-  }
+// 4. Testing files with neither an exact nor a near copy in Training.
+void find_dedup_testing(DataCheckReport& report) {
+  if (report.testing_split.empty()) return;
+  std::vector<bool> has_copy(report.files.size(), false);
+  auto link = [&](int a, int b) {
+    if (report.files[a].split == report.testing_split && report.files[b].split == report.training_split)
+      has_copy[a] = true;
+  };
+  for (const std::vector<int>& group : report.exact_groups)
+    for (int a : group)
+      for (int b : group) link(a, b);
+  for (const NearPair& pair : report.near_pairs) link(pair.a, pair.b), link(pair.b, pair.a);
+  for (size_t i = 0; i < report.files.size(); ++i)
+    if (report.files[i].split == report.testing_split && report.files[i].readable && !has_copy[i])
+      report.dedup_testing.push_back(static_cast<int>(i));
+}
+
+}  // namespace
+
+DataCheckReport run_data_check(const DataCheckOptions& options, const std::function<void(int, int)>& progress) {
+  const auto started = std::chrono::steady_clock::now();
+  DataCheckReport report;
+  report.root = options.root;
+  report.near_threshold = options.near_threshold;
+  report.min_correlation = options.min_correlation;
+  report.threads = options.threads > 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency());
+  list_files(options, report);
+  inspect_all(report, progress);
+  report.exact_groups = exact_groups(report.files);
+  find_near_pairs(options, report);
+  find_dedup_testing(report);
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return report;
 }
