@@ -1,4 +1,5 @@
 // `mriscan eval`: metrics of a model file on a labelled folder (never used for model selection).
+// What it is not: the metrics themselves (eval/metrics.h) or the out-of-distribution report (eval/ood_report.h).
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -9,11 +10,13 @@
 #include "infer/calibration.h"
 #include "infer/inference.h"
 #include "models/model_file.h"
-#include "tools/args.h"
 #include "tools/command.h"
+#include "tools/command_line.h"
 
 namespace mriscan {
 namespace {
+
+namespace fs = std::filesystem;
 
 const char* kSynopsis = R"(usage: mriscan eval --model FILE [options]
 
@@ -23,70 +26,89 @@ precision, recall and F1, one-vs-rest ROC-AUC, confusion matrix, log loss and ex
 the model's stored temperature applied.
 )";
 
-const std::vector<Option> kOptions = {
-    {"model", "FILE", "the model file (required)"},
-    {"data", "DIR", "class folders, or a dataset root whose Testing/ is used (../shared/data/brain-tumor-mri)"},
-    {"only", "LIST",
-     "only the images listed (one path a line, relative to DIR's parent or absolute), e.g. the "
-     "de-duplicated Testing list of `mriscan data check`"},
-    {"batch", "N", "batch size (32)"},
-    {"class-names", "A,B,..", "class names of a model file without them (a torchvision state dict)"},
-    {"json", "", "print the metrics as one JSON document on stdout"},
+struct EvalOptions {
+  std::string model, data, only, class_names;  // data: empty for the ../shared default
+  int batch = 32;
+  bool json = false;
 };
 
-int run_eval(const std::vector<std::string>& raw) {
-  Args args(raw, kOptions);
-  if (args.help()) {
-    std::cout << usage_text(kSynopsis, kOptions);
-    return 0;
+void add_options(CommandLine& cli, EvalOptions& o) {
+  cli.add_option("--model", o.model, "the model file (required)")->type_name("FILE")->required();
+  cli.add_option("--data", o.data,
+                 "class folders, or a dataset root whose Testing/ is used (../shared/data/brain-tumor-mri)")
+      ->type_name("DIR");
+  cli.add_option("--only", o.only,
+                 "only the images listed (one path a line, relative to DIR's parent or absolute), e.g. the "
+                 "de-duplicated Testing list of `mriscan data check`")
+      ->type_name("LIST");
+  cli.add_option("--batch", o.batch, "batch size (32)")->type_name("N");
+  cli.add_option("--class-names", o.class_names, "class names of a model file without them (a torchvision state dict)")
+      ->type_name("A,B,..");
+  cli.add_flag("--json", o.json, "print the metrics as one JSON document on stdout");
+}
+
+// Keeps the samples whose file is in the list at `list_path` (paths relative to data's parent, or absolute).
+void keep_listed(std::vector<Sample>& samples, const std::string& list_path, const fs::path& data) {
+  std::ifstream list(list_path);
+  if (!list) throw CommandError("cannot read --only list " + list_path);
+  std::set<std::string> wanted;
+  for (std::string line; std::getline(list, line);)
+    if (!line.empty())
+      wanted.insert(
+          fs::weakly_canonical(fs::path(line).is_absolute() ? fs::path(line) : data.parent_path() / line).string());
+  std::erase_if(samples, [&](const Sample& s) { return !wanted.count(fs::weakly_canonical(s.path).string()); });
+  if (samples.empty()) throw CommandError("no image of " + data.string() + " is in the --only list");
+}
+
+struct EvalResult {
+  InferenceOutput output;
+  Metrics metrics;
+  double temperature = 1.0;
+  nlohmann::json ood;  // null when the model file has no out-of-distribution check
+};
+
+void print_result(const EvalResult& r, const EvalOptions& o, const ModelFileInfo& info, const fs::path& data) {
+  if (o.json) {
+    nlohmann::json j = to_json(r.metrics, info.class_names);
+    j["model"] = o.model;
+    j["data"] = data.string();
+    j["temperature"] = r.temperature;
+    j["skipped"] = r.output.skipped;
+    j["ood"] = r.ood;
+    std::cout << j.dump(2) << "\n";
+    return;
   }
-  namespace fs = std::filesystem;
-  const std::string model_path = args.require("model");
-  fs::path data =
-      args.has("data") ? fs::path(args.get("data", "")) : fs::path(find_shared_dir()) / "data/brain-tumor-mri";
+  std::cout << "model " << o.model << " on " << data.string() << " (" << r.output.labels.size()
+            << " images, T = " << r.temperature << ")\n"
+            << format_table(r.metrics, info.class_names);
+  for (const std::string& skipped : r.output.skipped) std::cout << "skipped: " << skipped << "\n";
+  if (!r.ood.is_null()) std::cout << "\n" << format_ood_table(r.ood);
+}
+
+int run_eval(const std::vector<std::string>& args) {
+  EvalOptions o;
+  CommandLine cli(kSynopsis);
+  add_options(cli, o);
+  if (cli.parse_arguments(args) == Parsed::help_printed) return 0;
+  fs::path data = o.data.empty() ? fs::path(find_shared_dir()) / "data/brain-tumor-mri" : fs::path(o.data);
   if (fs::is_directory(data / "Testing")) data /= "Testing";
   ModelFileInfo info;
-  auto model = load_model_file(model_path, &info, {.class_names = args.get_list("class-names")});
+  auto model = load_model_file(o.model, &info, {.class_names = comma_separated("--class-names", o.class_names)});
   for (const std::string& warning : info.warnings) std::cerr << "warning: " << warning << "\n";
-  Dataset dataset = scan_dataset(data.string(), info.class_names);
-  std::vector<Sample> samples = dataset.samples;
-  if (args.has("only")) {
-    std::ifstream list(args.get("only", ""));
-    if (!list) throw CommandError("cannot read --only list " + args.get("only", ""));
-    std::set<std::string> wanted;
-    for (std::string line; std::getline(list, line);)
-      if (!line.empty())
-        wanted.insert(
-            fs::weakly_canonical(fs::path(line).is_absolute() ? fs::path(line) : data.parent_path() / line).string());
-    std::erase_if(samples, [&](const Sample& s) { return !wanted.count(fs::weakly_canonical(s.path).string()); });
-    if (samples.empty()) throw CommandError("no image of " + data.string() + " is in the --only list");
-  }
-  InferenceOutput out =
-      run_inference(*model, samples, info.image_size, args.get_int("batch", 32),
-                    [](int done, int total) { std::cerr << "\revaluating " << done << "/" << total << std::flush; });
+  std::vector<Sample> samples = scan_dataset(data.string(), info.class_names).samples;
+  if (!o.only.empty()) keep_listed(samples, o.only, data);
+  EvalResult r;
+  r.output = run_inference(*model, samples, info.image_size, o.batch, [](int done, int total) {
+    std::cerr << "\revaluating " << done << "/" << total << std::flush;
+  });
   std::cerr << "\n";
-  const double temperature = info.metadata.count("temperature") ? std::stod(info.metadata.at("temperature")) : 1.0;
-  Metrics metrics = compute_metrics(apply_temperature(out.logits, temperature), out.labels);
+  r.temperature = info.metadata.count("temperature") ? std::stod(info.metadata.at("temperature")) : 1.0;
+  r.metrics = compute_metrics(apply_temperature(r.output.logits, r.temperature), r.output.labels);
   // The out-of-distribution check on these scans and on generated non-MRI pictures (nothing is tuned here).
-  nlohmann::json ood;
   if (OodCheck::present_in(info.extra_tensors))
-    ood = ood_report(*model, OodCheck::from_tensors(info.extra_tensors, info.metadata), temperature, info.image_size,
-                     {{data.filename().string(), &out}});
-  if (args.flag("json")) {
-    nlohmann::json j = to_json(metrics, info.class_names);
-    j["model"] = model_path;
-    j["data"] = data.string();
-    j["temperature"] = temperature;
-    j["skipped"] = out.skipped;
-    j["ood"] = ood;
-    std::cout << j.dump(2) << "\n";
-  } else {
-    std::cout << "model " << model_path << " on " << data.string() << " (" << out.labels.size()
-              << " images, T = " << temperature << ")\n"
-              << format_table(metrics, info.class_names);
-    for (const std::string& skipped : out.skipped) std::cout << "skipped: " << skipped << "\n";
-    if (!ood.is_null()) std::cout << "\n" << format_ood_table(ood);
-  }
+    r.ood = ood_report(*model, OodCheck::from_tensors(info.extra_tensors, info.metadata), r.temperature,
+                       info.image_size, {{data.filename().string(), &r.output}});
+  print_result(r, o, info, data);
   return 0;
 }
 

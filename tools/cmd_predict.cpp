@@ -1,9 +1,11 @@
 // `mriscan predict`: class, confidence, probabilities and OOD flag for image files; optional Grad-CAM PNG.
+// What it is not: the classifier (infer/classifier.h) or the server's /predict (server/), which answer alike.
+#include <cstdio>
 #include <iostream>
 
 #include "infer/classifier.h"
-#include "tools/args.h"
 #include "tools/command.h"
+#include "tools/command_line.h"
 
 namespace mriscan {
 namespace {
@@ -13,65 +15,78 @@ const char* kSynopsis = R"(usage: mriscan predict --model FILE IMAGE... [options
 Classifies each IMAGE: class, calibrated probabilities and the out-of-distribution score.
 )";
 
-const std::vector<Option> kOptions = {
-    {"model", "FILE", "the model file (required)"},
-    {"class-names", "A,B,..", "class names of a model file without them (a torchvision state dict)"},
-    {"gradcam", "OUT.png", "write the Grad-CAM heatmap of the predicted class over the (first) image"},
-    {"json", "", "print the results as one JSON document on stdout"},
+struct PredictOptions {
+  std::vector<std::string> images;
+  std::string model, class_names, gradcam;
+  bool json = false;
 };
 
-int run_predict(const std::vector<std::string>& raw) {
-  Args args(raw, kOptions);
-  if (args.help()) {
-    std::cout << usage_text(kSynopsis, kOptions);
-    return 0;
+void add_options(CommandLine& cli, PredictOptions& o) {
+  cli.add_option("IMAGE", o.images, "the image files to classify")->type_name("");
+  cli.add_option("--model", o.model, "the model file (required)")->type_name("FILE")->required();
+  cli.add_option("--class-names", o.class_names, "class names of a model file without them (a torchvision state dict)")
+      ->type_name("A,B,..");
+  cli.add_option("--gradcam", o.gradcam, "write the Grad-CAM heatmap of the predicted class over the (first) image")
+      ->type_name("OUT.png");
+  cli.add_flag("--json", o.json, "print the results as one JSON document on stdout");
+}
+
+// As the API: no class for an input that is not like the training scans (infer/ood_check.h).
+nlohmann::json result_json(const std::string& path, const Prediction& p, const std::vector<std::string>& names) {
+  nlohmann::json result = {{"image", path},
+                           {"out_of_distribution", p.out_of_distribution},
+                           {"ood_reasons", p.ood_reasons},
+                           {"ood_score", p.ood_score},
+                           {"ood_threshold", p.ood_threshold},
+                           {"inference_time_ms", p.inference_ms}};
+  if (p.out_of_distribution) {
+    result.update({{"predicted_class", nullptr}, {"confidence", nullptr}, {"probabilities", nullptr}});
+    return result;
   }
-  if (args.positional().empty()) throw CommandError("no image given (see --help)");
-  auto classifier = Classifier::load(args.require("model"), {.class_names = args.get_list("class-names")});
+  nlohmann::json probabilities;
+  for (size_t k = 0; k < p.probabilities.size(); ++k) probabilities[names[k]] = p.probabilities[k];
+  result.update({{"predicted_class", p.class_name}, {"confidence", p.confidence}, {"probabilities", probabilities}});
+  return result;
+}
+
+void print_prediction(const std::string& path, const Prediction& p, const std::vector<std::string>& names) {
+  if (p.out_of_distribution) {
+    std::string reasons;
+    for (const std::string& reason : p.ood_reasons) reasons += (reasons.empty() ? "" : "; ") + reason;
+    std::printf("%s: this does not look like a brain MRI, no diagnosis given (%s)  %.1f ms\n", path.c_str(),
+                reasons.c_str(), p.inference_ms);
+    return;
+  }
+  std::printf("%s: %s (%.1f%%)  [", path.c_str(), p.class_name.c_str(), 100.0 * p.confidence);
+  for (size_t k = 0; k < p.probabilities.size(); ++k)
+    std::printf("%s%s %.3f", k ? ", " : "", names[k].c_str(), p.probabilities[k]);
+  std::printf("]  %.1f ms\n", p.inference_ms);
+}
+
+int run_predict(const std::vector<std::string>& args) {
+  PredictOptions o;
+  CommandLine cli(kSynopsis);
+  add_options(cli, o);
+  if (cli.parse_arguments(args) == Parsed::help_printed) return 0;
+  if (o.images.empty()) throw CommandError("no image given (see --help)");
+  auto classifier = Classifier::load(o.model, {.class_names = comma_separated("--class-names", o.class_names)});
   for (const std::string& warning : classifier->warnings()) std::cerr << "warning: " << warning << "\n";
   nlohmann::json results = nlohmann::json::array();
-  for (size_t i = 0; i < args.positional().size(); ++i) {
-    const std::string& path = args.positional()[i];
-    Image image = load_image(path);
+  for (size_t i = 0; i < o.images.size(); ++i) {
+    const Image image = load_image(o.images[i]);
     Prediction p;
-    if (i == 0 && args.has("gradcam")) {
+    if (i == 0 && !o.gradcam.empty()) {
       Explanation explanation = classifier->explain(image);
-      write_png(args.get("gradcam", ""), explanation.overlay);
+      write_png(o.gradcam, explanation.overlay);
       p = explanation.prediction;
     } else {
       p = classifier->predict(image);
     }
-    nlohmann::json probabilities;
-    for (size_t k = 0; k < p.probabilities.size(); ++k)
-      probabilities[classifier->class_names()[k]] = p.probabilities[k];
-    nlohmann::json result = {{"image", path},
-                             {"out_of_distribution", p.out_of_distribution},
-                             {"ood_reasons", p.ood_reasons},
-                             {"ood_score", p.ood_score},
-                             {"ood_threshold", p.ood_threshold},
-                             {"inference_time_ms", p.inference_ms}};
-    // As the API: no class for an input that is not like the training scans (infer/ood_check.h).
-    if (p.out_of_distribution)
-      result.update({{"predicted_class", nullptr}, {"confidence", nullptr}, {"probabilities", nullptr}});
-    else
-      result.update(
-          {{"predicted_class", p.class_name}, {"confidence", p.confidence}, {"probabilities", probabilities}});
-    results.push_back(result);
-    if (args.flag("json")) continue;
-    if (p.out_of_distribution) {
-      std::string reasons;
-      for (const std::string& reason : p.ood_reasons) reasons += (reasons.empty() ? "" : "; ") + reason;
-      std::printf("%s: this does not look like a brain MRI, no diagnosis given (%s)  %.1f ms\n", path.c_str(),
-                  reasons.c_str(), p.inference_ms);
-      continue;
-    }
-    std::printf("%s: %s (%.1f%%)  [", path.c_str(), p.class_name.c_str(), 100.0 * p.confidence);
-    for (size_t k = 0; k < p.probabilities.size(); ++k)
-      std::printf("%s%s %.3f", k ? ", " : "", classifier->class_names()[k].c_str(), p.probabilities[k]);
-    std::printf("]  %.1f ms\n", p.inference_ms);
+    results.push_back(result_json(o.images[i], p, classifier->class_names()));
+    if (!o.json) print_prediction(o.images[i], p, classifier->class_names());
   }
-  if (args.flag("json")) std::cout << results.dump(2) << "\n";
-  if (args.has("gradcam") && !args.flag("json")) std::cout << "Grad-CAM written to " << args.get("gradcam", "") << "\n";
+  if (o.json) std::cout << results.dump(2) << "\n";
+  if (!o.gradcam.empty() && !o.json) std::cout << "Grad-CAM written to " << o.gradcam << "\n";
   return 0;
 }
 

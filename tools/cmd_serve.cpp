@@ -1,5 +1,6 @@
 // `mriscan serve`: parses the options into a ServerConfig, builds the App (server/app.h), handles signals, listens.
 // The concurrency policy (HTTP workers, predictions, retraining, shutdown, limits) is described in server/app.h.
+// What it is not: the server itself (server/), which this only configures, starts and stops.
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -21,8 +22,8 @@
 #include "engine/kernels/matmul_precision.h"
 #include "engine/parallel.h"
 #include "server/app.h"
-#include "tools/args.h"
 #include "tools/command.h"
+#include "tools/command_line.h"
 
 namespace mriscan {
 namespace {
@@ -35,76 +36,103 @@ Serves the classifier over HTTP with a web UI at http://HOST:PORT/ and the API d
 // The options that set a number in ServerConfig: one row each, so parsing and --help (which shows the default of
 // ServerConfig{}) read the same description.
 struct NumberOption {
-  Option option;  // help without the default
+  const char* name;   // without "--"
+  const char* help;   // without the default
   int minimum;
   int (*get)(const ServerConfig&);
   void (*set)(ServerConfig&, int);
 };
 
 const std::vector<NumberOption> kNumberOptions = {
-    {{"http-threads", "N", "HTTP worker threads"},
-     1,
+    {"http-threads", "HTTP worker threads", 1,
      [](const ServerConfig& c) { return c.http_threads; },
      [](ServerConfig& c, int v) { c.http_threads = v; }},
-    {{"max-queued", "N", "requests allowed to wait for a worker before 503"},
-     0,
+    {"max-queued", "requests allowed to wait for a worker before 503", 0,
      [](const ServerConfig& c) { return c.max_queued_requests; },
      [](ServerConfig& c, int v) { c.max_queued_requests = v; }},
-    {{"max-body-mb", "N", "maximum request body in MB"},
-     1,
+    {"max-body-mb", "maximum request body in MB", 1,
      [](const ServerConfig& c) { return static_cast<int>(c.max_body_bytes >> 20); },
      [](ServerConfig& c, int v) { c.max_body_bytes = static_cast<size_t>(v) << 20; }},
-    {{"max-image-side", "N", "maximum image width or height"},
-     1,
+    {"max-image-side", "maximum image width or height", 1,
      [](const ServerConfig& c) { return c.image_limits.max_side; },
      [](ServerConfig& c, int v) { c.image_limits.max_side = v; }},
-    {{"max-image-mpix", "N", "maximum image size in megapixels"},
-     1,
+    {"max-image-mpix", "maximum image size in megapixels", 1,
      [](const ServerConfig& c) { return static_cast<int>(c.image_limits.max_pixels / 1'000'000); },
      [](ServerConfig& c, int v) { c.image_limits.max_pixels = int64_t{v} * 1'000'000; }},
-    {{"max-batch", "N", "maximum files per /predict_batch"},
-     1,
+    {"max-batch", "maximum files per /predict_batch", 1,
      [](const ServerConfig& c) { return c.max_batch_files; },
      [](ServerConfig& c, int v) { c.max_batch_files = v; }},
-    {{"retrain-max-per-class", "N", "cap training images per class in retraining (0: all)"},
-     0,
+    {"retrain-max-per-class", "cap training images per class in retraining (0: all)", 0,
      [](const ServerConfig& c) { return c.retrain.default_max_samples_per_class; },
      [](ServerConfig& c, int v) { c.retrain.default_max_samples_per_class = v; }},
-    {{"retrain-batch-size", "N", "batch size of retraining"},
-     1,
+    {"retrain-batch-size", "batch size of retraining", 1,
      [](const ServerConfig& c) { return c.retrain.batch_size; },
      [](ServerConfig& c, int v) { c.retrain.batch_size = v; }},
 };
 
-std::vector<Option> serve_options() {
-  std::vector<Option> options = {
-      {"model", "FILE", "model file to import as v1 when the state has no model yet"},
-      {"class-names", "A,B,..", "class names of a --model file without them (a torchvision state dict)"},
-      {"models-dir", "DIR", "or: import every model.safetensors under DIR (oldest first, newest active)"},
-      {"data", "DIR", "training data for retraining and /dataset_stats (the shared dataset)"},
-      {"state-dir", "DIR", "SQLite database, uploads and model versions (runs/serve)"},
-      {"host", "HOST", "address to bind (127.0.0.1)"},
-      {"port", "N", "port (8080; 0 picks a free one)"},
-      {"admin-token-file", "FILE",
-       "file holding the admin token; else $MRISCAN_ADMIN_TOKEN; else STATE_DIR/admin_token, created with a random "
-       "token (mode 0600). Never on the command line: /proc/PID/cmdline is readable by every user"},
-      {"activation-rule", "RULE", "after a retrain: not-worse, always or never (not-worse)"},
-      {"threads", "N", "kernel threads that concurrent predictions share (physical cores)"},
-      {"precision", "NAME", "fp32 | bf16: the GEMMs' precision, also of retraining (fp32; bf16 needs AVX512-BF16)"},
-      {"web-root", "DIR", "folder with openapi.json and ui/ (the source tree's server/)"},
-      {"replica", "NAME",
-       "this server's name in /health and X-Replica when several share a state directory "
-       "($MRISCAN_REPLICA, else HOSTNAME-PID)"},
-      {"quiet", "", "no per-request log lines"},
-  };
-  const ServerConfig defaults;
-  for (const NumberOption& number : kNumberOptions) {
-    Option option = number.option;
-    const int value = number.get(defaults);
-    if (value != 0) option.help += " (" + std::to_string(value) + ")";
-    options.push_back(option);
+// The options, with their defaults; those that map onto a ServerConfig field are parsed into `config` directly.
+struct ServeOptions {
+  ServerConfig config;
+  std::string class_names, data, admin_token_file;  // data, admin_token_file: see cli.count() for "given"
+  std::string activation_rule = "not-worse", precision = "fp32", host = "127.0.0.1";
+  int port = 8080;
+  int threads = 0;           // used only when given (else the engine's default, the physical cores)
+  std::vector<int> numbers;  // kNumberOptions' values, in their order
+  bool quiet = false;
+
+  ServeOptions() {
+    config.state_dir = "runs/serve";
+    const char* env_replica = std::getenv("MRISCAN_REPLICA");
+    config.replica = env_replica ? env_replica : "";
+    for (const NumberOption& number : kNumberOptions) numbers.push_back(number.get(config));
   }
-  return options;
+};
+
+void add_path_options(CommandLine& cli, ServeOptions& o) {
+  cli.add_option("--model", o.config.initial_model, "model file to import as v1 when the state has no model yet")
+      ->type_name("FILE");
+  cli.add_option("--class-names", o.class_names,
+                 "class names of a --model file without them (a torchvision state dict)")
+      ->type_name("A,B,..");
+  cli.add_option("--models-dir", o.config.models_dir,
+                 "or: import every model.safetensors under DIR (oldest first, newest active)")
+      ->type_name("DIR");
+  cli.add_option("--data", o.data, "training data for retraining and /dataset_stats (the shared dataset)")
+      ->type_name("DIR");
+  cli.add_option("--state-dir", o.config.state_dir, "SQLite database, uploads and model versions (runs/serve)")
+      ->type_name("DIR");
+}
+
+void add_server_options(CommandLine& cli, ServeOptions& o) {
+  cli.add_option("--host", o.host, "address to bind (127.0.0.1)")->type_name("HOST");
+  cli.add_option("--port", o.port, "port (8080; 0 picks a free one)")->type_name("N");
+  cli.add_option("--admin-token-file", o.admin_token_file,
+                 "file holding the admin token; else $MRISCAN_ADMIN_TOKEN; else STATE_DIR/admin_token, created with "
+                 "a random token (mode 0600). Never on the command line: /proc/PID/cmdline is readable by every user")
+      ->type_name("FILE");
+  cli.add_option("--activation-rule", o.activation_rule, "after a retrain: not-worse, always or never (not-worse)")
+      ->type_name("RULE");
+  cli.add_option("--threads", o.threads, "kernel threads that concurrent predictions share (physical cores)")
+      ->type_name("N");
+  cli.add_option("--precision", o.precision,
+                 "fp32 | bf16: the GEMMs' precision, also of retraining (fp32; bf16 needs AVX512-BF16)")
+      ->type_name("NAME");
+  cli.add_option("--web-root", o.config.web_root, "folder with openapi.json and ui/ (the source tree's server/)")
+      ->type_name("DIR");
+  cli.add_option("--replica", o.config.replica,
+                 "this server's name in /health and X-Replica when several share a state directory "
+                 "($MRISCAN_REPLICA, else HOSTNAME-PID)")
+      ->type_name("NAME");
+  cli.add_flag("--quiet", o.quiet, "no per-request log lines");
+}
+
+// One option per row of kNumberOptions, its help ending in ServerConfig{}'s value (none for 0).
+void add_number_options(CommandLine& cli, ServeOptions& o) {
+  for (size_t i = 0; i < kNumberOptions.size(); ++i) {
+    const NumberOption& number = kNumberOptions[i];
+    const std::string help = number.help + (o.numbers[i] != 0 ? " (" + std::to_string(o.numbers[i]) + ")" : "");
+    cli.add_option(std::string("--") + number.name, o.numbers[i], help)->type_name("N");
+  }
 }
 
 std::string trimmed(std::string text) {
@@ -164,26 +192,31 @@ std::string state_dir_token(const std::string& state_dir, const std::string& pat
 }
 
 // An integer option that must be at least `minimum`.
-int int_option(const Args& args, const std::string& name, int fallback, int minimum) {
-  const int value = args.get_int(name, fallback);
+void check_minimum(const std::string& name, int value, int minimum) {
   if (value < minimum) throw CommandError("--" + name + " must be an integer >= " + std::to_string(minimum));
-  return value;
 }
 
-int run_serve(const std::vector<std::string>& raw) {
-  const std::vector<Option> options = serve_options();
-  Args args(raw, options);
-  if (args.help()) {
-    std::cout << usage_text(kSynopsis, options);
-    return 0;
-  }
-  ServerConfig config;
-  config.initial_model = args.get("model", "");
-  config.initial_class_names = args.get_list("class-names");
-  config.models_dir = args.get("models-dir", "");
-  config.state_dir = args.get("state-dir", "runs/serve");
-  if (args.has("data")) {
-    config.data_dir = args.get("data", "");
+struct AdminToken {
+  std::string token;
+  std::string source;  // where it came from, for the start-up message (never the token itself)
+};
+
+// The admin token: a file, the environment, or one kept in the state directory (generated once, never printed).
+AdminToken admin_token(const CommandLine& cli, const ServeOptions& o) {
+  if (cli.count("--admin-token-file")) return {read_token_file(o.admin_token_file), o.admin_token_file};
+  const char* env_token = std::getenv("MRISCAN_ADMIN_TOKEN");
+  if (env_token && *env_token) return {trimmed(env_token), "$MRISCAN_ADMIN_TOKEN"};
+  const std::string path = (std::filesystem::path(o.config.state_dir) / "admin_token").string();
+  return {state_dir_token(o.config.state_dir, path), path};
+}
+
+// The options, checked (--port too, though not a ServerConfig field), as a ServerConfig without its admin token.
+ServerConfig server_config(const CommandLine& cli, const ServeOptions& o) {
+  check_minimum("port", o.port, 0);
+  ServerConfig config = o.config;
+  config.initial_class_names = comma_separated("--class-names", o.class_names);
+  if (cli.count("--data")) {
+    config.data_dir = o.data;
   } else {
     try {
       config.data_dir = default_dataset_dir();
@@ -191,46 +224,42 @@ int run_serve(const std::vector<std::string>& raw) {
       std::cerr << "serve: no training data (" << error.what() << "); retraining and /dataset_stats are off\n";
     }
   }
-  // The admin token: a file, the environment, or one kept in the state directory (generated once, never printed).
-  std::string token_source;
-  const char* env_token = std::getenv("MRISCAN_ADMIN_TOKEN");
-  if (args.has("admin-token-file")) {
-    token_source = args.get("admin-token-file", "");
-    config.admin_token = read_token_file(token_source);
-  } else if (env_token && *env_token) {
-    token_source = "$MRISCAN_ADMIN_TOKEN";
-    config.admin_token = trimmed(env_token);
-  } else {
-    token_source = (std::filesystem::path(config.state_dir) / "admin_token").string();
-    config.admin_token = state_dir_token(config.state_dir, token_source);
+  config.retrain.rule = parse_activation_rule(o.activation_rule);
+  for (size_t i = 0; i < kNumberOptions.size(); ++i) {
+    check_minimum(kNumberOptions[i].name, o.numbers[i], kNumberOptions[i].minimum);
+    kNumberOptions[i].set(config, o.numbers[i]);
   }
-  config.retrain.rule = parse_activation_rule(args.get("activation-rule", "not-worse"));
-  for (const NumberOption& number : kNumberOptions)
-    number.set(config, int_option(args, number.option.name, number.get(config), number.minimum));
-  config.log_requests = !args.flag("quiet");
-  config.web_root = args.get("web-root", "");
-  const char* env_replica = std::getenv("MRISCAN_REPLICA");
-  config.replica = args.get("replica", env_replica ? env_replica : "");
-  if (args.has("threads")) set_num_threads(int_option(args, "threads", 1, 1));
-  set_matmul_precision(parse_matmul_precision(args.get("precision", "fp32")));
-  const std::string host = args.get("host", "127.0.0.1");
-  const int port = int_option(args, "port", 8080, 0);
+  config.log_requests = !o.quiet;
+  return config;
+}
 
+// The kernel threads and GEMM precision, process-wide settings of the engine.
+void apply_engine_settings(const CommandLine& cli, const ServeOptions& o) {
+  if (cli.count("--threads")) {
+    check_minimum("threads", o.threads, 1);
+    set_num_threads(o.threads);
+  }
+  set_matmul_precision(parse_matmul_precision(o.precision));
+}
+
+// Signals go to one thread that waits for them (blocked everywhere else, so every thread created from here on
+// inherits the mask). SIGUSR1 is our own "exit now" for that thread.
+sigset_t block_shutdown_signals() {
   // A file-size limit (ulimit -f) must make a write fail (EFBIG: "disk full", answered 507), not kill the server.
   std::signal(SIGXFSZ, SIG_IGN);
-  // Signals go to one thread that waits for them (blocked everywhere else, so every thread created from here on
-  // inherits the mask). SIGUSR1 is our own "exit now" for that thread.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGUSR1);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  return signals;
+}
 
-  App app(config);
-  std::cerr << "serve: " << app.startup_message() << "\n";
-  const int bound = app.bind(host, port);
-  std::thread signal_waiter([&] {
+// The thread that turns SIGTERM/SIGINT into a graceful shutdown, and a second one into an immediate exit.
+// Stop it with pthread_kill(..., SIGUSR1) once the app has stopped listening.
+std::thread start_signal_waiter(App& app, sigset_t signals) {
+  return std::thread([&app, signals] {
     int received = 0;
     sigwait(&signals, &received);
     if (received == SIGUSR1) return;
@@ -240,11 +269,31 @@ int run_serve(const std::vector<std::string>& raw) {
     // Draining waits for requests in progress; a second signal is the operator saying "now".
     sigwait(&signals, &received);
     if (received == SIGUSR1) return;
-    std::cerr << "serve: second signal: exiting without waiting (committed state is safe; see server/state/database.h)\n";
+    std::cerr << "serve: second signal: exiting without waiting (committed state is safe; see "
+                 "server/state/database.h)\n";
     std::_Exit(3);
   });
-  std::cerr << "serve: listening on http://" << host << ":" << bound << "/  (API: /docs, metrics: /metrics)\n";
-  std::cerr << "serve: admin routes need the token from " << token_source << "\n";
+}
+
+int run_serve(const std::vector<std::string>& args) {
+  ServeOptions o;
+  CommandLine cli(kSynopsis);
+  add_path_options(cli, o);
+  add_server_options(cli, o);
+  add_number_options(cli, o);
+  if (cli.parse_arguments(args) == Parsed::help_printed) return 0;
+  ServerConfig config = server_config(cli, o);
+  apply_engine_settings(cli, o);
+  const AdminToken token = admin_token(cli, o);
+  config.admin_token = token.token;
+  const sigset_t signals = block_shutdown_signals();
+
+  App app(config);
+  std::cerr << "serve: " << app.startup_message() << "\n";
+  const int bound = app.bind(o.host, o.port);
+  std::thread signal_waiter = start_signal_waiter(app, signals);
+  std::cerr << "serve: listening on http://" << o.host << ":" << bound << "/  (API: /docs, metrics: /metrics)\n";
+  std::cerr << "serve: admin routes need the token from " << token.source << "\n";
   app.listen();
   pthread_kill(signal_waiter.native_handle(), SIGUSR1);
   signal_waiter.join();

@@ -1,10 +1,12 @@
 // `mriscan train`: fine-tune MobileNetV2 on a folder of class folders (see train/trainer.h). Its options are
 // TrainConfig's field table (train/train_config.h).
+// What it is not: the training loop (train/trainer.h); this parses options and reports.
 #include <iostream>
+#include <map>
 
 #include "data/dataset.h"
-#include "tools/args.h"
 #include "tools/command.h"
+#include "tools/command_line.h"
 #include "tools/progress.h"
 #include "train/mpi_collective.h"
 #include "train/train_config.h"
@@ -21,28 +23,67 @@ best model (chosen on validation loss) once on DIR/Testing.
 )";
 
 // The options are the rows of TrainConfig's field table (train/train_config.h), with their defaults, plus --json.
-std::vector<Option> train_options() {
+// Values are kept as text and set with set_field after parsing, whose messages name the option.
+struct TrainOptions {
+  std::map<std::string, std::string> texts;  // by option name, for the fields with a value
+  bool json = false;
+};
+
+void add_options(CommandLine& cli, TrainOptions& o) {
   const TrainConfig defaults;
-  std::vector<Option> options;
   for (const TrainConfigField& field : train_config_fields()) {
+    const std::string name = std::string("--") + field.option;
+    if (!field.value_name) {
+      cli.add_flag(name)->description(field.help);  // (add_flag(name, text) would bind the flag to `text`)
+      continue;
+    }
     std::string help = field.help;
     const std::string default_text = field_text(defaults, field);
-    if (field.value_name && !default_text.empty() && default_text != "0") help += " (" + default_text + ")";
-    options.push_back({field.option, field.value_name ? field.value_name : "", help});
+    if (!default_text.empty() && default_text != "0") help += " (" + default_text + ")";
+    cli.add_option(name, o.texts[field.option], help)->type_name(field.value_name);
   }
-  options.push_back({"json", "", "print the final metrics as one JSON document on stdout"});
-  return options;
+  cli.add_flag("--json", o.json, "print the final metrics as one JSON document on stdout");
 }
 
-int train_command(const std::vector<std::string>& raw, Collective* world);
+// The options given, over TrainConfig's defaults; the dataset defaults to ../shared's.
+TrainConfig train_config(const CommandLine& cli, const TrainOptions& o) {
+  TrainConfig config;
+  for (const TrainConfigField& field : train_config_fields()) {
+    if (cli.count(std::string("--") + field.option) == 0) continue;
+    try {
+      set_field(config, field, field.value_name ? o.texts.at(field.option) : "");
+    } catch (const std::invalid_argument& error) {
+      throw CommandError(error.what());
+    }
+  }
+  if (config.resume_dir.empty() && config.out_dir.empty()) throw CommandError("missing required option --out");
+  if (cli.count("--data") == 0) config.data_dir = find_shared_dir() + "/data/brain-tumor-mri";
+  return config;
+}
+
+void print_summary(const TrainResult& result) {
+  const auto& val = result.metrics["validation"];
+  std::cout << "model: " << result.model_path << "\n";
+  std::cout << "validation accuracy: " << 100.0 * val.value("accuracy", 0.0) << "%  (ECE "
+            << 100.0 * val.value("ece", 0.0) << "%, temperature " << result.metrics["temperature"]["value"] << ")\n";
+  if (result.metrics.contains("test")) {
+    const auto& test = result.metrics["test"];
+    std::cout << "test accuracy: " << 100.0 * test.value("accuracy", 0.0) << "%  95% CI ["
+              << 100.0 * test["accuracy_ci95"][0].get<double>() << ", "
+              << 100.0 * test["accuracy_ci95"][1].get<double>() << "]  (" << test.value("num_samples", 0)
+              << " images)\n";
+  }
+}
+
+int train_command(const std::vector<std::string>& args, Collective* world);
 
 // Under an MPI launcher (`mpirun -np N mriscan train ...`) every process runs this command as one data-parallel
 // job; an error on any rank ends the whole job with that rank's message instead of leaving the others waiting.
-int run_train(const std::vector<std::string>& raw) {
+int run_train(const std::vector<std::string>& args) {
   std::unique_ptr<Collective> world = mpi_world_if_launched();
-  if (!world || world->size() == 1) return train_command(raw, world.get());
+  if (!world || world->size() == 1) return train_command(args, world.get());
   try {
-    return train_command(raw, world.get());
+    return train_command(args, world.get());
   } catch (const std::exception& error) {
     world->abort("mriscan train: rank " + std::to_string(world->rank()) + " of " + std::to_string(world->size()) +
                  ": error: " + error.what() + " (ending every rank)");
@@ -50,24 +91,12 @@ int run_train(const std::vector<std::string>& raw) {
   return 1;  // not reached: abort ends every process of the job
 }
 
-int train_command(const std::vector<std::string>& raw, Collective* world) {
-  const std::vector<Option> options = train_options();
-  Args args(raw, options);
-  if (args.help()) {
-    std::cout << usage_text(kSynopsis, options);
-    return 0;
-  }
-  TrainConfig config;
-  for (const TrainConfigField& field : train_config_fields()) {
-    if (!(field.value_name ? args.has(field.option) : args.flag(field.option))) continue;
-    try {
-      set_field(config, field, args.get(field.option, ""));
-    } catch (const std::invalid_argument& error) {
-      throw CommandError(error.what());
-    }
-  }
-  if (config.resume_dir.empty() && config.out_dir.empty()) throw CommandError("missing required option --out");
-  if (!args.has("data")) config.data_dir = find_shared_dir() + "/data/brain-tumor-mri";
+int train_command(const std::vector<std::string>& args, Collective* world) {
+  TrainOptions o;
+  CommandLine cli(kSynopsis);
+  add_options(cli, o);
+  if (cli.parse_arguments(args) == Parsed::help_printed) return 0;
+  TrainConfig config = train_config(cli, o);
   config.world = world;
   const bool reports = !world || world->rank() == 0;
   if (world && reports)
@@ -77,20 +106,10 @@ int train_command(const std::vector<std::string>& raw, Collective* world) {
   ProgressPrinter printer;
   TrainResult result = train_model(config, [&](const TrainProgress& p) { printer(p); });
   if (!reports) return 0;
-  if (args.flag("json")) {
+  if (o.json)
     std::cout << result.metrics.dump(2) << "\n";
-    return 0;
-  }
-  const auto& val = result.metrics["validation"];
-  std::cout << "model: " << result.model_path << "\n";
-  std::cout << "validation accuracy: " << 100.0 * val.value("accuracy", 0.0) << "%  (ECE "
-            << 100.0 * val.value("ece", 0.0) << "%, temperature " << result.metrics["temperature"]["value"] << ")\n";
-  if (result.metrics.contains("test")) {
-    const auto& test = result.metrics["test"];
-    std::cout << "test accuracy: " << 100.0 * test.value("accuracy", 0.0) << "%  95% CI ["
-              << 100.0 * test["accuracy_ci95"][0].get<double>() << ", " << 100.0 * test["accuracy_ci95"][1].get<double>()
-              << "]  (" << test.value("num_samples", 0) << " images)\n";
-  }
+  else
+    print_summary(result);
   return 0;
 }
 

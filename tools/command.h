@@ -1,8 +1,9 @@
 // The `mriscan` command line: subcommands register themselves here; tools/main.cpp dispatches.
+// What it is not: option parsing, which each subcommand does with a CommandLine (tools/command_line.h, CLI11).
 //
-// Conventions every subcommand follows: `--help` prints usage and exits 0; `--json` makes the result one JSON
-// document on stdout while progress stays on stderr; exit status 0 on success, non-zero with a one-line reason
-// on stderr on error (throw CommandError or any std::exception: main catches and prints it).
+// Conventions every subcommand follows: `-h`/`--help` prints usage on stdout and exits 0; `--json` makes the
+// result one JSON document on stdout while progress stays on stderr; exit status 0 on success, non-zero with a
+// one-line reason on stderr on error (throw CommandError or any std::exception: main catches and prints it).
 #pragma once
 
 #include <functional>

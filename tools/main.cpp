@@ -1,4 +1,7 @@
-// Entry point of the `mriscan` executable: finds the subcommand (one or two words) and runs it.
+// Entry point of the `mriscan` executable: finds the subcommand (one or two words) and runs it; an exception from
+// it becomes "mriscan <command>: error: <what>" on stderr and exit status 1. `mriscan --help` lists the commands
+// on stderr (exit 0); no command or an unknown one prints the same list and exits 2.
+// What it is not: the commands' option parsing (each command's CommandLine, tools/command_line.h).
 #include <cstdio>
 #include <exception>
 #include <iostream>

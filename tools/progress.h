@@ -1,5 +1,6 @@
 // Progress display for long commands: one line per batch on stderr (rewritten in place on a terminal, printed
 // every few seconds otherwise, so CI logs stay readable), and a summary line per epoch.
+// What it is not: the progress events themselves (TrainProgress, train/trainer.h) or the JSON summaries of a run.
 #pragma once
 
 #include <string>

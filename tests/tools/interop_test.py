@@ -24,7 +24,7 @@ import torchvision
 from PIL import Image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, "tools"))
+sys.path.insert(0, os.path.join(ROOT, "interop"))
 from tensor_files import randomize_batchnorm, read_safetensors, write_safetensors  # noqa: E402
 
 BINARY = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build", "mriscan")
@@ -79,7 +79,7 @@ def main() -> int:
     pth = os.path.join(work, "torchvision.pth")
     torch.save(model.state_dict(), pth)
     converted = os.path.join(work, "converted.safetensors")
-    out = run("/usr/bin/python3", os.path.join(ROOT, "tools", "torchvision_to_safetensors.py"), pth, converted,
+    out = run("/usr/bin/python3", os.path.join(ROOT, "interop", "torchvision_to_safetensors.py"), pth, converted,
               "--classes", ",".join(CLASSES))
     check(".pth converts", out.returncode == 0, out.stderr[-500:])
     got, out = mriscan_probabilities(converted, images)
@@ -116,7 +116,7 @@ def main() -> int:
     tempered = os.path.join(work, "tempered.safetensors")
     write_safetensors(tempered, tensors, metadata)
     onnx_path = os.path.join(work, "model.onnx")
-    out = run("/usr/bin/python3", os.path.join(ROOT, "tools", "export_onnx.py"), tempered, onnx_path)
+    out = run("/usr/bin/python3", os.path.join(ROOT, "interop", "export_onnx.py"), tempered, onnx_path)
     check("export_onnx.py writes the model and its sidecar", out.returncode == 0 and os.path.exists(onnx_path)
           and json.load(open(os.path.join(work, "model.json")))["class_names"] == CLASSES, out.stderr[-500:])
     inputs = os.path.join(work, "input.f32")
