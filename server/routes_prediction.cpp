@@ -1,6 +1,7 @@
-// POST /predict, POST /predict_batch, POST /explain: decode -> models::Classifier -> encode.
+// POST /predict, POST /predict_batch, POST /explain: decode -> Classifier (infer/classifier.h) -> encode.
 #include <chrono>
 
+#include "data/preprocess.h"
 #include "io/image_io.h"
 #include "server/http_util.h"
 #include "server/routes.h"
@@ -26,14 +27,13 @@ UploadFile single_image(const httplib::Request& req) {
   return files[0];
 }
 
-// Decoded and at once resized to the model's input (S x S), which is what preprocessing would do first anyway
-// (a same-size resize is an exact copy, so predictions are unchanged): a request holds one full-resolution
-// decode at a time, and otherwise at most max_batch_files images of S*S*3 bytes (64 x 147 KB at S = 224).
+// Decoded and at once resized to the model's input (S x S) by data/preprocess.h's resize_to_input, the one
+// resize of the path: preprocess then takes the image as it is. A request holds one full-resolution decode at a
+// time, and otherwise at most max_batch_files images of S*S*3 bytes (64 x 147 KB at S = 224).
 Image decode(const UploadFile& file, const ServerContext& context, const Classifier& classifier) {
-  const int size = classifier.image_size();
-  return resize_bilinear(decode_image(reinterpret_cast<const uint8_t*>(file.bytes.data()), file.bytes.size(),
+  return resize_to_input(decode_image(reinterpret_cast<const uint8_t*>(file.bytes.data()), file.bytes.size(),
                                       context.config.image_limits, "'" + file.filename + "'"),
-                         size, size);
+                         classifier.image_size());
 }
 
 constexpr const char* kNotAnMri = "this does not look like a brain MRI: no diagnosis is given";
