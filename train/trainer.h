@@ -7,7 +7,9 @@
 // RUNDIR/resume/state.safetensors (optim/checkpoint.h) so `--resume` continues exactly. With --ema, a moving
 // average of the weights (optim/weight_average.h) is updated after every step, and it is the average that is
 // validated, checkpointed and kept.
-// The pieces: train/train_config.h (the settings), train/splits.h (the data), train/frozen_prefix_cache.h.
+// The pieces: train/train_config.h (the settings), train/training_run.h (preparing a run: data, model, optimizer,
+// resume and the optional steps), train/epoch.h (one epoch's steps), train/splits.h (the data),
+// train/frozen_prefix_cache.h, train/final_model.h.
 #pragma once
 
 #include <atomic>
