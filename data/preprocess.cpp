@@ -15,10 +15,17 @@ std::string PreprocessSpec::describe() const {
   return text;
 }
 
-void preprocess(const Image& image, int size, float* out) {
+Image resize_to_input(const Image& image, int size) {
   if (size <= 0) throw ImageError("preprocess: size must be positive, got " + std::to_string(size));
   if (image.empty()) throw ImageError("preprocess: empty image");
-  const Image resized = resize_bilinear(image, size, size);  // (size, size, 3) uint8
+  return resize_bilinear(image, size, size);  // (size, size, 3) uint8
+}
+
+void preprocess(const Image& image, int size, float* out) {
+  // An image already at the input size (the server's, resized right after decoding) is normalised as it is.
+  const bool at_size = !image.empty() && image.width == size && image.height == size;
+  const Image resized = at_size ? Image() : resize_to_input(image, size);  // (size, size, 3) uint8
+  const Image& input = at_size ? image : resized;
 
   // out = (v / 255 - mean) / std  ==  v * scale[c] + shift[c]  with scale = 1 / (255 std), shift = -mean / std.
   float scale[3], shift[3];
@@ -28,7 +35,7 @@ void preprocess(const Image& image, int size, float* out) {
   }
   const size_t pixels = static_cast<size_t>(size) * size;
   for (size_t i = 0; i < pixels; ++i)
-    for (int c = 0; c < 3; ++c) out[i * 3 + c] = resized.rgb[i * 3 + c] * scale[c] + shift[c];
+    for (int c = 0; c < 3; ++c) out[i * 3 + c] = input.rgb[i * 3 + c] * scale[c] + shift[c];
 }
 
 Tensor preprocess_batch(const std::vector<Image>& images, int size) {

@@ -6,9 +6,11 @@
 // function (and storing PreprocessSpec::describe() in every model file's metadata) makes that bug impossible to
 // write and easy to detect when loading an old model.
 //
-// Steps: resize to (size, size) with resize_bilinear (io/image_io.h), then per channel
+// Steps: resize_to_input (resize to (size, size) with resize_bilinear, io/image_io.h), then per channel
 //   out = (rgb / 255 - mean[c]) / std[c]     mean = (0.485, 0.456, 0.406), std = (0.229, 0.224, 0.225)
 // (the ImageNet statistics the torchvision MobileNetV2 weights were trained with), layout (H, W, C) float32.
+// An image already (size, size) is normalised as it is: the server calls resize_to_input right after decoding (so
+// a request holds small images, not full-size ones), and that is the one resize on its way to the network.
 // Grayscale and alpha were already handled by decoding (every Image is RGB). What it is not: augmentation (that is
 // data/augment.h, applied to the uint8 Image before this, in training only).
 #pragma once
@@ -32,7 +34,12 @@ struct PreprocessSpec {
   std::string describe() const;
 };
 
-// image (H, W, 3) uint8 -> out (size, size, 3) float. Throws ImageError on an empty image or size <= 0.
+// The geometric step alone: image (H, W, 3) uint8 -> (size, size, 3) uint8, bilinear. Throws ImageError on an
+// empty image or size <= 0.
+Image resize_to_input(const Image& image, int size);
+
+// image (H, W, 3) uint8 -> out (size, size, 3) float: resize_to_input unless the image is already (size, size),
+// then normalise. Throws ImageError on an empty image or size <= 0.
 void preprocess(const Image& image, int size, float* out);
 
 // images -> (N, size, size, 3); images are processed in parallel (each thread owns whole images).

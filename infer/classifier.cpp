@@ -36,18 +36,17 @@ std::shared_ptr<Classifier> Classifier::load(const std::string& path, const Mode
   return classifier;
 }
 
-std::vector<Prediction> Classifier::predict_folded(const std::vector<Image>& images) const {
-  const auto start = std::chrono::steady_clock::now();
-  Tensor batch = preprocess_batch(images, image_size_);  // (N, S, S, 3)
-  const FoldedOutput out = folded_->forward(batch);      // logits (N, K), pooled features (N, F)
+std::vector<Prediction> Classifier::predict_folded(const Tensor& batch, Clock::time_point start) const {
+  const FoldedOutput out = folded_->forward(batch);  // logits (N, K), pooled features (N, F)
   Tensor probs = apply_temperature(out.logits, temperature_);
+  const size_t n = static_cast<size_t>(batch.dim(0));
   const std::vector<OodVerdict> verdicts =
-      ood_ ? ood_->check(out.features, image_statistics(batch)) : std::vector<OodVerdict>(images.size());
-  const double elapsed_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+      ood_ ? ood_->check(out.features, image_statistics(batch)) : std::vector<OodVerdict>(n);
+  const double elapsed_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
 
   const int k = static_cast<int>(class_names_.size());
-  std::vector<Prediction> predictions(images.size());
-  for (size_t i = 0; i < images.size(); ++i) {
+  std::vector<Prediction> predictions(n);
+  for (size_t i = 0; i < n; ++i) {
     Prediction& p = predictions[i];
     p.probabilities.assign(probs.data() + i * k, probs.data() + (i + 1) * k);
     p.class_index =
@@ -58,24 +57,26 @@ std::vector<Prediction> Classifier::predict_folded(const std::vector<Image>& ima
     p.ood_reasons = verdicts[i].reasons;
     p.ood_score = verdicts[i].feature_score;
     p.ood_threshold = verdicts[i].feature_threshold;
-    p.inference_ms = elapsed_ms / images.size();
+    p.inference_ms = elapsed_ms / n;
   }
   return predictions;
 }
 
-Prediction Classifier::predict(const Image& image) { return predict_folded({image}).front(); }
+Prediction Classifier::predict(const Image& image) { return predict_batch({image}).front(); }
 
 std::vector<Prediction> Classifier::predict_batch(const std::vector<Image>& images) {
   if (images.empty()) return {};
-  return predict_folded(images);
+  const auto start = Clock::now();
+  return predict_folded(preprocess_batch(images, image_size_), start);  // (N, S, S, 3)
 }
 
 Explanation Classifier::explain(const Image& image, int class_index) {
   std::lock_guard<std::mutex> lock(explain_mutex_);
+  const auto start = Clock::now();
+  const Tensor input = preprocess_batch({image}, image_size_);  // (1, S, S, 3): one preprocessing for both passes
   Explanation explanation;
-  explanation.prediction = predict_folded({image}).front();
-  GradCam cam = grad_cam(*model_, preprocess_batch({image}, image_size_),
-                         class_index >= 0 ? class_index : explanation.prediction.class_index);
+  explanation.prediction = predict_folded(input, start).front();
+  GradCam cam = grad_cam(*model_, input, class_index >= 0 ? class_index : explanation.prediction.class_index);
   explanation.class_index = cam.class_index;
   explanation.heatmap = cam.heatmap;
   explanation.heatmap_h = cam.height;

@@ -12,6 +12,7 @@
 // model, whose layers keep what backward needs, so explanations are serialised on an internal mutex.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -65,8 +66,11 @@ class Classifier {
   const std::vector<std::string>& warnings() const { return warnings_; }
 
  private:
+  using Clock = std::chrono::steady_clock;
   Classifier() = default;
-  std::vector<Prediction> predict_folded(const std::vector<Image>& images) const;
+  // Predictions for a preprocessed batch (N, S, S, 3); each one's inference_ms counts from `start` (which comes
+  // before preprocessing).
+  std::vector<Prediction> predict_folded(const Tensor& batch, Clock::time_point start) const;
 
   std::mutex explain_mutex_;                   // the taped model_ is not reentrant
   std::unique_ptr<MobileNetV2> model_;         // taped, for Grad-CAM

@@ -20,6 +20,43 @@ double validation_accuracy(const nlohmann::json& metrics) {
   return -1.0;  // unknown: any candidate is "not worse"
 }
 
+// A job's progress as GET /retrain_status shows it: the latest numbers of every kind (a "calibrate" or "done"
+// event carries no epoch, so fields are updated, never replaced), the epoch history, and an ETA over the remaining
+// epochs (training batches only; validation passes come on top).
+class JobProgress {
+ public:
+  JobProgress(const JobContext& job, size_t uploads_used)
+      : job_(job),
+        progress_({{"phase", "starting"}, {"history", nlohmann::json::array()}, {"uploads_used", uploads_used}}) {}
+
+  ProgressCallback callback() {
+    return [this](const TrainProgress& p) { update(p); };
+  }
+
+ private:
+  void update(const TrainProgress& p) {
+    progress_["phase"] = p.phase;
+    if (p.phase == "train") {
+      const double seconds_per_batch = p.batches > p.batch ? p.eta_seconds / (p.batches - p.batch) : 0.0;
+      progress_.update({{"epoch", p.epoch}, {"epochs", p.epochs}, {"batch", p.batch}, {"batches", p.batches},
+                        {"loss", p.loss}, {"accuracy", p.accuracy}, {"learning_rate", p.learning_rate},
+                        {"images_per_second", p.images_per_second},
+                        {"eta_seconds", p.eta_seconds + (p.epochs - p.epoch) * p.batches * seconds_per_batch}});
+    }
+    if (!p.epoch_summary.is_null()) {
+      progress_["history"].push_back(p.epoch_summary);
+      progress_["epoch"] = p.epoch;
+      progress_["epochs"] = p.epochs;
+    }
+    if (p.phase == "done") progress_["eta_seconds"] = 0.0;
+    // Persist at epoch ends and phase changes after training; per-batch numbers stay in memory.
+    job_.report(progress_, p.phase == "epoch" || p.phase == "calibrate" || p.phase == "done");
+  }
+
+  const JobContext& job_;
+  nlohmann::json progress_;
+};
+
 }  // namespace
 
 ActivationRule parse_activation_rule(const std::string& text) {
@@ -41,13 +78,8 @@ std::string to_string(ActivationRule rule) {
 Retrainer::Retrainer(ModelRegistry& registry, UploadStore& uploads, RetrainSettings settings)
     : registry_(registry), uploads_(uploads), settings_(std::move(settings)) {}
 
-std::optional<nlohmann::json> Retrainer::run(const JobContext& job) {
-  std::shared_ptr<const ActiveModel> base = registry_.active();
-  if (!base) throw std::runtime_error("no active model to fine-tune");
-  if (settings_.data_dir.empty()) throw std::runtime_error("the server was started without --data");
-  const Classifier& classifier = *base->classifier;
+TrainConfig Retrainer::job_config(const JobContext& job, const Classifier& classifier) {
   const nlohmann::json& metadata = classifier.metadata();
-
   TrainConfig config;
   config.data_dir = settings_.data_dir;
   config.weights = classifier.path();
@@ -66,32 +98,48 @@ std::optional<nlohmann::json> Retrainer::run(const JobContext& job) {
   config.precision = matmul_precision_name(matmul_precision());  // the server's (mriscan serve --precision)
   config.evaluate_test = settings_.evaluate_test;
   config.extra_training_samples = uploads_.samples(classifier.class_names());
+  return config;
+}
+
+Retrainer::Activation Retrainer::activate_if_allowed(const ModelVersion& version, const ActiveModel& base,
+                                                     const nlohmann::json& metrics) {
+  Activation decision;
+  decision.candidate = validation_accuracy(metrics);
+  std::optional<ModelVersion> active_now = registry_.find(base.number);
+  decision.incumbent = active_now ? validation_accuracy(active_now->metrics) : -1.0;
+  switch (settings_.rule) {
+    case ActivationRule::kAlways: decision.activated = true, decision.reason = "rule 'always'"; break;
+    case ActivationRule::kNever:
+      decision.reason = "rule 'never': activate it with POST /models/" + version.name() + "/activate";
+      break;
+    case ActivationRule::kNotWorse:
+      decision.activated = decision.candidate >= decision.incumbent;
+      decision.reason = "rule 'not-worse': validation accuracy " + std::to_string(decision.candidate) +
+                        (decision.activated ? " >= " : " < ") + std::to_string(decision.incumbent) + " of " +
+                        base.name;
+      break;
+  }
+  // Only over the version this job started from: if an operator activated or rolled back another version while
+  // it ran, their choice stands and the candidate stays registered.
+  if (decision.activated && !registry_.activate_if_serving(version.number, base.number)) {
+    decision.activated = false;
+    auto serving = registry_.active();
+    decision.reason += "; not activated: the served version changed from " + base.name + " to " +
+                       (serving ? serving->name : std::string("none")) +
+                       " while this job ran (an operator's choice stands)";
+  }
+  return decision;
+}
+
+std::optional<nlohmann::json> Retrainer::run(const JobContext& job) {
+  std::shared_ptr<const ActiveModel> base = registry_.active();
+  if (!base) throw std::runtime_error("no active model to fine-tune");
+  if (settings_.data_dir.empty()) throw std::runtime_error("the server was started without --data");
+  const TrainConfig config = job_config(job, *base->classifier);
   fs::remove_all(config.out_dir);  // a previous attempt of this id (after a restart) must not be resumed
 
-  // Progress: the latest numbers of every kind (a "calibrate" or "done" event carries no epoch, so fields are
-  // updated, never replaced), the epoch history, and an ETA over the remaining epochs (training batches only;
-  // validation passes come on top).
-  nlohmann::json progress = {{"phase", "starting"}, {"history", nlohmann::json::array()},
-                             {"uploads_used", config.extra_training_samples.size()}};
-  auto on_progress = [&](const TrainProgress& p) {
-    progress["phase"] = p.phase;
-    if (p.phase == "train") {
-      const double seconds_per_batch = p.batches > p.batch ? p.eta_seconds / (p.batches - p.batch) : 0.0;
-      progress.update({{"epoch", p.epoch}, {"epochs", p.epochs}, {"batch", p.batch}, {"batches", p.batches},
-                       {"loss", p.loss}, {"accuracy", p.accuracy}, {"learning_rate", p.learning_rate},
-                       {"images_per_second", p.images_per_second},
-                       {"eta_seconds", p.eta_seconds + (p.epochs - p.epoch) * p.batches * seconds_per_batch}});
-    }
-    if (!p.epoch_summary.is_null()) {
-      progress["history"].push_back(p.epoch_summary);
-      progress["epoch"] = p.epoch;
-      progress["epochs"] = p.epochs;
-    }
-    if (p.phase == "done") progress["eta_seconds"] = 0.0;
-    // Persist at epoch ends and phase changes after training; per-batch numbers stay in memory.
-    job.report(progress, p.phase == "epoch" || p.phase == "calibrate" || p.phase == "done");
-  };
-  TrainResult trained = train_model(config, on_progress, job.cancel);
+  JobProgress progress(job, config.extra_training_samples.size());
+  TrainResult trained = train_model(config, progress.callback(), job.cancel);
   if (trained.cancelled || (job.begin_commit && !job.begin_commit())) {  // a cancel after the last batch counts
     fs::remove_all(config.out_dir);
     return std::nullopt;
@@ -102,37 +150,14 @@ std::optional<nlohmann::json> Retrainer::run(const JobContext& job) {
   // The run folder held checkpoints and optimizer state; the registry now has its own copy of the model.
   fs::remove_all(config.out_dir);
 
-  const double candidate = validation_accuracy(trained.metrics);
-  std::optional<ModelVersion> active_now = registry_.find(base->number);
-  const double incumbent = active_now ? validation_accuracy(active_now->metrics) : -1.0;
-  bool activate = false;
-  std::string reason;
-  switch (settings_.rule) {
-    case ActivationRule::kAlways: activate = true, reason = "rule 'always'"; break;
-    case ActivationRule::kNever:
-      reason = "rule 'never': activate it with POST /models/" + version.name() + "/activate";
-      break;
-    case ActivationRule::kNotWorse:
-      activate = candidate >= incumbent;
-      reason = "rule 'not-worse': validation accuracy " + std::to_string(candidate) + (activate ? " >= " : " < ") +
-               std::to_string(incumbent) + " of " + base->name;
-      break;
-  }
-  // Only over the version this job started from: if an operator activated or rolled back another version while
-  // it ran, their choice stands and the candidate stays registered.
-  if (activate && !registry_.activate_if_serving(version.number, base->number)) {
-    activate = false;
-    auto serving = registry_.active();
-    reason += "; not activated: the served version changed from " + base->name + " to " +
-              (serving ? serving->name : std::string("none")) + " while this job ran (an operator's choice stands)";
-  }
+  const Activation activation = activate_if_allowed(version, *base, trained.metrics);
   return nlohmann::json{{"model_version", version.name()},
                         {"base_version", base->name},
-                        {"activated", activate},
+                        {"activated", activation.activated},
                         {"activation_rule", to_string(settings_.rule)},
-                        {"activation_reason", reason},
-                        {"candidate_val_accuracy", candidate},
-                        {"incumbent_val_accuracy", incumbent},
+                        {"activation_reason", activation.reason},
+                        {"candidate_val_accuracy", activation.candidate},
+                        {"incumbent_val_accuracy", activation.incumbent},
                         {"uploads_used", config.extra_training_samples.size()},
                         {"metrics", trained.metrics}};
 }

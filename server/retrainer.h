@@ -3,8 +3,8 @@
 //
 // Steps: take the active model (its file is the starting weights; its width and image size are kept), build a
 // TrainConfig (epochs, learning rate and frozen blocks from the request; the uploads as extra training samples;
-// validation carved from the training data with the trainer's fixed seed), run train_model (train/trainer.h) with the
-// job's cancel flag, register RUNDIR/model.safetensors as v{n+1} with its metrics, then apply the rule:
+// validation carved from the training data with the trainer's fixed seed), run train_model (train/trainer.h) with
+// the job's cancel flag, register RUNDIR/model.safetensors as v{n+1} with its metrics, then apply the rule:
 //   always     activate every successful retrain
 //   not-worse  activate if candidate validation accuracy >= the active version's recorded validation accuracy
 //              (both come from the same seeded split of the same data when the retrain uses the same sample cap)
@@ -21,6 +21,7 @@
 #include "server/model_registry.h"
 #include "server/retrain_params.h"
 #include "server/upload_store.h"
+#include "train/train_config.h"
 
 namespace mriscan {
 
@@ -47,6 +48,17 @@ class Retrainer {
   const RetrainSettings& settings() const { return settings_; }
 
  private:
+  struct Activation {
+    bool activated = false;
+    std::string reason;                          // the rule and the numbers it compared
+    double candidate = -1.0, incumbent = -1.0;  // validation accuracies; -1 when unknown
+  };
+  // The job's training run: the active model's file, width and image size; the request's epochs, learning rate,
+  // frozen blocks and sample cap; the uploads as extra training samples.
+  TrainConfig job_config(const JobContext& job, const Classifier& classifier);
+  // The activation rule applied to the registered `version`, trained from `base`; activates it when allowed.
+  Activation activate_if_allowed(const ModelVersion& version, const ActiveModel& base, const nlohmann::json& metrics);
+
   ModelRegistry& registry_;
   UploadStore& uploads_;
   RetrainSettings settings_;

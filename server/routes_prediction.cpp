@@ -1,6 +1,8 @@
 // POST /predict, POST /predict_batch, POST /explain: decode -> Classifier (infer/classifier.h) -> encode.
+// Each handler is one function; register_prediction_routes at the bottom binds them to their routes.
 #include <chrono>
 
+#include "data/preprocess.h"
 #include "io/image_io.h"
 #include "server/http_util.h"
 #include "server/routes.h"
@@ -26,14 +28,13 @@ UploadFile single_image(const httplib::Request& req) {
   return files[0];
 }
 
-// Decoded and at once resized to the model's input (S x S), which is what preprocessing would do first anyway
-// (a same-size resize is an exact copy, so predictions are unchanged): a request holds one full-resolution
-// decode at a time, and otherwise at most max_batch_files images of S*S*3 bytes (64 x 147 KB at S = 224).
+// Decoded and at once resized to the model's input (S x S) by data/preprocess.h's resize_to_input, the one
+// resize of the path: preprocess then takes the image as it is. A request holds one full-resolution decode at a
+// time, and otherwise at most max_batch_files images of S*S*3 bytes (64 x 147 KB at S = 224).
 Image decode(const UploadFile& file, const ServerContext& context, const Classifier& classifier) {
-  const int size = classifier.image_size();
-  return resize_bilinear(decode_image(reinterpret_cast<const uint8_t*>(file.bytes.data()), file.bytes.size(),
+  return resize_to_input(decode_image(reinterpret_cast<const uint8_t*>(file.bytes.data()), file.bytes.size(),
                                       context.config.image_limits, "'" + file.filename + "'"),
-                         size, size);
+                         classifier.image_size());
 }
 
 constexpr const char* kNotAnMri = "this does not look like a brain MRI: no diagnosis is given";
@@ -79,6 +80,12 @@ Prediction predict_within_budget(ServerContext& context, Classifier& classifier,
   return classifier.predict(image);
 }
 
+std::vector<Prediction> predict_batch_within_budget(ServerContext& context, Classifier& classifier,
+                                                    const std::vector<Image>& images) {
+  ThreadBudget::Lease cores = context.inference.acquire();
+  return classifier.predict_batch(images);
+}
+
 // Explanations run one at a time (the taped network is not reentrant); the wait for that comes before the
 // budget's, so that a waiting explanation holds no core.
 Explanation explain_within_budget(ServerContext& context, Classifier& classifier, const Image& image,
@@ -88,99 +95,118 @@ Explanation explain_within_budget(ServerContext& context, Classifier& classifier
   return classifier.explain(image, class_index);
 }
 
+// /predict?gradcam=1: the prediction plus its Grad-CAM, unless the input is out of distribution (a heatmap
+// "explaining" a withheld class would tell it).
+nlohmann::json prediction_with_gradcam(const Explanation& explanation, const std::vector<std::string>& names) {
+  nlohmann::json body = prediction_json(explanation.prediction, names);
+  if (!explanation.prediction.out_of_distribution)
+    body["gradcam"] = {{"explained_class", names.at(explanation.class_index)},
+                       {"overlay_png_base64", base64_encode(encode_png(explanation.overlay))},
+                       {"heatmap_height", explanation.heatmap_h},
+                       {"heatmap_width", explanation.heatmap_w},
+                       {"heatmap", explanation.heatmap}};
+  return body;
+}
+
+// POST /predict: one scan's class, confidence, probabilities and OOD flag; with ?gradcam=1 its Grad-CAM too.
+void post_predict(ServerContext& context, const httplib::Request& req, httplib::Response& res) {
+  auto model = require_model(context);
+  Image image = decode(single_image(req), context, *model->classifier);
+  const bool with_gradcam = form_value(req, "gradcam") == "1" || form_value(req, "gradcam") == "true";
+  const auto& names = model->classifier->class_names();
+  nlohmann::json body;
+  double inference_ms = 0.0;
+  if (with_gradcam) {
+    Explanation explanation = explain_within_budget(context, *model->classifier, image);
+    inference_ms = explanation.prediction.inference_ms;
+    body = prediction_with_gradcam(explanation, names);
+  } else {
+    Prediction prediction = predict_within_budget(context, *model->classifier, image);
+    inference_ms = prediction.inference_ms;
+    body = prediction_json(prediction, names);
+  }
+  context.metrics.record_inference(inference_ms / 1000.0, 1);
+  body["inference_time_ms"] = inference_ms;
+  body["model_version"] = model->name;
+  body["request_id"] = res.get_header_value("X-Request-Id");
+  res.set_header("X-Model-Version", model->name);
+  send_json(res, 200, body);
+}
+
+// A batch request's images, decoded: undecodable files get an error entry in `results`, the rest go to the model.
+struct DecodedBatch {
+  nlohmann::json results = nlohmann::json::array();  // one entry per file, in order
+  std::vector<Image> images;                          // (S, S) each: the model's input size
+  std::vector<size_t> result_index;                   // the results entry of each image
+};
+
+DecodedBatch decode_batch(const std::vector<UploadFile>& files, const ServerContext& context,
+                          const Classifier& classifier) {
+  DecodedBatch batch;
+  for (size_t i = 0; i < files.size(); ++i) {
+    batch.results.push_back({{"index", i}, {"filename", files[i].filename}});
+    try {
+      if (files[i].bytes.empty()) throw ImageError("empty file");
+      batch.images.push_back(decode(files[i], context, classifier));
+      batch.result_index.push_back(i);
+    } catch (const ImageError& error) {
+      batch.results[i]["error"] = std::string("not a usable image: ") + error.what();
+    }
+  }
+  return batch;
+}
+
+// POST /predict_batch: up to max_batch_files scans (multipart field `files`) in one model call.
+void post_predict_batch(ServerContext& context, const httplib::Request& req, httplib::Response& res) {
+  auto model = require_model(context);
+  std::vector<UploadFile> files = multipart_files(req, "files");
+  if (files.empty()) throw HttpError(400, "no files: send the scans as repeated multipart fields 'files'");
+  if (static_cast<int>(files.size()) > context.config.max_batch_files)
+    throw HttpError(413, "too many files: " + std::to_string(files.size()) + " > the limit of " +
+                             std::to_string(context.config.max_batch_files));
+  DecodedBatch batch = decode_batch(files, context, *model->classifier);
+  if (batch.images.empty()) throw HttpError(400, "none of the files is a usable image", batch.results);
+  const auto start = std::chrono::steady_clock::now();
+  const std::vector<Prediction> predictions = predict_batch_within_budget(context, *model->classifier, batch.images);
+  const double inference_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  context.metrics.record_inference(inference_ms / 1000.0, static_cast<int>(batch.images.size()));
+  for (size_t j = 0; j < predictions.size(); ++j)
+    batch.results[batch.result_index[j]].update(prediction_json(predictions[j], model->classifier->class_names()));
+  res.set_header("X-Model-Version", model->name);
+  send_json(res, 200,
+            {{"results", batch.results},
+             {"count", files.size()},
+             {"predicted", batch.images.size()},
+             {"failed", files.size() - batch.images.size()},
+             {"inference_time_ms", inference_ms},
+             {"model_version", model->name},
+             {"request_id", res.get_header_value("X-Request-Id")}});
+}
+
+// POST /explain: the Grad-CAM overlay (PNG) of the predicted class, or of ?class=.
+void post_explain(ServerContext& context, const httplib::Request& req, httplib::Response& res) {
+  auto model = require_model(context);
+  Image image = decode(single_image(req), context, *model->classifier);
+  const auto& names = model->classifier->class_names();
+  Explanation explanation = explain_within_budget(context, *model->classifier, image, explained_class(req, names));
+  context.metrics.record_inference(explanation.prediction.inference_ms / 1000.0, 1);
+  if (explanation.prediction.out_of_distribution)
+    throw HttpError(422, kNotAnMri, prediction_json(explanation.prediction, names));
+  std::vector<uint8_t> png = encode_png(explanation.overlay);
+  res.status = 200;
+  res.set_header("X-Model-Version", model->name);
+  res.set_header("X-Predicted-Class", explanation.prediction.class_name);
+  res.set_header("X-Explained-Class", names.at(explanation.class_index));
+  res.set_content(std::string(png.begin(), png.end()), "image/png");
+}
+
 }  // namespace
 
 void register_prediction_routes(Router& router, ServerContext& context) {
-  router.post("/predict", [&context](const httplib::Request& req, httplib::Response& res) {
-    auto model = require_model(context);
-    UploadFile file = single_image(req);
-    Image image = decode(file, context, *model->classifier);
-    const bool with_gradcam = form_value(req, "gradcam") == "1" || form_value(req, "gradcam") == "true";
-    const auto& names = model->classifier->class_names();
-    nlohmann::json body;
-    double inference_ms = 0.0;
-    if (with_gradcam) {
-      Explanation explanation = explain_within_budget(context, *model->classifier, image);
-      inference_ms = explanation.prediction.inference_ms;
-      body = prediction_json(explanation.prediction, names);
-      if (!explanation.prediction.out_of_distribution)  // a heatmap "explaining" a withheld class would tell it
-        body["gradcam"] = {{"explained_class", names.at(explanation.class_index)},
-                           {"overlay_png_base64", base64_encode(encode_png(explanation.overlay))},
-                           {"heatmap_height", explanation.heatmap_h},
-                           {"heatmap_width", explanation.heatmap_w},
-                           {"heatmap", explanation.heatmap}};
-    } else {
-      Prediction prediction = predict_within_budget(context, *model->classifier, image);
-      inference_ms = prediction.inference_ms;
-      body = prediction_json(prediction, names);
-    }
-    context.metrics.record_inference(inference_ms / 1000.0, 1);
-    body["inference_time_ms"] = inference_ms;
-    body["model_version"] = model->name;
-    body["request_id"] = res.get_header_value("X-Request-Id");
-    res.set_header("X-Model-Version", model->name);
-    send_json(res, 200, body);
-  });
-
-  router.post("/predict_batch", [&context](const httplib::Request& req, httplib::Response& res) {
-    auto model = require_model(context);
-    std::vector<UploadFile> files = multipart_files(req, "files");
-    if (files.empty()) throw HttpError(400, "no files: send the scans as repeated multipart fields 'files'");
-    if (static_cast<int>(files.size()) > context.config.max_batch_files)
-      throw HttpError(413, "too many files: " + std::to_string(files.size()) + " > the limit of " +
-                               std::to_string(context.config.max_batch_files));
-    // Decode everything; undecodable files get an error entry, the rest go to the model in one batch.
-    nlohmann::json results = nlohmann::json::array();
-    std::vector<Image> images;
-    std::vector<size_t> image_slot;  // results index of each image
-    for (size_t i = 0; i < files.size(); ++i) {
-      results.push_back({{"index", i}, {"filename", files[i].filename}});
-      try {
-        if (files[i].bytes.empty()) throw ImageError("empty file");
-        images.push_back(decode(files[i], context, *model->classifier));
-        image_slot.push_back(i);
-      } catch (const ImageError& error) {
-        results[i]["error"] = std::string("not a usable image: ") + error.what();
-      }
-    }
-    if (images.empty()) throw HttpError(400, "none of the files is a usable image", results);
-    const auto start = std::chrono::steady_clock::now();
-    std::vector<Prediction> predictions;
-    {
-      ThreadBudget::Lease cores = context.inference.acquire();
-      predictions = model->classifier->predict_batch(images);
-    }
-    const double inference_ms =
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-    context.metrics.record_inference(inference_ms / 1000.0, static_cast<int>(images.size()));
-    for (size_t j = 0; j < predictions.size(); ++j)
-      results[image_slot[j]].update(prediction_json(predictions[j], model->classifier->class_names()));
-    res.set_header("X-Model-Version", model->name);
-    send_json(res, 200,
-              {{"results", results},
-               {"count", files.size()},
-               {"predicted", images.size()},
-               {"failed", files.size() - images.size()},
-               {"inference_time_ms", inference_ms},
-               {"model_version", model->name},
-               {"request_id", res.get_header_value("X-Request-Id")}});
-  });
-
-  router.post("/explain", [&context](const httplib::Request& req, httplib::Response& res) {
-    auto model = require_model(context);
-    Image image = decode(single_image(req), context, *model->classifier);
-    const auto& names = model->classifier->class_names();
-    Explanation explanation = explain_within_budget(context, *model->classifier, image, explained_class(req, names));
-    context.metrics.record_inference(explanation.prediction.inference_ms / 1000.0, 1);
-    if (explanation.prediction.out_of_distribution)
-      throw HttpError(422, kNotAnMri, prediction_json(explanation.prediction, names));
-    std::vector<uint8_t> png = encode_png(explanation.overlay);
-    res.status = 200;
-    res.set_header("X-Model-Version", model->name);
-    res.set_header("X-Predicted-Class", explanation.prediction.class_name);
-    res.set_header("X-Explained-Class", names.at(explanation.class_index));
-    res.set_content(std::string(png.begin(), png.end()), "image/png");
-  });
+  router.post("/predict", bind_context(context, post_predict));
+  router.post("/predict_batch", bind_context(context, post_predict_batch));
+  router.post("/explain", bind_context(context, post_explain));
 }
 
 }  // namespace mriscan

@@ -1,5 +1,6 @@
 // Service routes: GET /health (liveness), /ready (readiness), /metrics (Prometheus), /stats (JSON summary for the
-// UI), /dataset_stats, /openapi.json and /docs; and the web UI's static files.
+// UI), /dataset_stats, /openapi.json and /docs; and the web UI's static files. Each handler is one function;
+// register_service_routes at the bottom binds them, and the static files from one table.
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -23,66 +24,77 @@ void send_file(httplib::Response& res, const std::filesystem::path& path, const 
   res.set_content(content.str(), mime);
 }
 
+struct StaticFile {
+  const char* route;
+  const char* path;  // under the web root
+  const char* mime;
+  const char* hint;  // appended to the 404 message
+};
+
+constexpr StaticFile kStaticFiles[] = {
+    {"/openapi.json", "openapi.json", "application/json", ""},
+    {"/docs", "ui/docs.html", "text/html; charset=utf-8", ""},
+    {"/", "ui/index.html", "text/html; charset=utf-8", ""},
+    {"/ui/app.js", "ui/app.js", "text/javascript; charset=utf-8", ""},
+    {"/ui/style.css", "ui/style.css", "text/css; charset=utf-8", ""},
+    // Chart.js from npm (installed by the set-up into server/ui/node_modules, never committed).
+    {"/vendor/chart.umd.js", "ui/node_modules/chart.js/dist/chart.umd.js", "text/javascript; charset=utf-8",
+     " (run `npm ci --prefix server/ui` to install Chart.js)"},
+};
+
+// GET /health: alive, and which model it serves.
+void get_health(ServerContext& context, const httplib::Request&, httplib::Response& res) {
+  auto model = context.registry.active();
+  send_json(res, 200, {{"status", "ok"}, {"replica", context.replica}, {"model_loaded", model != nullptr},
+                       {"model_version", model ? nlohmann::json(model->name) : nullptr},
+                       {"uptime_seconds", context.uptime_seconds()}});
+}
+
+// GET /ready: 503 while draining or before a model is loaded.
+void get_ready(ServerContext& context, const httplib::Request&, httplib::Response& res) {
+  if (context.draining) throw HttpError(503, "not ready: shutting down");
+  auto model = context.registry.active();
+  if (!model) throw HttpError(503, "not ready: no model is loaded");
+  send_json(res, 200, {{"ready", true}, {"model_version", model->name}});
+}
+
+// GET /metrics: Prometheus text format.
+void get_metrics(ServerContext& context, const httplib::Request&, httplib::Response& res) {
+  res.status = 200;
+  res.set_content(context.metrics.render_prometheus(context.gauges()), "text/plain; version=0.0.4");
+}
+
+// GET /stats: the UI's summary.
+void get_stats(ServerContext& context, const httplib::Request&, httplib::Response& res) {
+  MetricsGauges gauges = context.gauges();
+  auto model = context.registry.active();
+  send_json(res, 200, {{"uptime_seconds", gauges.uptime_seconds},
+                       {"model_version", model ? nlohmann::json(model->name) : nullptr},
+                       {"queue_depth", gauges.queue_depth},
+                       {"requests_shed", gauges.requests_shed},
+                       {"jobs", gauges.jobs_by_status},
+                       {"uploads", gauges.uploads},
+                       {"latency", context.metrics.summary()}});
+}
+
+// GET /dataset_stats
+void get_dataset_stats(ServerContext& context, const httplib::Request&, httplib::Response& res) {
+  send_json(res, 200, context.dataset_stats.snapshot());
+}
+
 }  // namespace
 
 void register_service_routes(Router& router, ServerContext& context) {
+  router.get("/health", bind_context(context, get_health));
+  router.get("/ready", bind_context(context, get_ready));
+  router.get("/metrics", bind_context(context, get_metrics));
+  router.get("/stats", bind_context(context, get_stats));
+  router.get("/dataset_stats", bind_context(context, get_dataset_stats));
   const std::filesystem::path web_root(context.config.web_root);
-
-  router.get("/health", [&context](const httplib::Request&, httplib::Response& res) {
-    auto model = context.registry.active();
-    send_json(res, 200, {{"status", "ok"}, {"replica", context.replica}, {"model_loaded", model != nullptr},
-                         {"model_version", model ? nlohmann::json(model->name) : nullptr},
-                         {"uptime_seconds", context.uptime_seconds()}});
-  });
-
-  router.get("/ready", [&context](const httplib::Request&, httplib::Response& res) {
-    if (context.draining) throw HttpError(503, "not ready: shutting down");
-    auto model = context.registry.active();
-    if (!model) throw HttpError(503, "not ready: no model is loaded");
-    send_json(res, 200, {{"ready", true}, {"model_version", model->name}});
-  });
-
-  router.get("/metrics", [&context](const httplib::Request&, httplib::Response& res) {
-    res.status = 200;
-    res.set_content(context.metrics.render_prometheus(context.gauges()), "text/plain; version=0.0.4");
-  });
-
-  router.get("/stats", [&context](const httplib::Request&, httplib::Response& res) {
-    MetricsGauges gauges = context.gauges();
-    auto model = context.registry.active();
-    send_json(res, 200, {{"uptime_seconds", gauges.uptime_seconds},
-                         {"model_version", model ? nlohmann::json(model->name) : nullptr},
-                         {"queue_depth", gauges.queue_depth},
-                         {"requests_shed", gauges.requests_shed},
-                         {"jobs", gauges.jobs_by_status},
-                         {"uploads", gauges.uploads},
-                         {"latency", context.metrics.summary()}});
-  });
-
-  router.get("/dataset_stats", [&context](const httplib::Request&, httplib::Response& res) {
-    send_json(res, 200, context.dataset_stats.snapshot());
-  });
-
-  router.get("/openapi.json", [web_root](const httplib::Request&, httplib::Response& res) {
-    send_file(res, web_root / "openapi.json", "application/json");
-  });
-  router.get("/docs", [web_root](const httplib::Request&, httplib::Response& res) {
-    send_file(res, web_root / "ui" / "docs.html", "text/html; charset=utf-8");
-  });
-  router.get("/", [web_root](const httplib::Request&, httplib::Response& res) {
-    send_file(res, web_root / "ui" / "index.html", "text/html; charset=utf-8");
-  });
-  router.get("/ui/app.js", [web_root](const httplib::Request&, httplib::Response& res) {
-    send_file(res, web_root / "ui" / "app.js", "text/javascript; charset=utf-8");
-  });
-  router.get("/ui/style.css", [web_root](const httplib::Request&, httplib::Response& res) {
-    send_file(res, web_root / "ui" / "style.css", "text/css; charset=utf-8");
-  });
-  // Chart.js from npm (installed by the set-up into server/ui/node_modules, never committed).
-  router.get("/vendor/chart.umd.js", [web_root](const httplib::Request&, httplib::Response& res) {
-    send_file(res, web_root / "ui" / "node_modules" / "chart.js" / "dist" / "chart.umd.js",
-              "text/javascript; charset=utf-8", " (run `npm ci --prefix server/ui` to install Chart.js)");
-  });
+  for (const StaticFile& file : kStaticFiles)
+    router.get(file.route, [web_root, file](const httplib::Request&, httplib::Response& res) {
+      send_file(res, web_root / file.path, file.mime, file.hint);
+    });
 }
 
 }  // namespace mriscan

@@ -31,6 +31,13 @@ double mean_brightness(const Image& image) {
   return luma.empty() ? 0.0 : sum / luma.size();
 }
 
+void require_known_label(const std::string& label, const std::vector<std::string>& class_names) {
+  if (std::find(class_names.begin(), class_names.end(), label) != class_names.end()) return;
+  std::string known;
+  for (const auto& name : class_names) known += (known.empty() ? "" : ", ") + name;
+  throw UploadRejected("unknown label '" + label + "': expected one of " + known, nlohmann::json::array());
+}
+
 }  // namespace
 
 UploadStore::UploadStore(Database& db, std::string dir, DecodeLimits limits)
@@ -57,19 +64,31 @@ void UploadStore::remove_unreferenced_files() {
 
 std::vector<UploadItem> UploadStore::add(const std::vector<UploadFile>& files, const std::string& label,
                                          const std::vector<std::string>& class_names) {
-  if (std::find(class_names.begin(), class_names.end(), label) == class_names.end()) {
-    std::string known;
-    for (const auto& name : class_names) known += (known.empty() ? "" : ", ") + name;
-    throw UploadRejected("unknown label '" + label + "': expected one of " + known, nlohmann::json::array());
-  }
+  require_known_label(label, class_names);
   if (files.empty()) throw UploadRejected("no files in the request (multipart field 'files')", nlohmann::json::array());
+  std::vector<Checked> checked = check_files(files, label);  // nothing is written unless every file is an image
 
-  // 1. Validate every file and hash it; nothing is written yet.
-  struct Checked {
-    UploadItem item;
-    double brightness = 0.0;
-    const std::string* bytes = nullptr;
-  };
+  // One request at a time from here: the duplicate check, the files and the rows must see the same state (two
+  // concurrent uploads of one scan used to both decide "new", and the loser's cleanup deleted the file the winner
+  // had stored). New scans' files first (each atomically), then one transaction for the rows, which also re-checks
+  // each hash (INSERT OR IGNORE) in case another process stored it meanwhile.
+  std::lock_guard<std::mutex> lock(add_mutex_);
+  std::vector<std::string> created;  // hashes whose file this call created
+  try {
+    write_new_files(checked, created);
+    insert_rows(checked);
+  } catch (...) {
+    remove_unreferenced(created);
+    throw;
+  }
+  std::vector<UploadItem> items;
+  for (Checked& c : checked) items.push_back(std::move(c.item));
+  return items;
+}
+
+// Every file decoded (within the limits) and hashed, or UploadRejected listing each one that is not an image.
+std::vector<UploadStore::Checked> UploadStore::check_files(const std::vector<UploadFile>& files,
+                                                           const std::string& label) {
   std::vector<Checked> checked;
   nlohmann::json problems = nlohmann::json::array();
   size_t unsupported = 0;  // problems that are a format other than JPEG or PNG
@@ -92,63 +111,62 @@ std::vector<UploadItem> UploadStore::add(const std::vector<UploadFile>& files, c
     throw UploadRejected(std::to_string(problems.size()) + " of " + std::to_string(files.size()) +
                              " files are not valid images (JPEG or PNG); nothing was stored",
                          problems, unsupported == problems.size() ? 415 : 400);
+  return checked;
+}
 
-  // 2. One request at a time from here: the duplicate check, the files and the rows must see the same state
-  //    (two concurrent uploads of one scan used to both decide "new", and the loser's cleanup deleted the file
-  //    the winner had stored). New scans' files first (each atomically), then one transaction for the rows,
-  //    which also re-checks each hash (INSERT OR IGNORE) in case another process stored it meanwhile.
-  std::lock_guard<std::mutex> lock(add_mutex_);
+// Each new scan's file, written atomically; a scan seen earlier in this request or already recorded becomes a
+// duplicate (with the label it was stored with). `created` gets the hashes whose file did not exist before.
+void UploadStore::write_new_files(std::vector<Checked>& checked, std::vector<std::string>& created) {
   std::set<std::string> seen_in_request;
-  std::vector<std::string> created;  // hashes whose file this call created
-  try {
-    for (Checked& c : checked) {
-      if (!seen_in_request.insert(c.item.sha256).second) {
-        c.item.status = "duplicate";
-        continue;
-      }
-      auto existing = db_.query("SELECT label FROM uploads WHERE sha256 = ?", {c.item.sha256});
-      if (!existing.empty()) {
-        c.item.status = "duplicate";
-        c.item.label = existing[0].text("label");
-        continue;
-      }
-      const fs::path path = fs::path(dir_) / c.item.sha256;
-      const bool existed = fs::exists(path);
-      write_file_atomically(path.string(), [&](const std::string& tmp_path) {
-        std::ofstream out(tmp_path, std::ios::binary);
-        out.write(c.bytes->data(), static_cast<std::streamsize>(c.bytes->size()));
-        if (!out.flush()) throw std::runtime_error("cannot write an upload: " + std::string(std::strerror(errno)));
-      });
-      if (!existed) created.push_back(c.item.sha256);
+  for (Checked& c : checked) {
+    if (!seen_in_request.insert(c.item.sha256).second) {
+      c.item.status = "duplicate";
+      continue;
     }
-    const std::string now = utc_now_iso8601();
-    db_.transaction([&](Database::Session& session) {
-      for (Checked& c : checked) {
-        if (c.item.status != "stored") continue;
-        session.exec("INSERT OR IGNORE INTO uploads (sha256, label, width, height, brightness, bytes, created_at)"
-                     " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                     {c.item.sha256, c.item.label, int64_t(c.item.width), int64_t(c.item.height), c.brightness,
-                      int64_t(c.bytes->size()), now});
-        if (session.changes() == 0) {
-          c.item.status = "duplicate";
-          c.item.label = session.query("SELECT label FROM uploads WHERE sha256 = ?", {c.item.sha256}).at(0).text("label");
-        }
-      }
+    auto existing = db_.query("SELECT label FROM uploads WHERE sha256 = ?", {c.item.sha256});
+    if (!existing.empty()) {
+      c.item.status = "duplicate";
+      c.item.label = existing[0].text("label");
+      continue;
+    }
+    const fs::path path = fs::path(dir_) / c.item.sha256;
+    const bool existed = fs::exists(path);
+    write_file_atomically(path.string(), [&](const std::string& tmp_path) {
+      std::ofstream out(tmp_path, std::ios::binary);
+      out.write(c.bytes->data(), static_cast<std::streamsize>(c.bytes->size()));
+      if (!out.flush()) throw std::runtime_error("cannot write an upload: " + std::string(std::strerror(errno)));
     });
-  } catch (...) {
-    // Remove only files this call created and no row refers to: never a file another request stored.
-    for (const std::string& sha : created) {
-      try {
-        if (db_.query("SELECT 1 FROM uploads WHERE sha256 = ?", {sha}).empty()) fs::remove(fs::path(dir_) / sha);
-      } catch (...) {
-        // the database is failing too: the file stays, and the sweep at the next start removes it
+    if (!existed) created.push_back(c.item.sha256);
+  }
+}
+
+// The stored scans' rows, in one transaction; a hash another process recorded meanwhile becomes a duplicate.
+void UploadStore::insert_rows(std::vector<Checked>& checked) {
+  const std::string now = utc_now_iso8601();
+  db_.transaction([&](Database::Session& session) {
+    for (Checked& c : checked) {
+      if (c.item.status != "stored") continue;
+      session.exec("INSERT OR IGNORE INTO uploads (sha256, label, width, height, brightness, bytes, created_at)"
+                   " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                   {c.item.sha256, c.item.label, int64_t(c.item.width), int64_t(c.item.height), c.brightness,
+                    int64_t(c.bytes->size()), now});
+      if (session.changes() == 0) {
+        c.item.status = "duplicate";
+        c.item.label = session.query("SELECT label FROM uploads WHERE sha256 = ?", {c.item.sha256}).at(0).text("label");
       }
     }
-    throw;
+  });
+}
+
+// After a failure: removes the files this call created that no row refers to, never a file another request stored.
+void UploadStore::remove_unreferenced(const std::vector<std::string>& created) {
+  for (const std::string& sha : created) {
+    try {
+      if (db_.query("SELECT 1 FROM uploads WHERE sha256 = ?", {sha}).empty()) fs::remove(fs::path(dir_) / sha);
+    } catch (...) {
+      // the database is failing too: the file stays, and the sweep at the next start removes it
+    }
   }
-  std::vector<UploadItem> items;
-  for (Checked& c : checked) items.push_back(std::move(c.item));
-  return items;
 }
 
 std::vector<UploadRecord> UploadStore::records() {

@@ -67,6 +67,18 @@ class UploadStore {
   std::vector<Sample> samples(const std::vector<std::string>& class_names);
 
  private:
+  // A file of a request that decoded: its item (status "stored" until found to be a duplicate), its mean
+  // brightness and its bytes (the request's).
+  struct Checked {
+    UploadItem item;
+    double brightness = 0.0;
+    const std::string* bytes = nullptr;
+  };
+  // The steps of add(), in order; see upload_store.cpp.
+  std::vector<Checked> check_files(const std::vector<UploadFile>& files, const std::string& label);
+  void write_new_files(std::vector<Checked>& checked, std::vector<std::string>& created);
+  void insert_rows(std::vector<Checked>& checked);
+  void remove_unreferenced(const std::vector<std::string>& created);
   void remove_unreferenced_files();
 
   Database& db_;

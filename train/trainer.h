@@ -1,13 +1,15 @@
 // Trainer: the fine-tuning loop behind `mriscan train` and the server's background retraining.
 //
-// Reads like llm.c's main: for each epoch, for each batch: forward -> loss -> zero_grad -> backward -> optimizer
-// step; then validation and the end-of-epoch callbacks on the validation loss (train/callbacks.h:
+// Reads like llm.c's main: for each epoch, for each batch: forward -> loss -> gradients set to none -> backward ->
+// optimizer step; then validation and the end-of-epoch callbacks on the validation loss (train/callbacks.h:
 // ReduceLROnPlateau, EarlyStopping, the best checkpoint RUNDIR/best.safetensors). After training, the best model
 // is calibrated and written with its metrics (train/final_model.h). Every epoch's state is saved to
 // RUNDIR/resume/state.safetensors (optim/checkpoint.h) so `--resume` continues exactly. With --ema, a moving
 // average of the weights (optim/weight_average.h) is updated after every step, and it is the average that is
 // validated, checkpointed and kept.
-// The pieces: train/train_config.h (the settings), train/splits.h (the data), train/frozen_prefix_cache.h.
+// The pieces: train/train_config.h (the settings), train/training_run.h (preparing a run: data, model, optimizer,
+// resume and the optional steps), train/epoch.h (one epoch's steps), train/splits.h (the data),
+// train/frozen_prefix_cache.h, train/final_model.h.
 #pragma once
 
 #include <atomic>

@@ -55,6 +55,21 @@ TEST(DataPreprocess, OneByOneImageAndBatch) {
   EXPECT_NE(PreprocessSpec{.size = 160}.describe().find("160x160"), std::string::npos);
 }
 
+// The server resizes each upload to the model's input right after decoding (resize_to_input), and preprocess then
+// normalises that image as it is: the same floats as preprocess of the full image (the CLI's and the trainer's path).
+TEST(DataPreprocess, ResizedOnDecodingGivesTheSameInput) {
+  const Image image = blobs_image(50, 37, 5);
+  std::vector<float> direct(16 * 16 * 3), resized_first(16 * 16 * 3);  // (16, 16, 3) each
+  preprocess(image, 16, direct.data());
+  const Image resized = resize_to_input(image, 16);
+  ASSERT_EQ(resized.width, 16);
+  ASSERT_EQ(resized.height, 16);
+  preprocess(resized, 16, resized_first.data());
+  EXPECT_EQ(direct, resized_first);
+  EXPECT_THROW(resize_to_input(Image(), 16), ImageError);
+  EXPECT_THROW(resize_to_input(image, 0), ImageError);
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 TEST(DataAugment, SeededAndSizePreserving) {
   const Image image = blobs_image(48, 40, 6);

@@ -277,7 +277,7 @@ TEST(FoldedMobileNetSnapshot, IgnoresLaterChangesAndTrainingMode) {
   EXPECT_GT(relative_difference(FoldedMobileNetV2(model).forward(images).logits, before), 1e-2);
 }
 
-// What training runs with a frozen prefix (train/trainer.cpp): features.0 .. features.(k-1) folded, the rest on the
+// What training runs with a frozen prefix (train/epoch.cpp): features.0 .. features.(k-1) folded, the rest on the
 // tape, equal to the taped eval-mode network; and a prefix folded in two pieces equals the whole.
 TEST(FoldedMobileNetSnapshot, FrozenPrefixThenTapedTailMatchesTheUnfusedForward) {
   MobileNetV2 model({.width_mult = 0.35f, .num_classes = 4, .seed = 5});

@@ -186,6 +186,25 @@ TEST_F(ServerApi, PredictWithGradCamAndExplain) {
   EXPECT_EQ(bad_class->status, 400);
 }
 
+// The server resizes each upload on decoding; `mriscan predict` hands the full image to the Classifier, whose
+// preprocessing resizes it. One resize either way, so the same floats: probabilities and Grad-CAM heatmap alike.
+TEST_F(ServerApi, PredictionsEqualTheCliPath) {
+  const std::string scan = read_bytes(shared().scans[1]);
+  const Image full = decode_image(reinterpret_cast<const uint8_t*>(scan.data()), scan.size());
+  const std::shared_ptr<Classifier> classifier = app_->registry().active()->classifier;
+  const Prediction cli = classifier->predict(full);
+  const Explanation cli_explanation = classifier->explain(full);
+  json body = body_of(predict(scan, "?gradcam=1"));
+  ASSERT_FALSE(body["out_of_distribution"].get<bool>());
+  for (size_t k = 0; k < kClasses.size(); ++k)
+    EXPECT_EQ(body["probabilities"][kClasses[k]].get<float>(), cli.probabilities[k]) << kClasses[k];
+  ASSERT_EQ(body["gradcam"]["heatmap"].size(), cli_explanation.heatmap.size());
+  for (size_t i = 0; i < cli_explanation.heatmap.size(); ++i)
+    EXPECT_EQ(body["gradcam"]["heatmap"][i].get<float>(), cli_explanation.heatmap[i]) << i;
+  json plain = body_of(predict(scan));
+  EXPECT_EQ(plain["probabilities"], body["probabilities"]);
+}
+
 TEST_F(ServerApi, PredictRejectsBadInput) {
   struct Case {
     std::string what;
