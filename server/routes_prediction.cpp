@@ -28,12 +28,15 @@ UploadFile single_image(const httplib::Request& req) {
   return files[0];
 }
 
-// Decoded and at once resized to the model's input (S x S) by data/preprocess.h's resize_to_input, the one
-// resize of the path: preprocess then takes the image as it is. A request holds one full-resolution decode at a
-// time, and otherwise at most max_batch_files images of S*S*3 bytes (64 x 147 KB at S = 224).
+// Decoded (a large JPEG at the smallest DCT scale that keeps both sides >= S: io/jpeg_decode.h) and at once
+// resized to the model's input (S x S) by data/preprocess.h's resize_to_input, the one resize of the path:
+// preprocess then takes the image as it is. A request holds one decode at a time, and otherwise at most
+// max_batch_files images of S*S*3 bytes (64 x 147 KB at S = 224).
 Image decode(const UploadFile& file, const ServerContext& context, const Classifier& classifier) {
-  return resize_to_input(decode_image(reinterpret_cast<const uint8_t*>(file.bytes.data()), file.bytes.size(),
-                                      context.config.image_limits, "'" + file.filename + "'"),
+  DecodeLimits limits = context.config.image_limits;
+  limits.min_decoded_side = classifier.image_size();
+  return resize_to_input(decode_image(reinterpret_cast<const uint8_t*>(file.bytes.data()), file.bytes.size(), limits,
+                                      "'" + file.filename + "'"),
                          classifier.image_size());
 }
 

@@ -73,7 +73,8 @@ int run_predict(const std::vector<std::string>& args) {
   for (const std::string& warning : classifier->warnings()) std::cerr << "warning: " << warning << "\n";
   nlohmann::json results = nlohmann::json::array();
   for (size_t i = 0; i < o.images.size(); ++i) {
-    const Image image = load_image(o.images[i]);
+    // A large JPEG is decoded at a reduced DCT scale, as the server does (io/jpeg_decode.h).
+    const Image image = load_image(o.images[i], {.min_decoded_side = classifier->image_size()});
     Prediction p;
     if (i == 0 && !o.gradcam.empty()) {
       Explanation explanation = classifier->explain(image);

@@ -186,12 +186,14 @@ TEST_F(ServerApi, PredictWithGradCamAndExplain) {
   EXPECT_EQ(bad_class->status, 400);
 }
 
-// The server resizes each upload on decoding; `mriscan predict` hands the full image to the Classifier, whose
-// preprocessing resizes it. One resize either way, so the same floats: probabilities and Grad-CAM heatmap alike.
+// The server resizes each upload on decoding; `mriscan predict` hands the decoded image to the Classifier, whose
+// preprocessing resizes it. Both decode a large JPEG at the same reduced DCT scale, and each resizes once, so the
+// same floats: probabilities and Grad-CAM heatmap alike.
 TEST_F(ServerApi, PredictionsEqualTheCliPath) {
   const std::string scan = read_bytes(shared().scans[1]);
-  const Image full = decode_image(reinterpret_cast<const uint8_t*>(scan.data()), scan.size());
   const std::shared_ptr<Classifier> classifier = app_->registry().active()->classifier;
+  const Image full = decode_image(reinterpret_cast<const uint8_t*>(scan.data()), scan.size(),
+                                  {.min_decoded_side = classifier->image_size()});
   const Prediction cli = classifier->predict(full);
   const Explanation cli_explanation = classifier->explain(full);
   json body = body_of(predict(scan, "?gradcam=1"));
