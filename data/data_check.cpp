@@ -82,7 +82,7 @@ void inspect(CheckedFile& file) {
 std::vector<std::vector<int>> exact_groups(const std::vector<CheckedFile>& files) {
   std::map<std::string, std::vector<int>> by_hash;
   for (int i = 0; i < static_cast<int>(files.size()); ++i)
-    if (!files[i].content_hash.empty()) by_hash[files[i].content_hash].push_back(i);
+    if (files[i].byte_count > 0) by_hash[files[i].content_hash].push_back(i);
   std::vector<std::vector<int>> groups;
   for (auto& [hash, members] : by_hash)
     if (members.size() >= 2) groups.push_back(std::move(members));

@@ -114,13 +114,17 @@ Batch DataLoader::build_batch(int batch_index, int threads) {
   Tensor images = Tensor::uninitialized(Shape{count, s, s, 3});
   std::vector<uint8_t> kept_slot(count, 0);  // (B)
   std::exception_ptr error;                  // the first non-image error: never let one escape the parallel region
+  // A large JPEG is decoded at the smallest DCT scale that keeps both sides >= image_size, as `mriscan predict`
+  // and the server decode it (io/jpeg_decode.h), so every path gives the model the same pixels.
+  DecodeLimits limits = config_.limits;
+  limits.min_decoded_side = config_.image_size;
 #pragma omp parallel for num_threads(threads) schedule(dynamic) if (threads > 1)
   for (int64_t i = 0; i < count; ++i) {
     if (stop_) continue;
     const size_t sample_index = order_[begin + i];
     const Sample& sample = samples_[sample_index];
     try {
-      Image image = load_image(sample.path, config_.limits);
+      Image image = load_image(sample.path, limits);
       std::mt19937 rng = derived_rng(config_.seed, static_cast<uint64_t>(epoch_), sample_index);
       image = augment(image, config_.augment, rng);
       preprocess(image, config_.image_size, images.data() + i * per_image);

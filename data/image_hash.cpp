@@ -1,4 +1,4 @@
-// FNV-1a of bytes and the 64-bit DCT perceptual hash of an image (see image_hash.h).
+// The 64-bit DCT perceptual hash of an image and its normalised thumbnail (see image_hash.h).
 #include "data/image_hash.h"
 
 #include <algorithm>

@@ -1,4 +1,4 @@
-// Chart layouts: axes and ticks, line charts, bar charts, the confusion-matrix heatmap, image grids and the
+// Chart layouts: axes and ticks, line charts, bar charts, the confusion-matrix heatmap, canvas grids and the
 // Grad-CAM overlay. Every layout measures its text first and sizes its margins from it, so labels never overlap.
 #include "eval/plot.h"
 
@@ -93,7 +93,7 @@ Axis log_axis(double lo, double hi) {
   return axis;
 }
 
-// The plot rectangle inside an image, and the mapping from data to pixels.
+// The plot rectangle inside an canvas, and the mapping from data to pixels.
 struct Frame {
   int left, top, right, bottom;  // pixel bounds of the plotting area
   Axis x, y;
@@ -123,7 +123,7 @@ struct LegendItem {
   bool box = false;  // a filled square (bars) instead of a line with a marker
 };
 
-int layout_legend(Canvas* image, const std::vector<LegendItem>& items, int x0, int y0, int max_width) {
+int layout_legend(Canvas* canvas, const std::vector<LegendItem>& items, int x0, int y0, int max_width) {
   const int row_height = text_height(kTextScale) + 8, swatch = 28;
   int x = x0, y = y0;
   for (const LegendItem& item : items) {
@@ -132,15 +132,15 @@ int layout_legend(Canvas* image, const std::vector<LegendItem>& items, int x0, i
       x = x0;
       y += row_height;
     }
-    if (image) {
+    if (canvas) {
       const int mid = y + text_height(kTextScale) / 2 - 1;
       if (item.box) {
-        image->fill_rect(x + 6, mid - 8, x + swatch - 6, mid + 8, item.color);
+        canvas->fill_rect(x + 6, mid - 8, x + swatch - 6, mid + 8, item.color);
       } else {
-        image->line(x, mid, x + swatch, mid, item.color, 3.0f);
-        image->fill_rect(x + swatch / 2 - 3, mid - 3, x + swatch / 2 + 4, mid + 4, item.color);
+        canvas->line(x, mid, x + swatch, mid, item.color, 3.0f);
+        canvas->fill_rect(x + swatch / 2 - 3, mid - 3, x + swatch / 2 + 4, mid + 4, item.color);
       }
-      image->text(x + swatch + 8, y, item.name, kTextColor, kTextScale);
+      canvas->text(x + swatch + 8, y, item.name, kTextColor, kTextScale);
     }
     x += item_width + 2 * kPad;
   }
@@ -149,23 +149,23 @@ int layout_legend(Canvas* image, const std::vector<LegendItem>& items, int x0, i
 
 // Title, legend row(s), then margins sized from the tick labels; returns the plotting frame.
 // `headroom` reserves pixels above the plotting area (the bar chart's value labels).
-Frame layout_frame(Canvas& image, const std::string& title, const std::vector<LegendItem>& legend, const Axis& x,
+Frame layout_frame(Canvas& canvas, const std::string& title, const std::vector<LegendItem>& legend, const Axis& x,
                    const Axis& y, bool has_x_label, bool has_y_label, int headroom = 0) {
   int top = kPad;
   if (!title.empty()) {
-    image.text(image.width / 2, top, title, kTextColor, kTitleScale, Align::kCenter);
+    canvas.text(canvas.width / 2, top, title, kTextColor, kTitleScale, Align::kCenter);
     top += text_height(kTitleScale) + kPad;
   }
-  const int legend_width = image.width - 2 * kPad;
+  const int legend_width = canvas.width - 2 * kPad;
   const int legend_height = layout_legend(nullptr, legend, 0, 0, legend_width);
   // Centre a single legend row; wrapped legends start at the left margin.
   int legend_x = kPad;
   if (legend_height <= text_height(kTextScale) + 8) {
     int used = 0;
     for (const LegendItem& item : legend) used += 28 + 8 + text_width(item.name, kTextScale) + 2 * kPad;
-    legend_x = std::max(kPad, (image.width - used + 2 * kPad) / 2);
+    legend_x = std::max(kPad, (canvas.width - used + 2 * kPad) / 2);
   }
-  layout_legend(&image, legend, legend_x, top, legend_width);
+  layout_legend(&canvas, legend, legend_x, top, legend_width);
   top += legend_height + kPad;
 
   Frame f;
@@ -173,36 +173,36 @@ Frame layout_frame(Canvas& image, const std::string& title, const std::vector<Le
   f.y = y;
   f.top = top + std::max(text_height(kTextScale) / 2, headroom);  // room for the top tick label's upper half
   f.left = kPad + (has_y_label ? text_height(kTextScale) + kPad : 0) + widest(y.labels, kTextScale) + 10;
-  f.right = image.width - kPad - widest(x.labels, kTextScale) / 2 - 4;
-  f.bottom = image.height - kPad - (has_x_label ? text_height(kTextScale) + kPad : 0) -
+  f.right = canvas.width - kPad - widest(x.labels, kTextScale) / 2 - 4;
+  f.bottom = canvas.height - kPad - (has_x_label ? text_height(kTextScale) + kPad : 0) -
              text_height(kTextScale) - 10;
   if (f.right - f.left < 40 || f.bottom - f.top < 40)
-    throw std::invalid_argument("plot: image too small for its labels (" + std::to_string(image.width) + "x" +
-                                std::to_string(image.height) + ")");
+    throw std::invalid_argument("plot: canvas too small for its labels (" + std::to_string(canvas.width) + "x" +
+                                std::to_string(canvas.height) + ")");
   return f;
 }
 
 // Grid lines, axis lines, tick labels and axis labels.
-void draw_axes(Canvas& image, const Frame& f, const std::string& x_label, const std::string& y_label,
+void draw_axes(Canvas& canvas, const Frame& f, const std::string& x_label, const std::string& y_label,
                bool vertical_grid) {
   for (size_t i = 0; i < f.y.ticks.size(); ++i) {
     const int y = static_cast<int>(std::lround(f.py(f.y.ticks[i])));
-    image.fill_rect(f.left, y, f.right, y + 1, kGridColor);
-    image.text(f.left - 8, y - text_height(kTextScale) / 2 + 1, f.y.labels[i], kTextColor, kTextScale,
+    canvas.fill_rect(f.left, y, f.right, y + 1, kGridColor);
+    canvas.text(f.left - 8, y - text_height(kTextScale) / 2 + 1, f.y.labels[i], kTextColor, kTextScale,
               Align::kRight);
   }
   for (size_t i = 0; i < f.x.ticks.size(); ++i) {
     const int x = static_cast<int>(std::lround(f.px(f.x.ticks[i])));
-    if (vertical_grid) image.fill_rect(x, f.top, x + 1, f.bottom, kGridColor);
-    image.fill_rect(x, f.bottom, x + 1, f.bottom + 5, kAxisColor);
-    image.text(x, f.bottom + 8, f.x.labels[i], kTextColor, kTextScale, Align::kCenter);
+    if (vertical_grid) canvas.fill_rect(x, f.top, x + 1, f.bottom, kGridColor);
+    canvas.fill_rect(x, f.bottom, x + 1, f.bottom + 5, kAxisColor);
+    canvas.text(x, f.bottom + 8, f.x.labels[i], kTextColor, kTextScale, Align::kCenter);
   }
-  image.fill_rect(f.left, f.top, f.left + 1, f.bottom + 1, kAxisColor);
-  image.fill_rect(f.left, f.bottom, f.right + 1, f.bottom + 1, kAxisColor);
+  canvas.fill_rect(f.left, f.top, f.left + 1, f.bottom + 1, kAxisColor);
+  canvas.fill_rect(f.left, f.bottom, f.right + 1, f.bottom + 1, kAxisColor);
   if (!x_label.empty())
-    image.text((f.left + f.right) / 2, image.height - kPad - text_height(kTextScale), x_label, kTextColor,
+    canvas.text((f.left + f.right) / 2, canvas.height - kPad - text_height(kTextScale), x_label, kTextColor,
               kTextScale, Align::kCenter);
-  if (!y_label.empty()) image.text_vertical(kPad, (f.top + f.bottom) / 2, y_label, kTextColor, kTextScale);
+  if (!y_label.empty()) canvas.text_vertical(kPad, (f.top + f.bottom) / 2, y_label, kTextColor, kTextScale);
 }
 
 }  // namespace
@@ -234,13 +234,13 @@ Image render_line_chart(const LineChart& chart, int width, int height) {
   const Axis x_axis = linear_axis(x_lo, x_hi, 8, integer_x);
   const Axis y_axis = chart.log_y ? log_axis(y_lo, y_hi) : linear_axis(y_lo, y_hi, 6, false);
 
-  Canvas image(width, height);
+  Canvas canvas(width, height);
   std::vector<LegendItem> legend;
   for (size_t i = 0; i < chart.series.size(); ++i)
     legend.push_back({chart.series[i].name, series_color(static_cast<int>(i))});
-  const Frame f = layout_frame(image, chart.title, legend, x_axis, y_axis, !chart.x_label.empty(),
+  const Frame f = layout_frame(canvas, chart.title, legend, x_axis, y_axis, !chart.x_label.empty(),
                                !chart.y_label.empty());
-  draw_axes(image, f, chart.x_label, chart.y_label, true);
+  draw_axes(canvas, f, chart.x_label, chart.y_label, true);
 
   for (size_t k = 0; k < chart.series.size(); ++k) {
     const LineSeries& s = chart.series[k];
@@ -254,12 +254,12 @@ Image render_line_chart(const LineChart& chart, int width, int height) {
         continue;
       }
       const float px = f.px(x_at(s, i)), py = f.py(s.y[i]);
-      if (have_previous) image.line(prev_x, prev_y, px, py, color, 2.5f);
-      if (markers) image.line(px, py, px, py, color, 7.0f);  // a zero-length capsule is a dot
+      if (have_previous) canvas.line(prev_x, prev_y, px, py, color, 2.5f);
+      if (markers) canvas.line(px, py, px, py, color, 7.0f);  // a zero-length capsule is a dot
       prev_x = px, prev_y = py, have_previous = true;
     }
   }
-  return image.to_image();
+  return canvas.to_image();
 }
 
 Image render_training_history(const TrainingCurves& c, int panel_width, int height) {
@@ -313,13 +313,13 @@ Image render_bar_chart(const BarChart& chart, int width, int height) {
     x_axis.labels.push_back(chart.groups[g]);
   }
 
-  Canvas image(width, height);
+  Canvas canvas(width, height);
   std::vector<LegendItem> legend;
   for (size_t s = 0; s < num_series; ++s)
     legend.push_back({chart.series_names[s], series_color(static_cast<int>(s)), true});
-  const Frame f = layout_frame(image, chart.title, legend, x_axis, y_axis, false, !chart.y_label.empty(),
+  const Frame f = layout_frame(canvas, chart.title, legend, x_axis, y_axis, false, !chart.y_label.empty(),
                                text_height(kTextScale) + 6);
-  draw_axes(image, f, "", chart.y_label, false);
+  draw_axes(canvas, f, "", chart.y_label, false);
 
   const float group_width = static_cast<float>(f.right - f.left) / num_groups;
   const float bar_width = 0.8f * group_width / num_series;
@@ -330,19 +330,19 @@ Image render_bar_chart(const BarChart& chart, int width, int height) {
       const int x0 = static_cast<int>(std::lround(f.left + g * group_width + 0.1f * group_width + s * bar_width));
       const int x1 = static_cast<int>(std::lround(x0 + bar_width)) - 2;  // 2 px between neighbouring bars
       const int y0 = static_cast<int>(std::lround(f.py(std::clamp(v, 0.0, y_axis.hi))));
-      image.fill_rect(x0, y0, x1, f.bottom, series_color(static_cast<int>(s)));
+      canvas.fill_rect(x0, y0, x1, f.bottom, series_color(static_cast<int>(s)));
       // The value above the bar, at the largest scale that fits its width.
       char label[32];
       std::snprintf(label, sizeof label, unit_range ? "%.2f" : "%.3g", v);
       for (int scale : {kTextScale, 1}) {
         if (text_width(label, scale) <= x1 - x0 + 4) {
-          image.text((x0 + x1) / 2, y0 - text_height(scale) - 3, label, kTextColor, scale, Align::kCenter);
+          canvas.text((x0 + x1) / 2, y0 - text_height(scale) - 3, label, kTextColor, scale, Align::kCenter);
           break;
         }
       }
     }
   }
-  return image.to_image();
+  return canvas.to_image();
 }
 
 // --------------------------------------------------------------------------------------------------------------
@@ -361,11 +361,11 @@ Image render_confusion_matrix(std::span<const int64_t> confusion, const std::vec
   const int top = kPad + text_height(kTitleScale) + kPad + label_h + 2 * kPad;     // title + subtitle
   const int width = left + k * cell + 2 * kPad;
   const int height = top + k * cell + 10 + label_h + kPad + label_h + 2 * kPad;  // column labels + "predicted"
-  Canvas image(width, height);
+  Canvas canvas(width, height);
 
   const int grid_center_x = left + k * cell / 2;
-  image.text(grid_center_x, kPad, title, kTextColor, kTitleScale, Align::kCenter);
-  image.text(grid_center_x, kPad + text_height(kTitleScale) + kPad, "shade = share of the true class",
+  canvas.text(grid_center_x, kPad, title, kTextColor, kTitleScale, Align::kCenter);
+  canvas.text(grid_center_x, kPad + text_height(kTitleScale) + kPad, "shade = share of the true class",
             kAxisColor, kTextScale, Align::kCenter);
   for (int t = 0; t < k; ++t) {
     int64_t row_total = 0;
@@ -375,26 +375,26 @@ Image render_confusion_matrix(std::span<const int64_t> confusion, const std::vec
       const double share = row_total > 0 ? static_cast<double>(count) / row_total : 0.0;
       const Color fill = blues_color(static_cast<float>(share));
       const int x0 = left + p * cell, y0 = top + t * cell;
-      image.fill_rect(x0, y0, x0 + cell, y0 + cell, fill);
-      image.stroke_rect(x0, y0, x0 + cell + 1, y0 + cell + 1, kWhite);
+      canvas.fill_rect(x0, y0, x0 + cell, y0 + cell, fill);
+      canvas.stroke_rect(x0, y0, x0 + cell + 1, y0 + cell + 1, kWhite);
       const Color ink = luminance(fill) < 0.5f ? kWhite : kTextColor;
       char percent[32];
       std::snprintf(percent, sizeof percent, "%.1f%%", 100.0 * share);
       const int block = text_height(kTitleScale) + 8 + label_h;  // count above, percentage below
       const int ty = y0 + (cell - block) / 2;
-      image.text(x0 + cell / 2, ty, std::to_string(count), ink, kTitleScale, Align::kCenter);
-      image.text(x0 + cell / 2, ty + text_height(kTitleScale) + 8, percent, ink, kTextScale, Align::kCenter);
+      canvas.text(x0 + cell / 2, ty, std::to_string(count), ink, kTitleScale, Align::kCenter);
+      canvas.text(x0 + cell / 2, ty + text_height(kTitleScale) + 8, percent, ink, kTextScale, Align::kCenter);
     }
-    image.text(left - kPad, top + t * cell + (cell - label_h) / 2, class_names[t], kTextColor, kTextScale,
+    canvas.text(left - kPad, top + t * cell + (cell - label_h) / 2, class_names[t], kTextColor, kTextScale,
               Align::kRight);
   }
   for (int p = 0; p < k; ++p)
-    image.text(left + p * cell + cell / 2, top + k * cell + 10, fit_text(class_names[p], cell - 8, kTextScale),
+    canvas.text(left + p * cell + cell / 2, top + k * cell + 10, fit_text(class_names[p], cell - 8, kTextScale),
               kTextColor, kTextScale, Align::kCenter);
-  image.text(grid_center_x, top + k * cell + 10 + label_h + kPad, "predicted", kTextColor, kTextScale,
+  canvas.text(grid_center_x, top + k * cell + 10 + label_h + kPad, "predicted", kTextColor, kTextScale,
             Align::kCenter);
-  image.text_vertical(kPad, top + k * cell / 2, "true", kTextColor, kTextScale);
-  return image.to_image();
+  canvas.text_vertical(kPad, top + k * cell / 2, "true", kTextColor, kTextScale);
+  return canvas.to_image();
 }
 
 // --------------------------------------------------------------------------------------------------------------
@@ -421,13 +421,13 @@ Image render_image_grid(const std::vector<GridCell>& cells, int columns, int thu
   const int rows = (static_cast<int>(cells.size()) + columns - 1) / columns;
   const int cols = std::min(columns, static_cast<int>(cells.size()));
   const int title_h = title.empty() ? 0 : text_height(kTitleScale) + kPad;
-  Canvas image(kPad + cols * cell_w, kPad + title_h + rows * cell_h);
-  if (!title.empty()) image.text(image.width / 2, kPad, title, kTextColor, kTitleScale, Align::kCenter);
+  Canvas canvas(kPad + cols * cell_w, kPad + title_h + rows * cell_h);
+  if (!title.empty()) canvas.text(canvas.width / 2, kPad, title, kTextColor, kTitleScale, Align::kCenter);
 
   for (size_t i = 0; i < cells.size(); ++i) {
     const int x0 = kPad + static_cast<int>(i % columns) * cell_w + (slot_w - thumb_size) / 2;
     const int y0 = kPad + title_h + static_cast<int>(i / columns) * cell_h;
-    image.fill_rect(x0, y0, x0 + thumb_size, y0 + thumb_size, kBlack);
+    canvas.fill_rect(x0, y0, x0 + thumb_size, y0 + thumb_size, kBlack);
     const Image& src = cells[i].image;
     if (!src.empty()) {
       // Fit the longer side to thumb_size, centre the other (letterbox).
@@ -435,13 +435,13 @@ Image render_image_grid(const std::vector<GridCell>& cells, int columns, int thu
       const int w = std::max(1, static_cast<int>(std::lround(src.width * s)));
       const int h = std::max(1, static_cast<int>(std::lround(src.height * s)));
       const Image thumb = resize_bilinear(src, w, h);
-      image.paste(thumb, x0 + (thumb_size - w) / 2, y0 + (thumb_size - h) / 2);
+      canvas.paste(thumb, x0 + (thumb_size - w) / 2, y0 + (thumb_size - h) / 2);
     }
     for (size_t l = 0; l < lines[i].size(); ++l)
-      image.text(x0 + thumb_size / 2, y0 + thumb_size + 6 + static_cast<int>(l) * line_h, lines[i][l],
+      canvas.text(x0 + thumb_size / 2, y0 + thumb_size + 6 + static_cast<int>(l) * line_h, lines[i][l],
                 cells[i].caption_color, caption_scale, Align::kCenter);
   }
-  return image.to_image();
+  return canvas.to_image();
 }
 
 Image tile_horizontally(const std::vector<Image>& images) {
@@ -449,7 +449,7 @@ Image tile_horizontally(const std::vector<Image>& images) {
   int width = 0, height = 0;
   for (const Image& im : images) width += im.width, height = std::max(height, im.height);
   Image out(width, height);
-  std::fill(out.rgb.begin(), out.rgb.end(), uint8_t{255});  // white where an image is shorter than the tallest
+  std::fill(out.rgb.begin(), out.rgb.end(), uint8_t{255});  // white where an canvas is shorter than the tallest
   int x0 = 0;
   for (const Image& im : images) {
     for (int y = 0; y < im.height; ++y) std::copy_n(im.pixel(0, y), 3 * im.width, out.pixel(x0, y));

@@ -42,7 +42,8 @@ int main(int argc, char** argv) {
     std::printf("model %s: %zu classes, input %dx%d, temperature %.3g\n", argv[1], classes.size(),
                 classifier->image_size(), classifier->image_size(), classifier->temperature());
 
-    const Image image = load_image(argv[2]);  // 8-bit RGB, (H, W, 3)
+    // 8-bit RGB, (H, W, 3); a large JPEG decoded at a reduced DCT scale, as `mriscan predict` does.
+    const Image image = load_image(argv[2], {.min_decoded_side = classifier->image_size()});
     const Prediction prediction = classifier->predict(image);
     std::printf("image %s (%dx%d): %s, %.1f%% (%.1f ms)\n", argv[2], image.width, image.height,
                 prediction.class_name.c_str(), 100.0 * prediction.confidence, prediction.inference_ms);

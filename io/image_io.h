@@ -1,5 +1,5 @@
-// Image files in and out: decoding (JPEG via libjpeg-turbo, io/jpeg_decode.h; PNG via stb_image), PNG encoding (stb_image_write) and the
-// one resize used everywhere (bilinear with half-pixel centres, box prefilter for large downscales).
+// Image files in and out: decoding (JPEG via libjpeg-turbo, io/jpeg_decode.h; PNG via stb_image), PNG encoding
+// (stb_image_write) and the one resize used everywhere (bilinear with half-pixel centres, box prefilter for large downscales).
 //
 // What it is: the boundary between bytes and an 8-bit RGB `Image`. Every decoded image has exactly 3 channels:
 // grayscale is replicated to RGB, alpha is composited onto black (MRI backgrounds are black, so a transparent

@@ -4,21 +4,21 @@
 
 #include <csetjmp>
 #include <cstdio>  // jpeglib.h needs size_t and FILE declared before it
-#include <utility>
-#include <vector>
+#include <string>
 
 #include <jpeglib.h>
 
 namespace mriscan {
 namespace {
 
-// libjpeg reports fatal errors through error_exit, which must not return: we longjmp back to decode_jpeg.
-// (Throwing through libjpeg's C frames instead would skip its cleanup.) Warnings arrive at emit_message with
+// libjpeg reports fatal errors through error_exit, which must not return: we longjmp back to the phase that called
+// libjpeg. (Throwing through libjpeg's C frames instead would skip its cleanup.) Warnings arrive at emit_message with
 // level -1; they mean corrupt data that libjpeg would paper over, and count as failures here.
 struct StrictErrorManager {
   jpeg_error_mgr base;  // first member: libjpeg sees a jpeg_error_mgr*
   std::jmp_buf jump;
   char message[JMSG_LENGTH_MAX] = {};
+  bool too_many_scans = false;
 };
 
 [[noreturn]] void fail(j_common_ptr info) {
@@ -33,10 +33,9 @@ void on_message(j_common_ptr info, int level) {
 
 // Called by libjpeg between passes and every few rows; input_scan_number counts the scans read so far.
 void count_scans(j_common_ptr info) {
-  const auto* decompress = reinterpret_cast<j_decompress_ptr>(info);
-  if (decompress->input_scan_number <= kMaxJpegScans) return;
+  if (reinterpret_cast<j_decompress_ptr>(info)->input_scan_number <= kMaxJpegScans) return;
   auto* manager = reinterpret_cast<StrictErrorManager*>(info->err);
-  std::snprintf(manager->message, sizeof(manager->message), "more than %d progressive scans", kMaxJpegScans);
+  manager->too_many_scans = true;
   std::longjmp(manager->jump, 1);
 }
 
@@ -44,6 +43,7 @@ void count_scans(j_common_ptr info) {
 // data, so we search backwards through the whole file. libjpeg would only warn "premature end" (a failure here
 // too); this check names the problem in words a user recognises.
 bool jpeg_is_truncated(const uint8_t* bytes, size_t size) {
+  if (size < 4) return true;
   for (size_t i = size - 1; i >= 1; --i)
     if (bytes[i - 1] == 0xFF && bytes[i] == 0xD9) return false;
   return true;
@@ -59,10 +59,68 @@ unsigned dct_scale_denominator(unsigned width, unsigned height, int min_side) {
   return 1;
 }
 
-std::string size_refusal(unsigned width, unsigned height, const DecodeLimits& limits, const std::string& source) {
-  return "refusing to decode " + source + ": header says " + std::to_string(width) + "x" + std::to_string(height) +
-         " pixels, limit is " + std::to_string(limits.max_side) + " per side and " +
-         std::to_string(limits.max_pixels) + " pixels in total";
+// libjpeg's whole state. Plain C structs: a longjmp out of libjpeg skips no destructor. The three phases below are
+// the only functions that call libjpeg (besides jpeg_destroy_decompress, which cannot fail), each with its own setjmp and nothing but trivially destructible locals, so the
+// caller can hold a std::vector and a std::string without them ever living across a setjmp.
+struct Decompressor {
+  StrictErrorManager errors;
+  jpeg_decompress_struct info{};
+  jpeg_progress_mgr progress{};
+};
+
+// Phase 1: the header. False on failure.
+bool read_header(Decompressor& d, const uint8_t* bytes, size_t size) {
+  if (setjmp(d.errors.jump)) return false;
+  jpeg_create_decompress(&d.info);
+  jpeg_mem_src(&d.info, bytes, static_cast<unsigned long>(size));
+  jpeg_read_header(&d.info, TRUE);
+  return true;
+}
+
+// Phase 2: RGB output at the largest DCT reduction that keeps both sides >= min_side; sets output_width and
+// output_height (no pixel memory yet). False on failure.
+bool choose_output(Decompressor& d, int min_side) {
+  if (setjmp(d.errors.jump)) return false;
+  d.info.out_color_space = JCS_RGB;  // grayscale replicated, YCbCr converted
+  d.info.scale_num = 1;
+  d.info.scale_denom = dct_scale_denominator(d.info.image_width, d.info.image_height, min_side);
+  jpeg_calc_output_dimensions(&d.info);
+  return true;
+}
+
+// Phase 3: every scanline into `rgb`, (output_height, output_width, 3), then the rest of the stream. False on failure.
+bool read_pixels(Decompressor& d, uint8_t* rgb) {
+  if (setjmp(d.errors.jump)) return false;
+  d.progress.progress_monitor = count_scans;
+  d.info.progress = &d.progress;
+  jpeg_start_decompress(&d.info);
+  const size_t row_bytes = static_cast<size_t>(d.info.output_width) * 3;
+  while (d.info.output_scanline < d.info.output_height) {
+    JSAMPROW row = rgb + d.info.output_scanline * row_bytes;
+    jpeg_read_scanlines(&d.info, &row, 1);
+  }
+  jpeg_finish_decompress(&d.info);
+  return true;
+}
+
+// Our own reasons to refuse a readable header: the size limits (before any pixel memory) and CMYK.
+std::string refusal(const jpeg_decompress_struct& info, const DecodeLimits& limits, const std::string& source) {
+  const int64_t pixels = static_cast<int64_t>(info.image_width) * info.image_height;
+  if (info.image_width > static_cast<unsigned>(limits.max_side) ||
+      info.image_height > static_cast<unsigned>(limits.max_side) || pixels > limits.max_pixels)
+    return "refusing to decode " + source + ": header says " + std::to_string(info.image_width) + "x" +
+           std::to_string(info.image_height) + " pixels, limit is " + std::to_string(limits.max_side) +
+           " per side and " + std::to_string(limits.max_pixels) + " pixels in total";
+  if (info.jpeg_color_space == JCS_CMYK || info.jpeg_color_space == JCS_YCCK)
+    return "cannot decode " + source + ": CMYK JPEG (only grayscale and colour scans are accepted)";
+  return "";
+}
+
+std::string libjpeg_failure(const StrictErrorManager& errors, const std::string& source) {
+  if (errors.too_many_scans)
+    return "refusing to decode " + source + ": progressive JPEG with more than " + std::to_string(kMaxJpegScans) +
+           " scans (too costly to decode)";
+  return "cannot decode " + source + ": corrupt JPEG (libjpeg: " + errors.message + ")";
 }
 
 }  // namespace
@@ -70,51 +128,24 @@ std::string size_refusal(unsigned width, unsigned height, const DecodeLimits& li
 Image decode_jpeg(const uint8_t* bytes, size_t size, const DecodeLimits& limits, const std::string& source) {
   if (jpeg_is_truncated(bytes, size))
     throw ImageError("cannot decode " + source + ": truncated JPEG (no end-of-image marker)");
-  // Everything that lives across setjmp is declared before it, and nothing with a destructor is created between
-  // setjmp and a longjmp to it.
-  StrictErrorManager errors;
-  jpeg_decompress_struct info{};
-  jpeg_progress_mgr progress{};
-  std::string refusal;       // a reason found by our own checks (not libjpeg's)
-  Image image;              // filled once libjpeg has finished
-  std::vector<uint8_t> rgb;  // (H, W, 3)
-  info.err = jpeg_std_error(&errors.base);
-  errors.base.error_exit = fail;
-  errors.base.emit_message = on_message;
-  if (setjmp(errors.jump)) {
-    jpeg_destroy_decompress(&info);
-    throw ImageError("cannot decode " + source + ": corrupt JPEG (libjpeg: " + errors.message + ")");
+  Decompressor d;
+  d.info.err = jpeg_std_error(&d.errors.base);
+  d.errors.base.error_exit = fail;
+  d.errors.base.emit_message = on_message;
+  std::string reason;
+  Image image;
+  if (!read_header(d, bytes, size)) {
+    reason = libjpeg_failure(d.errors, source);
+  } else if (reason = refusal(d.info, limits, source); reason.empty()) {
+    if (!choose_output(d, limits.min_decoded_side)) {
+      reason = libjpeg_failure(d.errors, source);
+    } else {
+      image = Image(static_cast<int>(d.info.output_width), static_cast<int>(d.info.output_height));
+      if (!read_pixels(d, image.rgb.data())) reason = libjpeg_failure(d.errors, source);
+    }
   }
-  jpeg_create_decompress(&info);
-  jpeg_mem_src(&info, bytes, static_cast<unsigned long>(size));
-  jpeg_read_header(&info, TRUE);
-  const int64_t pixels = static_cast<int64_t>(info.image_width) * info.image_height;
-  if (info.image_width > static_cast<unsigned>(limits.max_side) ||
-      info.image_height > static_cast<unsigned>(limits.max_side) || pixels > limits.max_pixels)
-    refusal = size_refusal(info.image_width, info.image_height, limits, source);
-  else if (info.jpeg_color_space == JCS_CMYK || info.jpeg_color_space == JCS_YCCK)
-    refusal = "cannot decode " + source + ": CMYK JPEG (only grayscale and colour scans are accepted)";
-  if (!refusal.empty()) {
-    jpeg_destroy_decompress(&info);
-    throw ImageError(refusal);
-  }
-  info.out_color_space = JCS_RGB;  // grayscale replicated, YCbCr converted
-  info.scale_num = 1;
-  info.scale_denom = dct_scale_denominator(info.image_width, info.image_height, limits.min_decoded_side);
-  progress.progress_monitor = count_scans;
-  info.progress = &progress;
-  jpeg_start_decompress(&info);
-  const size_t row_bytes = static_cast<size_t>(info.output_width) * 3;
-  rgb.resize(row_bytes * info.output_height);
-  while (info.output_scanline < info.output_height) {
-    JSAMPROW row = rgb.data() + info.output_scanline * row_bytes;
-    jpeg_read_scanlines(&info, &row, 1);
-  }
-  jpeg_finish_decompress(&info);
-  image.width = static_cast<int>(info.output_width);
-  image.height = static_cast<int>(info.output_height);
-  image.rgb = std::move(rgb);
-  jpeg_destroy_decompress(&info);
+  jpeg_destroy_decompress(&d.info);  // also safe when jpeg_create_decompress failed: it finds no memory to free
+  if (!reason.empty()) throw ImageError(reason);
   return image;
 }
 

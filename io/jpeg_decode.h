@@ -20,7 +20,9 @@
 
 namespace mriscan {
 
-inline constexpr int kMaxJpegScans = 500;  // TurboJPEG 3's recommended scan limit
+// Far above what encoders write (libjpeg's standard progressive script has 10 scans for colour, 6 for grayscale);
+// TurboJPEG 3 offers the same guard as TJPARAM_SCANLIMIT.
+inline constexpr int kMaxJpegScans = 500;
 
 // bytes must start with the JPEG SOI marker. The header's dimensions are checked against `limits` before any
 // pixel memory is allocated. When limits.min_decoded_side > 0, the image is decoded at the smallest DCT scale

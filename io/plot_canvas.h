@@ -65,7 +65,7 @@ class Canvas {
 
 // Text size: `scale` 1 is a small label, 2 a comfortable one, 3 a title (a font of 6.5 px per scale step).
 // Width in pixels of single-line text, and the height of a line (ascent + descent) at that scale. Characters
-// outside printable ASCII are drawn (and measured) as '?'.
+// that are control characters or malformed UTF-8 are drawn (and measured) as '?'.
 int text_width(const std::string& text, int scale);
 int text_height(int scale);
 

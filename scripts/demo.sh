@@ -18,7 +18,7 @@ if [ ! -f "$run/model.safetensors" ]; then
     build/mriscan train --resume "$run"
   elif [ "${MRISCAN_QUICK:-0}" = 1 ]; then
     build/mriscan train --weights runs/imagenet_backbone.safetensors --out "$run" \
-      --frozen-blocks 14 --cache-frozen --no-augment --epochs 8 --lr 1e-3
+      --frozen-blocks 14 --cache-frozen --no-augment --low-res-epochs 0 --epochs 8 --lr 1e-3
   else
     # the default recipe, chosen on validation (docs/results/2026-11-27-recipe-selection.md): features.0-3
     # frozen, warm-up + cosine decay, the first epochs at 160 px

@@ -63,6 +63,7 @@ Parsed CommandLine::parse_arguments(const std::vector<std::string>& args) {
     std::cout << help();
     return Parsed::help_printed;
   } catch (const CLI::ParseError& error) {
+    refuse_leftovers(remaining());  // a misspelt option explains a "required" or conversion error best
     throw CommandError(error.what());
   }
   refuse_leftovers(remaining());

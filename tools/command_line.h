@@ -1,5 +1,6 @@
 // A subcommand's option parser: a CLI11 app set up with the conventions of tools/command.h. Each command declares
-// its options on one CommandLine, which both parses the arguments and prints --help, so the two cannot drift apart.
+// its options on one CommandLine, which both parses the arguments and prints --help, so the option list cannot drift
+// apart from the help (the defaults in help texts are written by hand next to the fields they describe).
 //   - help: the command's synopsis (usage lines and a description), then one aligned line per option,
 //     "--name VALUE  help (default)" (VALUE: the option's type_name; write the default in parentheses at the end);
 //   - `--name value` and `--name=value`; given twice, the last one wins; a flag takes no value;

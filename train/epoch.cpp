@@ -31,8 +31,8 @@ struct StepResult {
   int correct = 0;    // images whose largest logit is their label
 };
 
-// forward -> loss -> gradients set to none -> backward -> step on one batch. With a frozen prefix, `prefix` (folded) or the
-// cache has already run it: only the trainable tail is taped.
+// forward -> loss -> gradients set to none -> backward -> step on one batch. With a frozen prefix, `prefix`
+// (folded) or the cache has already run it: only the trainable tail is taped.
 StepResult train_step(const EpochContext& c, Tape& tape, const FoldedMobileNetV2* prefix, const Batch& batch,
                       float learning_rate) {
   const int frozen = c.config.frozen_blocks;

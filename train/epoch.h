@@ -1,4 +1,4 @@
-// One training epoch: for every batch, forward -> loss -> zero_grad -> backward -> optimizer step, over an
+// One training epoch: for every batch, forward -> loss -> gradients set to none -> backward -> step, over an
 // EpochContext (what the epoch reads and changes). The optional steps are fields that stay null when not asked
 // for: a GradientReducer (data parallelism: gradients averaged over processes during and after backward) and a
 // WeightAverage (updated after every step). What it is not: validation, the end-of-epoch callbacks or the resume

@@ -1,9 +1,10 @@
 // The one selection point for kernels.
 //
 // `kernels()` returns a table of function pointers, filled once at first use: the fast (xsimd + OpenMP)
-// variants where they exist, the reference ones otherwise. `MRISCAN_KERNELS=ref` in the environment forces the
+// variants where they exist, the reference ones otherwise. `MRISCAN_KERNELS=ref` in the environment selects the
 // reference table for the whole process, so a student can run the model on plain loops and a bug can be bisected
-// in one command. Layers call kernels only through this table; the entries at the end (eval-mode BN backward,
+// in one command; a ScopedKernelTable overrides either choice on one thread only (threads the kernels start
+// themselves run the kernel they were handed; another thread calling kernels() does not see the override). Layers call kernels only through this table; the entries at the end (eval-mode BN backward,
 // dropout, softmax cross-entropy) have no fast variant and point to the reference in both tables.
 // Signatures: see params.h for layouts and the overwrite/accumulate contract. Shape comments use
 // M = N*H*W rows.

@@ -1,5 +1,5 @@
-// libFuzzer: the request-head parser (server/transport/request_head.h) and the metrics it feeds. Whatever the bytes, the
-// parser answers complete / incomplete / rejected with a 4xx-5xx status, a complete head fits the bytes it was
+// libFuzzer: the request-head parser (server/transport/request_head.h) and the metrics it feeds. Whatever the bytes,
+// the parser answers complete / incomplete / rejected with a 4xx-5xx status, a complete head fits the bytes it was
 // given, and the Prometheus text stays parseable when the parsed method is recorded as a label.
 #include <cstdint>
 #include <cstdlib>

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes tests/golden/jpeg_pil.json: a few small JPEG files and the RGB pixels PIL decodes from them, so
-tests/io/test_image_io.cpp can check that mriscan's decoder (libjpeg-turbo, io/jpeg_decode.h) gives exactly the
+tests/io/test_jpeg_decode.cpp can check that mriscan's decoder (libjpeg-turbo, io/jpeg_decode.h) gives exactly the
 pixels a PyTorch pipeline (PIL / torchvision) would feed the same model.
 
 Files: colour 4:2:0 baseline (odd sizes, so the chroma upsampling's edge handling is covered), colour 4:4:4,

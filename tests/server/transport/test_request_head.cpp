@@ -1,5 +1,5 @@
-// The request-head parser on its own (server/transport/request_head.h): complete, incomplete and rejected heads, and the
-// request-smuggling shapes it must refuse.
+// The request-head parser on its own (server/transport/request_head.h): complete, incomplete and rejected heads,
+// and the request-smuggling shapes it must refuse.
 #include <gtest/gtest.h>
 
 #include "server/transport/request_head.h"
