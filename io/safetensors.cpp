@@ -149,6 +149,9 @@ SafetensorsFile read_safetensors(const std::string& path) {
       }
       continue;
     }
+    // Found by tests/fuzz/fuzz_safetensors (2026-12-07): an empty name reached SafetensorsFile::add, whose
+    // std::invalid_argument is no file error; refuse it here like every other bad header.
+    if (name.empty()) fail(path, "a tensor has an empty name");
     entries.push_back(parse_entry(path, name, info, data_bytes));
   }
 

@@ -154,6 +154,8 @@ TEST_F(SafetensorsTest, ShapeOffsetsMismatchOutOfRangeAndOverlap) {
   expect_read_error(path("nofield.safetensors"), {"'w'", "data_offsets"});
   write_raw(path("meta.safetensors"), R"({"__metadata__":{"epoch":3}})", 0);
   expect_read_error(path("meta.safetensors"), {"metadata 'epoch'"});
+  write_raw(path("unnamed.safetensors"), R"({"":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", 4);
+  expect_read_error(path("unnamed.safetensors"), {"empty name"});
 }
 
 TEST_F(SafetensorsTest, WriteIntoMissingDirectoryThrowsWithPath) {
