@@ -78,7 +78,7 @@ std::vector<UploadItem> UploadStore::add(const std::vector<UploadFile>& files, c
     write_new_files(checked, created);
     insert_rows(checked);
   } catch (...) {
-    remove_unreferenced(created);
+    remove_created_without_row(created);
     throw;
   }
   std::vector<UploadItem> items;
@@ -159,7 +159,7 @@ void UploadStore::insert_rows(std::vector<Checked>& checked) {
 }
 
 // After a failure: removes the files this call created that no row refers to, never a file another request stored.
-void UploadStore::remove_unreferenced(const std::vector<std::string>& created) {
+void UploadStore::remove_created_without_row(const std::vector<std::string>& created) {
   for (const std::string& sha : created) {
     try {
       if (db_.query("SELECT 1 FROM uploads WHERE sha256 = ?", {sha}).empty()) fs::remove(fs::path(dir_) / sha);

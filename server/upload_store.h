@@ -78,8 +78,8 @@ class UploadStore {
   std::vector<Checked> check_files(const std::vector<UploadFile>& files, const std::string& label);
   void write_new_files(std::vector<Checked>& checked, std::vector<std::string>& created);
   void insert_rows(std::vector<Checked>& checked);
-  void remove_unreferenced(const std::vector<std::string>& created);
-  void remove_unreferenced_files();
+  void remove_created_without_row(const std::vector<std::string>& created);  // after a failed add()
+  void remove_unreferenced_files();                                          // the sweep at start-up
 
   Database& db_;
   std::string dir_;
