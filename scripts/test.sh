@@ -15,7 +15,8 @@ cd ..
 echo "--- sanitizers: the whole suite built with -fsanitize=address,undefined ---"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DMRISCAN_SANITIZE=ON -DMRISCAN_BUILD_BENCH=OFF >/dev/null
 cmake --build build-asan -j"$(nproc)"
+suppressions="$PWD/tests/lsan_suppressions.txt"  # an absolute path: ctest runs each test in its own folder
 (cd build-asan && ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  LSAN_OPTIONS="suppressions=$PWD/tests/lsan_suppressions.txt" ctest --output-on-failure -j2 --timeout 1800)
+  LSAN_OPTIONS="suppressions=$suppressions" ctest --output-on-failure -j2 --timeout 1800)
 echo "--- fuzzing: every libFuzzer target for ${MRISCAN_FUZZ_SECONDS:-60} s ---"
 scripts/fuzz.sh "${MRISCAN_FUZZ_SECONDS:-60}"
