@@ -8,8 +8,10 @@
 // models/folded_conv.h runs it (one kernel: BN folded into the weights and bias, ReLU6 in the epilogue).
 // BatchNormTrain / BatchNormTrainBackward time batch norm's training forward and fused BN + ReLU6 backward.
 // Stem times the first, dense 3x3 stride-2 conv (3 -> 32 channels).
-// FmaPeak measures the machine's fused multiply-add throughput (FLOPS on OMP_NUM_THREADS threads), the ceiling
-// that bench/compare_pytorch.py reports each pointwise GEMM against: a measured peak, not a datasheet's.
+// FmaPeak measures the machine's fused multiply-add throughput for each table's instruction set (FLOPS on
+// OMP_NUM_THREADS threads, engine/kernels/fma_peak.h), the ceiling that bench/compare_pytorch.py reports each
+// pointwise GEMM against. The fast table is the process's (the CPU's highest kernel set, or MRISCAN_ISA's); every
+// benchmark name ends in its table's name.
 #include <benchmark/benchmark.h>
 #include <omp.h>
 
@@ -20,9 +22,9 @@
 
 #include "bench/mobilenet_v2_shapes.h"
 #include "engine/kernels/dispatch.h"
+#include "engine/kernels/fma_peak.h"
 #include "engine/kernels/matmul_precision.h"
 #include "engine/parallel.h"
-#include "engine/simd.h"
 
 namespace mriscan {
 namespace {
@@ -182,34 +184,26 @@ void batchnorm_train_backward(benchmark::State& state, const KernelTable* table,
   set_counters(state, 14.0 * n, 4.0 * 5 * n);  // dy and x read twice (sums, input pass), dx written once
 }
 
-// Independent FMA chains, enough to cover the FMA latency (4 cycles) times the FMA ports (2): every thread
-// runs kChains accumulators for kSteps steps, so the loop is bound by FMA throughput alone.
-void fma_peak(benchmark::State& state) {
-  constexpr int kChains = 12, kSteps = 1 << 16;
+// The table's FMA probe on every thread: bound by FMA throughput alone (engine/kernels/fma_peak.h).
+void fma_peak(benchmark::State& state, const KernelTable* table) {
+  constexpr int64_t kSteps = 1 << 16;
   const int threads = num_threads();
   float sink = 0.0f;
   for (auto _ : state) {
 #pragma omp parallel num_threads(threads) reduction(+ : sink)
-    {
-      FloatBatch acc[kChains];  // (kChains, V)
-      for (int i = 0; i < kChains; ++i) acc[i] = FloatBatch(1.0f + 1e-3f * float(i + omp_get_thread_num()));
-      const FloatBatch a(0.999999f), b(1e-7f);
-      for (int step = 0; step < kSteps; ++step)
-        for (int i = 0; i < kChains; ++i) acc[i] = xsimd::fma(acc[i], a, b);
-      FloatBatch total(0.0f);
-      for (int i = 0; i < kChains; ++i) total += acc[i];
-      sink += xsimd::hadd(total);
-    }
+    sink += table->fma_probe(kSteps);
     benchmark::DoNotOptimize(sink);
   }
-  state.counters["FLOPS"] = benchmark::Counter(2.0 * kVectorWidth * kChains * kSteps * threads,
-                                               benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["FLOPS"] =
+      benchmark::Counter(fma_probe_flops(*table, kSteps) * threads, benchmark::Counter::kIsIterationInvariantRate);
   state.counters["threads"] = threads;
 }
 
 void register_all() {
-  benchmark::RegisterBenchmark("FmaPeak", fma_peak)->Unit(benchmark::kMillisecond)->UseRealTime();
   for (const KernelTable* table : {&reference_kernels(), &fast_kernels()}) {
+    benchmark::RegisterBenchmark(("FmaPeak/" + table->name).c_str(), fma_peak, table)
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime();
     for (Direction d : {Direction::kForward, Direction::kBackwardInput, Direction::kBackwardWeight})
       benchmark::RegisterBenchmark(("Stem/" + std::string(direction_name(d)) + "/" + table->name).c_str(), stem,
                                    table, d)

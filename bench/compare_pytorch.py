@@ -25,7 +25,7 @@ the table gains that column.
 
 Usage: /usr/bin/python3 bench/compare_pytorch.py [--threads 2] [--batch 32] [--image-size 224] [--runs 3]
                                                  [--repeats 5] [--json OUT.json] [--skip-kernels] [--bf16]
-                                                 [--build DIR]
+                                                 [--isa avx2] [--build DIR]
 """
 import argparse
 import json
@@ -172,7 +172,11 @@ def ours_kernels(args):
     Returns ({shape: {forward_ms, forward_backward_ms}}, {shape: {direction: GFLOP/s}}, FMA peak GFLOP/s)."""
     exe = os.path.join(args.build, "mriscan_bench")
     env = dict(os.environ, MRISCAN_BENCH_BATCH=str(args.kernel_batch), OMP_NUM_THREADS=str(args.threads))
-    out = subprocess.run([exe, "--benchmark_filter=^(FmaPeak|(Depthwise|Pointwise|PointwiseBf16)/.*/simd)",
+    # The fast table's benchmarks end in its kernel set's name (FmaPeak/<set>, <kind>/<direction>/<shape>/<set>).
+    listed = subprocess.run([exe, "--benchmark_list_tests", "--benchmark_filter=^FmaPeak/"], env=env, check=True,
+                            capture_output=True, text=True).stdout.split()
+    kernel_set = next(name.split("/")[1] for name in listed if name.split("/")[1] != "ref")
+    out = subprocess.run([exe, f"--benchmark_filter=^(FmaPeak|Depthwise|Pointwise|PointwiseBf16)/(.*/)?{kernel_set}/",
                           "--benchmark_format=json", "--benchmark_min_time=0.2"],
                          env=env, check=True, capture_output=True, text=True).stdout
     times, gemm, peak = {}, {}, None
@@ -180,7 +184,7 @@ def ours_kernels(args):
         if b["name"].startswith("FmaPeak"):
             peak = b["FLOPS"] / 1e9
             continue
-        kind, direction, name = b["name"].split("/")[:3]  # <kind>/<direction>/<shape>/simd[/real_time]
+        kind, direction, name = b["name"].split("/")[:3]  # <kind>/<direction>/<shape>/<set>/real_time
         if kind in ("Pointwise", "PointwiseBf16"):
             gemm.setdefault(name, {})[direction + ("_bf16" if kind == "PointwiseBf16" else "")] = b["FLOPS"] / 1e9
             continue
@@ -207,6 +211,10 @@ def main():
     parser.add_argument("--skip-kernels", action="store_true", help="no depthwise or pointwise kernel tables")
     parser.add_argument("--bf16", action="store_true",
                         help="also run mriscan with --precision bf16 (AVX512-BF16) and report it as a column")
+    parser.add_argument("--isa", choices=("avx2",),
+                        help="time mriscan's AVX2 kernel set (MRISCAN_ISA) against PyTorch limited the same way "
+                             "(ATEN_CPU_CAPABILITY, ONEDNN_MAX_CPU_ISA, OpenBLAS's Haswell kernels) on a bigger CPU; "
+                             "ONNX Runtime has no such setting and keeps the machine's best")
     parser.add_argument("--json", help="write all raw figures here")
     parser.add_argument("--build", default=os.path.join(ROOT, "build"), help="build directory (default: build/)")
     parser.add_argument("--peer", choices=("all", "memory", "export", "gemm"), help=argparse.SUPPRESS)
@@ -224,6 +232,10 @@ def main():
               "--repeats", str(args.repeats)]
     peer = [sys.executable, __file__] + sys.argv[1:]
     peer_env = dict(os.environ, **PEER_ENV)
+    if args.isa == "avx2":
+        os.environ["MRISCAN_ISA"] = "avx2"  # every mriscan and mriscan_bench run below
+        peer_env.update(ATEN_CPU_CAPABILITY="avx2", ONEDNN_MAX_CPU_ISA="AVX2", DNNL_MAX_CPU_ISA="AVX2",
+                        OPENBLAS_CORETYPE="Haswell")
     with tempfile.TemporaryDirectory() as tmp:
         onnx_path = os.path.join(tmp, "mobilenet_v2.onnx")
         subprocess.run(peer + ["--peer", "export", "--onnx", onnx_path], env=peer_env, check=True, capture_output=True)
@@ -250,7 +262,9 @@ def report(args, runs):
     med = lambda values: statistics.median(list(values))  # noqa: E731
     cpu = next((l.split(":", 1)[1].strip() for l in subprocess.run(["lscpu"], capture_output=True, text=True)
                 .stdout.splitlines() if l.startswith("Model name")), "unknown")
-    print(f"\nmachine: {cpu}, {args.threads} threads, {args.image_size}x{args.image_size}, batch {args.batch}, "
+    print(f"\nmachine: {cpu}, mriscan kernel set {runs['ours'][0]['isa']}"
+          + (" (PyTorch limited to AVX2; ONNX Runtime not limited)" if args.isa else "")
+          + f", {args.threads} threads, {args.image_size}x{args.image_size}, batch {args.batch}, "
           f"median of {args.runs} runs (each itself a median of {args.repeats}+ repeats); PyTorch "
           f"{runs['torch'][0]['torch']}, ONNX Runtime {runs['ort'][0]['onnxruntime']}")
     bf16 = bool(runs["ours_bf16"])
@@ -260,7 +274,8 @@ def report(args, runs):
             (f"inference, batch {args.batch} (img/s)", "infer", "images_per_second", "higher"),
             (f"training step, batch {args.batch} (img/s)", "train", "images_per_second", "higher"),
             (f"fine-tune 13 frozen, batch {args.batch} (img/s)", "finetune", "images_per_second", "higher")]
-    summary = {"machine": cpu, "threads": args.threads, "runs": args.runs, "rows": {}}
+    summary = {"machine": cpu, "isa": runs["ours"][0]["isa"], "peers_limited_to": args.isa, "threads": args.threads,
+               "runs": args.runs, "rows": {}}
     for label, key, field, better in rows:
         ours, theirs = med(r[key][field] for r in runs["ours"]), med(r[key][field] for r in runs["torch"])
         formats = sorted({r[key]["format"] for r in runs["torch"]})  # PyTorch's faster memory format in each run

@@ -54,10 +54,10 @@ as_root podman image exists docker.io/library/debian:bookworm-slim || make_base_
 
 # The web UI's Chart.js goes into the image from the build context.
 [ -f server/ui/node_modules/chart.js/dist/chart.umd.js ] || npm ci --prefix server/ui --no-audit --no-fund --loglevel=error
-echo "deploy: building localhost/mriscan (for this machine's CPU: MRISCAN_MARCH=native; log: /tmp/mriscan-build.log)" >&2
+echo "deploy: building localhost/mriscan (log: /tmp/mriscan-build.log)" >&2
 build() { as_root podman build "$@" >>/tmp/mriscan-build.log 2>&1 || { tail -30 /tmp/mriscan-build.log >&2; exit 1; }; }
 : >/tmp/mriscan-build.log
-build --format docker --build-arg MRISCAN_MARCH=native -f deploy/Dockerfile -t localhost/mriscan:latest .
+build --format docker -f deploy/Dockerfile -t localhost/mriscan:latest .
 build --format docker -f deploy/nginx.Dockerfile -t localhost/mriscan-nginx:latest deploy
 
 start_podman_service

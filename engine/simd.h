@@ -2,8 +2,10 @@
 // kernel walk a channel row in full batches plus one partial tail batch with the same code.
 //
 // What it is: thin aliases over xsimd 8.1. `FloatBatch` is xsimd's batch for the architecture the compiler
-// targets (-march=native: AVX-512 gives 16 floats, AVX2 8, SSE/NEON 4), so kernels never name an ISA.
-// What it is not: runtime ISA dispatch (the binary is built for the machine it runs on), or a macro layer.
+// targets, so kernels never name an ISA. Only the kernel sets include it: each fast kernel source is compiled once
+// per instruction set (CMakeLists.txt), with that set's flags (AVX-512 gives 16 floats, AVX2 8, SSE/NEON 4) and
+// MRISCAN_ISA defined to the set's name, which is also the namespace everything here lives in, so the sets' copies
+// never meet. What it is not: the run-time choice between the sets (engine/kernels/dispatch.h), or a macro layer.
 //
 // The tail idiom, used by every *_simd.cpp kernel:
 //   for_each_chunk(C, [&](int c, int count) {           // count == kVectorWidth except for the last chunk
@@ -11,9 +13,13 @@
 //     store_n(y + c, v * 2.0f, count);                   // lanes >= count are not written
 //   });
 // After inlining, the full chunks see count == kVectorWidth as a constant and compile to plain vector
-// loads/stores; the one tail chunk is a masked load/store with AVX-512, a small stack buffer elsewhere. No heap
-// allocation anywhere.
+// loads/stores; the one tail chunk is a masked load/store (AVX-512's mask registers, AVX2's vmaskmovps), a small
+// stack buffer elsewhere. No heap allocation anywhere.
 #pragma once
+
+#ifndef MRISCAN_ISA
+#error "engine/simd.h belongs to the kernel sets, compiled once per instruction set with MRISCAN_ISA defined"
+#endif
 
 #include <algorithm>
 #include <cstdint>
@@ -29,10 +35,18 @@
 #include <xsimd/xsimd.hpp>
 #pragma GCC diagnostic pop
 
-namespace mriscan {
+namespace mriscan::MRISCAN_ISA {
 
 using FloatBatch = xsimd::batch<float>;
 constexpr int kVectorWidth = static_cast<int>(FloatBatch::size);  // V: 16 floats with AVX-512
+
+#if defined(__AVX2__) && !defined(__AVX512F__)
+// The AVX2 mask of the first `count` (0..8) lanes: a lane is on when its sign bit is set. vmaskmovps neither reads
+// nor faults on the lanes that are off.
+inline __m256i avx2_lane_mask(int count) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(count), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+#endif
 
 // Loads `count` (1..V) floats from p; the lanes past `count` are zero and p[count..V) is never read.
 inline FloatBatch load_n(const float* p, int count) {
@@ -40,6 +54,8 @@ inline FloatBatch load_n(const float* p, int count) {
 #if defined(__AVX512F__)
   // A masked load: the lanes past `count` are zero and their memory is not touched (no fault past an end).
   if constexpr (kVectorWidth == 16) return _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << count) - 1), p);
+#elif defined(__AVX2__)
+  if constexpr (kVectorWidth == 8) return _mm256_maskload_ps(p, avx2_lane_mask(count));
 #endif
   alignas(64) float buffer[kVectorWidth] = {};  // (V)
   std::copy(p, p + count, buffer);
@@ -55,6 +71,11 @@ inline void store_n(float* p, const FloatBatch& v, int count) {
 #if defined(__AVX512F__)
   if constexpr (kVectorWidth == 16) {
     _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << count) - 1), v);
+    return;
+  }
+#elif defined(__AVX2__)
+  if constexpr (kVectorWidth == 8) {
+    _mm256_maskstore_ps(p, avx2_lane_mask(count), v);
     return;
   }
 #endif
@@ -86,4 +107,4 @@ inline void for_each_chunk(int64_t channels, Fn&& fn) {
   if (c < channels) fn(c, static_cast<int>(channels - c));
 }
 
-}  // namespace mriscan
+}  // namespace mriscan::MRISCAN_ISA

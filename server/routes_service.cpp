@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "engine/kernels/dispatch.h"
 #include "server/http_util.h"
 #include "server/routes.h"
 
@@ -42,12 +43,12 @@ constexpr StaticFile kStaticFiles[] = {
      " (run `npm ci --prefix server/ui` to install Chart.js)"},
 };
 
-// GET /health: alive, and which model it serves.
+// GET /health: alive, which model it serves, and the kernel set it runs (the instruction set chosen at start-up).
 void get_health(ServerContext& context, const httplib::Request&, httplib::Response& res) {
   auto model = context.registry.active();
   send_json(res, 200, {{"status", "ok"}, {"replica", context.replica}, {"model_loaded", model != nullptr},
                        {"model_version", model ? nlohmann::json(model->name) : nullptr},
-                       {"uptime_seconds", context.uptime_seconds()}});
+                       {"uptime_seconds", context.uptime_seconds()}, {"isa", kernels().name}});
 }
 
 // GET /ready: 503 while draining or before a model is loaded.

@@ -16,6 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/kernels/cpu_features.h"
 #include "engine/kernels/dispatch.h"
 #include "engine/kernels/matmul_precision.h"
 #include "engine/parallel.h"
@@ -249,10 +250,12 @@ int run_bench(const std::vector<std::string>& args) {
 
   nlohmann::json result = {{"threads", o.threads}, {"batch", o.batch}, {"image_size", o.image_size},
                            {"width_mult", width}, {"repeats", o.repeats}, {"kernels", kernels().name},
+                           {"isa", fast_kernels().name}, {"cpu", cpu_features().model_name},
                            {"precision", matmul_precision_name(matmul_precision())}};
   MobileNetV2 model({.width_mult = width, .num_classes = 4, .seed = 0});
-  std::fprintf(stderr, "mriscan bench: %d threads, %dx%d, width %.2f, kernels '%s', %s GEMMs\n", o.threads,
-               o.image_size, o.image_size, width, kernels().name.c_str(), matmul_precision_name(matmul_precision()));
+  std::fprintf(stderr, "mriscan bench: %s, %d threads, %dx%d, width %.2f, kernels '%s', %s GEMMs\n",
+               cpu_features().model_name.c_str(), o.threads, o.image_size, o.image_size, width, kernels().name.c_str(),
+               matmul_precision_name(matmul_precision()));
   if (o.wanted("infer1")) result["infer1"] = bench_inference(model, o, 1, "infer1");
   if (o.wanted("infer")) result["infer"] = bench_inference(model, o, o.batch, "infer");
   if (o.wanted("train")) result["train"] = bench_training(model, o, 0, "train");

@@ -1,12 +1,13 @@
-// The start-up check that this CPU has the instructions the binary was compiled for. The build uses -march=native
-// by default (MRISCAN_NATIVE) or the -march a packager chose (the container image builds for x86-64-v3 unless
-// told otherwise: deploy/Dockerfile), and the compiler may use those instructions anywhere, not only in the
-// kernels. Run on an older CPU, such a binary would die of SIGILL at some arbitrary point. Instead, before any
-// other code of ours runs (a constructor with the earliest priority, compiled for baseline x86-64), this compares
-// the extensions the compiler was told to assume with what CPUID reports, and exits with a message naming the
-// missing ones. Tested under QEMU's user-mode emulator (tests/tools/cli_test.py), whose CPU lacks some extensions
-// of recent CPUs (which ones depends on the QEMU version: 7.2 has AVX2 but no AVX-512 or VPCLMULQDQ).
-// What it is not: run-time kernel selection; one binary runs the code it was compiled for, or refuses.
+// The start-up check that this CPU has the instructions the baseline code was compiled for. Everything outside the
+// kernel sets is built for x86-64-v2 by default (CMakeLists.txt), for this machine with MRISCAN_NATIVE, or for the
+// -march a packager chose, and the compiler may use those instructions anywhere. Run on an older CPU, such a
+// binary would die of SIGILL at some arbitrary point. Instead, before any other code of ours runs (a constructor
+// with the earliest priority, compiled for baseline x86-64), this compares the extensions the compiler was told
+// to assume with what CPUID reports, and exits with a message naming the missing ones. Tested under QEMU's
+// user-mode emulator (tests/tools/cli_test.py), whose CPU lacks some extensions of recent CPUs (which ones depends
+// on the QEMU version: 7.2 has AVX2 but no AVX-512 or VPCLMULQDQ).
+// What it is not: the kernels' choice of instruction set, made at run time from the same CPUID facts
+// (engine/kernels/dispatch.h); that one never refuses, it picks the highest set the CPU runs.
 #include <unistd.h>
 
 #include <cstring>
@@ -126,10 +127,9 @@ __attribute__((constructor(101))) MRISCAN_BASELINE void refuse_missing_cpu_featu
     write_text(missing[i]);
   }
   write_text(
-      ".\nmriscan: rebuild it on this machine (scripts/build.sh uses "
-      "-march=native), or for a baseline with "
-      "cmake -DMRISCAN_NATIVE=OFF -DCMAKE_CXX_FLAGS=-march=x86-64-v3 "
-      "(AVX2 and FMA).\n");
+      ".\nmriscan: rebuild it without MRISCAN_NATIVE or a -march of your own "
+      "(scripts/build.sh: the default x86-64-v2 baseline runs on every x86-64 CPU since 2009, "
+      "with kernels chosen at run time).\n");
   _exit(1);
 }
 

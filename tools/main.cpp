@@ -6,6 +6,7 @@
 #include <exception>
 #include <iostream>
 
+#include "engine/kernels/dispatch.h"
 #include "tools/command.h"
 
 namespace mriscan {
@@ -42,6 +43,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
+    mriscan::kernels();  // the kernel set is chosen now, so a bad MRISCAN_ISA stops the command before any work
     return found->second.run({args.begin() + consumed, args.end()});
   } catch (const std::exception& error) {
     std::cerr << "mriscan " << name << ": error: " << error.what() << "\n";

@@ -23,18 +23,18 @@
 
 #include "engine/kernels/epilogue_simd.h"
 #include "engine/kernels/fast_kernels.h"
+#include "engine/kernels/kernel_set_tuning.h"
 #include "engine/parallel.h"
 #include "engine/simd.h"
 
-namespace mriscan {
+namespace mriscan::MRISCAN_ISA {
 namespace {
 
 constexpr int64_t kBlockRows = 256;           // rows summed in float before moving into the double totals
 constexpr int64_t kGrain = int64_t(1) << 16;  // elements below which one thread does everything
 
-// Channel vectors whose two sums stay in registers at once: 2 x (8 + a tail) = 18 of AVX-512's 32 registers;
-// 4 with 16 registers (AVX2, not measured: it may spill).
-constexpr int kGroupVectors = kVectorWidth >= 16 ? 8 : 4;
+// Channel vectors whose two sums stay in registers at once (kernel_set_tuning.h).
+constexpr int kGroupVectors = tuning::kBatchNormGroupVectors;
 
 // Two per-channel sums over all rows: sum1 (C) and sum2 (C), in double, overwritten. row_fn(r, c, count, s1, s2)
 // adds row r's contribution for channels [c, c + count) into the batches s1, s2.
@@ -268,4 +268,4 @@ void channel_affine_forward_simd(int64_t rows, int channels, const float* x, con
   });
 }
 
-}  // namespace mriscan
+}  // namespace mriscan::MRISCAN_ISA

@@ -21,10 +21,11 @@
 #include "engine/kernels/conv2d_ref.h"  // index4
 #include "engine/kernels/epilogue_simd.h"
 #include "engine/kernels/fast_kernels.h"
+#include "engine/kernels/kernel_set_tuning.h"
 #include "engine/parallel.h"
 #include "engine/simd.h"
 
-namespace mriscan {
+namespace mriscan::MRISCAN_ISA {
 namespace {
 
 // The interior columns (params.h's interior_columns): there the taps of one kernel row kh are one contiguous run of
@@ -207,7 +208,7 @@ void backward_weight_tile(const Conv2dParams& p, const float* x, const float* dy
 template <int kVecs>
 void backward_weight_taps(const Conv2dParams& p, const float* x, const float* dy, float* partial, int n, int oh,
                           InteriorColumns columns, int kh, int64_t co) {
-  constexpr int kGroup = kVectorWidth >= 16 ? 9 : 4;
+  constexpr int kGroup = tuning::kStemGradientTaps;
   const int64_t row_taps = int64_t(p.kernel_w) * p.in_c;
   int64_t j = 0;
   for (; j + kGroup <= row_taps; j += kGroup)
@@ -282,4 +283,4 @@ void conv2d_backward_weight_simd(const Conv2dParams& p, const float* x, const fl
   }
 }
 
-}  // namespace mriscan
+}  // namespace mriscan::MRISCAN_ISA

@@ -23,10 +23,11 @@
 #include "engine/kernels/depthwise_ref.h"
 #include "engine/kernels/epilogue_simd.h"
 #include "engine/kernels/fast_kernels.h"
+#include "engine/kernels/kernel_set_tuning.h"
 #include "engine/parallel.h"
 #include "engine/simd.h"
 
-namespace mriscan {
+namespace mriscan::MRISCAN_ISA {
 namespace {
 
 constexpr int K = 3;  // the specialised kernel size
@@ -70,7 +71,7 @@ template <typename TapFn>
 // from input column iw0 on. Neighbours share two of their three input columns, so the tile loads each of its
 // kTilePixels + 2 columns once per kernel row and uses it for every output that reads it: 3 * 8 = 24 loads for
 // 54 FMAs, where one load per FMA would be 54. (The same tile at stride 2, 3 * 13 loads, measured no faster.)
-constexpr int kTilePixels = 6;  // also the stride-1 gradients' tile
+constexpr int kTilePixels = tuning::kDepthwiseTilePixels;  // also the stride-1 gradients' tile (kernel_set_tuning.h)
 
 // The stride-1 loop order of all three kernels (measured: docs/results/2026-12-04-training-step-profile.md): tiles of
 // kTilePixels outer and channel chunks inner when a row has more than two channel vectors and room for a tile;
@@ -459,4 +460,4 @@ void depthwise_backward_weight_simd(const DepthwiseParams& p, const float* x, co
   }
 }
 
-}  // namespace mriscan
+}  // namespace mriscan::MRISCAN_ISA

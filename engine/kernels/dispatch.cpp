@@ -1,8 +1,11 @@
-// The one selection point: builds the reference and fast kernel tables and picks one at first use.
+// The one selection point: builds the reference table and one fast table per compiled instruction set, and picks
+// one at first use (dispatch.h).
 #include "engine/kernels/dispatch.h"
 
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <stdexcept>
 #include <vector>
 
 #include "engine/kernels/batchnorm_ref.h"
@@ -10,15 +13,37 @@
 #include "engine/kernels/conv2d_ref.h"
 #include "engine/kernels/depthwise_ref.h"
 #include "engine/kernels/dropout_ref.h"
+#include "engine/kernels/cpu_features.h"
 #include "engine/kernels/elementwise_ref.h"
-#include "engine/kernels/fast_kernels.h"
 #include "engine/kernels/gemm_ref.h"
 #include "engine/kernels/matmul_precision.h"
 #include "engine/kernels/pool_ref.h"
 #include "engine/kernels/softmax_xent_ref.h"
 
+// Each kernel set's one exported symbol (engine/kernels/kernel_table_simd.cpp, compiled once per set): fills the
+// fast entries of a table that starts as a copy of the reference. CMakeLists.txt compiles the sets named here.
+extern "C" {
+void mriscan_kernels_baseline(mriscan::KernelTable* table);
+#if defined(__x86_64__)
+void mriscan_kernels_avx2(mriscan::KernelTable* table);
+void mriscan_kernels_avx512(mriscan::KernelTable* table);
+void mriscan_kernels_avx512_bf16(mriscan::KernelTable* table);
+#endif
+}
+
 namespace mriscan {
 namespace {
+
+// The reference table's FMA probe: the same chains, one float each.
+float fma_probe_reference(int64_t steps) {
+  float acc[kFmaProbeChains];
+  for (int i = 0; i < kFmaProbeChains; ++i) acc[i] = 1.0f + 1e-3f * float(i);
+  for (int64_t step = 0; step < steps; ++step)
+    for (int i = 0; i < kFmaProbeChains; ++i) acc[i] = std::fma(acc[i], 0.999999f, 1e-7f);
+  float total = 0.0f;
+  for (float a : acc) total += a;
+  return total;
+}
 
 // The reference table's GEMM entries follow the matmul precision as the fast ones do.
 void gemm_reference(const GemmParams& p, const float* a, const float* b, float* c) {
@@ -56,6 +81,9 @@ void gemm_bias_act_bf16_a_reference(const GemmParams& p, const uint16_t* a_bf16,
 const KernelTable& reference_kernels() {
   static const KernelTable table = {
       .name = "ref",
+      .vector_width = 1,
+      .bf16_matmul = true,
+      .fma_probe = fma_probe_reference,
       .conv2d_forward = conv2d_forward_ref<float>,
       .conv2d_backward_input = conv2d_backward_input_ref<float>,
       .conv2d_backward_weight = conv2d_backward_weight_ref<float>,
@@ -91,40 +119,83 @@ const KernelTable& reference_kernels() {
   return table;
 }
 
-const KernelTable& fast_kernels() {
-  // Starts as the reference table; each fast kernel replaces its entry here once it passes its ref-vs-fast test.
-  static const KernelTable table = [] {
-    KernelTable fast = reference_kernels();
-    fast.name = "simd";
-    fast.conv2d_forward = conv2d_forward_simd;
-    fast.conv2d_backward_input = conv2d_backward_input_simd;
-    fast.conv2d_backward_weight = conv2d_backward_weight_simd;
-    fast.depthwise_forward = depthwise_forward_simd;
-    fast.depthwise_backward_input = depthwise_backward_input_simd;
-    fast.depthwise_backward_weight = depthwise_backward_weight_simd;
-    fast.gemm = gemm_fast;
-    fast.gemm_bias_act = gemm_bias_act_fast;
-    fast.depthwise_forward_bf16 = depthwise_forward_bf16_simd;
-    fast.gemm_bias_act_bf16_a = gemm_bias_act_bf16_a_fast;
-    fast.batchnorm_train_forward = batchnorm_train_forward_simd;
-    fast.batchnorm_train_backward = batchnorm_train_backward_simd;
-    fast.batchnorm_statistics = batchnorm_statistics_simd;
-    fast.batchnorm_normalize = batchnorm_normalize_simd;
-    fast.batchnorm_backward_sums = batchnorm_backward_sums_simd;
-    fast.batchnorm_backward_input = batchnorm_backward_input_simd;
-    fast.channel_affine_forward = channel_affine_forward_simd;
-    fast.relu6_forward = relu6_forward_simd;
-    fast.relu6_backward = relu6_backward_simd;
-    fast.add_forward = add_forward_simd;
-    fast.axpy = axpy_simd;
-    fast.scale = scale_simd;
-    fast.global_avg_pool_forward = global_avg_pool_forward_simd;
-    fast.global_avg_pool_backward = global_avg_pool_backward_simd;
-    fast.bias_add_rows = bias_add_rows_simd;
-    fast.bias_backward_rows = bias_backward_rows_simd;
-    return fast;
+namespace {
+
+// A compiled set: whether this CPU runs it, and its fill function.
+struct KernelSet {
+  bool (*runs)(const CpuFeatures&);
+  void (*fill)(KernelTable*);
+};
+
+bool always(const CpuFeatures&) { return true; }
+
+const std::vector<KernelSet>& kernel_sets() {  // lowest first
+  static const std::vector<KernelSet> sets = {
+      {always, mriscan_kernels_baseline},
+#if defined(__x86_64__)
+      {[](const CpuFeatures& f) { return f.avx2_fma; }, mriscan_kernels_avx2},
+      {[](const CpuFeatures& f) { return f.avx512; }, mriscan_kernels_avx512},
+      {[](const CpuFeatures& f) { return f.avx512_bf16; }, mriscan_kernels_avx512_bf16},
+#endif
+  };
+  return sets;
+}
+
+// Every compiled set's table, built once, in the order of kernel_sets(). Building runs no instruction of the set:
+// the fill functions only store addresses.
+const std::vector<KernelTable>& all_fast_tables() {
+  static const std::vector<KernelTable> tables = [] {
+    std::vector<KernelTable> built;
+    for (const KernelSet& set : kernel_sets()) {
+      KernelTable table = reference_kernels();
+      set.fill(&table);
+      built.push_back(table);
+    }
+    return built;
   }();
-  return table;
+  return tables;
+}
+
+std::string joined(const std::vector<std::string>& names) {
+  std::string text;
+  for (const std::string& name : names) text += (text.empty() ? "" : ", ") + name;
+  return text;
+}
+
+// The highest set this CPU runs, or the one MRISCAN_ISA names (which it must run).
+const KernelTable& choose_fast_table() {
+  std::vector<std::string> runnable;
+  for (const KernelTable* table : runnable_fast_kernels()) runnable.push_back(table->name);
+  const char* forced = std::getenv("MRISCAN_ISA");
+  if (!forced || !*forced) return *runnable_fast_kernels().back();
+  for (const KernelTable* table : runnable_fast_kernels())
+    if (table->name == forced) return *table;
+  for (const std::string& name : compiled_kernel_sets())
+    if (name == forced)
+      throw std::runtime_error("MRISCAN_ISA=" + std::string(forced) + ": this CPU cannot run that instruction set; "
+                               "it runs " + joined(runnable));
+  throw std::runtime_error("MRISCAN_ISA=" + std::string(forced) + ": not an instruction set of this build (" +
+                           joined(compiled_kernel_sets()) + "); this CPU runs " + joined(runnable));
+}
+
+}  // namespace
+
+std::vector<const KernelTable*> runnable_fast_kernels() {
+  std::vector<const KernelTable*> runnable;
+  for (size_t i = 0; i < kernel_sets().size(); ++i)
+    if (kernel_sets()[i].runs(cpu_features())) runnable.push_back(&all_fast_tables()[i]);
+  return runnable;
+}
+
+std::vector<std::string> compiled_kernel_sets() {
+  std::vector<std::string> names;
+  for (const KernelTable& table : all_fast_tables()) names.push_back(table.name);
+  return names;
+}
+
+const KernelTable& fast_kernels() {
+  static const KernelTable& chosen = choose_fast_table();
+  return chosen;
 }
 
 namespace {

@@ -1,24 +1,39 @@
 // The one selection point for kernels.
 //
-// `kernels()` returns a table of function pointers, filled once at first use: the fast (xsimd + OpenMP)
-// variants where they exist, the reference ones otherwise. `MRISCAN_KERNELS=ref` in the environment selects the
-// reference table for the whole process, so a student can run the model on plain loops and a bug can be bisected
-// in one command; a ScopedKernelTable overrides either choice on one thread only (threads the kernels start
-// themselves run the kernel they were handed; another thread calling kernels() does not see the override). Layers call kernels only through this table; the entries at the end (eval-mode BN backward,
-// dropout, softmax cross-entropy) have no fast variant and point to the reference in both tables.
+// `kernels()` returns a table of function pointers: the fast (xsimd + OpenMP) variants where they exist, the
+// reference ones otherwise. The fast kernels are compiled once per instruction set (CMakeLists.txt: the kernel
+// sets, each in its own namespace mriscan::<set> with its own compiler flags, e.g. avx2, avx512, avx512_bf16), and
+// the first call picks the highest set this CPU runs (cpu_features.h), as PyTorch's DispatchStub does; the rest of
+// the program is compiled for a baseline CPU. The environment chooses otherwise for the whole process:
+//   MRISCAN_ISA=avx2       a lower set than the CPU's best, to test and time it (never a higher one: an error)
+//   MRISCAN_KERNELS=ref    the reference table, so a student can run the model on plain loops and a bug can be
+//                          bisected in one command
+// A ScopedKernelTable overrides either choice on one thread only (threads the kernels start themselves run the
+// kernel they were handed; another thread calling kernels() does not see the override). Layers call kernels only
+// through this table; the entries at the end (eval-mode BN backward, dropout, softmax cross-entropy) have no fast
+// variant and point to the reference in every table.
 // Signatures: see params.h for layouts and the overwrite/accumulate contract. Shape comments use
 // M = N*H*W rows.
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "engine/kernels/params.h"
 
 namespace mriscan {
 
 struct KernelTable {
-  std::string name;  // "ref" or "simd"
+  std::string name;  // "ref", or the fast table's instruction set ("sse4_2", "avx2", "avx512", "avx512_bf16")
+  int vector_width;  // floats per vector register of that set (1 for the reference)
+  // True when the GEMM entries multiply in bf16 under MatmulPrecision::kBFloat16 (matmul_precision.h): the reference
+  // (which rounds with bf16.h) and the avx512_bf16 set; the other sets' GEMMs throw under that setting.
+  bool bf16_matmul;
+  // The FMA peak probe (fma_peak.h): `kFmaProbeChains` independent chains of vector multiply-adds, `steps` each, on
+  // the calling thread, 2 * vector_width * kFmaProbeChains * steps floating-point operations; returns a value
+  // that depends on every one of them, so none can be optimised away.
+  float (*fma_probe)(int64_t steps);
 
   // Dense KxK convolution (the stem). x (N, H, W, Ci), w (KH, KW, Ci, Co), bias (Co) or null, y (N, OH, OW, Co).
   // The forward applies p.activation after the bias (params.h); the backward kernels ignore it.
@@ -112,8 +127,11 @@ struct KernelTable {
                                 float* dlogits);
 };
 
+inline constexpr int kFmaProbeChains = 12;  // FMA latency (4 cycles) x 2 FMA ports, and some to spare
+
 // The table in use: the calling thread's override if one is in scope, else the process's (chosen once, from
-// MRISCAN_KERNELS=ref or the fast table; thread-safe).
+// MRISCAN_KERNELS=ref or fast_kernels(); thread-safe). Throws std::runtime_error, naming the sets this CPU runs,
+// when MRISCAN_ISA names a set that is not compiled in or that this CPU cannot run.
 const KernelTable& kernels();
 
 // While alive, kernels() on this thread returns `table`: lets one process run the same layer on both tables
@@ -128,8 +146,13 @@ class ScopedKernelTable {
  private:
   const KernelTable* previous_;
 };
-// Both tables, for tests and benchmarks that compare them.
+// The reference table, and the fast table of the process (the CPU's highest set, or MRISCAN_ISA's), for tests and
+// benchmarks that compare them. fast_kernels() throws as kernels() does.
 const KernelTable& reference_kernels();
 const KernelTable& fast_kernels();
+// Every fast table this CPU can run, lowest set first, whatever MRISCAN_ISA says: the kernel tests check each.
+std::vector<const KernelTable*> runnable_fast_kernels();
+// The names of the sets this binary has kernels for, lowest first.
+std::vector<std::string> compiled_kernel_sets();
 
 }  // namespace mriscan

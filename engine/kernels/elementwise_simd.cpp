@@ -12,7 +12,7 @@
 #include "engine/parallel.h"
 #include "engine/simd.h"
 
-namespace mriscan {
+namespace mriscan::MRISCAN_ISA {
 namespace {
 
 // Elements per parallel block: 256 KiB of floats, a multiple of the vector width, large enough that the
@@ -99,4 +99,4 @@ void bias_backward_rows_simd(int64_t rows, int cols, const float* dy, float* dbi
     for (int c = 0; c < cols; ++c) dbias[c] += partials[static_cast<size_t>(t) * cols + c];
 }
 
-}  // namespace mriscan
+}  // namespace mriscan::MRISCAN_ISA

@@ -11,7 +11,7 @@
 #include "engine/kernels/params.h"
 #include "engine/simd.h"
 
-namespace mriscan {
+namespace mriscan::MRISCAN_ISA {
 
 inline FloatBatch activate(Activation activation, const FloatBatch& v) {
   if (activation == Activation::kReLU6) return xsimd::min(xsimd::max(v, FloatBatch(0.0f)), FloatBatch(6.0f));
@@ -37,4 +37,4 @@ inline void bias_activate_row(float* y, int64_t cols, const float* bias, Activat
   });
 }
 
-}  // namespace mriscan
+}  // namespace mriscan::MRISCAN_ISA

@@ -1,15 +1,20 @@
-// Declarations of the fast kernels (xsimd + OpenMP). Each has exactly the signature of its
-// KernelTable entry (dispatch.h) and the same math and overwrite/accumulate contract as its reference in
-// <op>_ref.h; tests/engine/test_kernels_simd.cpp checks every one against that reference.
-// What it is not: an API for layers. Layers call kernels only through `kernels()`; dispatch.cpp's
-// fast_kernels() is the one place these names are used. Ops without a fast variant keep their reference entry.
+// Declarations of the fast kernels (xsimd + OpenMP) of one kernel set: compiled once per instruction set, in the
+// namespace mriscan::<set> (MRISCAN_ISA, engine/simd.h). Each has exactly the signature of its KernelTable entry
+// (dispatch.h) and the same math and overwrite/accumulate contract as its reference in <op>_ref.h;
+// tests/engine/test_kernels_simd.cpp checks every set's kernels against that reference.
+// What it is not: an API for layers. Layers call kernels only through `kernels()`; kernel_table_simd.cpp is the
+// one place these names are used. Ops without a fast variant keep their reference entry.
 #pragma once
 
 #include <cstdint>
 
 #include "engine/kernels/params.h"
 
-namespace mriscan {
+namespace mriscan::MRISCAN_ISA {
+
+// fma_probe_simd.cpp: the set's floats per vector and its FMA peak probe (dispatch.h's fma_probe).
+extern const int vector_width;
+float fma_probe(int64_t steps);
 
 // conv2d_simd.cpp: the dense KxK stem convolution, vectorised over output channels (activation in the epilogue).
 void conv2d_forward_simd(const Conv2dParams& p, const float* x, const float* w, const float* bias, float* y);
@@ -30,7 +35,9 @@ void depthwise_forward_bf16_simd(const DepthwiseParams& p, const float* x, const
 void gemm_fast(const GemmParams& p, const float* a, const float* b, float* c);
 void gemm_bias_act_fast(const GemmParams& p, const float* a, const float* b, const float* bias, Activation activation,
                         float* c);
-// gemm_bf16.cpp: the bf16 product reading A as bf16 pairs in place (the bf16 hand-off, dispatch.h).
+// gemm_bf16.cpp: whether the set has the bf16 GEMMs (AVX512-BF16), and the bf16 product reading A as bf16 pairs in
+// place (the bf16 hand-off, dispatch.h).
+extern const bool has_bf16_gemm;
 void gemm_bias_act_bf16_a_fast(const GemmParams& p, const uint16_t* a_bf16, const float* b, const float* bias,
                                Activation activation, float* c);
 
@@ -66,4 +73,4 @@ void bias_backward_rows_simd(int64_t rows, int cols, const float* dy, float* dbi
 void global_avg_pool_forward_simd(const PoolParams& p, const float* x, float* y);
 void global_avg_pool_backward_simd(const PoolParams& p, const float* dy, float* dx);
 
-}  // namespace mriscan
+}  // namespace mriscan::MRISCAN_ISA

@@ -34,7 +34,7 @@
 #include "engine/kernels/gemm_reduce.h"
 #include "engine/parallel.h"
 
-namespace mriscan {
+namespace mriscan::MRISCAN_ISA {
 namespace {
 
 using gemm_tile::kPanel;
@@ -308,25 +308,28 @@ void gemm_bf16_reduce(const GemmParams& p, const float* a, const float* b, const
   gemm_reduce(p, a, b, bias, activation, c, reduce_rows_bf16);
 }
 
-}  // namespace mriscan
+const bool has_bf16_gemm = true;
 
-#else  // no AVX512-BF16: never called (set_matmul_precision refuses kBFloat16), defined so that it links
+}  // namespace mriscan::MRISCAN_ISA
+
+#else  // no AVX512-BF16: never called (the table says bf16_matmul = false), defined so that the set links
 
 #include <cstdint>
 #include <stdexcept>
 
 #include "engine/kernels/fast_kernels.h"
 
-namespace mriscan {
+namespace mriscan::MRISCAN_ISA {
+const bool has_bf16_gemm = false;
 void gemm_bf16_packed_b(const GemmParams&, const float*, const float*, const float*, Activation, float*) {
-  throw std::logic_error("gemm_bf16_packed_b: this build has no AVX512-BF16");
+  throw std::logic_error("gemm_bf16_packed_b: this kernel set has no AVX512-BF16");
 }
 void gemm_bf16_reduce(const GemmParams&, const float*, const float*, const float*, Activation, float*) {
-  throw std::logic_error("gemm_bf16_reduce: this build has no AVX512-BF16");
+  throw std::logic_error("gemm_bf16_reduce: this kernel set has no AVX512-BF16");
 }
 void gemm_bias_act_bf16_a_fast(const GemmParams&, const uint16_t*, const float*, const float*, Activation, float*) {
-  throw std::logic_error("gemm_bias_act_bf16_a: this build has no AVX512-BF16");
+  throw std::logic_error("gemm_bias_act_bf16_a: this kernel set has no AVX512-BF16");
 }
-}  // namespace mriscan
+}  // namespace mriscan::MRISCAN_ISA
 
 #endif

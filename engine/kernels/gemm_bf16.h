@@ -1,10 +1,11 @@
 // The bf16 GEMMs behind gemm_fast / gemm_bias_act_fast under MatmulPrecision::kBFloat16 (matmul_precision.h):
-// gemm_bf16.cpp says how they work. Only built where the compiler targets AVX512-BF16 (bf16_matmul_supported()).
+// gemm_bf16.cpp says how they work. Only the kernel set compiled for AVX512-BF16 has them; in the others they throw
+// (and the set's table says bf16_matmul = false, so matmul_precision.h never lets them be called).
 #pragma once
 
 #include "engine/kernels/params.h"
 
-namespace mriscan {
+namespace mriscan::MRISCAN_ISA {
 
 // C (M, N) = act(bf16(A) (M, K) . bf16(op(B)) (K, N) [+ C] [+ bias (N)]), sums in float32; p.trans_a must be false
 // and M, N, K > 0. Same result as gemm_bf16_ref (gemm_ref.h) up to the order of the sums.
@@ -16,4 +17,4 @@ void gemm_bf16_packed_b(const GemmParams& p, const float* a, const float* b, con
 void gemm_bf16_reduce(const GemmParams& p, const float* a, const float* b, const float* bias, Activation activation,
                       float* c);
 
-}  // namespace mriscan
+}  // namespace mriscan::MRISCAN_ISA

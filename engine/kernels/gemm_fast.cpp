@@ -15,7 +15,7 @@
 #include "engine/kernels/gemm_reduce.h"
 #include "engine/kernels/matmul_precision.h"
 
-namespace mriscan {
+namespace mriscan::MRISCAN_ISA {
 namespace {
 
 void product(const GemmParams& p, const float* a, const float* b, const float* bias, Activation activation, float* c) {
@@ -44,4 +44,4 @@ void gemm_bias_act_fast(const GemmParams& p, const float* a, const float* b, con
   product(p, a, b, bias, activation, c);
 }
 
-}  // namespace mriscan
+}  // namespace mriscan::MRISCAN_ISA

@@ -19,17 +19,18 @@
 #include <omp.h>
 
 #include "engine/kernels/epilogue_simd.h"
+#include "engine/kernels/kernel_set_tuning.h"
 #include "engine/kernels/params.h"
 #include "engine/simd.h"
 
-namespace mriscan::gemm_tile {
+namespace mriscan::MRISCAN_ISA::gemm_tile {
 
 constexpr int V = kVectorWidth;
 constexpr int kPanelVectors = 2;
 constexpr int kPanel = kPanelVectors * V;  // columns of a full tile: 32 with AVX-512
 // Rows of a full tile: kRows * kPanelVectors accumulators + kPanelVectors B vectors + 1 broadcast must fit in the
-// vector registers (32 with AVX-512, 16 with AVX2 / SSE).
-constexpr int kRows = V >= 16 ? 12 : 6;
+// vector registers (32 with AVX-512, 16 with AVX2 / SSE): the set's choice (kernel_set_tuning.h).
+constexpr int kRows = tuning::kGemmRows;
 // The packed GEMMs take panels in groups of about this many bytes of B, which stay in L2 across a band's row tiles.
 constexpr int64_t kPanelGroupBytes = int64_t(256) << 10;
 // Below this many multiply-adds, starting a thread team costs more than it saves: every GEMM runs on one thread.
@@ -127,4 +128,4 @@ inline TileFn tile_for(int rows, int cols) {
   return kTiles[rows - 1][cols > V ? 1 : 0];
 }
 
-}  // namespace mriscan::gemm_tile
+}  // namespace mriscan::MRISCAN_ISA::gemm_tile

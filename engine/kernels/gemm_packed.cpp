@@ -26,7 +26,7 @@
 #include "engine/kernels/gemm_micro_tile.h"
 #include "engine/parallel.h"
 
-namespace mriscan {
+namespace mriscan::MRISCAN_ISA {
 namespace {
 
 using gemm_tile::kPanel;
@@ -114,4 +114,4 @@ void gemm_packed_b(const GemmParams& p, const float* a, const float* b, const fl
   });
 }
 
-}  // namespace mriscan
+}  // namespace mriscan::MRISCAN_ISA

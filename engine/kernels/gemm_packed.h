@@ -4,11 +4,11 @@
 
 #include "engine/kernels/params.h"
 
-namespace mriscan {
+namespace mriscan::MRISCAN_ISA {
 
 // C (M, N) = act(A (M, K) . op(B) (K, N) [+ C] [+ bias (N)]); p.trans_a must be false and M, N, K > 0.
 // activation kNone with a null bias is the plain product.
 void gemm_packed_b(const GemmParams& p, const float* a, const float* b, const float* bias, Activation activation,
                    float* c);
 
-}  // namespace mriscan
+}  // namespace mriscan::MRISCAN_ISA

@@ -6,11 +6,12 @@
 // the others into private partials of C, which are added to C (in thread order, so a team size gives one answer)
 // once all are done; C is at most 320 x 1280 floats, tiny next to the K x (M + N) floats read. When K is too short
 // for that (fewer than kMinRowsPerThread rows a thread), the threads split C's panels instead.
-// Within a thread, the rows go in chunks of kChunkRows; per chunk, each panel of kPanel columns of B is taken in
-// place (its kChunkRows rows of N floats are already "row k, then the next"), or copied into a small zero-padded
+// Within a thread, the rows go in chunks (kernel_set_tuning.h's reduce_chunk_rows: up to 128, fewer when A's chunk
+// would not fit in half the L2); per chunk, each panel of kPanel columns of B is taken in
+// place (its chunk of rows of N floats is already "row k, then the next"), or copied into a small zero-padded
 // buffer when it is the last, partial panel or B is stored transposed; then every row tile of C runs the shared
 // micro-tile (gemm_micro_tile.h) on it: A(r, k) = a[k * M + r] is a broadcast of 12 consecutive floats of row k,
-// B's chunk of the panel (16 KB) stays in L1 across the tiles, and A's chunk (at most kChunkRows x M floats) in L2.
+// B's chunk of the panel (16 KB) stays in L1 across the tiles, and A's chunk (chunk x M floats) in L2.
 // The epilogue of gemm_bias_act, when asked, runs over C at the end.
 // What it is not: the non-transposed product (gemm_packed.cpp), which has a long M instead.
 #include "engine/kernels/gemm_reduce.h"
@@ -22,26 +23,27 @@
 
 #include "engine/kernels/epilogue_simd.h"
 #include "engine/kernels/gemm_micro_tile.h"
+#include "engine/kernels/kernel_set_tuning.h"
 #include "engine/parallel.h"
 
-namespace mriscan {
+namespace mriscan::MRISCAN_ISA {
 namespace {
 
 using gemm_tile::kPanel;
 using gemm_tile::kParallelMinFlops;
 using gemm_tile::kRows;
 using gemm_tile::V;
-constexpr int64_t kChunkRows = kReduceChunkRows;
 // With fewer reduction rows than this per thread (or below kParallelMinFlops), one thread does it all.
-constexpr int64_t kMinRowsPerThread = 2 * kChunkRows;
+constexpr int64_t kMinRowsPerThread = 2 * kReduceChunkRows;
 
 // The float32 ReduceRowsFn (gemm_reduce.h).
 void reduce_rows_fp32(const GemmParams& p, const float* a, const float* b, float* target, bool accumulate,
                       int64_t k_begin, int64_t k_end, int64_t panel_begin, int64_t panel_end) {
-  thread_local std::vector<float> panel_copy;  // (kChunkRows, kPanel)
-  panel_copy.resize(kChunkRows * kPanel);
-  for (int64_t k0 = k_begin; k0 < k_end; k0 += kChunkRows) {
-    const int64_t rows_k = std::min(kChunkRows, k_end - k0);
+  const int64_t chunk_rows = tuning::reduce_chunk_rows(p.m);
+  thread_local std::vector<float> panel_copy;  // (chunk_rows, kPanel)
+  panel_copy.resize(chunk_rows * kPanel);
+  for (int64_t k0 = k_begin; k0 < k_end; k0 += chunk_rows) {
+    const int64_t rows_k = std::min(chunk_rows, k_end - k0);
     const bool first = k0 == k_begin;
     for (int64_t panel = panel_begin; panel < panel_end; ++panel) {
       const int64_t col = panel * kPanel;
@@ -126,4 +128,4 @@ void gemm_reduce(const GemmParams& p, const float* a, const float* b, const floa
   }
 }
 
-}  // namespace mriscan
+}  // namespace mriscan::MRISCAN_ISA

@@ -4,6 +4,8 @@
 #include <atomic>
 #include <stdexcept>
 
+#include "engine/kernels/dispatch.h"
+
 namespace mriscan {
 namespace {
 std::atomic<MatmulPrecision> g_precision{MatmulPrecision::kFloat32};
@@ -11,19 +13,12 @@ thread_local std::optional<MatmulPrecision> t_precision;
 
 void check_supported(MatmulPrecision precision) {
   if (precision == MatmulPrecision::kBFloat16 && !bf16_matmul_supported())
-    throw std::runtime_error(
-        "bf16 precision needs a CPU with AVX512-BF16 (vdpbf16ps) and a build for it (-march=native on such a CPU); "
-        "this build has none: use --precision fp32");
+    throw std::runtime_error("bf16 precision needs a CPU with AVX512-BF16 (vdpbf16ps); the kernels in use are " +
+                             fast_kernels().name + ": use --precision fp32");
 }
 }  // namespace
 
-bool bf16_matmul_supported() {
-#if defined(__AVX512BF16__)
-  return true;
-#else
-  return false;
-#endif
-}
+bool bf16_matmul_supported() { return fast_kernels().bf16_matmul; }
 
 void set_matmul_precision(MatmulPrecision precision) {
   check_supported(precision);

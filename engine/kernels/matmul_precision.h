@@ -16,8 +16,8 @@ namespace mriscan {
 
 enum class MatmulPrecision { kFloat32, kBFloat16 };
 
-// True when this build has the bf16 GEMM: compiled for a CPU with AVX512-BF16 (the binary refuses to start on a CPU
-// without the extensions it was compiled for: tools/cpu_check.cpp).
+// True when the process's fast kernels (dispatch.h's fast_kernels(): the CPU's highest set, or MRISCAN_ISA's) have
+// the bf16 GEMM: the avx512_bf16 set, on a CPU with AVX512-BF16.
 bool bf16_matmul_supported();
 
 // The process-wide setting, and one for the calling thread only that wins over it (as engine/parallel.h's thread

@@ -5,7 +5,7 @@
 #include "engine/parallel.h"
 #include "engine/simd.h"
 
-namespace mriscan {
+namespace mriscan::MRISCAN_ISA {
 
 void global_avg_pool_forward_simd(const PoolParams& p, const float* x, float* y) {
   const int64_t C = p.channels, pixels = int64_t(p.h) * p.w;
@@ -38,4 +38,4 @@ void global_avg_pool_backward_simd(const PoolParams& p, const float* dy, float* 
   }
 }
 
-}  // namespace mriscan
+}  // namespace mriscan::MRISCAN_ISA

@@ -77,7 +77,7 @@ std::vector<GemmCase> even_k_products() {
 class GemmBf16A : public ::testing::TestWithParam<GemmCase> {};
 
 TEST_P(GemmBf16A, IsTheBf16ProductOfTheFloatA) {
-  if (!bf16_matmul_supported()) GTEST_SKIP() << "no AVX512-BF16 in this build";
+  if (!bf16_matmul_supported()) GTEST_SKIP() << "no AVX512-BF16 kernels on this CPU";
   const GemmCase& c = GetParam();
   const GemmParams p = gemm_params(c);
   const auto a = random_floats(size_t(c.m) * c.k, 61), b = random_floats(size_t(c.k) * c.n, 62);
@@ -101,7 +101,7 @@ TEST_P(GemmBf16A, IsTheBf16ProductOfTheFloatA) {
 INSTANTIATE_TEST_SUITE_P(Sweep, GemmBf16A, ::testing::ValuesIn(even_k_products()), gemm_name);
 
 TEST(GemmBf16A, RefusesAnOddOrTransposedA) {
-  if (!bf16_matmul_supported()) GTEST_SKIP() << "no AVX512-BF16 in this build";
+  if (!bf16_matmul_supported()) GTEST_SKIP() << "no AVX512-BF16 kernels on this CPU";
   const std::vector<uint16_t> a(64);
   const std::vector<float> b(64);
   std::vector<float> c(64);

@@ -82,7 +82,7 @@ TEST(MatmulPrecisionSetting, ParsesNamesAndRefusesWhatItCannotRun) {
 // random bit patterns of every exponent, denormals and infinities included (NaNs, whose payloads the hardware may
 // change, are left out).
 TEST(Bf16Rounding, HardwareConversionEqualsTheScalarOne) {
-  if (!bf16_matmul_supported()) GTEST_SKIP() << "no AVX512-BF16 in this build";
+  if (!bf16_matmul_supported()) GTEST_SKIP() << "no AVX512-BF16 kernels on this CPU";
   PrecisionScope bf16(MatmulPrecision::kBFloat16);
   std::mt19937 rng(5);
   std::vector<float> a;  // (M, 1)
@@ -105,7 +105,7 @@ class KernelGemmBf16 : public ::testing::TestWithParam<GemmCase> {};
 // float32 sums: the same tolerance as the float32 sweep. The bf16 result must also differ from the float32 one
 // by about bf16's rounding (2^-9 relative per input), which says the rounding really happened.
 TEST_P(KernelGemmBf16, MatchesReference) {
-  if (!bf16_matmul_supported()) GTEST_SKIP() << "no AVX512-BF16 in this build";
+  if (!bf16_matmul_supported()) GTEST_SKIP() << "no AVX512-BF16 kernels on this CPU";
   const GemmCase& c = GetParam();
   const GemmParams p = gemm_params(c);
   const auto a = random_floats(size_t(c.m) * c.k, 31), b = random_floats(size_t(c.k) * c.n, 32);
@@ -137,7 +137,7 @@ INSTANTIATE_TEST_SUITE_P(Sweep, KernelGemmBf16, ::testing::ValuesIn(gemm_cases()
 
 // MRISCAN_KERNELS=ref runs the reference table: under bf16 it rounds too, so both selections compute one thing.
 TEST(KernelGemmBf16Table, ReferenceTableFollowsThePrecision) {
-  if (!bf16_matmul_supported()) GTEST_SKIP() << "no AVX512-BF16 in this build";
+  if (!bf16_matmul_supported()) GTEST_SKIP() << "no AVX512-BF16 kernels on this CPU";
   const GemmParams p{.m = 37, .n = 45, .k = 29, .trans_b = true};
   const auto a = random_floats(size_t(p.m) * p.k, 41), b = random_floats(size_t(p.k) * p.n, 42);
   std::vector<float> table(size_t(p.m) * p.n), expected(size_t(p.m) * p.n), fp32(size_t(p.m) * p.n);

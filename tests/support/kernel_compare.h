@@ -7,9 +7,12 @@
 // random rounding then costs about sqrt(10^4) * 6e-8 ~ 6e-6 of the result's scale, the worst case n * eps ~ 6e-4
 // does not occur with random signs. kTolerance = 1e-4 sits between: a wrong tap, a missed tail lane or a lost `+=`
 // produces errors of order 1e-2..1, far above it.
-// Sizes: kChannelSweep runs the channel count around the SIMD width V (1, V-1, V, V+1, 2V+3, 3V+5: scalar-only,
-// tail-only, exact, one over, several full batches plus a tail); depthwise_cases, conv_cases and gemm_cases are
-// the shape sweeps of the depthwise, dense conv and GEMM kernels, with the kernel params each case stands for.
+// Sizes: every kernel set is tested with the same sizes, so they are written around the widest vector (16 floats,
+// AVX-512) in a way that also crosses the narrower ones (8 with AVX2, 4 with SSE): kChannelSweep = 1, 7, 8, 9, 15,
+// 16, 17, 35 (2 x 16 + 3 = 4 x 8 + 3), 53 (3 x 16 + 5 = 6 x 8 + 5): scalar-only, tail-only, exact, one over, several
+// full vectors plus a tail, for both widths. depthwise_cases, conv_cases and gemm_cases are the shape sweeps of the
+// depthwise, dense conv and GEMM kernels (multiples of 16 plus or minus a few), with the kernel params each case
+// stands for. for_each_fast_table runs a check on every kernel set this CPU runs.
 // What it is not: a gradient check (tests/support/gradcheck.h) or a golden-value check (tests/support/golden_ops.h).
 #pragma once
 
@@ -22,14 +25,23 @@
 #include <string>
 #include <vector>
 
+#include "engine/kernels/dispatch.h"
 #include "engine/kernels/params.h"
-#include "engine/simd.h"
 
 namespace mriscan::testing {
 
 constexpr double kTolerance = 1e-4;
-inline const std::vector<int> kChannelSweep = {
-    1, kVectorWidth - 1, kVectorWidth, kVectorWidth + 1, 2 * kVectorWidth + 3, 3 * kVectorWidth + 5};
+constexpr int kWidestVector = 16;  // floats per AVX-512 vector; 8 (AVX2) and 4 (SSE) divide it
+inline const std::vector<int> kChannelSweep = {1, 7, 8, 9, 15, 16, 17, 35, 53};
+
+// Runs check(table) on every fast table this CPU runs, lowest set first, each failure tagged with the set's name.
+template <typename Check>
+void for_each_fast_table(Check&& check) {
+  for (const KernelTable* table : runnable_fast_kernels()) {
+    SCOPED_TRACE("kernel set " + table->name);
+    check(*table);
+  }
+}
 
 inline std::vector<float> random_floats(size_t n, uint32_t seed, float low = -1.0f, float high = 1.0f) {
   std::mt19937 rng(seed);
@@ -71,17 +83,17 @@ inline std::vector<DepthwiseCase> depthwise_cases() {
     for (int size : {1, 2, 3, 7, 8})
       for (int stride : {1, 2}) cases.push_back({(channels + size) % 2 ? 3 : 1, size, size, channels, 3, stride, 1});
   // Non-square, no padding, the MobileNetV2-sized maps, and a kernel size that takes the reference fallback.
-  cases.push_back({3, 7, 8, kVectorWidth + 1, 3, 1, 0});
-  cases.push_back({1, 8, 7, 2 * kVectorWidth + 3, 3, 2, 0});
-  cases.push_back({1, 56, 56, 3 * kVectorWidth + 5, 3, 1, 1});
-  cases.push_back({3, 56, 56, kVectorWidth - 1, 3, 2, 1});
-  cases.push_back({1, 56, 56, 2 * kVectorWidth, 3, 2, 1});
-  cases.push_back({3, 7, 7, kVectorWidth + 1, 5, 2, 2});
+  cases.push_back({3, 7, 8, kWidestVector + 1, 3, 1, 0});
+  cases.push_back({1, 8, 7, 2 * kWidestVector + 3, 3, 2, 0});
+  cases.push_back({1, 56, 56, 3 * kWidestVector + 5, 3, 1, 1});
+  cases.push_back({3, 56, 56, kWidestVector - 1, 3, 2, 1});
+  cases.push_back({1, 56, 56, 2 * kWidestVector, 3, 2, 1});
+  cases.push_back({3, 7, 7, kWidestVector + 1, 5, 2, 2});
   // Rows wide enough for several register tiles of interior columns and leftovers after them.
   for (int stride : {1, 2}) {
-    cases.push_back({2, 5, 23, kVectorWidth + 1, 3, stride, 1});
-    cases.push_back({1, 4, 19, 2 * kVectorWidth, 3, stride, 0});
-    cases.push_back({2, 5, 23, 2 * kVectorWidth + 3, 3, stride, 1});  // more than two vectors: tiles outer
+    cases.push_back({2, 5, 23, kWidestVector + 1, 3, stride, 1});
+    cases.push_back({1, 4, 19, 2 * kWidestVector, 3, stride, 0});
+    cases.push_back({2, 5, 23, 2 * kWidestVector + 3, 3, stride, 1});  // more than two vectors: tiles outer
   }
   return cases;
 }
@@ -114,12 +126,12 @@ inline std::vector<ConvCase> conv_cases() {
   cases.push_back({3, 56, 56, 3, 32, 3, 2, 1});              // the MobileNetV2 stem, on a smaller image
   // Rows wide enough for several register tiles of interior columns plus leftovers, with every channel split
   // the fast kernels make (two vectors, one, a tail), odd tap counts and a 5x5 kernel.
-  for (int out_c : {kVectorWidth, 2 * kVectorWidth, 3 * kVectorWidth + 5, 2 * kVectorWidth + 1})
+  for (int out_c : {kWidestVector, 2 * kWidestVector, 3 * kWidestVector + 5, 2 * kWidestVector + 1})
     for (int stride : {1, 2}) cases.push_back({2, 5, 31, out_c % 2 ? 4 : 3, out_c, 3, stride, 1});
-  cases.push_back({1, 9, 40, 5, 2 * kVectorWidth, 5, 2, 2});
-  cases.push_back({1, 6, 23, 2, kVectorWidth, 3, 1, 0});  // no padding: every column is interior
-  cases.push_back({1, 8, 7, 1, kVectorWidth + 1, 1, 1, 0});  // 1x1 kernel
-  cases.push_back({1, 7, 8, 2, 2 * kVectorWidth + 3, 5, 2, 2});
+  cases.push_back({1, 9, 40, 5, 2 * kWidestVector, 5, 2, 2});
+  cases.push_back({1, 6, 23, 2, kWidestVector, 3, 1, 0});  // no padding: every column is interior
+  cases.push_back({1, 8, 7, 1, kWidestVector + 1, 1, 1, 0});  // 1x1 kernel
+  cases.push_back({1, 7, 8, 2, 2 * kWidestVector + 3, 5, 2, 2});
   return cases;
 }
 
@@ -150,7 +162,7 @@ inline std::vector<GemmCase> gemm_cases() {
   // Around the packed micro-kernel's tiles (gemm_packed.cpp: 12 or 6 rows x 2V columns): row counts that leave
   // every remainder, N one under, at and over one and two vectors, and the batch-1 7x7 layer (49 x 160 x 960);
   // for gemm_reduce.cpp (trans_a), reductions long enough to split over threads and chunks, with a tail chunk.
-  constexpr int V = kVectorWidth;
+  constexpr int V = kWidestVector;
   const int sizes[][3] = {
       {1, 1, 1},       {7, 5, 3},      {17, 33, 9},         {300, 70, 40},        {24, 144, 3001},
       {5, 3, 0},       {300, 600, 20}, {13, 2 * V + 1, 17}, {41, V - 1, 33},      {25, 3 * V + 5, 2},
