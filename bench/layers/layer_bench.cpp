@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <exception>
 #include <fstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -74,7 +75,11 @@ int run(const Options& o) {
   const Roofs roofs = measure_roofs(kernels(), num_threads(), o.repeats);
   const std::vector<RooflinePoint> points = roofline_points(rows, roofs);
   print_table(stdout, info, rows, roofs);
-  if (!o.json_path.empty()) std::ofstream(o.json_path) << report_json(info, rows, roofs, points).dump(2) << "\n";
+  if (!o.json_path.empty()) {
+    std::ofstream json(o.json_path);
+    json << report_json(info, rows, roofs, points).dump(2) << "\n";
+    if (!json) throw std::runtime_error("cannot write " + o.json_path);
+  }
   if (!o.png_path.empty())
     write_png(o.png_path, render_roofline(points, roofs, roofline_title(info)));
   const std::vector<const Comparison*> bad = mismatches(rows, kTolerance);

@@ -13,7 +13,7 @@ namespace mriscan::layer_bench {
 
 Roofs measure_roofs(const KernelTable& table, int threads, int repeats) {
   Roofs roofs;
-  roofs.peak_gflops = measure_fma_peak_gflops(table, threads);
+  roofs.peak_gflops = measure_fma_peak_gflops(table, threads, repeats);
   // 2 x 256 MB: far beyond any last-level cache, so every pass streams from DRAM. axpy reads x and y and writes y.
   roofs.stream_elements = int64_t(1) << 26;
   const std::vector<float> x = random_buffer(size_t(roofs.stream_elements), 11);  // (n)

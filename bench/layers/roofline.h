@@ -25,8 +25,8 @@ struct Roofs {
   double ridge_intensity() const { return peak_gflops / bandwidth_gbs; }  // FLOP/byte where the roofs meet
 };
 
-// Both ceilings on `threads` threads; the bandwidth probe is table.axpy over 64M floats (two 256 MB arrays),
-// median of `repeats` after one untimed pass.
+// Both ceilings on `threads` threads, each the median of `repeats` timed runs after an untimed one: the FMA probe
+// of the table's instruction set, and table.axpy over 64M floats (two 256 MB arrays).
 Roofs measure_roofs(const KernelTable& table, int threads, int repeats);
 
 struct RooflinePoint {

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Smoke test of mriscan_layer_bench (bench/layers/): the reduced set (`--quick`: batch 2, two shapes of each kind)
-runs, every mriscan result matches oneDNN's within the stated tolerance, and the JSON and the roofline PNG are
-written with sane fields. Run by ctest as `LayerBenchSmoke` (registered only where oneDNN is found); prints one line
-per check and exits 1 if any failed.
+runs, every mriscan result matches oneDNN's within the stated tolerance, the JSON and the roofline PNG are
+written with sane fields, and MRISCAN_ISA's choice of kernel set is the one reported. Run by ctest as
+`LayerBenchSmoke` (registered only where oneDNN is found); prints one line per check and exits 1 if any failed.
 What it is not: a measurement (the times of a smoke run on a busy machine mean nothing; docs/roofline.md).
 
 Usage: /usr/bin/python3 tests/tools/layer_bench_test.py BUILD/mriscan_layer_bench
@@ -67,6 +67,24 @@ def check_roofline(report):
         check(f"roofline point {p['layer']} {p['op']}", ok, str(p))
 
 
+def check_isa_choice():
+    """MRISCAN_ISA=avx2 runs the avx2 kernel set and reports it by that name, or is refused clearly where this CPU
+    or build has no such set."""
+    env = {k: v for k, v in os.environ.items() if k != "MRISCAN_KERNELS"}
+    env["MRISCAN_ISA"] = "avx2"
+    with tempfile.TemporaryDirectory() as tmp:
+        json_path = os.path.join(tmp, "layers.json")
+        run = subprocess.run([BINARY, "--quick", "--filter", "b1_", "--json", json_path], capture_output=True,
+                             text=True, timeout=120, env=env)
+        if run.returncode != 0:
+            check("MRISCAN_ISA=avx2 refused clearly", "MRISCAN_ISA=avx2:" in run.stderr, run.stderr[-500:])
+            return
+        report = json.load(open(json_path))
+        check("MRISCAN_ISA=avx2 names the avx2 table", report["machine"]["kernel_table"] == "avx2",
+              report["machine"]["kernel_table"])
+        check("MRISCAN_ISA=avx2 results match oneDNN's", report["correct"] is True)
+
+
 def main():
     with tempfile.TemporaryDirectory() as tmp:
         json_path, png_path = os.path.join(tmp, "layers.json"), os.path.join(tmp, "roofline.png")
@@ -90,6 +108,7 @@ def main():
         check_rows(report)
         check_roofline(report)
         check("PNG written, 1200x800", os.path.exists(png_path) and png_size(png_path) == (1200, 800))
+    check_isa_choice()
     bad = subprocess.run([BINARY, "--repeats", "3"], capture_output=True, text=True, timeout=30)
     check("fewer than 5 repeats refused", bad.returncode == 2 and "--repeats" in bad.stderr, bad.stderr)
     none = subprocess.run([BINARY, "--quick", "--filter", "no_such_layer"], capture_output=True, text=True, timeout=60)
