@@ -54,15 +54,7 @@ const char* direction_name(Direction d) {
 
 // A 3x3, pad 1 depthwise layer of this shape, at the benchmark batch.
 DepthwiseParams depthwise_params(const shapes::DepthwiseShape& shape) {
-  return {.batch = bench_batch(),
-          .in_h = shape.h,
-          .in_w = shape.w,
-          .channels = shape.channels,
-          .out_h = conv_output_size(shape.h, 3, shape.stride, 1),
-          .out_w = conv_output_size(shape.w, 3, shape.stride, 1),
-          .kernel = 3,
-          .stride = shape.stride,
-          .pad = 1};
+  return shapes::depthwise_params(shape, bench_batch());
 }
 
 void depthwise(benchmark::State& state, const KernelTable* table, shapes::DepthwiseShape shape, Direction direction) {

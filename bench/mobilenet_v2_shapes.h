@@ -1,9 +1,11 @@
-// MobileNetV2's real layer shapes at 224x224 (width 1.0), shared by the kernel benchmarks and the kernel tests.
-// Derived from the (t, c, n, s) table: each depthwise layer's input size, channels and stride, and each
-// pointwise GEMM's spatial size and channel counts (distinct shapes only).
+// MobileNetV2's real layer shapes at 224x224 (width 1.0), shared by the kernel benchmarks (bench_kernels.cpp) and
+// the per-layer comparison with oneDNN (layers/). Derived from the (t, c, n, s) table: each depthwise layer's input
+// size, channels and stride, and each pointwise GEMM's spatial size and channel counts (distinct shapes only).
 #pragma once
 
 #include <array>
+
+#include "engine/kernels/params.h"
 
 namespace mriscan::shapes {
 
@@ -24,6 +26,19 @@ inline constexpr std::array<DepthwiseShape, 10> kDepthwise = {{
     {"b14_14x14x576_s2", 14, 14, 576, 2},
     {"b15_7x7x960_s1", 7, 7, 960, 1},
 }};
+
+// The 3x3, pad 1 depthwise layer of this shape at this batch.
+inline DepthwiseParams depthwise_params(const DepthwiseShape& shape, int batch) {
+  return {.batch = batch,
+          .in_h = shape.h,
+          .in_w = shape.w,
+          .channels = shape.channels,
+          .out_h = conv_output_size(shape.h, 3, shape.stride, 1),
+          .out_w = conv_output_size(shape.w, 3, shape.stride, 1),
+          .kernel = 3,
+          .stride = shape.stride,
+          .pad = 1};
+}
 
 struct PointwiseShape {
   const char* name;

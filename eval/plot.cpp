@@ -121,6 +121,7 @@ struct LegendItem {
   std::string name;
   Color color;
   bool box = false;  // a filled square (bars) instead of a line with a marker
+  bool dot = false;  // a marker alone (a scatter series)
 };
 
 int layout_legend(Canvas* canvas, const std::vector<LegendItem>& items, int x0, int y0, int max_width) {
@@ -136,6 +137,8 @@ int layout_legend(Canvas* canvas, const std::vector<LegendItem>& items, int x0, 
       const int mid = y + text_height(kTextScale) / 2 - 1;
       if (item.box) {
         canvas->fill_rect(x + 6, mid - 8, x + swatch - 6, mid + 8, item.color);
+      } else if (item.dot) {
+        canvas->line(x + swatch / 2, mid, x + swatch / 2, mid, item.color, 9.0f);
       } else {
         canvas->line(x, mid, x + swatch, mid, item.color, 3.0f);
         canvas->fill_rect(x + swatch / 2 - 3, mid - 3, x + swatch / 2 + 4, mid + 4, item.color);
@@ -215,7 +218,9 @@ Image render_line_chart(const LineChart& chart, int width, int height) {
   double x_lo = std::numeric_limits<double>::infinity(), x_hi = -x_lo, y_lo = x_lo, y_hi = -x_lo;
   bool integer_x = true;
   auto x_at = [](const LineSeries& s, size_t i) { return s.x.empty() ? static_cast<double>(i + 1) : s.x[i]; };
-  auto drawable = [&](double x, double y) { return std::isfinite(x) && std::isfinite(y) && (!chart.log_y || y > 0); };
+  auto drawable = [&](double x, double y) {
+    return std::isfinite(x) && std::isfinite(y) && (!chart.log_y || y > 0) && (!chart.log_x || x > 0);
+  };
   for (const LineSeries& s : chart.series) {
     if (!s.x.empty() && s.x.size() != s.y.size())
       throw std::invalid_argument("render_line_chart: series '" + s.name + "' has " + std::to_string(s.x.size()) +
@@ -229,23 +234,24 @@ Image render_line_chart(const LineChart& chart, int width, int height) {
     }
   }
   if (!(x_hi >= x_lo)) {  // nothing to draw: show an empty unit frame rather than failing
-    x_lo = 0, x_hi = 1, y_lo = chart.log_y ? 0.1 : 0.0, y_hi = 1;
+    x_lo = chart.log_x ? 0.1 : 0.0, x_hi = 1, y_lo = chart.log_y ? 0.1 : 0.0, y_hi = 1;
   }
-  const Axis x_axis = linear_axis(x_lo, x_hi, 8, integer_x);
+  const Axis x_axis = chart.log_x ? log_axis(x_lo, x_hi) : linear_axis(x_lo, x_hi, 8, integer_x);
   const Axis y_axis = chart.log_y ? log_axis(y_lo, y_hi) : linear_axis(y_lo, y_hi, 6, false);
 
   Canvas canvas(width, height);
   std::vector<LegendItem> legend;
+  auto color_of = [&](size_t i) { return chart.series[i].color.value_or(series_color(static_cast<int>(i))); };
   for (size_t i = 0; i < chart.series.size(); ++i)
-    legend.push_back({chart.series[i].name, series_color(static_cast<int>(i))});
+    legend.push_back({chart.series[i].name, color_of(i), false, chart.series[i].markers_only});
   const Frame f = layout_frame(canvas, chart.title, legend, x_axis, y_axis, !chart.x_label.empty(),
                                !chart.y_label.empty());
   draw_axes(canvas, f, chart.x_label, chart.y_label, true);
 
   for (size_t k = 0; k < chart.series.size(); ++k) {
     const LineSeries& s = chart.series[k];
-    const Color color = series_color(static_cast<int>(k));
-    const bool markers = s.y.size() <= 60;
+    const Color color = color_of(k);
+    const bool markers = s.markers_only || s.y.size() <= 60;
     bool have_previous = false;
     float prev_x = 0, prev_y = 0;
     for (size_t i = 0; i < s.y.size(); ++i) {
@@ -254,8 +260,8 @@ Image render_line_chart(const LineChart& chart, int width, int height) {
         continue;
       }
       const float px = f.px(x_at(s, i)), py = f.py(s.y[i]);
-      if (have_previous) canvas.line(prev_x, prev_y, px, py, color, 2.5f);
-      if (markers) canvas.line(px, py, px, py, color, 7.0f);  // a zero-length capsule is a dot
+      if (have_previous && !s.markers_only) canvas.line(prev_x, prev_y, px, py, color, 2.5f);
+      if (markers) canvas.line(px, py, px, py, color, s.markers_only ? 10.0f : 7.0f);  // a zero-length capsule: a dot
       prev_x = px, prev_y = py, have_previous = true;
     }
   }

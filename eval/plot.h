@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -21,15 +22,19 @@ struct LineSeries {
   std::string name;
   std::vector<double> x;  // empty: x = 1, 2, ..., y.size() (epochs)
   std::vector<double> y;  // non-finite values (and, on a log axis, values <= 0) leave a gap
+  bool markers_only = false;  // a scatter: a dot at each point, no line between them
+  std::optional<Color> color = std::nullopt;  // default: series_color(index of the series)
 };
 
 struct LineChart {
   std::string title, x_label, y_label;
   std::vector<LineSeries> series;
   bool log_y = false;  // logarithmic y axis, ticks at 1, 2, 5 x 10^k (e.g. the learning rate)
+  bool log_x = false;  // logarithmic x axis, likewise (a roofline: both axes logarithmic)
 };
 
-// Axes with "nice" ticks (1, 2, 5 x 10^k), light grid, one coloured line + markers per series, legend row.
+// Axes with "nice" ticks (1, 2, 5 x 10^k), light grid, one coloured line + markers per series (or dots alone for
+// a markers_only series), legend row.
 Image render_line_chart(const LineChart& chart, int width = 800, int height = 500);
 
 // The per-epoch curves of a training run; any vector may be empty (that panel or series is left out).

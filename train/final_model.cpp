@@ -8,6 +8,7 @@
 #include <set>
 
 #include "data/data_check.h"
+#include "engine/parallel.h"
 #include "eval/metrics.h"
 #include "eval/ood_report.h"
 #include "eval/run_report.h"
@@ -23,14 +24,6 @@ namespace {
 
 // Images per class from which the OOD detector's class means and shared covariance are estimated.
 constexpr int kOodFitImagesPerClass = 400;
-
-// lscpu's "Model name", from /proc/cpuinfo (empty where there is none).
-std::string cpu_model_name() {
-  std::ifstream cpuinfo("/proc/cpuinfo");
-  for (std::string line; std::getline(cpuinfo, line);)
-    if (line.rfind("model name", 0) == 0 && line.find(':') != std::string::npos) return line.substr(line.find(':') + 2);
-  return "";
-}
 
 // The rows of `test` whose image has no exact or near copy in the dataset's Training split (data/data_check.h),
 // as an InferenceOutput of those rows; nullopt when the data has no Training and Testing folders.

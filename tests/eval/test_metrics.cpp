@@ -214,6 +214,21 @@ TEST_F(MetricsPlot, TrainingHistoryLineChart) {
   check_png(render_training_history(one, 400, 300), "training_history_one_epoch");
 }
 
+// Both axes logarithmic (a roofline): a line in a fixed colour and a scatter series of dots in its own colour;
+// points at x <= 0 are left out on a log x axis rather than breaking the range.
+TEST_F(MetricsPlot, LogLogScatterWithLine) {
+  const Color roof_color{0, 0, 0}, dot_color{214, 39, 40};
+  LineChart chart{"roofline", "FLOP/byte", "GFLOP/s", {}, true, true};
+  chart.series.push_back({"roof", {0.05, 4.0, 200.0}, {1.0, 80.0, 80.0}, false, roof_color});
+  chart.series.push_back({"kernels", {0.1, 0.6, 12.0, 0.0}, {0.8, 5.0, 60.0, 3.0}, true, dot_color});
+  const Image image = render_line_chart(chart, 700, 450);
+  check_png(image, "loglog_scatter");
+  int dot_pixels = 0;
+  for (size_t i = 0; i < image.rgb.size(); i += 3)
+    dot_pixels += image.rgb[i] == dot_color.r && image.rgb[i + 1] == dot_color.g && image.rgb[i + 2] == dot_color.b;
+  EXPECT_GT(dot_pixels, 3 * 20);  // three dots (and the legend's) of a 10-pixel diameter
+}
+
 TEST_F(MetricsPlot, ConfusionMatrixHeatmap) {
   const std::vector<int64_t> confusion = {289, 9, 1, 1, 12, 270, 10, 14, 0, 2, 403, 0, 0, 6, 0, 294};
   const std::vector<std::string> names = {"glioma", "meningioma", "notumor", "pituitary"};
