@@ -28,13 +28,6 @@ int physical_core_count() {
   return cores.empty() ? 1 : static_cast<int>(cores.size());
 }
 
-std::string cpu_model_name() {
-  std::ifstream cpuinfo("/proc/cpuinfo");
-  for (std::string line; std::getline(cpuinfo, line);)
-    if (line.rfind("model name", 0) == 0 && line.find(':') != std::string::npos) return line.substr(line.find(':') + 2);
-  return "";
-}
-
 namespace {
 
 int default_num_threads() {

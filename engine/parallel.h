@@ -15,7 +15,6 @@
 #pragma once
 
 #include <cstdint>
-#include <string>
 
 namespace mriscan {
 
@@ -29,10 +28,6 @@ void set_thread_num_threads(int n);
 
 // Physical cores of this machine (sysfs topology on Linux; logical CPUs if that is unavailable).
 int physical_core_count();
-
-// lscpu's "Model name" of this machine's CPU, from /proc/cpuinfo (empty where there is none): the machine a
-// measurement names.
-std::string cpu_model_name();
 
 // Runs fn(begin, end) over contiguous blocks of `grain` elements covering [0, n), in parallel when there is more
 // than one block. Each thread owns the blocks it is given (static schedule), so fn may write its range freely.

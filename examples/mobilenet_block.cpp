@@ -71,8 +71,8 @@ int main() {
   std::printf("inverted residual 24 -> 144 -> 24, x (4, 56, 56, 24), training mode\n");
   std::printf("  ref   forward %7.2f ms  backward %7.2f ms  (kernel threads: %d)\n", ref.forward_ms, ref.backward_ms,
               num_threads());
-  std::printf("  simd  forward %7.2f ms  backward %7.2f ms  (kernel threads: %d)\n", fast.forward_ms,
-              fast.backward_ms, num_threads());
+  std::printf("  %-5s forward %7.2f ms  backward %7.2f ms  (kernel threads: %d)\n", fast_kernels().name.c_str(),
+              fast.forward_ms, fast.backward_ms, num_threads());
   // Largest difference in each part of the values, relative to their size: max |fast - ref| / max(1, max |ref|).
   const size_t n = kShape.numel();  // y and dx both have x's shape
   double worst = 0.0;

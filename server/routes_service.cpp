@@ -48,7 +48,7 @@ void get_health(ServerContext& context, const httplib::Request&, httplib::Respon
   auto model = context.registry.active();
   send_json(res, 200, {{"status", "ok"}, {"replica", context.replica}, {"model_loaded", model != nullptr},
                        {"model_version", model ? nlohmann::json(model->name) : nullptr},
-                       {"uptime_seconds", context.uptime_seconds()}, {"isa", kernels().name}});
+                       {"uptime_seconds", context.uptime_seconds()}, {"isa", fast_kernels().name}});
 }
 
 // GET /ready: 503 while draining or before a model is loaded.

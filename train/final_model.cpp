@@ -8,6 +8,8 @@
 #include <set>
 
 #include "data/data_check.h"
+#include "engine/kernels/cpu_features.h"
+#include "engine/kernels/dispatch.h"
 #include "engine/parallel.h"
 #include "eval/metrics.h"
 #include "eval/ood_report.h"
@@ -93,7 +95,8 @@ nlohmann::json write_final_model(MobileNetV2& model, const FinalModelInputs& inp
   if (test) scans["test"] = &*test;
   metrics["ood"] = ood_report(model, ood, temperature.temperature, config.image_size, scans);
   metrics["train_seconds"] = inputs.train_seconds;
-  metrics["machine"] = cpu_model_name();
+  metrics["machine"] = cpu_features().model_name;
+  metrics["kernel_set"] = fast_kernels().name;
   const std::string card = model_card_markdown(metrics, splits.class_names);
 
   std::map<std::string, std::string> metadata = ood.metadata();

@@ -24,6 +24,7 @@
 #include "bench/layers/options.h"
 #include "bench/layers/report.h"
 #include "bench/layers/roofline.h"
+#include "engine/kernels/cpu_features.h"
 #include "engine/kernels/dispatch.h"
 #include "engine/parallel.h"
 
@@ -63,7 +64,7 @@ std::string roofline_title(const RunInfo& info) {
 int run(const Options& o) {
   if (o.threads > 0) set_num_threads(o.threads);
   omp_set_num_threads(num_threads());  // oneDNN (OpenMP runtime) starts its teams with omp_get_max_threads()
-  const RunInfo info{.cpu_model = cpu_model_name(), .kernel_table = kernels().name,
+  const RunInfo info{.cpu_model = cpu_features().model_name, .kernel_table = kernels().name,
                      .onednn_version = onednn_version(), .onednn_isa = onednn_isa(), .threads = num_threads(),
                      .batch = o.batch, .warmup = o.warmup, .repeats = o.repeats, .tolerance = kTolerance};
   const std::vector<Comparison> rows = run_comparisons(o);

@@ -1,5 +1,6 @@
 // Reads CpuFeatures (cpu_features.h): GCC's __builtin_cpu_supports (CPUID, and XGETBV for the operating system's
-// support of the AVX and AVX-512 register state), sysconf for the cache sizes, /proc/cpuinfo for the model name.
+// support of the AVX and AVX-512 register state; the x86-64-vN levels since GCC 12), sysconf for the cache
+// sizes, /proc/cpuinfo for the model name.
 #include "engine/kernels/cpu_features.h"
 
 #include <unistd.h>
@@ -30,11 +31,9 @@ CpuFeatures read_features() {
   f.model_name = read_model_name();
 #if defined(__x86_64__) && defined(__GNUC__)
   __builtin_cpu_init();
-  f.avx2_fma = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  f.avx512 = f.avx2_fma && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-             __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
-             __builtin_cpu_supports("avx512cd");
-  f.avx512_bf16 = f.avx512 && __builtin_cpu_supports("avx512bf16");
+  f.x86_64_v3 = __builtin_cpu_supports("x86-64-v3");
+  f.x86_64_v4 = __builtin_cpu_supports("x86-64-v4");
+  f.avx512_bf16 = f.x86_64_v4 && __builtin_cpu_supports("avx512bf16");
 #endif
   f.l1d_bytes = cache_bytes(_SC_LEVEL1_DCACHE_SIZE, int64_t(32) << 10);
   f.l2_bytes = cache_bytes(_SC_LEVEL2_CACHE_SIZE, int64_t(512) << 10);

@@ -13,8 +13,10 @@ namespace mriscan {
 
 struct CpuFeatures {
   std::string model_name;  // /proc/cpuinfo's "model name" (what lscpu prints), or "unknown"
-  bool avx2_fma = false;   // AVX2 and FMA: x86-64-v3's vector part
-  bool avx512 = false;     // AVX-512 F, BW, DQ, VL and CD: x86-64-v4
+  // Every extension of the level, as the kernel sets are compiled with -march=x86-64-v3 / -v4 and the compiler may use
+  // any of them (not only the vector ones: BMI2's shlx, LZCNT, MOVBE appear in scalar code).
+  bool x86_64_v3 = false;  // AVX, AVX2, FMA, BMI1, BMI2, F16C, LZCNT, MOVBE (and x86-64-v2)
+  bool x86_64_v4 = false;  // AVX-512 F, BW, DQ, VL and CD (and x86-64-v3)
   bool avx512_bf16 = false;
   // Data cache sizes per core (L3: the whole cache); a fallback of 32 KiB / 512 KiB / 8 MiB where the operating
   // system reports none (some virtual machines).

@@ -133,8 +133,8 @@ const std::vector<KernelSet>& kernel_sets() {  // lowest first
   static const std::vector<KernelSet> sets = {
       {always, mriscan_kernels_baseline},
 #if defined(__x86_64__)
-      {[](const CpuFeatures& f) { return f.avx2_fma; }, mriscan_kernels_avx2},
-      {[](const CpuFeatures& f) { return f.avx512; }, mriscan_kernels_avx512},
+      {[](const CpuFeatures& f) { return f.x86_64_v3; }, mriscan_kernels_avx2},
+      {[](const CpuFeatures& f) { return f.x86_64_v4; }, mriscan_kernels_avx512},
       {[](const CpuFeatures& f) { return f.avx512_bf16; }, mriscan_kernels_avx512_bf16},
 #endif
   };
@@ -210,9 +210,10 @@ ScopedKernelTable::~ScopedKernelTable() { thread_override = previous_; }
 const KernelTable& kernels() {
   if (thread_override) return *thread_override;
   static const KernelTable& chosen = [] () -> const KernelTable& {
+    const KernelTable& fast = fast_kernels();  // first, so that a bad MRISCAN_ISA is an error under ref too
     const char* forced = std::getenv("MRISCAN_KERNELS");
     if (forced && std::strcmp(forced, "ref") == 0) return reference_kernels();
-    return fast_kernels();
+    return fast;
   }();
   return chosen;
 }

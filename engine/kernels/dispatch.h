@@ -27,8 +27,8 @@ namespace mriscan {
 struct KernelTable {
   std::string name;  // "ref", or the fast table's instruction set ("sse4_2", "avx2", "avx512", "avx512_bf16")
   int vector_width;  // floats per vector register of that set (1 for the reference)
-  // True when the GEMM entries multiply in bf16 under MatmulPrecision::kBFloat16 (matmul_precision.h): the reference
-  // (which rounds with bf16.h) and the avx512_bf16 set; the other sets' GEMMs throw under that setting.
+  // True when the GEMM entries have a bf16 product of their own for MatmulPrecision::kBFloat16 (matmul_precision.h):
+  // the reference (which rounds with bf16.h) and the avx512_bf16 set; the other sets fall back to the reference's.
   bool bf16_matmul;
   // The FMA peak probe (fma_peak.h): `kFmaProbeChains` independent chains of vector multiply-adds, `steps` each, on
   // the calling thread, 2 * vector_width * kFmaProbeChains * steps floating-point operations; returns a value

@@ -312,21 +312,27 @@ const bool has_bf16_gemm = true;
 
 }  // namespace mriscan::MRISCAN_ISA
 
-#else  // no AVX512-BF16: never called (the table says bf16_matmul = false), defined so that the set links
+#else
+// No AVX512-BF16: the reference's bf16 product (bf16.h's rounding, float32 sums). fast_kernels() is never such a set
+// under bf16 precision (bf16_matmul_supported()), but a lower set a test selects still computes what it asks for.
 
 #include <cstdint>
 #include <stdexcept>
 
 #include "engine/kernels/fast_kernels.h"
+#include "engine/kernels/gemm_ref.h"
 
 namespace mriscan::MRISCAN_ISA {
 const bool has_bf16_gemm = false;
-void gemm_bf16_packed_b(const GemmParams&, const float*, const float*, const float*, Activation, float*) {
-  throw std::logic_error("gemm_bf16_packed_b: this kernel set has no AVX512-BF16");
+void gemm_bf16_packed_b(const GemmParams& p, const float* a, const float* b, const float* bias, Activation activation,
+                        float* c) {
+  gemm_bf16_ref<float>(p, a, b, bias, activation, c);
 }
-void gemm_bf16_reduce(const GemmParams&, const float*, const float*, const float*, Activation, float*) {
-  throw std::logic_error("gemm_bf16_reduce: this kernel set has no AVX512-BF16");
+void gemm_bf16_reduce(const GemmParams& p, const float* a, const float* b, const float* bias, Activation activation,
+                      float* c) {
+  gemm_bf16_ref<float>(p, a, b, bias, activation, c);
 }
+// Not installed in such a set's table (kernel_table_simd.cpp keeps the reference's entry); defined so that it links.
 void gemm_bias_act_bf16_a_fast(const GemmParams&, const uint16_t*, const float*, const float*, Activation, float*) {
   throw std::logic_error("gemm_bias_act_bf16_a: this kernel set has no AVX512-BF16");
 }

@@ -1,6 +1,7 @@
 // The bf16 GEMMs behind gemm_fast / gemm_bias_act_fast under MatmulPrecision::kBFloat16 (matmul_precision.h):
-// gemm_bf16.cpp says how they work. Only the kernel set compiled for AVX512-BF16 has them; in the others they throw
-// (and the set's table says bf16_matmul = false, so matmul_precision.h never lets them be called).
+// gemm_bf16.cpp says how they work. Only the kernel set compiled for AVX512-BF16 has them; the others compute the
+// same product with the reference (and their tables say bf16_matmul = false, so matmul_precision.h never chooses
+// them for bf16 on their own).
 #pragma once
 
 #include "engine/kernels/params.h"

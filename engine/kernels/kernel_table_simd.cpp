@@ -23,7 +23,7 @@ void fill(KernelTable& table) {
   table.gemm = gemm_fast;
   table.gemm_bias_act = gemm_bias_act_fast;
   table.depthwise_forward_bf16 = depthwise_forward_bf16_simd;
-  table.gemm_bias_act_bf16_a = gemm_bias_act_bf16_a_fast;
+  if (has_bf16_gemm) table.gemm_bias_act_bf16_a = gemm_bias_act_bf16_a_fast;  // else the reference's stays
   table.batchnorm_train_forward = batchnorm_train_forward_simd;
   table.batchnorm_train_backward = batchnorm_train_backward_simd;
   table.batchnorm_statistics = batchnorm_statistics_simd;

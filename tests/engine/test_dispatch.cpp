@@ -16,7 +16,6 @@
 using namespace mriscan;
 using mriscan::testing::for_each_fast_table;
 
-
 TEST(KernelDispatch, ScopedTableOverridesThisThreadAndRestores) {
   const std::string process_choice = kernels().name;  // a kernel set, or "ref" under MRISCAN_KERNELS=ref
   {
@@ -65,10 +64,29 @@ TEST(KernelDispatch, EveryFastTableReplacesEveryFastEntry) {
     EXPECT_NE(fast.global_avg_pool_backward, ref.global_avg_pool_backward);
     EXPECT_NE(fast.bias_add_rows, ref.bias_add_rows);
     EXPECT_NE(fast.bias_backward_rows, ref.bias_backward_rows);
+    EXPECT_NE(fast.batchnorm_statistics, ref.batchnorm_statistics);
+    EXPECT_NE(fast.batchnorm_normalize, ref.batchnorm_normalize);
+    EXPECT_NE(fast.batchnorm_backward_sums, ref.batchnorm_backward_sums);
+    EXPECT_NE(fast.batchnorm_backward_input, ref.batchnorm_backward_input);
+    EXPECT_NE(fast.depthwise_forward_bf16, ref.depthwise_forward_bf16);
+    // The bf16 hand-off's product: the set's own only where it has the bf16 GEMM, else the reference's.
+    EXPECT_EQ(fast.gemm_bias_act_bf16_a == ref.gemm_bias_act_bf16_a, !fast.bf16_matmul);
   });
   // Each set's table is its own: no two runnable sets share a kernel.
   const auto runnable = runnable_fast_kernels();
   for (size_t i = 1; i < runnable.size(); ++i) EXPECT_NE(runnable[i]->gemm, runnable[i - 1]->gemm);
+}
+
+// Each set was compiled with its own flags, whatever the baseline's: its vector width and bf16 GEMM say so (a set
+// that inherited -march=native would report another width), and its FMA probe runs.
+TEST(KernelDispatch, EachSetIsCompiledForItsInstructionSet) {
+  for_each_fast_table([](const KernelTable& fast) {
+    const int expected_width = fast.name == "sse4_2" ? 4 : fast.name == "avx2" ? 8
+                             : fast.name.rfind("avx512", 0) == 0 ? 16 : fast.vector_width;  // "baseline": any
+    EXPECT_EQ(fast.vector_width, expected_width);
+    EXPECT_EQ(fast.bf16_matmul, fast.name == "avx512_bf16");
+    EXPECT_GT(fast.fma_probe(1000), 0.0f);
+  });
 }
 
 // The sets a CPU runs are a prefix of those compiled (each set needs the one below it).
@@ -86,6 +104,7 @@ TEST(KernelDispatch, EnvironmentSelectsTheTable) {
   EXPECT_EXIT(
       {
         setenv("MRISCAN_KERNELS", "ref", 1);
+        unsetenv("MRISCAN_ISA");
         std::exit(kernels().name == "ref" ? 0 : 1);
       },
       ::testing::ExitedWithCode(0), "");
@@ -99,6 +118,7 @@ TEST(KernelDispatch, EnvironmentSelectsTheTable) {
       ::testing::ExitedWithCode(0), "");
   EXPECT_EXIT(
       {
+        unsetenv("MRISCAN_KERNELS");  // the children inherit the suite's environment (scripts/test.sh runs it under ref)
         setenv("MRISCAN_ISA", lowest.c_str(), 1);
         std::exit(kernels().name == lowest && fast_kernels().name == lowest ? 0 : 1);
       },
@@ -111,6 +131,7 @@ TEST(KernelDispatch, UnknownOrUnsupportedSetIsAClearError) {
   const std::string highest = runnable_fast_kernels().back()->name;
   EXPECT_EXIT(
       {
+        setenv("MRISCAN_KERNELS", "ref", 1);  // refused under ref as well: kernels() validates MRISCAN_ISA first
         setenv("MRISCAN_ISA", "avx9000", 1);
         try {
           kernels();
@@ -129,6 +150,7 @@ TEST(KernelDispatch, UnknownOrUnsupportedSetIsAClearError) {
   const std::string missing = compiled.back();
   EXPECT_EXIT(
       {
+        unsetenv("MRISCAN_KERNELS");
         setenv("MRISCAN_ISA", missing.c_str(), 1);
         try {
           kernels();

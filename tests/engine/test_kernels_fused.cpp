@@ -28,7 +28,6 @@
 namespace mriscan {
 namespace {
 
-using testing::for_each_fast_table;
 using testing::conv_cases;
 using testing::conv_name;
 using testing::conv_params;
@@ -37,6 +36,7 @@ using testing::depthwise_cases;
 using testing::depthwise_name;
 using testing::depthwise_params;
 using testing::DepthwiseCase;
+using testing::for_each_fast_table;
 using testing::gemm_cases;
 using testing::gemm_name;
 using testing::gemm_params;

@@ -57,7 +57,6 @@ TEST_P(FusedBatchNormReLU6, FastMatchesReferenceAndTheUnfusedComposition) {
   const auto dz = random_floats(size, 64);                                                       // (M, C)
   const auto xd = to_double(x), gammad = to_double(gamma), betad = to_double(beta), dzd = to_double(dz);
   for_each_fast_table([&](const KernelTable& fast) {
-
     // Forward: z = relu6(bn(x)), fast vs reference.
     std::vector<float> z(size, 123.0f), mean(C), inv_std(C);
     std::vector<double> z_ref(size), mean_ref(C), inv_std_ref(C);

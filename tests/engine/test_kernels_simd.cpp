@@ -35,8 +35,8 @@ using testing::ConvCase;
 using testing::depthwise_cases;
 using testing::depthwise_name;
 using testing::depthwise_params;
-using testing::for_each_fast_table;
 using testing::DepthwiseCase;
+using testing::for_each_fast_table;
 using testing::gemm_cases;
 using testing::gemm_name;
 using testing::gemm_params;
@@ -63,7 +63,6 @@ TEST_P(KernelDepthwise, MatchesReference) {
   const auto dx0 = random_floats(x_size, 5), dw0 = random_floats(w_size, 6), dbias0 = random_floats(c.channels, 7);
   const auto xd = to_double(x), wd = to_double(w), biasd = to_double(bias), dyd = to_double(dy);
   for_each_fast_table([&](const KernelTable& fast) {
-
     for (bool with_bias : {true, false}) {
       std::vector<float> y(y_size, 123.0f);  // forward must overwrite this garbage
       std::vector<double> y_ref(y_size);
@@ -119,7 +118,6 @@ TEST_P(KernelConv2d, MatchesReference) {
   const auto dx0 = random_floats(x_size, 15), dw0 = random_floats(w_size, 16), dbias0 = random_floats(c.out_c, 17);
   const auto xd = to_double(x), wd = to_double(w), biasd = to_double(bias), dyd = to_double(dy);
   for_each_fast_table([&](const KernelTable& fast) {
-
     std::vector<float> y(y_size, 123.0f);
     std::vector<double> y_ref(y_size);
     fast.conv2d_forward(p, x.data(), w.data(), bias.data(), y.data());
@@ -194,7 +192,6 @@ TEST_P(KernelRows, BatchNormMatchesReference) {
   const auto gamma = random_floats(C, 32, 0.5f, 1.5f), beta = random_floats(C, 33);
   const auto xd = to_double(x), gammad = to_double(gamma), betad = to_double(beta);
   for_each_fast_table([&](const KernelTable& fast) {
-
     std::vector<float> y(size, 123.0f), mean(C), inv_std(C);
     std::vector<double> y_ref(size), mean_ref(C), inv_std_ref(C);
     fast.batchnorm_train_forward(p, x.data(), gamma.data(), beta.data(), y.data(), mean.data(), inv_std.data());
@@ -213,8 +210,8 @@ TEST_P(KernelRows, BatchNormMatchesReference) {
     std::vector<double> dx_ref = to_double(dx0), dgamma_ref = to_double(dgamma0), dbeta_ref = to_double(dbeta0);
     fast.batchnorm_train_backward(p, dy.data(), x.data(), gamma.data(), nullptr, mean.data(), inv_std.data(), dx.data(),
                                   dgamma.data(), dbeta.data());
-    batchnorm_train_backward_ref<double>(p, dyd.data(), xd.data(), gammad.data(), nullptr, meand.data(), inv_stdd.data(),
-                                         dx_ref.data(), dgamma_ref.data(), dbeta_ref.data());
+    batchnorm_train_backward_ref<double>(p, dyd.data(), xd.data(), gammad.data(), nullptr, meand.data(),
+                                         inv_stdd.data(), dx_ref.data(), dgamma_ref.data(), dbeta_ref.data());
     EXPECT_CLOSE(dx, dx_ref);
     EXPECT_CLOSE(dgamma, dgamma_ref);
     EXPECT_CLOSE(dbeta, dbeta_ref);
@@ -236,7 +233,6 @@ TEST_P(KernelRows, BatchNormPiecesMatchReference) {
   const auto gamma = random_floats(C, 52, 0.5f, 1.5f), beta = random_floats(C, 53), dy = random_floats(size, 54);
   const auto xd = to_double(x), gammad = to_double(gamma), betad = to_double(beta), dyd = to_double(dy);
   for_each_fast_table([&](const KernelTable& fast) {
-
     std::vector<double> mean(C), m2(C), mean_ref(C), m2_ref(C);
     fast.batchnorm_statistics(p, x.data(), mean.data(), m2.data());
     batchnorm_statistics_ref<double>(p, xd.data(), mean_ref.data(), m2_ref.data());
@@ -258,8 +254,8 @@ TEST_P(KernelRows, BatchNormPiecesMatchReference) {
     EXPECT_CLOSE(y, y_ref);
 
     std::vector<double> sum_dy(C, 123.0), sum_dy_xhat(C, 123.0), sum_dy_ref(C), sum_dy_xhat_ref(C);  // overwritten
-    fast.batchnorm_backward_sums(p, dy.data(), x.data(), gamma.data(), nullptr, meanf.data(), inv_std.data(), sum_dy.data(),
-                                 sum_dy_xhat.data());
+    fast.batchnorm_backward_sums(p, dy.data(), x.data(), gamma.data(), nullptr, meanf.data(), inv_std.data(),
+                                 sum_dy.data(), sum_dy_xhat.data());
     batchnorm_backward_sums_ref<double>(p, dyd.data(), xd.data(), gammad.data(), nullptr, meand.data(), inv_stdd.data(),
                                         sum_dy_ref.data(), sum_dy_xhat_ref.data());
     EXPECT_CLOSE(std::vector<float>(sum_dy.begin(), sum_dy.end()), sum_dy_ref);
@@ -271,8 +267,9 @@ TEST_P(KernelRows, BatchNormPiecesMatchReference) {
     const double total_rows = 3.0 * rows;
     fast.batchnorm_backward_input(p, dy.data(), x.data(), gamma.data(), nullptr, meanf.data(), inv_std.data(),
                                   sum_dy_ref.data(), sum_dy_xhat_ref.data(), total_rows, dx.data());
-    batchnorm_backward_input_ref<double>(p, dyd.data(), xd.data(), gammad.data(), nullptr, meand.data(), inv_stdd.data(),
-                                         sum_dy_ref.data(), sum_dy_xhat_ref.data(), total_rows, dx_ref.data());
+    batchnorm_backward_input_ref<double>(p, dyd.data(), xd.data(), gammad.data(), nullptr, meand.data(),
+                                         inv_stdd.data(), sum_dy_ref.data(), sum_dy_xhat_ref.data(), total_rows,
+                                         dx_ref.data());
     EXPECT_CLOSE(dx, dx_ref);
   });
 }
@@ -283,7 +280,6 @@ TEST_P(KernelRows, ChannelAffineAndRowBiasMatchReference) {
   const auto x = random_floats(size, 41), scale = random_floats(C, 42), shift = random_floats(C, 43);
   const auto xd = to_double(x), scaled = to_double(scale), shiftd = to_double(shift);
   for_each_fast_table([&](const KernelTable& fast) {
-
     std::vector<float> y(size, 123.0f);
     std::vector<double> y_ref(size);
     fast.channel_affine_forward(rows, C, x.data(), scale.data(), shift.data(), y.data());
@@ -358,7 +354,6 @@ TEST_P(KernelElementwise, MatchesReference) {
   const auto b = random_floats(n, 62), dx0 = random_floats(n, 63);
   const auto xd = to_double(x), bd = to_double(b);
   for_each_fast_table([&](const KernelTable& fast) {
-
     std::vector<float> y(n, 123.0f);
     std::vector<double> y_ref(n);
     fast.relu6_forward(n, x.data(), y.data());

@@ -111,7 +111,7 @@ TEST(LayerBatchNorm, LargeMeanWithSmallSpreadKeepsItsVariance) {
   for (int64_t i = 0; i < x.numel(); ++i) x[i] += 1000.0f;
   BatchNorm2d bn(2);
   Tape tape;
-  const ChannelStats s = channel_stats(bn.forward(tape, make_var(x))->value);  // kernels(): simd by default
+  const ChannelStats s = channel_stats(bn.forward(tape, make_var(x))->value);  // kernels(): the fast table by default
   for (int c = 0; c < 2; ++c) {
     EXPECT_NEAR(s.mean[c], 0.0, 1e-2) << c;
     EXPECT_NEAR(s.biased_var[c], 1.0, 1e-2) << c;

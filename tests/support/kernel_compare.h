@@ -166,7 +166,9 @@ inline std::vector<GemmCase> gemm_cases() {
   const int sizes[][3] = {
       {1, 1, 1},       {7, 5, 3},      {17, 33, 9},         {300, 70, 40},        {24, 144, 3001},
       {5, 3, 0},       {300, 600, 20}, {13, 2 * V + 1, 17}, {41, V - 1, 33},      {25, 3 * V + 5, 2},
-      {12, 2 * V, 64}, {11, V + 1, 5}, {49, 160, 960},      {13, 2 * V + 1, 700}, {30, V, 1300}};
+      {12, 2 * V, 64}, {11, V + 1, 5}, {49, 160, 960},      {13, 2 * V + 1, 700}, {30, V, 1300},
+      // Row remainders 2, 3, 4 of the 6-row tiles (AVX2, SSE) and column counts around 4 and 8 lanes.
+      {2, 7, 9},       {3, 9, 33},     {4, 5, 17},          {8, 3, 100},          {9, 4, 3},         {10, 17, 40}};
   std::vector<GemmCase> cases;
   for (const auto& s : sizes)
     for (int flags = 0; flags < 8; ++flags)

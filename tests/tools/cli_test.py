@@ -150,6 +150,19 @@ def main() -> int:
         if emulated.returncode == 0:
             isa = json.loads(emulated.stdout)["isa"]
             print(f"       (the emulated CPU ran the {isa} kernel set)")
+            # An x86-64-v2 CPU (QEMU's Nehalem) runs the baseline's own set; one below the baseline (QEMU's qemu64:
+            # no SSE4.2 or POPCNT) gets cpu_check.cpp's message naming what it lacks, before anything else runs.
+            nehalem = subprocess.run(["qemu-x86_64", "-cpu", "Nehalem", BINARY, "bench", *tiny], capture_output=True,
+                                     text=True, timeout=300)
+            check("on an emulated x86-64-v2 CPU: runs on the sse4_2 kernel set",
+                  nehalem.returncode == 0 and json.loads(nehalem.stdout)["isa"] == "sse4_2",
+                  f"exit {nehalem.returncode}: {nehalem.stderr[-500:]}")
+            old_cpu = subprocess.run(["qemu-x86_64", "-cpu", "qemu64", BINARY, "--help"], capture_output=True,
+                                     text=True, timeout=60)
+            named = refused_extensions(old_cpu.stderr)
+            check("on an emulated CPU below the baseline: a refusal naming the missing extensions",
+                  old_cpu.returncode == 1 and "sse4.2" in named and named <= cpu_check_extensions(),
+                  f"exit {old_cpu.returncode}: {old_cpu.stderr[-500:]}")
             if isa != "avx512_bf16":
                 forced = subprocess.run(["qemu-x86_64", "-cpu", "max", BINARY, "bench", *tiny], capture_output=True,
                                         text=True, timeout=120, env=dict(os.environ, MRISCAN_ISA="avx512_bf16"))
