@@ -2,6 +2,7 @@
 // one at first use (dispatch.h).
 #include "engine/kernels/dispatch.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -164,18 +165,21 @@ std::string joined(const std::vector<std::string>& names) {
 
 // The highest set this CPU runs, or the one MRISCAN_ISA names (which it must run).
 const KernelTable& choose_fast_table() {
-  std::vector<std::string> runnable;
-  for (const KernelTable* table : runnable_fast_kernels()) runnable.push_back(table->name);
+  const std::vector<const KernelTable*> runnable = runnable_fast_kernels();
   const char* forced = std::getenv("MRISCAN_ISA");
-  if (!forced || !*forced) return *runnable_fast_kernels().back();
-  for (const KernelTable* table : runnable_fast_kernels())
+  if (!forced || !*forced) return *runnable.back();
+  std::vector<std::string> runnable_names;
+  for (const KernelTable* table : runnable) {
     if (table->name == forced) return *table;
-  for (const std::string& name : compiled_kernel_sets())
-    if (name == forced)
-      throw std::runtime_error("MRISCAN_ISA=" + std::string(forced) + ": this CPU cannot run that instruction set; "
-                               "it runs " + joined(runnable));
-  throw std::runtime_error("MRISCAN_ISA=" + std::string(forced) + ": not an instruction set of this build (" +
-                           joined(compiled_kernel_sets()) + "); this CPU runs " + joined(runnable));
+    runnable_names.push_back(table->name);
+  }
+  const std::vector<std::string> compiled = compiled_kernel_sets();
+  const bool is_compiled = std::find(compiled.begin(), compiled.end(), forced) != compiled.end();
+  throw std::runtime_error("MRISCAN_ISA=" + std::string(forced) +
+                           (is_compiled ? ": this CPU cannot run that instruction set; it runs "
+                                        : ": not an instruction set of this build (" + joined(compiled) +
+                                              "); this CPU runs ") +
+                           joined(runnable_names));
 }
 
 }  // namespace

@@ -22,18 +22,13 @@ inline constexpr int kDepthwiseTilePixels = 6;
 inline constexpr int kBatchNormGroupVectors = 8;
 // The stem's weight gradient: taps whose x 2 vector accumulators stay in registers, 9 x 2 = 18 of 32.
 inline constexpr int kStemGradientTaps = 9;
-#elif defined(__AVX2__)
-// 16 registers. Each value measured against its neighbours with the AVX2 set (MRISCAN_ISA=avx2, one thread, batch 8,
-// docs/results/2026-12-07-kernel-sets.md): GEMM 6 x 16 (12 accumulators + 2 B + 1 broadcast = 15 of 16) against
-// 5 x 16 (slower on 21 of 33 layer directions, by up to 11%; faster on 8); depthwise tile 6 against 4 (4: up to
-// 10% slower forward, mixed backward); batch norm groups 4 against 6 (6: slower on all 20 shapes, by 1-9%); and
-// the stride-1 depthwise loop order (tiles outer at 112x112x32, 4 vectors here, against channels outer: 1.3x).
-inline constexpr int kGemmRows = 6;
-inline constexpr int kDepthwiseTilePixels = 6;
-inline constexpr int kBatchNormGroupVectors = 4;
-inline constexpr int kStemGradientTaps = 4;
 #else
-// SSE (the baseline set) and others: 16 registers as AVX2, the same shapes, not tuned further.
+// 16 registers (AVX2; the SSE baseline set takes the same shapes, not tuned further). Each value measured against
+// its neighbours with the AVX2 set (MRISCAN_ISA=avx2, one thread, batch 8, docs/results/2026-12-07-kernel-sets.md):
+// GEMM 6 x 16 (12 accumulators + 2 B + 1 broadcast = 15 of 16) against 5 x 16 (slower on 21 of 33 layer
+// directions, by up to 11%; faster on 8); depthwise tile 6 against 4 (4: up to 10% slower forward, mixed
+// backward); batch norm groups 4 against 6 (6: slower on all 20 shapes, by 1-9%); and the stride-1 depthwise loop
+// order (tiles outer at 112x112x32, 4 vectors here, against channels outer: 1.3x).
 inline constexpr int kGemmRows = 6;
 inline constexpr int kDepthwiseTilePixels = 6;
 inline constexpr int kBatchNormGroupVectors = 4;
