@@ -7,6 +7,8 @@
 #include <cmath>
 #include <numbers>
 
+#include "io/utf8.h"
+
 namespace mriscan {
 
 namespace {
@@ -15,42 +17,6 @@ constexpr double kFontPixelsPerScale = 6.5;
 
 void set_color(cairo_t* cr, Color color, double alpha = 1.0) {
   cairo_set_source_rgba(cr, color.r / 255.0, color.g / 255.0, color.b / 255.0, alpha);
-}
-
-// The length of the well-formed UTF-8 sequence at text[i] (1-4), or 0: a stray continuation byte, a truncated
-// sequence, an overlong form, a surrogate or a code point above U+10FFFF.
-size_t utf8_sequence_length(const std::string& text, size_t i) {
-  const auto byte = [&](size_t k) { return static_cast<unsigned char>(text[k]); };
-  const unsigned char lead = byte(i);
-  const size_t length = lead < 0x80 ? 1 : (lead >> 5) == 0x6 ? 2 : (lead >> 4) == 0xE ? 3 : (lead >> 3) == 0x1E ? 4 : 0;
-  if (length == 0 || i + length > text.size()) return 0;
-  uint32_t code = length == 1 ? lead : lead & (0x7F >> length);
-  for (size_t k = 1; k < length; ++k) {
-    if ((byte(i + k) & 0xC0) != 0x80) return 0;
-    code = (code << 6) | (byte(i + k) & 0x3F);
-  }
-  static constexpr uint32_t kSmallest[5] = {0, 0, 0x80, 0x800, 0x10000};
-  if (code < kSmallest[length] || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF)) return 0;
-  return length;
-}
-
-// cairo's text functions need valid UTF-8 (an invalid string puts the context in an error state, after which it
-// draws nothing): control characters and malformed bytes become '?', everything else (a class name in any
-// language) is drawn as written.
-std::string printable(const std::string& text) {
-  std::string out;
-  for (size_t i = 0; i < text.size();) {
-    const size_t length = utf8_sequence_length(text, i);
-    const bool control = length == 1 && static_cast<unsigned char>(text[i]) < 32;
-    if (length == 0 || control) {
-      out += '?';
-      ++i;
-    } else {
-      out.append(text, i, length);
-      i += length;
-    }
-  }
-  return out;
 }
 
 void select_font(cairo_t* cr, int scale) {
@@ -85,7 +51,7 @@ int text_width(const std::string& text, int scale) {
   cairo_t* cr = measuring_context();
   select_font(cr, scale);
   cairo_text_extents_t extents;
-  cairo_text_extents(cr, printable(text).c_str(), &extents);
+  cairo_text_extents(cr, printable_utf8(text).c_str(), &extents);
   return static_cast<int>(std::ceil(extents.x_advance));
 }
 
@@ -151,7 +117,7 @@ void Canvas::text(int x, int y, const std::string& text, Color color, int scale,
   if (align == Align::kRight) x -= text_width(text, scale);
   cairo_move_to(cr_, x, y + font_ascent(cr_, scale));  // select_font happens in font_ascent
   set_color(cr_, color);
-  cairo_show_text(cr_, printable(text).c_str());
+  cairo_show_text(cr_, printable_utf8(text).c_str());
   cairo_new_path(cr_);
 }
 
@@ -162,7 +128,7 @@ void Canvas::text_vertical(int x, int y, const std::string& text, Color color, i
   cairo_rotate(cr_, -std::numbers::pi / 2);
   cairo_move_to(cr_, 0, 0);
   set_color(cr_, color);
-  cairo_show_text(cr_, printable(text).c_str());
+  cairo_show_text(cr_, printable_utf8(text).c_str());
   cairo_new_path(cr_);
   cairo_restore(cr_);
 }

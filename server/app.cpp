@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "engine/parallel.h"
+#include "io/utf8.h"
 #include "server/http_util.h"
 #include "server/routes.h"
 
@@ -50,6 +51,18 @@ void check_replica_name(const std::string& name) {
   if (!ok) throw std::invalid_argument("serve: the replica name must be 1-64 printable characters without spaces");
 }
 
+// On every answer. The web UI keeps the admin token in localStorage, so a script injected into the page could read
+// it: the policy runs only the server's own scripts (no inline script, style attribute or eval), and no other site
+// may frame the page (clickjacking the admin buttons) or have a response sniffed into another type.
+httplib::Headers browser_security_headers() {
+  return {{"Content-Security-Policy",
+           "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+           "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"},
+          {"X-Content-Type-Options", "nosniff"},
+          {"X-Frame-Options", "DENY"},
+          {"Referrer-Policy", "no-referrer"}};
+}
+
 }  // namespace
 
 App::App(ServerConfig config) : config_(std::move(config)) {
@@ -84,11 +97,13 @@ App::App(ServerConfig config) : config_(std::move(config)) {
   gate.max_waiting_requests = config_.max_queued_requests;
   gate.head_limits.max_body_bytes = config_.max_body_bytes;
   gate.head_timeout_seconds = static_cast<double>(config_.read_timeout_seconds);
+  gate.body_min_bytes_per_second = config_.body_min_bytes_per_second;
   http_ = std::make_unique<HttpServer>(gate, gate_counters_,
                                        [this](int status, const std::string& message, const RequestHead* head) {
                                          return rejection_response(status, message, head);
                                        });
   router_ = std::make_unique<Router>(*http_, metrics_, config_.admin_token, config_.replica);
+  http_->set_default_headers(browser_security_headers());
   install_error_handlers();
 
   inference_ = std::make_unique<ThreadBudget>(num_threads());
@@ -127,6 +142,8 @@ const char* reason_phrase(int status) {
       return "Length Required";
     case 413:
       return "Payload Too Large";
+    case 415:
+      return "Unsupported Media Type";
     case 416:
       return "Range Not Satisfiable";
     case 431:
@@ -145,13 +162,14 @@ const char* reason_phrase(int status) {
 // connection is closed after it.
 std::string App::rejection_response(int status, const std::string& message, const RequestHead* head) {
   const std::string request_id = router_->next_request_id();
-  const std::string body = nlohmann::json{{"error", message}, {"status", status}, {"request_id", request_id}}.dump();
+  const std::string body = json_text({{"error", message}, {"status", status}, {"request_id", request_id}});
   metrics_.record_request(status == 503 ? "(shed)" : "(rejected)", head ? head->method : "", status, 0.0);
   if (config_.log_requests)
     std::fprintf(stderr, "[%s] %s -> %d (gate: %s)\n", request_id.c_str(),
                  head && is_known_method(head->method) ? head->method.c_str() : "-", status, message.c_str());
   std::string response = "HTTP/1.1 " + std::to_string(status) + " " + reason_phrase(status) + "\r\n";
   response += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+  response += "X-Content-Type-Options: nosniff\r\n";
   response += "X-Request-Id: " + request_id + "\r\nX-Replica: " + config_.replica + "\r\nConnection: close\r\n";
   if (status == 503) response += "Retry-After: 1\r\n";
   return response + "\r\n" + body;
@@ -166,13 +184,14 @@ void App::install_error_handlers() {
         const RequestStream* stream = RequestStream::current();
         if (stream && stream->timed_out()) res.status = 408;
         std::string message = "HTTP error " + std::to_string(res.status);
-        if (res.status == 404) message = "no route for " + req.method + " " + req.path + " (see /openapi.json)";
+        if (res.status == 404)
+          message = "no route for " + req.method + " " + printable_utf8(req.path.substr(0, 200)) + " (see /openapi.json)";
         if (res.status == 413)
           message = "request body larger than the limit of " + std::to_string(config_.max_body_bytes) + " bytes";
         if (res.status == 400) message = "malformed HTTP request";
         if (res.status == 408)
-          message = "request body not received in time (" + std::to_string(config_.read_timeout_seconds) +
-                    " s plus 1 s per 64 KiB)";
+          message = "request body arrived slower than " +
+                    std::to_string(static_cast<int64_t>(config_.body_min_bytes_per_second / 1024)) + " KiB/s";
         send_error(res, res.status, message);
         metrics_.record_request("(unrouted)", req.method, res.status, 0.0);
         return httplib::Server::HandlerResponse::Handled;
@@ -195,9 +214,10 @@ void App::install_error_handlers() {
   });
   http_->set_logger([this](const httplib::Request& req, const httplib::Response& res) {
     if (!config_.log_requests) return;
-    // Request id, route, status, time and model version; never pixels or file names.
+    // Request id, route, status, time and model version; never pixels or file names. The path as printable
+    // text: a decoded %0A in it must not start a forged log line.
     std::fprintf(stderr, "[%s] %s %s -> %d %s%s%s\n", res.get_header_value("X-Request-Id").c_str(), req.method.c_str(),
-                 req.path.c_str(), res.status, res.get_header_value("Server-Timing").c_str(),
+                 printable_utf8(req.path.substr(0, 200)).c_str(), res.status, res.get_header_value("Server-Timing").c_str(),
                  res.has_header("X-Model-Version") ? " model=" : "", res.get_header_value("X-Model-Version").c_str());
   });
 }
@@ -244,10 +264,32 @@ void App::register_routes() {
 int App::bind(const std::string& host, int port) {
   const int bound = http_->bind_with_full_backlog(host, port);
   if (bound <= 0) throw std::runtime_error("serve: cannot bind " + host + ":" + std::to_string(port));
+  host_ = host;
+  port_ = bound;
   return bound;
 }
 
-void App::listen() { http_->listen_after_bind(); }
+// httplib's accept loop closes the listening socket and returns false on an accept error other than EMFILE, EINTR
+// and EAGAIN (ENOBUFS, ENOMEM, a socket shut down under it), and the process went on without a listener.
+bool App::listen() {
+  listening_ = true;
+  bool restored = true;
+  while (restored && !http_->listen_after_bind() && !context_->draining) {
+    std::fprintf(stderr, "mriscan serve: the listening socket on port %d failed; binding it again\n", port_);
+    restored = false;
+    for (auto delay = std::chrono::milliseconds(50); !restored && delay <= std::chrono::seconds(4); delay *= 2) {
+      std::this_thread::sleep_for(delay);
+      if (context_->draining) break;
+      restored = http_->bind_with_full_backlog(host_, port_) > 0;
+    }
+    if (context_->draining) break;
+    std::fprintf(stderr, restored ? "mriscan serve: listening again on port %d\n"
+                                  : "mriscan serve: cannot listen on port %d again; stopping\n", port_);
+  }
+  listener_lost_ = !restored;
+  listening_ = false;
+  return restored;
+}
 
 int App::start(const std::string& host, int port) {
   int bound = bind(host, port);
@@ -266,7 +308,12 @@ void App::stop() {
   if (stopped_) return;
   stopped_ = true;
   if (context_) context_->draining = true;
-  if (http_) http_->stop();  // stop accepting; listen() returns once the waiting requests are served
+  // Stop accepting; listen() returns once the waiting requests are served. Repeated: a listener being restored
+  // may start listening just after a stop().
+  while (http_ && listening_) {
+    http_->stop();
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
   if (listen_thread_.joinable()) listen_thread_.join();
   if (jobs_) jobs_->stop();
   {

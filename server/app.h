@@ -57,7 +57,11 @@ class App {
 
   // Binds host:port (port 0 = any free port); returns the port. Throws std::runtime_error on failure.
   int bind(const std::string& host, int port);
-  void listen();  // blocks until stop()
+  // Blocks until stop(). A listener that fails (an accept error httplib does not retry) is bound again with
+  // back-off; false when that fails for about 6 s: the caller should exit non-zero so a supervisor restarts it.
+  bool listen();
+  // The listener failed and could not be restored (start()'s thread has ended).
+  bool listener_lost() const { return listener_lost_; }
   // bind + listen on a background thread; returns once the server accepts connections.
   int start(const std::string& host = "127.0.0.1", int port = 0);
   void stop();
@@ -97,6 +101,10 @@ class App {
   bool follower_stopping_ = false;
   std::string startup_message_;
   bool stopped_ = false;
+  std::string host_;  // as bound, for restoring the listener
+  int port_ = 0;
+  std::atomic<bool> listening_{false};  // listen() has not returned
+  std::atomic<bool> listener_lost_{false};
 };
 
 }  // namespace mriscan

@@ -39,7 +39,9 @@ struct ServerConfig {
   int http_threads = 8;
   int max_queued_requests = 256;  // requests (not connections) waiting for a worker
   int max_batch_files = 64;
-  time_t read_timeout_seconds = 10;  // for a request's head; its body gets this plus 1 s per 64 KiB
+  time_t read_timeout_seconds = 10;  // for a request's head and the start of its body
+  double body_min_bytes_per_second = 64 << 10;  // the body's minimum average rate after a 2 s grace, else 408
+  double ready_busy_seconds = 10;  // /ready answers 503 while every HTTP worker has been busy for longer
   int db_busy_timeout_ms = 5000;     // a locked database is retried this long, then 503
   RetrainSettings retrain;           // data_dir and runs_dir are filled from the fields above
   JobQueueOptions job_options;

@@ -1,11 +1,21 @@
 // JSON responses, admin token check, multipart access, base64; see http_util.h.
 #include "server/http_util.h"
 
+#include <algorithm>
+
+#include "io/utf8.h"
+
 namespace mriscan {
+
+// Any string a client sent may sit somewhere in `body`: malformed UTF-8 becomes U+FFFD instead of an exception,
+// so every answer is valid UTF-8 JSON.
+std::string json_text(const nlohmann::json& body) {
+  return body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
 
 void send_json(httplib::Response& res, int status, const nlohmann::json& body) {
   res.status = status;
-  res.set_content(body.dump(), "application/json");
+  res.set_content(json_text(body), "application/json");
 }
 
 void send_error(httplib::Response& res, int status, const std::string& message, const nlohmann::json& details) {
@@ -43,7 +53,12 @@ std::vector<UploadFile> multipart_files(const httplib::Request& req, const std::
     throw HttpError(400, "expected a multipart/form-data body with the field '" + field + "'");
   std::vector<UploadFile> files;
   auto range = req.files.equal_range(field);
-  for (auto it = range.first; it != range.second; ++it) files.push_back({it->second.filename, it->second.content});
+  for (auto it = range.first; it != range.second; ++it) {
+    // Checked before anything is stored: the name is echoed in answers and kept in the database.
+    if (!is_valid_utf8(it->second.filename))
+      throw HttpError(400, "the file name '" + printable_utf8(it->second.filename) + "' is not valid UTF-8");
+    files.push_back({it->second.filename, it->second.content});
+  }
   return files;
 }
 
@@ -52,8 +67,33 @@ std::string form_value(const httplib::Request& req, const std::string& field) {
   return req.get_param_value(field);
 }
 
+namespace {
+// The deepest nesting of arrays and objects in `text`, counted outside strings. nlohmann::json parses
+// iteratively but dumps and compares recursively: a million-deep body would overflow a worker's stack.
+int json_nesting_depth(const std::string& text) {
+  int depth = 0, deepest = 0;
+  bool in_string = false, escaped = false;
+  for (const char c : text) {
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (c == '\\') escaped = true;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return deepest;
+}
+}  // namespace
+
 nlohmann::json json_body(const httplib::Request& req) {
   if (req.body.empty()) return nlohmann::json::object();
+  if (json_nesting_depth(req.body) > kMaxJsonDepth)
+    throw HttpError(400, "the JSON body is nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
   nlohmann::json body = nlohmann::json::parse(req.body, nullptr, false);
   if (body.is_discarded()) throw HttpError(400, "the request body is not valid JSON");
   return body;
@@ -61,7 +101,7 @@ nlohmann::json json_body(const httplib::Request& req) {
 
 int64_t parse_id(const std::string& text, const std::string& what) {
   if (text.empty() || text.size() > 15 || text.find_first_not_of("0123456789") != std::string::npos)
-    throw HttpError(400, what + " must be a positive integer, got '" + text + "'");
+    throw HttpError(400, what + " must be a positive integer, got '" + printable_utf8(text.substr(0, 40)) + "'");
   return std::stoll(text);
 }
 

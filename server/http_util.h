@@ -22,6 +22,8 @@ struct HttpError : std::runtime_error {
   nlohmann::json details;
 };
 
+// `body` as text with malformed UTF-8 replaced (U+FFFD): what every JSON answer is written with.
+std::string json_text(const nlohmann::json& body);
 void send_json(httplib::Response& res, int status, const nlohmann::json& body);
 void send_error(httplib::Response& res, int status, const std::string& message,
                 const nlohmann::json& details = nullptr);
@@ -31,11 +33,12 @@ void send_error(httplib::Response& res, int status, const std::string& message,
 void require_admin(const httplib::Request& req, const std::string& admin_token);
 
 // Files of a multipart field (several parts may share the name). Throws HttpError 400 if the request is not
-// multipart/form-data.
+// multipart/form-data or a file name is not valid UTF-8.
 std::vector<UploadFile> multipart_files(const httplib::Request& req, const std::string& field);
 // A multipart text field, else the query parameter of that name, else "".
 std::string form_value(const httplib::Request& req, const std::string& field);
-// The JSON body, or 400 naming the parse error.
+// The JSON body, or 400 naming the parse error or a nesting deeper than kMaxJsonDepth.
+constexpr int kMaxJsonDepth = 32;
 nlohmann::json json_body(const httplib::Request& req);
 // A positive integer path segment (job ids), or 400 naming `what`.
 int64_t parse_id(const std::string& text, const std::string& what);

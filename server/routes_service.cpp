@@ -37,25 +37,37 @@ constexpr StaticFile kStaticFiles[] = {
     {"/docs", "ui/docs.html", "text/html; charset=utf-8", ""},
     {"/", "ui/index.html", "text/html; charset=utf-8", ""},
     {"/ui/app.js", "ui/app.js", "text/javascript; charset=utf-8", ""},
+    {"/ui/docs.js", "ui/docs.js", "text/javascript; charset=utf-8", ""},
     {"/ui/style.css", "ui/style.css", "text/css; charset=utf-8", ""},
     // Chart.js from npm (installed by the set-up into server/ui/node_modules, never committed).
     {"/vendor/chart.umd.js", "ui/node_modules/chart.js/dist/chart.umd.js", "text/javascript; charset=utf-8",
      " (run `npm ci --prefix server/ui` to install Chart.js)"},
 };
 
-// GET /health: alive, which model it serves, and the kernel set it runs (the instruction set chosen at start-up).
+// GET /health: alive, which model it serves, the kernel set it runs (the instruction set chosen at start-up), and
+// how many HTTP workers are held (the probe thread answers even when all of them are).
 void get_health(ServerContext& context, const httplib::Request&, httplib::Response& res) {
   auto model = context.registry.active();
+  const nlohmann::json workers = {{"total", context.queue.workers.load()},
+                                  {"busy", context.queue.workers_busy.load()},
+                                  {"queued", context.queue.queued.load()},
+                                  {"all_busy_seconds", context.queue.all_busy_seconds()}};
   send_json(res, 200, {{"status", "ok"}, {"replica", context.replica}, {"model_loaded", model != nullptr},
                        {"model_version", model ? nlohmann::json(model->name) : nullptr},
-                       {"uptime_seconds", context.uptime_seconds()}, {"isa", fast_kernels().name}});
+                       {"uptime_seconds", context.uptime_seconds()}, {"isa", fast_kernels().name},
+                       {"workers", workers}});
 }
 
-// GET /ready: 503 while draining or before a model is loaded.
+// GET /ready: 503 while draining, before a model is loaded, or while every HTTP worker has been busy for longer
+// than ready_busy_seconds (so an orchestrator sends traffic elsewhere instead of into a full queue).
 void get_ready(ServerContext& context, const httplib::Request&, httplib::Response& res) {
   if (context.draining) throw HttpError(503, "not ready: shutting down");
   auto model = context.registry.active();
   if (!model) throw HttpError(503, "not ready: no model is loaded");
+  const double all_busy = context.queue.all_busy_seconds();
+  if (all_busy > context.config.ready_busy_seconds)
+    throw HttpError(503, "not ready: every HTTP worker has been busy for " +
+                             std::to_string(static_cast<int>(all_busy)) + " s");
   send_json(res, 200, {{"ready", true}, {"model_version", model->name}});
 }
 

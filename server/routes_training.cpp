@@ -19,7 +19,7 @@ nlohmann::json retrain_request(const httplib::Request& req) {
     if (text.empty()) continue;
     nlohmann::json value = nlohmann::json::parse(text, nullptr, false);
     if (value.is_discarded() || !value.is_number())
-      throw HttpError(400, std::string("'") + field + "' must be a number, got '" + text + "'");
+      throw HttpError(400, std::string("'") + field + "' must be a number, got '" + text.substr(0, 40) + "'");
     request[field] = value;
   }
   return request;

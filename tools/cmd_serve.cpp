@@ -59,6 +59,9 @@ const std::vector<NumberOption> kNumberOptions = {
     {"max-image-mpix", "maximum image size in megapixels", 1,
      [](const ServerConfig& c) { return static_cast<int>(c.image_limits.max_pixels / 1'000'000); },
      [](ServerConfig& c, int v) { c.image_limits.max_pixels = int64_t{v} * 1'000'000; }},
+    {"ready-busy-seconds", "GET /ready answers 503 while every HTTP worker has been busy this long", 1,
+     [](const ServerConfig& c) { return static_cast<int>(c.ready_busy_seconds); },
+     [](ServerConfig& c, int v) { c.ready_busy_seconds = v; }},
     {"max-batch", "maximum files per /predict_batch", 1,
      [](const ServerConfig& c) { return c.max_batch_files; },
      [](ServerConfig& c, int v) { c.max_batch_files = v; }},
@@ -142,13 +145,17 @@ std::string trimmed(std::string text) {
   return text;
 }
 
+// A shorter token could be guessed online: 16 characters, wherever the token comes from.
+constexpr size_t kMinTokenChars = 16;
+
 std::string read_token_file(const std::string& path) {
   std::ifstream in(path);
   if (!in) throw CommandError("--admin-token-file: cannot read '" + path + "'");
   std::stringstream content;
   content << in.rdbuf();
   const std::string token = trimmed(content.str());
-  if (token.size() < 16) throw CommandError("--admin-token-file: '" + path + "' must hold a token of 16+ characters");
+  if (token.size() < kMinTokenChars)
+    throw CommandError("--admin-token-file: '" + path + "' must hold a token of 16+ characters");
   return token;
 }
 
@@ -205,7 +212,11 @@ struct AdminToken {
 AdminToken admin_token(const CommandLine& cli, const ServeOptions& o) {
   if (cli.count("--admin-token-file")) return {read_token_file(o.admin_token_file), o.admin_token_file};
   const char* env_token = std::getenv("MRISCAN_ADMIN_TOKEN");
-  if (env_token && *env_token) return {trimmed(env_token), "$MRISCAN_ADMIN_TOKEN"};
+  if (env_token && *env_token) {
+    const std::string token = trimmed(env_token);
+    if (token.size() < kMinTokenChars) throw CommandError("$MRISCAN_ADMIN_TOKEN must be a token of 16+ characters");
+    return {token, "$MRISCAN_ADMIN_TOKEN"};
+  }
   const std::string path = (std::filesystem::path(o.config.state_dir) / "admin_token").string();
   return {state_dir_token(o.config.state_dir, path), path};
 }
@@ -294,12 +305,12 @@ int run_serve(const std::vector<std::string>& args) {
   std::thread signal_waiter = start_signal_waiter(app, signals);
   std::cerr << "serve: listening on http://" << o.host << ":" << bound << "/  (API: /docs, metrics: /metrics)\n";
   std::cerr << "serve: admin routes need the token from " << token.source << "\n";
-  app.listen();
+  const bool listened = app.listen();
   pthread_kill(signal_waiter.native_handle(), SIGUSR1);
   signal_waiter.join();
   app.stop();
-  std::cerr << "serve: stopped\n";
-  return 0;
+  std::cerr << (listened ? "serve: stopped\n" : "serve: stopped: the listening socket was lost\n");
+  return listened ? 0 : 1;
 }
 
 const RegisterCommand kRegister({"serve", "REST API + web UI: predictions, uploads, background retraining", run_serve});

@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -22,6 +23,18 @@ constexpr int kMaxWaitingProbes = 64;
 constexpr int kMaxHeadPieces = 32;             // a real client sends its head in one to three segments
 constexpr size_t kMaxDrainPerEvent = 256 << 10;  // the event loop must not stay with one connection
 constexpr int kReservedFileDescriptors = 64;     // for the database, model files and uploads
+constexpr uint64_t kBodyStartBytes = 8 << 10;    // a body has started once this much (or all of it) has arrived
+
+int64_t steady_ms(Clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+// Whether the head and the start of the body are in the socket's receive queue (FIONREAD: nothing is copied).
+bool body_started(int fd, const RequestHead& head) {
+  int available = 0;
+  if (::ioctl(fd, FIONREAD, &available) != 0) return true;  // let the worker's stream find out
+  return static_cast<uint64_t>(available) >= head.head_bytes + std::min(head.content_length, kBodyStartBytes);
+}
 
 // Raises the soft limit on open files to the hard one; returns what is left for connections.
 int connection_capacity(int wanted) {
@@ -52,9 +65,15 @@ void send_all_nonblocking(int fd, const std::string& bytes) {
 
 }  // namespace
 
+double GateCounters::all_busy_seconds() const {
+  const int64_t since = all_busy_since_ms.load();
+  return since == 0 ? 0.0 : (steady_ms(Clock::now()) - since) / 1000.0;
+}
+
 ConnectionGate::ConnectionGate(GateOptions options, GateCounters& counters, ServeFn serve, RejectFn reject)
     : options_(std::move(options)), counters_(counters), serve_(std::move(serve)), reject_(std::move(reject)) {
   options_.max_connections = connection_capacity(options_.max_connections);
+  counters_.workers = std::max(1, options_.workers);
   peek_buffer_.resize(options_.head_limits.max_head_bytes);
   epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
   wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -64,7 +83,7 @@ ConnectionGate::ConnectionGate(GateOptions options, GateCounters& counters, Serv
   wake.data.fd = wake_fd_;
   ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &wake);
   loop_thread_ = std::thread([this] { event_loop(); });
-  for (int i = 0; i < std::max(1, options_.workers); ++i)
+  for (int i = 0; i < counters_.workers.load(); ++i)
     workers_.emplace_back([this] { worker_loop(main_queue_); });
   workers_.emplace_back([this] { worker_loop(probe_queue_); });
 }
@@ -88,7 +107,7 @@ void ConnectionGate::admit(int fd) {
     send_rejection(fd, 503, "server busy: too many open connections, retry shortly", nullptr);
     return;
   }
-  watch(fd, {State::kHead, after(options_.head_timeout_seconds), 0});
+  watch(fd, {State::kHead, after(options_.head_timeout_seconds), 0, {}});
 }
 
 void ConnectionGate::watch(int fd, Connection connection) {
@@ -109,7 +128,7 @@ void ConnectionGate::close_now(int fd) {
 
 void ConnectionGate::start_lingering_close(int fd) {
   ::shutdown(fd, SHUT_WR);  // the client sees the end of our response
-  watch(fd, {State::kDraining, Clock::now() + kLingerTime, 0});
+  watch(fd, {State::kDraining, Clock::now() + kLingerTime, 0, {}});
 }
 
 void ConnectionGate::send_rejection(int fd, int status, const std::string& message, const RequestHead* head) {
@@ -165,13 +184,18 @@ void ConnectionGate::on_readable(int fd, Connection& connection) {
     if (Clock::now() >= connection.deadline) close_now(fd);
     return;  // more may be pending: the next segment's event (or the sweep) comes back here
   }
+  if (connection.state == State::kBodyStart) {
+    // A client trickling its body in tiny pieces goes to a worker anyway, whose stream then holds it to the rate.
+    if (body_started(fd, connection.head) || ++connection.peeks > kMaxHeadPieces) dispatch(fd, connection.head);
+    return;
+  }
   const ssize_t n = ::recv(fd, peek_buffer_.data(), peek_buffer_.size(), MSG_PEEK);
   if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
   if (n <= 0) {
     close_now(fd);  // the client closed (or reset) the connection between requests
     return;
   }
-  if (connection.state == State::kIdle) connection = {State::kHead, after(options_.head_timeout_seconds), 0};
+  if (connection.state == State::kIdle) connection = {State::kHead, after(options_.head_timeout_seconds), 0, {}};
   RequestHead head;
   HeadRejection rejection;
   const std::string_view peeked(peek_buffer_.data(), static_cast<size_t>(n));
@@ -183,8 +207,19 @@ void ConnectionGate::on_readable(int fd, Connection& connection) {
                        nullptr);
       return;
     case HeadParse::kRejected: send_rejection(fd, rejection.status, rejection.message, &head); return;
-    case HeadParse::kComplete: dispatch(fd, head); return;
+    case HeadParse::kComplete: on_head(fd, connection, head); return;
   }
+}
+
+// A complete head: to a worker if there is no body or it has started; else wait for it here, by the head's deadline.
+void ConnectionGate::on_head(int fd, Connection& connection, const RequestHead& head) {
+  if (body_started(fd, head)) {
+    dispatch(fd, head);
+    return;
+  }
+  connection.state = State::kBodyStart;
+  connection.peeks = 0;
+  connection.head = head;
 }
 
 void ConnectionGate::dispatch(int fd, const RequestHead& head) {
@@ -200,7 +235,7 @@ void ConnectionGate::dispatch(int fd, const RequestHead& head) {
     send_rejection(fd, 503, "server busy: the request queue is full, retry shortly", &head);
     return;
   }
-  queue.push_back({fd, head, probe, {}});  // first: if it throws, the connection is still the gate's
+  queue.push_back({fd, head, probe});  // first: if it throws, the connection is still the gate's
   ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
   connections_.erase(fd);
   counters_.queued = static_cast<int>(main_queue_.size() + probe_queue_.size());
@@ -212,11 +247,12 @@ void ConnectionGate::expire_deadlines(Clock::time_point now) {
   for (const auto& [fd, connection] : connections_)
     if (connection.deadline <= now) expired.emplace_back(fd, connection.state);
   for (const auto& [fd, state] : expired) {
-    if (state == State::kHead) {
+    const std::string seconds = std::to_string(static_cast<int>(options_.head_timeout_seconds));
+    if (state == State::kHead || state == State::kBodyStart) {
       ++counters_.timed_out;
       send_rejection(fd, 408,
-                     "request head not received within " +
-                         std::to_string(static_cast<int>(options_.head_timeout_seconds)) + " s",
+                     state == State::kHead ? "request head not received within " + seconds + " s"
+                                           : "request body not started within " + seconds + " s",
                      nullptr);
     } else {
       close_now(fd);  // idle keep-alive connection, or a lingering close that is over
@@ -235,11 +271,8 @@ void ConnectionGate::worker_loop(std::deque<PendingRequest>& queue) {
       queue.pop_front();
       counters_.queued = static_cast<int>(main_queue_.size() + probe_queue_.size());
       ++counters_.active;
-      if (!request.probe) ++busy_main_workers_;
+      if (!request.probe) count_busy_worker(+1);
     }
-    // The body's deadline starts now, not when the head arrived: time spent waiting in the queue is ours.
-    const double body_seconds = request.head.content_length / options_.body_min_bytes_per_second;
-    request.read_deadline = after(options_.head_timeout_seconds + body_seconds);
     bool keep_alive = false;
     try {
       keep_alive = serve_(request);
@@ -249,7 +282,7 @@ void ConnectionGate::worker_loop(std::deque<PendingRequest>& queue) {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       --counters_.active;
-      if (!request.probe) --busy_main_workers_;
+      if (!request.probe) count_busy_worker(-1);
     }
     try {
       finished(request.fd, keep_alive);
@@ -265,9 +298,16 @@ void ConnectionGate::worker_loop(std::deque<PendingRequest>& queue) {
   }
 }
 
+void ConnectionGate::count_busy_worker(int change) {
+  busy_main_workers_ += change;
+  counters_.workers_busy = busy_main_workers_;
+  if (busy_main_workers_ < counters_.workers.load()) counters_.all_busy_since_ms = 0;
+  else if (change > 0) counters_.all_busy_since_ms = steady_ms(Clock::now());
+}
+
 void ConnectionGate::finished(int fd, bool keep_alive) {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (keep_alive && !stopping_) watch(fd, {State::kIdle, after(options_.idle_timeout_seconds), 0});
+  if (keep_alive && !stopping_) watch(fd, {State::kIdle, after(options_.idle_timeout_seconds), 0, {}});
   else start_lingering_close(fd);
 }
 

@@ -9,12 +9,15 @@
 //               +-- deadline or limit: 408/411/413/416/431/501/400, then a lingering close
 //
 // Deadlines (steady clock): a request's head must arrive within `head_timeout_seconds` of the connection's
-// arrival (of its first byte on a keep-alive connection) and in at most 32 pieces; its body within
-// `head_timeout_seconds` + content_length / `body_min_bytes_per_second` of a worker taking it (enforced by the
-// worker's stream, server/transport/http_server.h, which also bounds writing the response); an idle keep-alive connection
-// is closed after `idle_timeout_seconds`. Open connections are capped below the process's file limit. Every close that may leave unread bytes is a lingering close: shut down our side,
-// read and discard what the client still sends for up to 2 s, then close, so the client receives our response
-// instead of a TCP reset, and an unread body is never parsed as a next request.
+// arrival (of its first byte on a keep-alive connection) and in at most 32 pieces. A request with a body stays in
+// the gate until the body has started (its first min(Content-Length, 8 KiB) bytes arrived, by the same deadline),
+// so a client that declares a body and sends nothing never holds a worker. From the moment a worker takes it, the
+// body must arrive at `body_min_bytes_per_second` on average, after a `body_grace_seconds` allowance (enforced by
+// the worker's stream, server/transport/http_server.h, which also bounds writing the response); else 408 and the
+// connection is closed. An idle keep-alive connection is closed after `idle_timeout_seconds`. Open connections are
+// capped below the process's file limit. Every close that may leave unread bytes is a lingering close: shut down
+// our side, read and discard what the client still sends for up to 2 s, then close, so the client receives our
+// response instead of a TCP reset, and an unread body is never parsed as a next request.
 // What it is not: an HTTP parser (server/transport/request_head.h) or a router (httplib routes what a worker serves).
 #pragma once
 
@@ -41,6 +44,7 @@ struct GateOptions {
   double head_timeout_seconds = 10.0;
   double idle_timeout_seconds = 5.0;
   double body_min_bytes_per_second = 64.0 * 1024;  // and for writing responses (server/transport/http_server.h)
+  double body_grace_seconds = 2.0;                 // the body's allowance before the rate counts
   std::vector<std::string> probe_paths = {"/health", "/ready"};
 };
 
@@ -51,15 +55,19 @@ struct GateCounters {
   std::atomic<int> connections{0};  // open connections
   std::atomic<int64_t> shed{0};     // requests answered 503 because a queue or the connection limit was full
   std::atomic<int64_t> timed_out{0};  // 408s sent by the gate
+  std::atomic<int> workers{0};        // threads serving requests other than probes
+  std::atomic<int> workers_busy{0};   // of those, serving a request now
+  std::atomic<int64_t> all_busy_since_ms{0};  // steady-clock ms when the last free worker was taken; 0: one is free
   int depth() const { return active.load() + queued.load(); }
+  // How long every worker has been busy (0 while one is free): what /ready turns 503 on.
+  double all_busy_seconds() const;
 };
 
 // A request whose head has arrived, handed to a worker. The socket is non-blocking.
 struct PendingRequest {
   int fd = -1;
   RequestHead head;
-  bool probe = false;                                   // /health or /ready, served by the probe thread
-  std::chrono::steady_clock::time_point read_deadline;  // for the rest of the request (its body)
+  bool probe = false;  // /health or /ready, served by the probe thread
 };
 
 class ConnectionGate {
@@ -78,23 +86,26 @@ class ConnectionGate {
   void shutdown();
 
  private:
-  enum class State { kIdle, kHead, kDraining };
+  enum class State { kIdle, kHead, kBodyStart, kDraining };
   struct Connection {
     State state = State::kHead;
     std::chrono::steady_clock::time_point deadline;
-    int peeks = 0;  // times the head was peeked while still arriving
+    int peeks = 0;     // times the head (or, in kBodyStart, the body's start) was looked at while arriving
+    RequestHead head;  // kBodyStart: the parsed head, waiting for the body's first bytes
   };
 
   void event_loop();
   void on_event(int fd);
   void on_readable(int fd, Connection& connection);
   void expire_deadlines(std::chrono::steady_clock::time_point now);
+  void on_head(int fd, Connection& connection, const RequestHead& head);
   void dispatch(int fd, const RequestHead& head);
   void send_rejection(int fd, int status, const std::string& message, const RequestHead* head);
   void start_lingering_close(int fd);  // under mutex_
   void close_now(int fd);              // under mutex_
   void watch(int fd, Connection connection);  // under mutex_: (re)register with epoll
   void worker_loop(std::deque<PendingRequest>& queue);
+  void count_busy_worker(int change);  // under mutex_
   void finished(int fd, bool keep_alive);
 
   GateOptions options_;

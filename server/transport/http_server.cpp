@@ -50,10 +50,16 @@ void address_of(int fd, bool peer, std::string& ip, int& port) {
 
 }  // namespace
 
-RequestStream::RequestStream(int fd, size_t request_bytes, Clock::time_point read_deadline,
+RequestStream::RequestStream(int fd, size_t request_bytes, Clock::duration read_grace,
                              Clock::duration write_allowance, double min_bytes_per_second)
-    : fd_(fd), request_bytes_(request_bytes), read_deadline_(read_deadline), write_allowance_(write_allowance),
-      min_bytes_per_second_(min_bytes_per_second) {}
+    : fd_(fd), request_bytes_(request_bytes), read_start_(Clock::now()), read_grace_(read_grace),
+      write_allowance_(write_allowance), min_bytes_per_second_(min_bytes_per_second) {}
+
+// The minimum average rate from the first byte, after the grace: a client cannot stall once and then trickle.
+RequestStream::Clock::time_point RequestStream::read_deadline() const {
+  return read_start_ + read_grace_ +
+         std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(consumed_ / min_bytes_per_second_));
+}
 
 const RequestStream* RequestStream::current() { return t_current_stream; }
 
@@ -71,7 +77,7 @@ bool RequestStream::wait_until(short events, Clock::time_point deadline) const {
 }
 
 bool RequestStream::is_readable() const {
-  return buffer_begin_ < buffer_end_ || wait_until(POLLIN, read_deadline_);
+  return buffer_begin_ < buffer_end_ || wait_until(POLLIN, read_deadline());
 }
 
 bool RequestStream::is_writable() const {
@@ -87,8 +93,8 @@ ssize_t RequestStream::receive(char* into, size_t size) {
     if (n >= 0) return n;
     if (errno == EINTR) continue;
     if (errno != EAGAIN && errno != EWOULDBLOCK) return -1;
-    if (!wait_until(POLLIN, read_deadline_)) {
-      timed_out_ = Clock::now() >= read_deadline_;
+    if (!wait_until(POLLIN, read_deadline())) {
+      timed_out_ = Clock::now() >= read_deadline();
       return -1;
     }
   }
@@ -169,7 +175,9 @@ bool HttpServer::process_and_close_socket(socket_t sock) {
 bool HttpServer::serve(const PendingRequest& request) {
   // Probes answer a few hundred bytes: a client that does not read them loses its connection after 1 s.
   const auto write_allowance = request.probe ? std::chrono::seconds(1) : std::chrono::seconds(10);
-  RequestStream stream(request.fd, request.head.request_bytes(), request.read_deadline, write_allowance,
+  const auto read_grace = std::chrono::duration_cast<RequestStream::Clock::duration>(
+      std::chrono::duration<double>(options_.body_grace_seconds));
+  RequestStream stream(request.fd, request.head.request_bytes(), read_grace, write_allowance,
                        options_.body_min_bytes_per_second);
   t_current_stream = &stream;
   bool client_closes = request.head.wants_close;

@@ -5,7 +5,8 @@
 //   * never reads past the request's own bytes (head + Content-Length), so the next request on a keep-alive
 //     connection stays in the kernel for the gate to check, and an unread body is noticed (the connection is
 //     then closed, never parsed as a next request);
-//   * fails reads once the request's deadline has passed (the error handler then answers 408), and writes once
+//   * fails reads once the body falls behind its minimum average rate: having consumed k bytes, the next must
+//     arrive by start + grace + k / rate (the error handler then answers 408 and the connection closes); and writes once
 //     the response's deadline has passed: `write_allowance` from the first byte written, plus the time to send
 //     it at the gate's minimum rate (64 KiB/s), so a client that reads one byte every few seconds cannot hold a
 //     worker either.
@@ -25,7 +26,7 @@ namespace mriscan {
 class RequestStream : public httplib::Stream {
  public:
   using Clock = std::chrono::steady_clock;
-  RequestStream(int fd, size_t request_bytes, Clock::time_point read_deadline, Clock::duration write_allowance,
+  RequestStream(int fd, size_t request_bytes, Clock::duration read_grace, Clock::duration write_allowance,
                 double min_bytes_per_second);
 
   bool is_readable() const override;
@@ -43,6 +44,7 @@ class RequestStream : public httplib::Stream {
   static const RequestStream* current();
 
  private:
+  Clock::time_point read_deadline() const;  // for the next byte of the request
   // Polls until `events` or `deadline` (rounding up, and again after an early wake-up); false at the deadline.
   bool wait_until(short events, Clock::time_point deadline) const;
   ssize_t receive(char* into, size_t size);
@@ -50,7 +52,8 @@ class RequestStream : public httplib::Stream {
   int fd_;
   size_t request_bytes_;
   size_t consumed_ = 0;  // bytes handed to httplib
-  Clock::time_point read_deadline_;
+  Clock::time_point read_start_;  // when the worker took the request
+  Clock::duration read_grace_;
   Clock::duration write_allowance_;
   double min_bytes_per_second_;
   Clock::time_point write_deadline_{};  // set by the first write

@@ -106,6 +106,8 @@ HeadParse parse_request_head(std::string_view bytes, const HeadLimits& limits, R
       head.has_content_length = true;
     } else if (iequals(name, "Transfer-Encoding")) {
       head.chunked = true;
+    } else if (iequals(name, "Content-Encoding")) {
+      head.encoded = head.encoded || !(value.empty() || iequals(value, "identity"));
     } else if (iequals(name, "Range")) {
       head.multi_range = head.multi_range || value.find(',') != std::string_view::npos;
     } else if (iequals(name, "Connection")) {
@@ -123,6 +125,8 @@ HeadParse parse_request_head(std::string_view bytes, const HeadLimits& limits, R
   if (head.content_length > limits.max_body_bytes)
     return reject(rejection, 413,
                   "request body larger than the limit of " + std::to_string(limits.max_body_bytes) + " bytes");
+  if (head.encoded)
+    return reject(rejection, 415, "compressed request bodies are not accepted: send it without Content-Encoding");
   if (head.multi_range)
     return reject(rejection, 416, "multiple byte ranges are not served: request one range or the whole file");
   return HeadParse::kComplete;

@@ -7,6 +7,8 @@
 //   * conflicting or malformed Content-Length, bad request line                    -> 400
 //   * a Range header with more than one range (2000 overlapping ranges of one file
 //     would stream the file 2000 times)                                            -> 416
+//   * a Content-Encoding other than identity (httplib would inflate a 1 MB gzip body
+//     into 1 GB of memory before any handler or token check ran)                   -> 415
 // The parser is pure (bytes in, verdict out) so it is fuzzed on its own (tests/fuzz/fuzz_request_head.cpp).
 // What it is not: the full HTTP parser; httplib parses the same bytes again for routing once they pass here.
 #pragma once
@@ -32,6 +34,7 @@ struct RequestHead {
   bool has_content_length = false;
   bool chunked = false;           // Transfer-Encoding present
   bool multi_range = false;       // Range: bytes=a-b,c-d
+  bool encoded = false;           // Content-Encoding other than identity (gzip, deflate, br, ...)
   bool wants_close = false;       // Connection: close, or HTTP/1.0 without keep-alive
   size_t request_bytes() const { return head_bytes + content_length; }
 };

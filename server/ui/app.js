@@ -5,6 +5,13 @@
 
 const $ = (id) => document.getElementById(id);
 const percent = (p) => (100 * p).toFixed(1) + '%';
+// The page's Content-Security-Policy allows no inline style attributes: widths and colours computed here are
+// written as data-* attributes in the HTML and applied through the CSSOM, which the policy allows.
+function applyDataStyles(root) {
+  for (const el of root.querySelectorAll('[data-width]')) el.style.width = el.dataset.width;
+  for (const el of root.querySelectorAll('[data-background]')) el.style.background = el.dataset.background;
+}
+
 const escape = (s) => String(s ?? '').replace(/[&<>"]/g, (c) => ({'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;'}[c]));
 const palette = ['#4e79a7', '#f28e2b', '#59a14f', '#e15759', '#76b7b2', '#edc948', '#b07aa1', '#9c755f'];
 const state = { classNames: [], charts: {}, activeVersion: null, pollTimer: null, currentJob: null };
@@ -100,8 +107,9 @@ async function predictFile(file) {
     const sorted = ood ? [] : Object.entries(result.probabilities).sort((a, b) => b[1] - a[1]);
     $('probability-bars').innerHTML = sorted.map(([name, p], i) => `
       <div class="bar-row"><span class="bar-label">${escape(name)}</span>
-        <span class="bar"><span class="bar-fill${i === 0 ? ' top' : ''}" style="width:${(100 * p).toFixed(1)}%"></span></span>
+        <span class="bar"><span class="bar-fill${i === 0 ? ' top' : ''}" data-width="${(100 * p).toFixed(1)}%"></span></span>
         <span class="bar-value">${percent(p)}</span></div>`).join('');
+    applyDataStyles($('probability-bars'));
     $('predict-meta').textContent =
       `model ${result.model_version} · inference ${result.inference_time_ms.toFixed(1)} ms · request ${result.request_id}`;
     if (result.gradcam) $('gradcam-img').src = 'data:image/png;base64,' + result.gradcam.overlay_png_base64;
@@ -196,9 +204,10 @@ function drawModelCharts(active) {
   let html = '<table class="confusion"><tr><th>true \\ predicted</th>' + names.map((n) => `<th>${escape(n)}</th>`).join('') + '</tr>';
   matrix.forEach((row, t) => {
     html += `<tr><th>${escape(names[t])}</th>` + row.map((n, p) =>
-      `<td style="background: rgba(${t === p ? '78,121,167' : '225,87,89'}, ${(0.1 + 0.9 * n / max).toFixed(2)})">${n}</td>`).join('') + '</tr>';
+      `<td data-background="rgba(${t === p ? '78,121,167' : '225,87,89'}, ${(0.1 + 0.9 * n / max).toFixed(2)})">${n}</td>`).join('') + '</tr>';
   });
   $('confusion').innerHTML = html + `</table><p class="muted small">validation accuracy ${percent(validation.accuracy ?? 0)} on ${validation.num_samples ?? '?'} images</p>`;
+  applyDataStyles($('confusion'));
 }
 
 // --- Upload & Retrain ------------------------------------------------------------------------------------------

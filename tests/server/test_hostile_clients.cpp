@@ -137,7 +137,9 @@ TEST_F(HostileClients, ShedRequestsBodyIsNeverParsedAsARequest) {
     c.max_queued_requests = 0;
     c.read_timeout_seconds = 20;
   });
-  int held = open_stalled_connection(port_, "POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n");
+  // Holds the one worker: its body has started (the gate keeps a body that has not), then stalls.
+  int held = open_stalled_connection(
+      port_, "POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 20000\r\n\r\n" + std::string(8192, 'x'));
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   // A keep-alive POST whose multipart body starts with its boundary line: shed, then the connection is closed.
   const std::string body = "--BOUNDARY\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\n\r\n" +
@@ -147,7 +149,8 @@ TEST_F(HostileClients, ShedRequestsBodyIsNeverParsedAsARequest) {
                                       std::to_string(body.size()) + "\r\n\r\n" + body);
   EXPECT_EQ(status_of(answer), 503) << answer;
   EXPECT_EQ(answer.find("HTTP/1.1", 10), std::string::npos) << "a second response: the body was parsed";
-  send_text(held, "0123456789");
+  send_text(held, std::string(20000 - 8192, 'x'));
+  read_until_close(held, 0.5);
   ::close(held);
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   auto metrics = client().Get("/metrics");

@@ -288,7 +288,7 @@ TEST_F(ServerApi, UploadNeedsTheToken) {
   auto wrong = client().Post("/upload_training_data", {{"Authorization", "Bearer nope"}}, items);
   ASSERT_TRUE(wrong);
   EXPECT_EQ(wrong->status, 403);
-  auto wrong_same_length = client().Post("/upload_training_data", {{"X-Admin-Token", "test-token-124"}}, items);
+  auto wrong_same_length = client().Post("/upload_training_data", {{"X-Admin-Token", "test-token-0123456780"}}, items);
   ASSERT_TRUE(wrong_same_length);
   EXPECT_EQ(wrong_same_length->status, 403);
 }

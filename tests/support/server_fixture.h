@@ -38,7 +38,7 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 inline const std::vector<std::string> kClasses = {"glioma", "meningioma", "notumor", "pituitary"};
-inline const std::string kToken = "test-token-123";
+inline const std::string kToken = "test-token-0123456789";
 
 // ---------------------------------------------------------------------------------------------------------------
 // Fixtures shared by the whole file: a temporary folder with two tiny model files and a tiny dataset of real scans.

@@ -71,6 +71,13 @@ def main() -> int:
               shown.stdout + shown.stderr)
 
     with tempfile.TemporaryDirectory() as scratch:
+        env = dict(os.environ, MRISCAN_ADMIN_TOKEN="short-token")
+        short = subprocess.run([BINARY, "serve", "--model", os.path.join(scratch, "none.safetensors"), "--state-dir",
+                                scratch, "--port", "0", "--quiet"], capture_output=True, text=True, timeout=60, env=env)
+        check("serve refuses a $MRISCAN_ADMIN_TOKEN shorter than 16 characters",
+              short.returncode != 0 and "16+ characters" in short.stderr, short.stderr)
+
+    with tempfile.TemporaryDirectory() as scratch:
         nested = os.path.join(scratch, "runs", "new", "backbone.safetensors")
         converted = run("convert", "--out", nested, "--calibration-images", "4")
         written = converted.returncode == 0 and os.path.exists(nested) and os.path.getsize(nested) > 10**6

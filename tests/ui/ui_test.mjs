@@ -23,7 +23,7 @@ const binary = path.resolve(argBinary > 0 ? process.argv[argBinary + 1] : proces
 const shared = process.env.MRISCAN_SHARED || path.resolve(repo, '..', 'shared');
 const dataDir = path.join(shared, 'data', 'brain-tumor-mri');
 const screenshots = path.join(here, 'screenshots');
-const token = 'ui-test-token';
+const token = 'ui-test-token-0123456789';
 const classes = ['glioma', 'meningioma', 'notumor', 'pituitary'];
 
 function fail(message) {
@@ -31,6 +31,17 @@ function fail(message) {
   process.exitCode = 1;
   throw new Error(message);
 }
+
+// Polls `predicate` in the page through page.evaluate: page.waitForFunction compiles its predicate with
+// new Function, which the server's Content-Security-Policy (no 'unsafe-eval') refuses.
+async function waitUntil(page, predicate, timeout) {
+  const deadline = Date.now() + timeout;
+  while (!(await page.evaluate(predicate))) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${predicate}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
 function check(condition, message) {
   if (!condition) fail(message);
   console.log('ui_test: ok: ' + message);
@@ -98,17 +109,23 @@ async function main() {
     const page = browser.pages()[0] || await browser.newPage();
     const pageErrors = [];
     page.on('pageerror', (error) => pageErrors.push(String(error)));
+    // The server's Content-Security-Policy: anything it blocks (inline script or style) is reported here.
+    page.on('console', (message) => {
+      if (message.type() === 'error' && /Content Security Policy/i.test(message.text())) pageErrors.push(message.text());
+    });
     await page.goto(base + '/');
     await page.fill('#admin-token', token);
     await page.dispatchEvent('#admin-token', 'change');
     // The header names the server process that answered (X-Replica, /health).
-    await page.waitForFunction(() => document.getElementById('status-replica').textContent === 'replica ui-test',
-      null, { timeout: 10000 });
+    await waitUntil(page, () => document.getElementById('status-replica').textContent === 'replica ui-test', 10000);
 
     // 3a. Predict on a real scan (from the Testing split: never trained on).
     await page.setInputFiles('#file-input', firstScans('meningioma', 1)[0]);
     await page.waitForSelector('#predict-result:not([hidden])', { timeout: 60000 });
-    await page.waitForFunction(() => document.getElementById('gradcam-img').naturalWidth > 0, null, { timeout: 60000 });
+    const topBarWidth = await page.evaluate(() => document.querySelector('#probability-bars .bar-fill.top').style.width);
+    check(/^[0-9.]+%$/.test(topBarWidth) && parseFloat(topBarWidth) > 0,
+      `the top probability bar has its width under the CSP (${topBarWidth})`);
+    await waitUntil(page, () => document.getElementById('gradcam-img').naturalWidth > 0, 60000);
     const predicted = (await page.textContent('#predicted-class')).trim();
     check(classes.includes(predicted), `prediction shows a class (${predicted})`);
     check((await page.locator('#probability-bars .bar-row').count()) === 4, 'four probability bars');
@@ -125,8 +142,8 @@ async function main() {
 
     // 3b. Visualisations: charts from /dataset_stats and the active model's metadata.
     await page.click('.tab[data-tab=visualise]');
-    await page.waitForFunction(() => window.Chart && Chart.getChart('chart-classes') && Chart.getChart('chart-history'),
-      null, { timeout: 60000 });
+    await waitUntil(page, () => Boolean(window.Chart && Chart.getChart('chart-classes') && Chart.getChart('chart-history')),
+      60000);
     await page.waitForSelector('#confusion table', { timeout: 30000 });
     check(true, 'class distribution, history and confusion matrix drawn');
     await page.waitForTimeout(800);  // chart animations
@@ -152,11 +169,10 @@ async function main() {
 
     // 3d. Models: both versions listed, with service statistics.
     await page.click('.tab[data-tab=models]');
-    await page.waitForFunction(() => document.querySelectorAll('#models-table tbody tr').length >= 2, null, { timeout: 30000 });
+    await waitUntil(page, () => document.querySelectorAll('#models-table tbody tr').length >= 2, 30000);
     check(true, 'models tab lists two versions');
     await page.waitForSelector('#latency-table tbody tr', { timeout: 30000 });
-    await page.waitForFunction(() => document.getElementById('model-card').textContent.includes('Not a medical device'),
-      null, { timeout: 30000 });
+    await waitUntil(page, () => document.getElementById('model-card').textContent.includes('Not a medical device'), 30000);
     check(true, 'models tab shows the active model card, "Not a medical device" included');
     await page.screenshot({ path: path.join(screenshots, '5-models.png'), fullPage: true });
     check(pageErrors.length === 0, 'no JavaScript errors in the page' + (pageErrors.length ? ': ' + pageErrors.join('; ') : ''));

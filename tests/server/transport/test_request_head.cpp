@@ -69,6 +69,12 @@ TEST(RequestHead, RejectionsCarryTheRightStatus) {
       {"GET / HTTP/1.1\r\nBad Header: x\r\n\r\n", 400},  // space before the colon
       {"GET / HTTP/1.1\r\n folded\r\n\r\n", 400},         // obsolete line folding
       {"GET / HTTP/1.1\r\nNoColon\r\n\r\n", 400},
+      {"POST /p HTTP/1.1\r\nContent-Length: 9\r\nContent-Encoding: gzip\r\n\r\n", 415},
+      {"POST /p HTTP/1.1\r\nContent-Length: 9\r\ncontent-encoding:  BR \r\n\r\n", 415},
+      {"POST /p HTTP/1.1\r\nContent-Length: 9\r\nContent-Encoding: identity, deflate\r\n\r\n", 415},
+      // A second header may not add a coding the first one hid (httplib reads only the first).
+      {"POST /p HTTP/1.1\r\nContent-Length: 9\r\nContent-Encoding: identity\r\nContent-Encoding: gzip\r\n\r\n",
+       415},
   };
   for (const auto& [bytes, status] : cases) {
     Parsed p = parse(bytes, small);
@@ -76,6 +82,8 @@ TEST(RequestHead, RejectionsCarryTheRightStatus) {
     EXPECT_EQ(p.rejection.status, status) << bytes.substr(0, 60);
     EXPECT_FALSE(p.rejection.message.empty());
   }
+  EXPECT_EQ(parse("POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Encoding: Identity\r\n\r\n", small).result,
+            HeadParse::kComplete);
   // Equal duplicate lengths are allowed (RFC 9112 6.3).
   EXPECT_EQ(parse("POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\n", small).result,
             HeadParse::kComplete);
