@@ -185,7 +185,8 @@ void App::install_error_handlers() {
         if (stream && stream->timed_out()) res.status = 408;
         std::string message = "HTTP error " + std::to_string(res.status);
         if (res.status == 404)
-          message = "no route for " + req.method + " " + printable_utf8(req.path.substr(0, 200)) + " (see /openapi.json)";
+          message =
+              "no route for " + req.method + " " + printable_utf8(req.path.substr(0, 200)) + " (see /openapi.json)";
         if (res.status == 413)
           message = "request body larger than the limit of " + std::to_string(config_.max_body_bytes) + " bytes";
         if (res.status == 400) message = "malformed HTTP request";
@@ -217,7 +218,8 @@ void App::install_error_handlers() {
     // Request id, route, status, time and model version; never pixels or file names. The path as printable
     // text: a decoded %0A in it must not start a forged log line.
     std::fprintf(stderr, "[%s] %s %s -> %d %s%s%s\n", res.get_header_value("X-Request-Id").c_str(), req.method.c_str(),
-                 printable_utf8(req.path.substr(0, 200)).c_str(), res.status, res.get_header_value("Server-Timing").c_str(),
+                 printable_utf8(req.path.substr(0, 200)).c_str(), res.status,
+                 res.get_header_value("Server-Timing").c_str(),
                  res.has_header("X-Model-Version") ? " model=" : "", res.get_header_value("X-Model-Version").c_str());
   });
 }

@@ -6,10 +6,10 @@
 //     connection stays in the kernel for the gate to check, and an unread body is noticed (the connection is
 //     then closed, never parsed as a next request);
 //   * fails reads once the body falls behind its minimum average rate: having consumed k bytes, the next must
-//     arrive by start + grace + k / rate (the error handler then answers 408 and the connection closes); and writes once
-//     the response's deadline has passed: `write_allowance` from the first byte written, plus the time to send
-//     it at the gate's minimum rate (64 KiB/s), so a client that reads one byte every few seconds cannot hold a
-//     worker either.
+//     arrive by start + grace + k / rate (the error handler then answers 408 and the connection closes);
+//   * fails writes once the response's deadline has passed: `write_allowance` from the first byte written, plus
+//     the time to send it at the gate's minimum rate (64 KiB/s), so a client that reads one byte every few
+//     seconds cannot hold a worker either.
 // What it is not: a second HTTP implementation; everything above the socket is httplib's.
 #pragma once
 
