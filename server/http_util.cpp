@@ -90,14 +90,16 @@ int json_nesting_depth(const std::string& text) {
 }
 }  // namespace
 
-nlohmann::json json_body(const httplib::Request& req) {
-  if (req.body.empty()) return nlohmann::json::object();
-  if (json_nesting_depth(req.body) > kMaxJsonDepth)
+nlohmann::json parse_json_request(const std::string& text) {
+  if (text.empty()) return nlohmann::json::object();
+  if (json_nesting_depth(text) > kMaxJsonDepth)
     throw HttpError(400, "the JSON body is nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
-  nlohmann::json body = nlohmann::json::parse(req.body, nullptr, false);
+  nlohmann::json body = nlohmann::json::parse(text, nullptr, false);
   if (body.is_discarded()) throw HttpError(400, "the request body is not valid JSON");
   return body;
 }
+
+nlohmann::json json_body(const httplib::Request& req) { return parse_json_request(req.body); }
 
 int64_t parse_id(const std::string& text, const std::string& what) {
   if (text.empty() || text.size() > 15 || text.find_first_not_of("0123456789") != std::string::npos)

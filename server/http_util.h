@@ -37,8 +37,9 @@ void require_admin(const httplib::Request& req, const std::string& admin_token);
 std::vector<UploadFile> multipart_files(const httplib::Request& req, const std::string& field);
 // A multipart text field, else the query parameter of that name, else "".
 std::string form_value(const httplib::Request& req, const std::string& field);
-// The JSON body, or 400 naming the parse error or a nesting deeper than kMaxJsonDepth.
+// A JSON request body ("" is {}), or HttpError 400 naming the parse error or a nesting deeper than kMaxJsonDepth.
 constexpr int kMaxJsonDepth = 32;
+nlohmann::json parse_json_request(const std::string& text);
 nlohmann::json json_body(const httplib::Request& req);
 // A positive integer path segment (job ids), or 400 naming `what`.
 int64_t parse_id(const std::string& text, const std::string& what);

@@ -22,6 +22,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     case mriscan::HeadParse::kComplete:
       if (head.head_bytes > bytes.size() || head.head_bytes > limits.max_head_bytes) std::abort();
       if (head.content_length > limits.max_body_bytes || !mriscan::is_known_method(head.method)) std::abort();
+      if (head.encoded || head.chunked) std::abort();  // a compressed or chunked body never gets past the head
       break;
     case mriscan::HeadParse::kRejected:
       if (rejection.status < 400 || rejection.status > 599 || rejection.message.empty()) std::abort();

@@ -2,6 +2,7 @@
 """Seed corpora for the libFuzzer targets (tests/fuzz/), from the same fixtures the tests use: real scans from
 ../shared (JPEG), small PNGs made here, a safetensors file in the layout mriscan writes, request heads from the
 server tests, and the retrain parameters of the API docs. Usage: make_seeds.py OUT_DIR [SHARED_DIR]."""
+import gzip
 import json
 import os
 import struct
@@ -37,7 +38,8 @@ def safetensors():
 def multipart(files, label="glioma"):
     body = b""
     for name, content in files:
-        body += (b"--FUZZ\r\nContent-Disposition: form-data; name=\"files\"; filename=\"" + name.encode() +
+        name = name if isinstance(name, bytes) else name.encode()
+        body += (b"--FUZZ\r\nContent-Disposition: form-data; name=\"files\"; filename=\"" + name +
                  b"\"\r\nContent-Type: image/png\r\n\r\n" + content + b"\r\n")
     body += b"--FUZZ\r\nContent-Disposition: form-data; name=\"label\"\r\n\r\n" + label.encode() + b"\r\n--FUZZ--\r\n"
     return body
@@ -62,10 +64,22 @@ def main():
             b"POST /predict?gradcam=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 12\r\nConnection: close\r\n\r\n",
             b"GET /vendor/chart.umd.js HTTP/1.1\r\nRange: bytes=0-10,5-20\r\n\r\n",
             b"POST /retrain HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
-            b"G\"E{T}\\ / HTTP/1.1\r\n\r\n"],
-        "fuzz_multipart": [multipart([("a.png", png(8, 8))]), multipart([("b.jpg", s) for s in scans[:1]])],
+            b"G\"E{T}\\ / HTTP/1.1\r\n\r\n",
+            # Compressed bodies (refused from the head), alone and hidden behind an identity header.
+            b"POST /predict HTTP/1.1\r\nContent-Encoding: gzip\r\nContent-Length: 20\r\n\r\n" + gzip.compress(b"x" * 4096),
+            b"POST /predict HTTP/1.1\r\nContent-Encoding: identity\r\ncontent-encoding: br\r\nContent-Length: 3\r\n\r\nabc",
+            # Malformed UTF-8 and control bytes in the path.
+            b"GET /%FF/\xff\xfe/models/\xc0\xaf HTTP/1.1\r\nHost: x\r\n\r\n"],
+        "fuzz_multipart": [multipart([("a.png", png(8, 8))]), multipart([("b.jpg", s) for s in scans[:1]]),
+                           # File names that are not UTF-8 (a lone byte, an overlong '/', a surrogate) or are.
+                           multipart([(b"\xff\xfe.png", png(4, 4)), (b"\xc0\xaf.png", png(4, 4))]),
+                           multipart([(b"\xed\xa0\x80.png", png(4, 4)), ("m\u00e9ningiome.png", png(4, 4))])],
         "fuzz_retrain_params": [b'{"epochs": 2, "learning_rate": 0.0001, "frozen_blocks": 14}',
-                                b'{"epochs": 1, "max_samples_per_class": 50}', b'{"epochs": "3"}', b"[]"],
+                                b'{"epochs": 1, "max_samples_per_class": 50}', b'{"epochs": "3"}', b"[]",
+                                # Nested past the depth limit, and just within it; brackets inside a string.
+                                b'{"epochs": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+                                b'{"epochs": ' + b"[" * 31 + b"]" * 31 + b"}",
+                                b'{"note": "[[[[{{{{", "epochs": 2}'],
     }
     for target, seeds in corpora.items():
         folder = os.path.join(out, target)
