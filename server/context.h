@@ -39,6 +39,10 @@ struct ServerConfig {
   int http_threads = 8;
   int max_queued_requests = 256;  // requests (not connections) waiting for a worker
   int max_batch_files = 64;
+  // Decoding work per request (io/decode_budget.h), counted for every file and every progressive scan. A full batch
+  // of 64 dataset scans (224 x 224 colour, baseline) costs 9.6 M; 64 baseline 512 x 512 colour files 50 M, and 64
+  // such files progressive (libjpeg's standard 10-scan script) 235 M. Beyond it: 413.
+  int64_t decode_budget_pixel_scans = 256'000'000;
   time_t read_timeout_seconds = 10;  // for a request's head; its body gets this plus 1 s per 64 KiB
   int db_busy_timeout_ms = 5000;     // a locked database is retried this long, then 503
   RetrainSettings retrain;           // data_dir and runs_dir are filled from the fields above

@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "data/preprocess.h"
+#include "io/decode_budget.h"
 #include "io/image_io.h"
 #include "server/http_util.h"
 #include "server/routes.h"
@@ -31,13 +32,27 @@ UploadFile single_image(const httplib::Request& req) {
 // Decoded (a large JPEG at the smallest DCT scale that keeps both sides >= S: io/jpeg_decode.h) and at once
 // resized to the model's input (S x S) by data/preprocess.h's resize_to_input, the one resize of the path:
 // preprocess then takes the image as it is. A request holds one decode at a time, and otherwise at most
-// max_batch_files images of S*S*3 bytes (64 x 147 KB at S = 224).
-Image decode(const UploadFile& file, const ServerContext& context, const Classifier& classifier) {
+// max_batch_files images of S*S*3 bytes (64 x 147 KB at S = 224). Every decode of a request charges its one
+// `budget`; running out refuses the whole request (413), not just the file. The caller holds a core of the
+// thread budget (decode_one, decode_batch).
+Image decode(const UploadFile& file, const ServerContext& context, const Classifier& classifier,
+             DecodeBudget& budget) {
   DecodeLimits limits = context.config.image_limits;
   limits.min_decoded_side = classifier.image_size();
-  return resize_to_input(decode_image(reinterpret_cast<const uint8_t*>(file.bytes.data()), file.bytes.size(), limits,
-                                      "'" + file.filename + "'"),
-                         classifier.image_size());
+  try {
+    return resize_to_input(decode_image(reinterpret_cast<const uint8_t*>(file.bytes.data()), file.bytes.size(),
+                                        limits, "'" + file.filename + "'", &budget),
+                           classifier.image_size());
+  } catch (const DecodeBudgetExceeded& error) {
+    throw HttpError(413, error.what());
+  }
+}
+
+// The one image of /predict or /explain, decoded on one core of the thread budget.
+Image decode_one(const UploadFile& file, const ServerContext& context, const Classifier& classifier) {
+  DecodeBudget budget(context.config.decode_budget_pixel_scans);
+  ThreadBudget::Lease core = context.inference.acquire_one();
+  return decode(file, context, classifier, budget);
 }
 
 constexpr const char* kNotAnMri = "this does not look like a brain MRI: no diagnosis is given";
@@ -114,8 +129,8 @@ nlohmann::json prediction_with_gradcam(const Explanation& explanation, const std
 // POST /predict: one scan's class, confidence, probabilities and OOD flag; with ?gradcam=1 its Grad-CAM too.
 void post_predict(ServerContext& context, const httplib::Request& req, httplib::Response& res) {
   auto model = require_model(context);
-  Image image = decode(single_image(req), context, *model->classifier);
   const bool with_gradcam = form_value(req, "gradcam") == "1" || form_value(req, "gradcam") == "true";
+  Image image = decode_one(single_image(req), context, *model->classifier);
   const auto& names = model->classifier->class_names();
   nlohmann::json body;
   double inference_ms = 0.0;
@@ -143,14 +158,17 @@ struct DecodedBatch {
   std::vector<size_t> result_index;                   // the results entry of each image
 };
 
+// The files one after another on one core of the thread budget, all charged to one DecodeBudget.
 DecodedBatch decode_batch(const std::vector<UploadFile>& files, const ServerContext& context,
                           const Classifier& classifier) {
+  DecodeBudget budget(context.config.decode_budget_pixel_scans);
+  ThreadBudget::Lease core = context.inference.acquire_one();
   DecodedBatch batch;
   for (size_t i = 0; i < files.size(); ++i) {
     batch.results.push_back({{"index", i}, {"filename", files[i].filename}});
     try {
       if (files[i].bytes.empty()) throw ImageError("empty file");
-      batch.images.push_back(decode(files[i], context, classifier));
+      batch.images.push_back(decode(files[i], context, classifier, budget));
       batch.result_index.push_back(i);
     } catch (const ImageError& error) {
       batch.results[i]["error"] = std::string("not a usable image: ") + error.what();
@@ -190,9 +208,10 @@ void post_predict_batch(ServerContext& context, const httplib::Request& req, htt
 // POST /explain: the Grad-CAM overlay (PNG) of the predicted class, or of ?class=.
 void post_explain(ServerContext& context, const httplib::Request& req, httplib::Response& res) {
   auto model = require_model(context);
-  Image image = decode(single_image(req), context, *model->classifier);
   const auto& names = model->classifier->class_names();
-  Explanation explanation = explain_within_budget(context, *model->classifier, image, explained_class(req, names));
+  const int class_index = explained_class(req, names);
+  Image image = decode_one(single_image(req), context, *model->classifier);
+  Explanation explanation = explain_within_budget(context, *model->classifier, image, class_index);
   context.metrics.record_inference(explanation.prediction.inference_ms / 1000.0, 1);
   if (explanation.prediction.out_of_distribution)
     throw HttpError(422, kNotAnMri, prediction_json(explanation.prediction, names));

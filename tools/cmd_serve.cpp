@@ -62,6 +62,11 @@ const std::vector<NumberOption> kNumberOptions = {
     {"max-batch", "maximum files per /predict_batch", 1,
      [](const ServerConfig& c) { return c.max_batch_files; },
      [](ServerConfig& c, int v) { c.max_batch_files = v; }},
+    {"max-decode-mpix-scans",
+     "decoding work per request in millions of pixel-scans (width x height x components, for every scan of a "
+     "progressive JPEG; 413 beyond)",
+     1, [](const ServerConfig& c) { return static_cast<int>(c.decode_budget_pixel_scans / 1'000'000); },
+     [](ServerConfig& c, int v) { c.decode_budget_pixel_scans = int64_t{v} * 1'000'000; }},
     {"retrain-max-per-class", "cap training images per class in retraining (0: all)", 0,
      [](const ServerConfig& c) { return c.retrain.default_max_samples_per_class; },
      [](ServerConfig& c, int v) { c.retrain.default_max_samples_per_class = v; }},
