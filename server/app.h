@@ -17,6 +17,9 @@
 //     one-at-a-time and micro-batching on this machine: docs/serving.md). The model pointer is copied per
 //     request, so a model swap never blocks or fails a prediction. Decoding a request's images takes one core
 //     of the same budget (ThreadBudget::acquire_one), so image work never runs beside the cores it lends out.
+//   * Grad-CAM: one explanation runs at a time; at most `explain_max_waiting` more wait for it (lowered so that
+//     they hold at most half of the workers), and any beyond get 503 with Retry-After at once
+//     (server/explain_admission.h).
 //   * Retraining: ONE background worker (server/state/job_queue.h) with a thread budget of 1 kernel thread
 //     (engine/parallel.h set_thread_num_threads, per thread) at nice +10 (setpriority on its own thread id). So
 //     a retrain uses one core at low priority; predictions preempt it and keep the other core. The dataset

@@ -1,6 +1,7 @@
 // POST /predict, POST /predict_batch, POST /explain: decode -> Classifier (infer/classifier.h) -> encode.
 // Each handler is one function; register_prediction_routes at the bottom binds them to their routes.
 #include <chrono>
+#include <optional>
 
 #include "data/preprocess.h"
 #include "io/decode_budget.h"
@@ -104,11 +105,21 @@ std::vector<Prediction> predict_batch_within_budget(ServerContext& context, Clas
   return classifier.predict_batch(images);
 }
 
-// Explanations run one at a time (the taped network is not reentrant); the wait for that comes before the
+// A Grad-CAM request's place (server/explain_admission.h), taken before its image is decoded; none free: 503 at
+// once, with Retry-After.
+void require_admission(const ExplainAdmission::Ticket& ticket, const ExplainAdmission& admission,
+                       httplib::Response& res) {
+  if (ticket.admitted()) return;
+  res.set_header("Retry-After", "1");
+  throw HttpError(503, "too many Grad-CAM requests: one runs and " + std::to_string(admission.max_waiting()) +
+                           " may wait (the limit); retry shortly");
+}
+
+// Explanations run one at a time (the taped network is not reentrant); the wait for the turn comes before the
 // budget's, so that a waiting explanation holds no core.
 Explanation explain_within_budget(ServerContext& context, Classifier& classifier, const Image& image,
-                                  int class_index = -1) {
-  std::lock_guard<std::mutex> one_at_a_time(context.explanations);
+                                  ExplainAdmission::Ticket& ticket, int class_index = -1) {
+  ticket.wait_turn();
   ThreadBudget::Lease cores = context.inference.acquire();
   return classifier.explain(image, class_index);
 }
@@ -130,12 +141,14 @@ nlohmann::json prediction_with_gradcam(const Explanation& explanation, const std
 void post_predict(ServerContext& context, const httplib::Request& req, httplib::Response& res) {
   auto model = require_model(context);
   const bool with_gradcam = form_value(req, "gradcam") == "1" || form_value(req, "gradcam") == "true";
+  std::optional<ExplainAdmission::Ticket> ticket;
+  if (with_gradcam) require_admission(ticket.emplace(context.explanations), context.explanations, res);
   Image image = decode_one(single_image(req), context, *model->classifier);
   const auto& names = model->classifier->class_names();
   nlohmann::json body;
   double inference_ms = 0.0;
   if (with_gradcam) {
-    Explanation explanation = explain_within_budget(context, *model->classifier, image);
+    Explanation explanation = explain_within_budget(context, *model->classifier, image, *ticket);
     inference_ms = explanation.prediction.inference_ms;
     body = prediction_with_gradcam(explanation, names);
   } else {
@@ -208,10 +221,12 @@ void post_predict_batch(ServerContext& context, const httplib::Request& req, htt
 // POST /explain: the Grad-CAM overlay (PNG) of the predicted class, or of ?class=.
 void post_explain(ServerContext& context, const httplib::Request& req, httplib::Response& res) {
   auto model = require_model(context);
+  ExplainAdmission::Ticket ticket(context.explanations);
+  require_admission(ticket, context.explanations, res);
   const auto& names = model->classifier->class_names();
   const int class_index = explained_class(req, names);
   Image image = decode_one(single_image(req), context, *model->classifier);
-  Explanation explanation = explain_within_budget(context, *model->classifier, image, class_index);
+  Explanation explanation = explain_within_budget(context, *model->classifier, image, ticket, class_index);
   context.metrics.record_inference(explanation.prediction.inference_ms / 1000.0, 1);
   if (explanation.prediction.out_of_distribution)
     throw HttpError(422, kNotAnMri, prediction_json(explanation.prediction, names));
