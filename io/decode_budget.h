@@ -2,7 +2,7 @@
 // out of it.
 //
 // Why: a file's bytes say little about its decoding cost. A progressive JPEG is a sequence of scans, each a pass
-// over the coefficients of the components it carries, so a 28 KB file of 443 tiny refinement scans over 2000 x 2000
+// over the coefficients of the components it carries, so a 24 KB file of 443 tiny refinement scans over 2000 x 2000
 // pixels costs as much as 443 baseline decodes of that size (0.4 s here), and a batch request carries 64 files.
 // The per-file scan limit (kMaxJpegScans, io/jpeg_decode.h) bounds one file; this bounds the request.
 //
