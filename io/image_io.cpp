@@ -11,6 +11,7 @@
 #include <iterator>
 #include <memory>
 
+#include "io/decode_budget.h"
 #include "io/jpeg_decode.h"
 
 namespace mriscan {
@@ -45,7 +46,8 @@ bool png_chunks_fit(const uint8_t* bytes, size_t size) {
 
 }  // namespace
 
-Image decode_image(const uint8_t* bytes, size_t size, const DecodeLimits& limits, const std::string& source) {
+Image decode_image(const uint8_t* bytes, size_t size, const DecodeLimits& limits, const std::string& source,
+                   DecodeBudget* budget) {
   if (bytes == nullptr || size == 0) throw ImageError("cannot decode " + source + ": empty data (0 bytes)");
   if (size > static_cast<size_t>(INT_MAX)) throw ImageError("cannot decode " + source + ": file larger than 2 GB");
   const int length = static_cast<int>(size);
@@ -56,7 +58,7 @@ Image decode_image(const uint8_t* bytes, size_t size, const DecodeLimits& limits
   if (!jpeg && !png)
     throw UnsupportedImageFormat("cannot decode " + source + ": not a JPEG or PNG file (the accepted formats)");
 
-  if (jpeg) return decode_jpeg(bytes, size, limits, source);
+  if (jpeg) return decode_jpeg(bytes, size, limits, source, budget);
 
   // PNG through stb_image. 1. Header only: dimensions and channel count, no pixel allocation yet.
   int width = 0, height = 0, channels = 0;
@@ -70,6 +72,9 @@ Image decode_image(const uint8_t* bytes, size_t size, const DecodeLimits& limits
                      " per side and " + std::to_string(limits.max_pixels) + " pixels in total");
   if (!png_chunks_fit(bytes, size))
     throw ImageError("cannot decode " + source + ": corrupt PNG (a chunk is longer than the file)");
+  // One pass over every sample (an interlaced PNG's seven passes together cover each pixel once).
+  if (budget != nullptr && !budget->try_charge(pixels * channels))
+    throw DecodeBudgetExceeded(budget->exceeded_message(source));
 
   // 2. Pixels. Ask stb for RGBA when there is alpha (2 = grey+alpha, 4 = RGBA) so we can composite; otherwise for
   // RGB, which makes stb replicate grey to RGB. 16-bit PNGs come back as 8 bits (stb scales by 255/65535).

@@ -50,9 +50,13 @@ struct DecodeLimits {
   int min_decoded_side = 0;
 };
 
-// `source` names the data in error messages (a path, "upload", ...).
+class DecodeBudget;  // io/decode_budget.h
+
+// `source` names the data in error messages (a path, "upload", ...). With a `budget`, the decoder charges it for
+// the work (from the header before any pixel memory, then per progressive scan) and throws DecodeBudgetExceeded
+// instead of going over it.
 Image decode_image(const uint8_t* bytes, size_t size, const DecodeLimits& limits = {},
-                   const std::string& source = "image data");
+                   const std::string& source = "image data", DecodeBudget* budget = nullptr);
 Image load_image(const std::string& path, const DecodeLimits& limits = {});
 
 // Whole file as bytes; throws ImageError naming the path if it cannot be read.

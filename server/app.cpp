@@ -71,6 +71,8 @@ App::App(ServerConfig config) : config_(std::move(config)) {
   if (config_.web_root.empty()) config_.web_root = std::string(MRISCAN_SOURCE_DIR) + "/server";
   if (config_.replica.empty()) config_.replica = default_replica_name();
   check_replica_name(config_.replica);
+  // Grad-CAM requests, running and waiting, hold at most half of the HTTP workers (server/explain_admission.h).
+  config_.explain_max_waiting = std::clamp(config_.explain_max_waiting, 0, std::max(0, config_.http_threads / 2 - 1));
   // The job owner: the name plus a token, since a restarted replica keeps its name but is another process.
   config_.job_options.owner = config_.replica + "/" + Router::random_hex(8);
   const fs::path state(config_.state_dir);

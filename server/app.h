@@ -15,7 +15,11 @@
 //     is shared by concurrent predictions through a ThreadBudget (server/thread_budget.h): a lone request gets
 //     every core, under load each gets one and as many run at once as there are cores (measured to beat both
 //     one-at-a-time and micro-batching on this machine: docs/serving.md). The model pointer is copied per
-//     request, so a model swap never blocks or fails a prediction.
+//     request, so a model swap never blocks or fails a prediction. Decoding a request's images takes one core
+//     of the same budget (ThreadBudget::acquire_one), so image work never runs beside the cores it lends out.
+//   * Grad-CAM: one explanation runs at a time; at most `explain_max_waiting` more wait for it (lowered so that
+//     they hold at most half of the workers), and any beyond get 503 with Retry-After at once
+//     (server/explain_admission.h).
 //   * Retraining: ONE background worker (server/state/job_queue.h) with a thread budget of 1 kernel thread
 //     (engine/parallel.h set_thread_num_threads, per thread) at nice +10 (setpriority on its own thread id). So
 //     a retrain uses one core at low priority; predictions preempt it and keep the other core. The dataset
@@ -32,7 +36,8 @@
 //     requests (416), all checked by the gate before a worker is involved; only JPEG and PNG reach a decoder
 //     (415 otherwise), `image_limits` checked from the image header before pixels are allocated (decompression
 //     bombs, 400), and every decoded image is resized to the model's input at once, so a request holds at most
-//     `max_batch_files` small images; `max_batch_files` per /predict_batch.
+//     `max_batch_files` small images; `max_batch_files` per /predict_batch; `decode_budget_pixel_scans` of
+//     decoding work per request, all files and progressive scans counted (io/decode_budget.h, 413).
 // What it is not: the CLI (tools/cmd_serve.cpp parses flags into ServerConfig).
 #pragma once
 

@@ -7,12 +7,12 @@
 #include <atomic>
 #include <chrono>
 #include <ctime>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "io/image_io.h"
 #include "server/dataset_stats.h"
+#include "server/explain_admission.h"
 #include "server/metrics.h"
 #include "server/model_registry.h"
 #include "server/retrainer.h"
@@ -39,6 +39,13 @@ struct ServerConfig {
   int http_threads = 8;
   int max_queued_requests = 256;  // requests (not connections) waiting for a worker
   int max_batch_files = 64;
+  // Decoding work per request (io/decode_budget.h), counted for every file and every progressive scan. A full batch
+  // of 64 dataset scans (224 x 224 colour, baseline) costs 9.6 M; 64 baseline 512 x 512 colour files 50 M, and 64
+  // such files progressive (libjpeg's standard 10-scan script) 235 M. Beyond it: 413.
+  int64_t decode_budget_pixel_scans = 256'000'000;
+  // Grad-CAM requests waiting for the one that runs (server/explain_admission.h); beyond them, 503. The App lowers
+  // it so that running and waiting explanations hold at most half of the http_threads workers.
+  int explain_max_waiting = 2;
   time_t read_timeout_seconds = 10;  // for a request's head and the start of its body
   double body_min_bytes_per_second = 64 << 10;  // the body's minimum average rate after a 2 s grace, else 408
   double ready_busy_seconds = 10;  // /ready answers 503 while every HTTP worker has been busy for longer
@@ -61,7 +68,7 @@ struct ServerContext {
   std::chrono::steady_clock::time_point started;
   std::string replica;
   std::atomic<bool> draining{false};  // shutting down: /ready answers 503 so load balancers stop sending
-  std::mutex explanations{};          // Grad-CAM requests run one at a time (server/routes_prediction.cpp)
+  ExplainAdmission explanations{config.explain_max_waiting};  // Grad-CAM: one runs, a few wait, the rest get 503
 
   double uptime_seconds() const;
   MetricsGauges gauges();

@@ -1,8 +1,10 @@
 // POST /predict, POST /predict_batch, POST /explain: decode -> Classifier (infer/classifier.h) -> encode.
 // Each handler is one function; register_prediction_routes at the bottom binds them to their routes.
 #include <chrono>
+#include <optional>
 
 #include "data/preprocess.h"
+#include "io/decode_budget.h"
 #include "io/image_io.h"
 #include "server/http_util.h"
 #include "server/routes.h"
@@ -31,13 +33,27 @@ UploadFile single_image(const httplib::Request& req) {
 // Decoded (a large JPEG at the smallest DCT scale that keeps both sides >= S: io/jpeg_decode.h) and at once
 // resized to the model's input (S x S) by data/preprocess.h's resize_to_input, the one resize of the path:
 // preprocess then takes the image as it is. A request holds one decode at a time, and otherwise at most
-// max_batch_files images of S*S*3 bytes (64 x 147 KB at S = 224).
-Image decode(const UploadFile& file, const ServerContext& context, const Classifier& classifier) {
+// max_batch_files images of S*S*3 bytes (64 x 147 KB at S = 224). Every decode of a request charges its one
+// `budget`; running out refuses the whole request (413), not just the file. The caller holds a core of the
+// thread budget (decode_one, decode_batch).
+Image decode(const UploadFile& file, const ServerContext& context, const Classifier& classifier,
+             DecodeBudget& budget) {
   DecodeLimits limits = context.config.image_limits;
   limits.min_decoded_side = classifier.image_size();
-  return resize_to_input(decode_image(reinterpret_cast<const uint8_t*>(file.bytes.data()), file.bytes.size(), limits,
-                                      "'" + file.filename + "'"),
-                         classifier.image_size());
+  try {
+    return resize_to_input(decode_image(reinterpret_cast<const uint8_t*>(file.bytes.data()), file.bytes.size(),
+                                        limits, "'" + file.filename + "'", &budget),
+                           classifier.image_size());
+  } catch (const DecodeBudgetExceeded& error) {
+    throw HttpError(413, error.what());
+  }
+}
+
+// The one image of /predict or /explain, decoded on one core of the thread budget.
+Image decode_one(const UploadFile& file, const ServerContext& context, const Classifier& classifier) {
+  DecodeBudget budget(context.config.decode_budget_pixel_scans);
+  ThreadBudget::Lease core = context.inference.acquire_one();
+  return decode(file, context, classifier, budget);
 }
 
 constexpr const char* kNotAnMri = "this does not look like a brain MRI: no diagnosis is given";
@@ -89,11 +105,21 @@ std::vector<Prediction> predict_batch_within_budget(ServerContext& context, Clas
   return classifier.predict_batch(images);
 }
 
-// Explanations run one at a time (the taped network is not reentrant); the wait for that comes before the
+// A Grad-CAM request's place (server/explain_admission.h), taken before its image is decoded; none free: 503 at
+// once, with Retry-After.
+void require_admission(const ExplainAdmission::Ticket& ticket, const ExplainAdmission& admission,
+                       httplib::Response& res) {
+  if (ticket.admitted()) return;
+  res.set_header("Retry-After", "1");
+  throw HttpError(503, "too many Grad-CAM requests: one runs and " + std::to_string(admission.max_waiting()) +
+                           " may wait (the limit); retry shortly");
+}
+
+// Explanations run one at a time (the taped network is not reentrant); the wait for the turn comes before the
 // budget's, so that a waiting explanation holds no core.
 Explanation explain_within_budget(ServerContext& context, Classifier& classifier, const Image& image,
-                                  int class_index = -1) {
-  std::lock_guard<std::mutex> one_at_a_time(context.explanations);
+                                  ExplainAdmission::Ticket& ticket, int class_index = -1) {
+  ticket.wait_turn();
   ThreadBudget::Lease cores = context.inference.acquire();
   return classifier.explain(image, class_index);
 }
@@ -114,13 +140,15 @@ nlohmann::json prediction_with_gradcam(const Explanation& explanation, const std
 // POST /predict: one scan's class, confidence, probabilities and OOD flag; with ?gradcam=1 its Grad-CAM too.
 void post_predict(ServerContext& context, const httplib::Request& req, httplib::Response& res) {
   auto model = require_model(context);
-  Image image = decode(single_image(req), context, *model->classifier);
   const bool with_gradcam = form_value(req, "gradcam") == "1" || form_value(req, "gradcam") == "true";
+  std::optional<ExplainAdmission::Ticket> ticket;
+  if (with_gradcam) require_admission(ticket.emplace(context.explanations), context.explanations, res);
+  Image image = decode_one(single_image(req), context, *model->classifier);
   const auto& names = model->classifier->class_names();
   nlohmann::json body;
   double inference_ms = 0.0;
   if (with_gradcam) {
-    Explanation explanation = explain_within_budget(context, *model->classifier, image);
+    Explanation explanation = explain_within_budget(context, *model->classifier, image, *ticket);
     inference_ms = explanation.prediction.inference_ms;
     body = prediction_with_gradcam(explanation, names);
   } else {
@@ -143,14 +171,17 @@ struct DecodedBatch {
   std::vector<size_t> result_index;                   // the results entry of each image
 };
 
+// The files one after another on one core of the thread budget, all charged to one DecodeBudget.
 DecodedBatch decode_batch(const std::vector<UploadFile>& files, const ServerContext& context,
                           const Classifier& classifier) {
+  DecodeBudget budget(context.config.decode_budget_pixel_scans);
+  ThreadBudget::Lease core = context.inference.acquire_one();
   DecodedBatch batch;
   for (size_t i = 0; i < files.size(); ++i) {
     batch.results.push_back({{"index", i}, {"filename", files[i].filename}});
     try {
       if (files[i].bytes.empty()) throw ImageError("empty file");
-      batch.images.push_back(decode(files[i], context, classifier));
+      batch.images.push_back(decode(files[i], context, classifier, budget));
       batch.result_index.push_back(i);
     } catch (const ImageError& error) {
       batch.results[i]["error"] = std::string("not a usable image: ") + error.what();
@@ -190,9 +221,12 @@ void post_predict_batch(ServerContext& context, const httplib::Request& req, htt
 // POST /explain: the Grad-CAM overlay (PNG) of the predicted class, or of ?class=.
 void post_explain(ServerContext& context, const httplib::Request& req, httplib::Response& res) {
   auto model = require_model(context);
-  Image image = decode(single_image(req), context, *model->classifier);
+  ExplainAdmission::Ticket ticket(context.explanations);
+  require_admission(ticket, context.explanations, res);
   const auto& names = model->classifier->class_names();
-  Explanation explanation = explain_within_budget(context, *model->classifier, image, explained_class(req, names));
+  const int class_index = explained_class(req, names);
+  Image image = decode_one(single_image(req), context, *model->classifier);
+  Explanation explanation = explain_within_budget(context, *model->classifier, image, ticket, class_index);
   context.metrics.record_inference(explanation.prediction.inference_ms / 1000.0, 1);
   if (explanation.prediction.out_of_distribution)
     throw HttpError(422, kNotAnMri, prediction_json(explanation.prediction, names));

@@ -21,10 +21,19 @@ ThreadBudget::Lease ThreadBudget::acquire() {
     lock.unlock();
     return Lease(*this, total_);
   }
+  return wait_for_one(lock);  // others are computing or waiting: one core each
+}
+
+ThreadBudget::Lease ThreadBudget::acquire_one() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  return wait_for_one(lock);
+}
+
+ThreadBudget::Lease ThreadBudget::wait_for_one(std::unique_lock<std::mutex> &lock) {
   ++waiting_;
   freed_.wait(lock, [this] { return free_ > 0; });
   --waiting_;
-  --free_;  // others are computing or waiting: one core each
+  --free_;
   lock.unlock();
   return Lease(*this, 1);
 }

@@ -6,7 +6,9 @@
 // (OpenMP teams on oversubscribed cores spin against each other).
 //
 // acquire(): a request that arrives when every thread is free and no one waits takes them all; any other waits
-// until a thread is free and takes one.
+// until a thread is free and takes one. acquire_one(): one thread, waiting like the latter, for single-threaded
+// work on a request's behalf (image decoding, server/routes_prediction.cpp), so that it counts against the cores
+// too instead of running beside the predictions that hold them.
 // The Lease sets the calling thread's kernel budget (engine/parallel.h set_thread_num_threads) for its lifetime
 // and gives the threads back when destroyed.
 // What it is not: a request queue (requests wait in the connection gate, server/transport/connection_gate.h); nor
@@ -36,6 +38,7 @@ class ThreadBudget {
   };
 
   Lease acquire();
+  Lease acquire_one();
 
   int threads() const { return total_; }
   int busy();     // threads held by leases
@@ -43,6 +46,7 @@ class ThreadBudget {
 
  private:
   void release(int threads);
+  Lease wait_for_one(std::unique_lock<std::mutex> &lock);
 
   const int total_;
   std::mutex mutex_;

@@ -3,16 +3,15 @@
 // progressive file with more scans than kMaxJpegScans is refused while a legitimate many-scan file decodes.
 #include <gtest/gtest.h>
 
-#include <cstdio>  // jpeglib.h needs size_t and FILE declared before it
 #include <fstream>
 #include <string>
 #include <vector>
 
-#include <jpeglib.h>
 #include <nlohmann/json.hpp>
 
 #include "io/image_io.h"
 #include "io/jpeg_decode.h"
+#include "tests/support/progressive_jpeg.h"
 #include "tests/support/test_images.h"
 
 using namespace mriscan;
@@ -33,49 +32,6 @@ std::vector<uint8_t> from_base64(const std::string& text) {
     if (bits >= 8) out.push_back(static_cast<uint8_t>(buffer >> (bits -= 8)));
   }
   return out;
-}
-
-// A (size x size) YCbCr progressive JPEG whose scan script gives every AC coefficient of every component its own
-// first scan and two refinement scans: 3 x (2 + 63 x 3) = 573 scans, all legitimate. With `components` = 1 the
-// same script on a grayscale image gives 191 scans.
-std::vector<uint8_t> many_scan_jpeg(int size, int components) {
-  std::vector<jpeg_scan_info> scans;
-  for (int c = 0; c < components; ++c) {
-    scans.push_back({1, {c}, 0, 0, 0, 1});  // DC first, then its refinement
-    scans.push_back({1, {c}, 0, 0, 1, 0});
-    for (int k = 1; k < 64; ++k) {
-      scans.push_back({1, {c}, k, k, 0, 2});
-      scans.push_back({1, {c}, k, k, 2, 1});
-      scans.push_back({1, {c}, k, k, 1, 0});
-    }
-  }
-  jpeg_compress_struct info{};
-  jpeg_error_mgr errors{};
-  info.err = jpeg_std_error(&errors);
-  jpeg_create_compress(&info);
-  unsigned char* buffer = nullptr;
-  unsigned long length = 0;
-  jpeg_mem_dest(&info, &buffer, &length);
-  info.image_width = info.image_height = static_cast<JDIMENSION>(size);
-  info.input_components = components;
-  info.in_color_space = components == 3 ? JCS_RGB : JCS_GRAYSCALE;
-  jpeg_set_defaults(&info);
-  info.scan_info = scans.data();
-  info.num_scans = static_cast<int>(scans.size());
-  jpeg_start_compress(&info, TRUE);
-  const Image pattern = blobs_image(size, size, 5);  // (H, W, 3)
-  std::vector<uint8_t> row(static_cast<size_t>(size) * components);
-  while (info.next_scanline < info.image_height) {
-    for (int x = 0; x < size; ++x)
-      for (int c = 0; c < components; ++c) row[x * components + c] = pattern.pixel(x, info.next_scanline)[c];
-    JSAMPROW rows[1] = {row.data()};
-    jpeg_write_scanlines(&info, rows, 1);
-  }
-  jpeg_finish_compress(&info);
-  jpeg_destroy_compress(&info);
-  std::vector<uint8_t> bytes(buffer, buffer + length);
-  std::free(buffer);
-  return bytes;
 }
 
 }  // namespace
@@ -116,10 +72,13 @@ TEST(JpegDecode, DctScalingKeepsBothSidesAtLeastTheRequestedSize) {
 }
 
 TEST(JpegDecode, TooManyProgressiveScansAreRefusedAndLegitimateOnesDecode) {
-  const std::vector<uint8_t> gray = many_scan_jpeg(16, 1);  // 191 scans
+  // Every AC coefficient of every component in its own first scan and two refinement scans: 191 scans for
+  // grayscale, 573 for colour, all legitimate.
+  const Image pattern = blobs_image(16, 16, 5);
+  const std::vector<uint8_t> gray = progressive_jpeg(pattern, 1, 3);  // 191 scans
   const Image image = decode_image(gray.data(), gray.size(), {}, "gray");
   EXPECT_EQ(image.width, 16);
-  const std::vector<uint8_t> colour = many_scan_jpeg(16, 3);  // 573 scans
+  const std::vector<uint8_t> colour = progressive_jpeg(pattern, 3, 3);  // 573 scans
   ASSERT_GT(573, kMaxJpegScans);
   const std::string message = error_of([&] { decode_image(colour.data(), colour.size(), {}, "upload-3"); });
   EXPECT_NE(message.find("refusing to decode upload-3: progressive JPEG with more than 500 scans"), std::string::npos)

@@ -1,6 +1,10 @@
 // Hostile and broken clients against a real App on loopback (the hardening probes, each as a test that failed
 // before the connection gate): slow clients, bodies without or above their limits, header floods, multi-range
-// requests, methods that would have broken /metrics, and a shed request whose body must not become a request.
+// requests, methods that would have broken /metrics, a shed request whose body must not become a request, and
+// Grad-CAM requests beyond their bound (503 at once instead of holding every worker).
+#include <algorithm>
+#include <future>
+#include <memory>
 #include <regex>
 #include <sstream>
 
@@ -171,6 +175,77 @@ TEST_F(HostileClients, KeepAliveAndPipeliningStillWork) {
                                        "GET /ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   EXPECT_EQ(status_of(answers), 200);
   EXPECT_NE(answers.find("\"ready\":true"), std::string::npos) << answers;
+}
+
+// Grad-CAM runs one request at a time, and a waiting request holds an HTTP worker: queued on a mutex, eight
+// concurrent Grad-CAM requests held all eight workers and a plain /predict got no answer (measured before the fix).
+// Now, with the test holding the running place and one allowed to wait, the rest are refused at once with 503 and
+// Retry-After, and /predict and /health answer.
+TEST_F(HostileClients, GradCamBeyondItsBoundIs503AndLeavesWorkersFree) {
+  restart([](ServerConfig& c) { c.explain_max_waiting = 1; });
+  const std::string scan = read_bytes(shared().scans[0]);
+  auto running = std::make_unique<ExplainAdmission::Ticket>(app_->context().explanations);
+  ASSERT_TRUE(running->admitted());
+  running->wait_turn();
+  std::vector<std::future<httplib::Result>> answers;
+  for (int i = 0; i < 8; ++i)
+    answers.push_back(std::async(std::launch::async, [&, i] {
+      httplib::Client client("127.0.0.1", port_);
+      client.set_read_timeout(60, 0);
+      return client.Post(i % 2 ? "/explain" : "/predict?gradcam=1", one_file("file", scan));
+    }));
+  // Seven answers arrive without waiting for the running explanation; one request waits for its turn.
+  auto is_ready = [](std::future<httplib::Result>& answer) {
+    return answer.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+  };
+  const auto fired = std::chrono::steady_clock::now();
+  while (std::count_if(answers.begin(), answers.end(), is_ready) < 7 &&
+         std::chrono::steady_clock::now() - fired < std::chrono::seconds(5))
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - fired).count(), 2.0);
+  std::vector<httplib::Result> refused;
+  for (auto& answer : answers)
+    if (is_ready(answer)) refused.push_back(answer.get());
+  ASSERT_EQ(refused.size(), 7u);
+  for (const httplib::Result& result : refused) {
+    ASSERT_TRUE(result);
+    EXPECT_EQ(result->status, 503) << result->body;
+    EXPECT_EQ(result->get_header_value("Retry-After"), "1");
+    const json body = body_of(result);
+    EXPECT_EQ(body.value("status", 0), 503);
+    EXPECT_NE(body.value("error", "").find("Grad-CAM"), std::string::npos) << result->body;
+    EXPECT_EQ(body.value("request_id", ""), result->get_header_value("X-Request-Id"));
+    EXPECT_FALSE(body.value("request_id", "").empty());
+  }
+  EXPECT_EQ(app_->context().explanations.admitted(), 2);  // the test's and the waiting one
+
+  const auto start = std::chrono::steady_clock::now();
+  auto predicted = client().Post("/predict", one_file("file", scan));
+  ASSERT_TRUE(predicted);
+  EXPECT_EQ(predicted->status, 200) << predicted->body;
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 2.0);
+  EXPECT_LT(seconds_for_health(), 1.0);
+
+  running.reset();  // the waiting request takes its turn
+  for (auto& answer : answers)
+    if (answer.valid()) {
+      httplib::Result result = answer.get();
+      ASSERT_TRUE(result);
+      EXPECT_TRUE(result->status == 200 || result->status == 422) << result->status << " " << result->body;
+    }
+}
+
+// However it is configured, Grad-CAM holds at most half of the workers: one running and the rest waiting.
+TEST_F(HostileClients, GradCamWaitingIsLoweredToHalfTheWorkers) {
+  restart([](ServerConfig& c) {
+    c.http_threads = 4;
+    c.explain_max_waiting = 5;
+  });
+  EXPECT_EQ(app_->context().explanations.max_waiting(), 1);
+  restart([](ServerConfig& c) { c.http_threads = 1; });
+  EXPECT_EQ(app_->context().explanations.max_waiting(), 0);
+  restart([](ServerConfig&) {});
+  EXPECT_EQ(app_->context().explanations.max_waiting(), 2);  // the default, with 8 workers
 }
 
 }  // namespace
