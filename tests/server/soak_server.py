@@ -2,12 +2,15 @@
 """Soak test of `mriscan serve` (not in CI): mixed traffic on loopback for a bounded time, then a report.
 
 Starts the server itself (a fresh state directory, a free port), then runs N client threads for --minutes:
-predictions of real Testing scans (some with ?gradcam=1), batches, bad inputs (GIF, text, truncated JPEG, an
-oversized head, a chunked body), uploads of real Training scans, and one retrain. It samples the server's
+predictions of real Testing scans (some with ?gradcam=1 or /explain), batches, bad inputs (GIF, text, truncated
+JPEG), hostile requests (an oversized head, a chunked body, a gzip body inflating to 1 GB, a declared body that
+never comes, malformed UTF-8 in paths and file names, JSON nested a million deep, a progressive JPEG with hundreds
+of scans if --costly-jpeg is given), uploads of real Training scans, and one retrain. It samples the server's
 resident memory every second and reports requests by status, 5xx other than 503, whether the process survived,
 and RSS at start, end and peak.
 
 Usage: tests/server/soak_server.py --binary build/mriscan --model runs/quick/model.safetensors [--minutes 10]
+       [--costly-jpeg FILE]
 """
 import argparse
 import collections
@@ -22,6 +25,9 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+
+import hostile_payloads
+from hostile_payloads import multipart
 
 TOKEN = "soak-token-" + uuid.uuid4().hex
 
@@ -43,15 +49,6 @@ def rss_mb(pid):
     return None
 
 
-def multipart(fields):
-    boundary = uuid.uuid4().hex
-    body = b""
-    for name, filename, content in fields:
-        disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
-        body += f"--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n".encode() + content + b"\r\n"
-    return body + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
-
-
 def request(base, path, body=None, content_type=None, admin=False, timeout=60):
     headers = {"Content-Type": content_type} if content_type else {}
     if admin:
@@ -71,7 +68,10 @@ def request(base, path, body=None, content_type=None, admin=False, timeout=60):
 def raw(port, data):
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=15) as sock:
-            sock.sendall(data)
+            try:
+                sock.sendall(data)
+            except OSError:
+                pass  # refused from the head: the answer may arrive before the body is sent
             answer = sock.recv(64)
             return int(answer[9:12]) if answer.startswith(b"HTTP/1.1 ") else "no response"
     except OSError:
@@ -86,6 +86,7 @@ def main():
                                                        "brain-tumor-mri"))
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--clients", type=int, default=6)
+    parser.add_argument("--costly-jpeg", default=None, help="a progressive JPEG with hundreds of scans")
     args = parser.parse_args()
 
     testing = [os.path.join(root, f) for root, _, files in os.walk(os.path.join(args.data, "Testing")) for f in files]
@@ -118,6 +119,23 @@ def main():
         with lock:
             counts[(kind, status)] += 1
 
+    bomb = hostile_payloads.gzip_bomb()
+    costly = open(args.costly_jpeg, "rb").read() if args.costly_jpeg else None
+    hostile = [
+        ("bad head", lambda: raw(port, b"GET /health HTTP/1.1\r\n" + b"X: y\r\n" * 500 + b"\r\n")),
+        ("bad chunked", lambda: raw(port, b"POST /predict HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n")),
+        ("gzip bomb", lambda: raw(port, hostile_payloads.compressed_post(bomb))),
+        ("body never sent", lambda: raw(port, hostile_payloads.declared_body_head())),
+        ("bad utf-8 path", lambda: request(base, random.choice(hostile_payloads.BAD_UTF8_PATHS))),
+        ("bad utf-8 name", lambda: request(base, "/upload_training_data",
+                                           *hostile_payloads.bad_filename_upload(scans[0]), admin=True)),
+        ("deep json", lambda: request(base, "/retrain", hostile_payloads.deep_json(), "application/json", admin=True)),
+        ("explain", lambda: request(base, "/explain", *multipart([("file", "s.jpg", scans[1])]))),
+    ]
+    if costly:
+        hostile.append(("costly jpeg", lambda: request(base, "/predict",
+                                                       *multipart([("file", "c.jpg", costly)]))))
+
     def client(index):
         rng = random.Random(index)
         upload_index = index
@@ -137,10 +155,9 @@ def main():
                 payload = {"gif": gif, "text": b"not a scan", "truncated": rng.choice(scans)[:300]}[kind]
                 body, ctype = multipart([("file", "bad", payload)])
                 record("bad " + kind, request(base, "/predict", body, ctype))
-            elif pick < 0.85:
-                record("bad head", raw(port, b"GET /health HTTP/1.1\r\n" + b"X: y\r\n" * 500 + b"\r\n"))
             elif pick < 0.88:
-                record("bad chunked", raw(port, b"POST /predict HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"))
+                kind, send = rng.choice(hostile)
+                record(kind, send())
             elif pick < 0.95:
                 label, path = uploads[upload_index % len(uploads)]
                 upload_index += args.clients
