@@ -64,32 +64,48 @@ void UploadStore::remove_unreferenced_files() {
 
 std::vector<UploadItem> UploadStore::add(const std::vector<UploadFile>& files, const std::string& label,
                                          const std::vector<std::string>& class_names) {
-  require_known_label(label, class_names);
-  if (files.empty()) throw UploadRejected("no files in the request (multipart field 'files')", nlohmann::json::array());
-  std::vector<Checked> checked = check_files(files, label);  // nothing is written unless every file is an image
-
   // One request at a time from here: the duplicate check, the files and the rows must see the same state (two
   // concurrent uploads of one scan used to both decide "new", and the loser's cleanup deleted the file the winner
-  // had stored). New scans' files first (each atomically), then one transaction for the rows, which also re-checks
-  // each hash (INSERT OR IGNORE) in case another process stored it meanwhile.
+  // had stored).
   std::lock_guard<std::mutex> lock(add_mutex_);
-  std::vector<std::string> created;  // hashes whose file this call created
+  Prepared prepared = prepare(files, label, class_names);
+  return commit(prepared);
+}
+
+// Nothing is written unless every file is an image; then the new scans' files (each atomically).
+UploadStore::Prepared UploadStore::prepare(const std::vector<UploadFile>& files, const std::string& label,
+                                           const std::vector<std::string>& class_names) {
+  require_known_label(label, class_names);
+  if (files.empty()) throw UploadRejected("no files in the request (multipart field 'files')", nlohmann::json::array());
+  Prepared prepared;
+  prepared.checked = check_files(files, label);
   try {
-    write_new_files(checked, created);
-    insert_rows(checked);
+    write_new_files(prepared.checked, prepared.created);
   } catch (...) {
-    remove_created_without_row(created);
+    remove_created_without_row(prepared.created);
+    throw;
+  }
+  return prepared;
+}
+
+// One transaction for the rows, which also re-checks each hash (INSERT OR IGNORE) in case another process stored
+// it meanwhile.
+std::vector<UploadItem> UploadStore::commit(Prepared& prepared) {
+  try {
+    insert_rows(prepared.checked);
+  } catch (...) {
+    remove_created_without_row(prepared.created);
     throw;
   }
   std::vector<UploadItem> items;
-  for (Checked& c : checked) items.push_back(std::move(c.item));
+  for (Prepared::Checked& c : prepared.checked) items.push_back(std::move(c.item));
   return items;
 }
 
 // Every file decoded (within the limits) and hashed, or UploadRejected listing each one that is not an image.
-std::vector<UploadStore::Checked> UploadStore::check_files(const std::vector<UploadFile>& files,
+std::vector<UploadStore::Prepared::Checked> UploadStore::check_files(const std::vector<UploadFile>& files,
                                                            const std::string& label) {
-  std::vector<Checked> checked;
+  std::vector<Prepared::Checked> checked;
   nlohmann::json problems = nlohmann::json::array();
   size_t unsupported = 0;  // problems that are a format other than JPEG or PNG
   for (const UploadFile& file : files) {
@@ -97,7 +113,7 @@ std::vector<UploadStore::Checked> UploadStore::check_files(const std::vector<Upl
       if (file.bytes.empty()) throw ImageError("empty file");
       Image image = decode_image(reinterpret_cast<const uint8_t*>(file.bytes.data()), file.bytes.size(), limits_,
                                  "'" + file.filename + "'");
-      Checked c;
+      Prepared::Checked c;
       c.item = {file.filename, sha256_hex(file.bytes), "stored", label, image.width, image.height};
       c.brightness = mean_brightness(image);
       c.bytes = &file.bytes;
@@ -116,9 +132,9 @@ std::vector<UploadStore::Checked> UploadStore::check_files(const std::vector<Upl
 
 // Each new scan's file, written atomically; a scan seen earlier in this request or already recorded becomes a
 // duplicate (with the label it was stored with). `created` gets the hashes whose file did not exist before.
-void UploadStore::write_new_files(std::vector<Checked>& checked, std::vector<std::string>& created) {
+void UploadStore::write_new_files(std::vector<Prepared::Checked>& checked, std::vector<std::string>& created) {
   std::set<std::string> seen_in_request;
-  for (Checked& c : checked) {
+  for (Prepared::Checked& c : checked) {
     if (!seen_in_request.insert(c.item.sha256).second) {
       c.item.status = "duplicate";
       continue;
@@ -141,10 +157,10 @@ void UploadStore::write_new_files(std::vector<Checked>& checked, std::vector<std
 }
 
 // The stored scans' rows, in one transaction; a hash another process recorded meanwhile becomes a duplicate.
-void UploadStore::insert_rows(std::vector<Checked>& checked) {
+void UploadStore::insert_rows(std::vector<Prepared::Checked>& checked) {
   const std::string now = utc_now_iso8601();
   db_.transaction([&](Database::Session& session) {
-    for (Checked& c : checked) {
+    for (Prepared::Checked& c : checked) {
       if (c.item.status != "stored") continue;
       session.exec("INSERT OR IGNORE INTO uploads (sha256, label, width, height, brightness, bytes, created_at)"
                    " VALUES (?, ?, ?, ?, ?, ?, ?)",

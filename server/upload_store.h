@@ -57,9 +57,27 @@ class UploadStore {
   UploadStore(Database& db, std::string dir, DecodeLimits limits);
 
   // All-or-nothing: throws UploadRejected (nothing stored) if the label is not one of `class_names` or any file
-  // is empty or does not decode within the limits.
+  // is empty or does not decode within the limits. The same as commit(prepare(...)).
   std::vector<UploadItem> add(const std::vector<UploadFile>& files, const std::string& label,
                               const std::vector<std::string>& class_names);
+
+  // add() in its two steps, which another process's writer may come between: prepare checks every file and
+  // writes the new scans' files; commit records their rows in one transaction (removing, if that fails, the files
+  // prepare created that no row refers to). `files` must outlive the Prepared.
+  struct Prepared {
+    // A file of a request that decoded: its item (status "stored" until found to be a duplicate), its mean
+    // brightness and its bytes (the request's).
+    struct Checked {
+      UploadItem item;
+      double brightness = 0.0;
+      const std::string* bytes = nullptr;
+    };
+    std::vector<Checked> checked;
+    std::vector<std::string> created;  // hashes whose file prepare() created
+  };
+  Prepared prepare(const std::vector<UploadFile>& files, const std::string& label,
+                   const std::vector<std::string>& class_names);
+  std::vector<UploadItem> commit(Prepared& prepared);
 
   std::vector<UploadRecord> records();
   int64_t count();
@@ -67,17 +85,10 @@ class UploadStore {
   std::vector<Sample> samples(const std::vector<std::string>& class_names);
 
  private:
-  // A file of a request that decoded: its item (status "stored" until found to be a duplicate), its mean
-  // brightness and its bytes (the request's).
-  struct Checked {
-    UploadItem item;
-    double brightness = 0.0;
-    const std::string* bytes = nullptr;
-  };
-  // The steps of add(), in order; see upload_store.cpp.
-  std::vector<Checked> check_files(const std::vector<UploadFile>& files, const std::string& label);
-  void write_new_files(std::vector<Checked>& checked, std::vector<std::string>& created);
-  void insert_rows(std::vector<Checked>& checked);
+  // The steps of prepare() and commit(), in order; see upload_store.cpp.
+  std::vector<Prepared::Checked> check_files(const std::vector<UploadFile>& files, const std::string& label);
+  void write_new_files(std::vector<Prepared::Checked>& checked, std::vector<std::string>& created);
+  void insert_rows(std::vector<Prepared::Checked>& checked);
   void remove_created_without_row(const std::vector<std::string>& created);  // after a failed add()
   void remove_unreferenced_files();                                          // the sweep at start-up
 
