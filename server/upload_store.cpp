@@ -64,10 +64,6 @@ void UploadStore::remove_unreferenced_files() {
 
 std::vector<UploadItem> UploadStore::add(const std::vector<UploadFile>& files, const std::string& label,
                                          const std::vector<std::string>& class_names) {
-  // One request at a time from here: the duplicate check, the files and the rows must see the same state (two
-  // concurrent uploads of one scan used to both decide "new", and the loser's cleanup deleted the file the winner
-  // had stored).
-  std::lock_guard<std::mutex> lock(add_mutex_);
   Prepared prepared = prepare(files, label, class_names);
   return commit(prepared);
 }
@@ -145,18 +141,24 @@ void UploadStore::write_new_files(std::vector<Prepared::Checked>& checked, std::
       c.item.label = existing[0].text("label");
       continue;
     }
-    const fs::path path = fs::path(dir_) / c.item.sha256;
-    const bool existed = fs::exists(path);
-    write_file_atomically(path.string(), [&](const std::string& tmp_path) {
-      std::ofstream out(tmp_path, std::ios::binary);
-      out.write(c.bytes->data(), static_cast<std::streamsize>(c.bytes->size()));
-      if (!out.flush()) throw std::runtime_error("cannot write an upload: " + std::string(std::strerror(errno)));
-    });
+    const bool existed = fs::exists(fs::path(dir_) / c.item.sha256);
+    write_upload_file(c);
     if (!existed) created.push_back(c.item.sha256);
   }
 }
 
+void UploadStore::write_upload_file(const Prepared::Checked& c) {
+  write_file_atomically((fs::path(dir_) / c.item.sha256).string(), [&](const std::string& tmp_path) {
+    std::ofstream out(tmp_path, std::ios::binary);
+    out.write(c.bytes->data(), static_cast<std::streamsize>(c.bytes->size()));
+    if (!out.flush()) throw std::runtime_error("cannot write an upload: " + std::string(std::strerror(errno)));
+  });
+}
+
 // The stored scans' rows, in one transaction; a hash another process recorded meanwhile becomes a duplicate.
+// Each row is inserted only with its file in place, checked under the write lock: another writer of the same scan
+// whose row transaction failed may have removed the file since prepare() wrote it (remove_created_without_row),
+// and then it is written again here.
 void UploadStore::insert_rows(std::vector<Prepared::Checked>& checked) {
   const std::string now = utc_now_iso8601();
   db_.transaction([&](Database::Session& session) {
@@ -169,18 +171,26 @@ void UploadStore::insert_rows(std::vector<Prepared::Checked>& checked) {
       if (session.changes() == 0) {
         c.item.status = "duplicate";
         c.item.label = session.query("SELECT label FROM uploads WHERE sha256 = ?", {c.item.sha256}).at(0).text("label");
+        continue;
       }
+      std::error_code error;
+      const fs::path path = fs::path(dir_) / c.item.sha256;
+      if (fs::file_size(path, error) != c.bytes->size() || error) write_upload_file(c);
     }
   });
 }
 
-// After a failure: removes the files this call created that no row refers to, never a file another request stored.
+// After a failure: removes the files this call created that no row refers to, each decided under the write lock,
+// so that no row can be committed between the check and the removal (a writer that committed later re-creates its
+// file in its own transaction, see insert_rows).
 void UploadStore::remove_created_without_row(const std::vector<std::string>& created) {
   for (const std::string& sha : created) {
     try {
-      if (db_.query("SELECT 1 FROM uploads WHERE sha256 = ?", {sha}).empty()) fs::remove(fs::path(dir_) / sha);
+      db_.transaction([&](Database::Session& session) {
+        if (session.query("SELECT 1 FROM uploads WHERE sha256 = ?", {sha}).empty()) fs::remove(fs::path(dir_) / sha);
+      });
     } catch (...) {
-      // the database is failing too: the file stays, and the sweep at the next start removes it
+      // the database is failing too: the file stays, and the sweep at a start an hour later removes it
     }
   }
 }
