@@ -41,8 +41,8 @@ struct ServerConfig {
   int max_batch_files = 64;
   time_t read_timeout_seconds = 10;  // for a request's head; its body gets this plus 1 s per 64 KiB
   int db_busy_timeout_ms = 5000;     // a locked database is retried this long, then 503
-  RetrainSettings retrain;           // data_dir and runs_dir are filled from the fields above
-  JobQueueOptions job_options;
+  RetrainSettings retrain;           // data_dir is filled from the field above
+  JobQueueOptions job_options;       // runs_dir is <state_dir>/runs
   bool log_requests = true;
 };
 
