@@ -12,6 +12,7 @@
 #include "io/atomic_file.h"
 #include "server/state/database.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/latch.h"
 #include "server/state/job_queue.h"
 #include "tests/support/serve_process.h"
 
@@ -20,21 +21,6 @@ namespace {
 
 // ---------------------------------------------------------------------------------------------------------------
 // The job queue on its own, with a runner the test controls.
-
-struct Latch {
-  std::mutex mutex;
-  std::condition_variable changed;
-  bool open = false;
-  void release() {
-    std::lock_guard<std::mutex> lock(mutex);
-    open = true;
-    changed.notify_all();
-  }
-  void wait() {
-    std::unique_lock<std::mutex> lock(mutex);
-    changed.wait(lock, [&] { return open; });
-  }
-};
 
 std::string job_status(JobQueue& jobs, int64_t id, double timeout = 30.0) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout);

@@ -8,25 +8,11 @@
 #include <atomic>
 
 #include "server/retrain_params.h"
+#include "tests/support/latch.h"
 #include "tests/support/server_fixture.h"
 
 namespace mriscan::server_test {
 namespace {
-
-struct Latch {
-  std::mutex mutex;
-  std::condition_variable changed;
-  bool open = false;
-  void release() {
-    std::lock_guard<std::mutex> lock(mutex);
-    open = true;
-    changed.notify_all();
-  }
-  void wait() {
-    std::unique_lock<std::mutex> lock(mutex);
-    changed.wait(lock, [&] { return open; });
-  }
-};
 
 // One replica's retraining stack on `state` (v1 imported from the tiny model), whose runner calls `at_commit`
 // right after the job's point of no return (training over, its model not yet registered).
