@@ -86,7 +86,7 @@ App::App(ServerConfig config) : config_(std::move(config)) {
   uploads_ = std::make_unique<UploadStore>(*db_, (state / "uploads").string(), config_.image_limits);
 
   config_.retrain.data_dir = config_.data_dir;
-  config_.retrain.runs_dir = (state / "runs").string();
+  config_.job_options.runs_dir = (state / "runs").string();
   retrainer_ = std::make_unique<Retrainer>(*registry_, *uploads_, config_.retrain);
   jobs_ = std::make_unique<JobQueue>(
       *db_, [this](const JobContext& job) { return retrainer_->run(job); }, config_.job_options);

@@ -50,8 +50,8 @@ struct ServerConfig {
   double body_min_bytes_per_second = 64 << 10;  // the body's minimum average rate after a 2 s grace, else 408
   double ready_busy_seconds = 10;  // /ready answers 503 while every HTTP worker has been busy for longer
   int db_busy_timeout_ms = 5000;     // a locked database is retried this long, then 503
-  RetrainSettings retrain;           // data_dir and runs_dir are filled from the fields above
-  JobQueueOptions job_options;
+  RetrainSettings retrain;           // data_dir is filled from the field above
+  JobQueueOptions job_options;       // runs_dir is <state_dir>/runs
   bool log_requests = true;
 };
 

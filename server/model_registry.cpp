@@ -7,13 +7,20 @@
 #include <stdexcept>
 
 #include "io/atomic_file.h"
+#include "train/train_config.h"
 
 namespace mriscan {
 namespace fs = std::filesystem;
 
 nlohmann::json ModelVersion::to_json() const {
-  return {{"version", name()}, {"number", number},   {"created_at", created_at}, {"source", source},
-          {"active", active},  {"serving", serving}, {"metrics", metrics}};
+  return {{"version", name()}, {"number", number},   {"created_at", created_at},       {"source", source},
+          {"active", active},  {"serving", serving}, {"metrics", public_metrics(metrics)}};
+}
+
+nlohmann::json public_metrics(const nlohmann::json& metrics) {
+  nlohmann::json shown = metrics;
+  if (shown.is_object() && shown.contains("config")) shown["config"] = train_config_without_paths(shown["config"]);
+  return shown;
 }
 
 std::optional<int64_t> parse_version(const std::string& text) {
@@ -138,11 +145,15 @@ ModelVersion ModelRegistry::register_file(const std::string& source_path, const 
   try {
     db_.transaction([&](Database::Session& session) { version = commit_staged(session, staged); });
   } catch (...) {
-    std::error_code ignored;
-    fs::remove(staged.tmp_path, ignored);  // not published (a failed rename already removed it)
+    discard(staged);
     throw;
   }
   return version;
+}
+
+void ModelRegistry::discard(const Staged& staged) {
+  std::error_code ignored;
+  fs::remove(staged.tmp_path, ignored);  // a published one was renamed away; a failed rename removed it
 }
 
 std::vector<ModelVersion> ModelRegistry::import_if_empty(const std::vector<std::pair<std::string, std::string>>& files,
@@ -157,10 +168,7 @@ std::vector<ModelVersion> ModelRegistry::import_if_empty(const std::vector<std::
     }
   }
   auto remove_unpublished = [&] {
-    for (const Staged& s : staged) {
-      std::error_code ignored;
-      fs::remove(s.tmp_path, ignored);  // published ones were renamed away already
-    }
+    for (const Staged& s : staged) discard(s);
   };
   std::vector<ModelVersion> versions;
   try {
@@ -195,15 +203,19 @@ bool ModelRegistry::activate_locked(int64_t number, std::optional<int64_t> expec
   std::shared_ptr<Classifier> classifier = Classifier::load(version.path);  // 1. load (may throw: no change)
   bool committed = false;
   db_.transaction([&](Database::Session& session) {  // 2. commit the flag (checked under the write lock)
-    if (expected) {
-      auto current = session.query("SELECT number FROM models WHERE active = 1");
-      if (current.empty() || current[0].integer("number") != *expected) return;
-    }
-    session.exec("UPDATE models SET active = (number = ?)", {number});
-    committed = true;
+    committed = record_active(session, number, expected);
   });
   if (committed) swap_in(number, std::move(classifier));  // 3. new requests see the new model
   return committed;
+}
+
+bool ModelRegistry::record_active(Database::Session& session, int64_t number, std::optional<int64_t> expected) {
+  if (expected) {
+    auto current = session.query("SELECT number FROM models WHERE active = 1");
+    if (current.empty() || current[0].integer("number") != *expected) return false;
+  }
+  session.exec("UPDATE models SET active = (number = ?)", {number});
+  return true;
 }
 
 std::string ModelRegistry::follow_database() {
@@ -228,7 +240,7 @@ std::string ModelRegistry::follow_database() {
            "); still serving " + (served ? served->name : std::string("nothing")) + ", retrying in 10 s";
   }
   follow_failed_number_ = 0;
-  return "now serving v" + std::to_string(recorded) + ", activated by another replica";
+  return "now serving v" + std::to_string(recorded) + ", the recorded active version";
 }
 
 void ModelRegistry::swap_in(int64_t number, std::shared_ptr<Classifier> classifier) {

@@ -44,7 +44,7 @@ struct ModelVersion {
   bool serving = false;  // the version this process serves (differs from `active` only after a failed load)
 
   std::string name() const { return "v" + std::to_string(number); }
-  nlohmann::json to_json() const;  // for GET /models
+  nlohmann::json to_json() const;  // for GET /models: public_metrics, no path
 };
 
 struct ActiveModel {
@@ -79,6 +79,21 @@ class ModelRegistry {
   // another version while it ran). Returns whether it activated.
   bool activate_if_serving(int64_t number, int64_t expected);
 
+  // Registration and activation as steps of a caller's transaction (a retrain records its job's outcome in the
+  // same one, server/state/job_queue.h): stage() validates `source_path` and copies it to a durable temporary in
+  // the models folder, unnumbered (throws naming the file if it is not a model); commit_staged() numbers it,
+  // renames it to v<n>.safetensors and inserts its row; record_active() sets the active flag to `number` if
+  // `expected` is still the recorded active version; discard() removes a staged copy that was not committed.
+  // A recorded activation is served by follow_database(), which loads the file.
+  struct Staged {
+    std::string tmp_path, source;
+    nlohmann::json metrics;
+  };
+  Staged stage(const std::string& source_path, const std::string& source, const nlohmann::json& metrics);
+  ModelVersion commit_staged(Database::Session& session, const Staged& staged);
+  static bool record_active(Database::Session& session, int64_t number, std::optional<int64_t> expected);
+  static void discard(const Staged& staged);
+
   // Serves the recorded active version if it is not the one served (see the header comment); returns a line
   // for the log when something changed or failed, "" otherwise.
   std::string follow_database();
@@ -91,13 +106,6 @@ class ModelRegistry {
   bool empty();
 
  private:
-  // A validated model copied to a durable temporary in dir_, not yet numbered.
-  struct Staged {
-    std::string tmp_path, source;
-    nlohmann::json metrics;
-  };
-  Staged stage(const std::string& source_path, const std::string& source, const nlohmann::json& metrics);
-  ModelVersion commit_staged(Database::Session& session, const Staged& staged);  // numbers, renames, inserts
   ModelVersion from_row(const SqlRow& row) const;
   // Loads the version and commits it active if `expected` (when given) is still the recorded active version.
   bool activate_locked(int64_t number, std::optional<int64_t> expected);
@@ -112,6 +120,10 @@ class ModelRegistry {
   int64_t follow_failed_number_ = 0;  // a recorded version that failed to load in follow_database()
   std::chrono::steady_clock::time_point follow_retry_at_;
 };
+
+// A version's recorded metrics as anyone may read them: the training configuration in them without its paths
+// (train_config_without_paths). GET /models and a retraining job's result show these, never the recorded ones.
+nlohmann::json public_metrics(const nlohmann::json& metrics);
 
 // "v3" or "3" -> 3; nullopt for anything else.
 std::optional<int64_t> parse_version(const std::string& text);

@@ -1,7 +1,7 @@
 // One retraining job from start to registered version; see retrainer.h.
 #include "server/retrainer.h"
 
-#include <filesystem>
+#include <cstdio>
 #include <stdexcept>
 
 #include "engine/kernels/matmul_precision.h"
@@ -9,8 +9,6 @@
 #include "train/trainer.h"
 
 namespace mriscan {
-namespace fs = std::filesystem;
-
 namespace {
 
 double validation_accuracy(const nlohmann::json& metrics) {
@@ -83,7 +81,7 @@ TrainConfig Retrainer::job_config(const JobContext& job, const Classifier& class
   TrainConfig config;
   config.data_dir = settings_.data_dir;
   config.weights = classifier.path();
-  config.out_dir = (fs::path(settings_.runs_dir) / ("job-" + std::to_string(job.id))).string();
+  config.out_dir = job.run_dir;
   config.epochs = job.params.at("epochs");
   config.learning_rate = job.params.at("learning_rate");
   config.frozen_blocks = job.params.at("frozen_blocks");
@@ -101,12 +99,14 @@ TrainConfig Retrainer::job_config(const JobContext& job, const Classifier& class
   return config;
 }
 
-Retrainer::Activation Retrainer::activate_if_allowed(const ModelVersion& version, const ActiveModel& base,
-                                                     const nlohmann::json& metrics) {
+// Inside the job's commit transaction (so only `session` may touch the database), so the recorded active version
+// read here is the one changed.
+Retrainer::Activation Retrainer::activate_if_allowed(Database::Session& session, const ModelVersion& version,
+                                                     const ActiveModel& base, const nlohmann::json& metrics,
+                                                     double incumbent) {
   Activation decision;
   decision.candidate = validation_accuracy(metrics);
-  std::optional<ModelVersion> active_now = registry_.find(base.number);
-  decision.incumbent = active_now ? validation_accuracy(active_now->metrics) : -1.0;
+  decision.incumbent = incumbent;
   switch (settings_.rule) {
     case ActivationRule::kAlways: decision.activated = true, decision.reason = "rule 'always'"; break;
     case ActivationRule::kNever:
@@ -121,45 +121,78 @@ Retrainer::Activation Retrainer::activate_if_allowed(const ModelVersion& version
   }
   // Only over the version this job started from: if an operator activated or rolled back another version while
   // it ran, their choice stands and the candidate stays registered.
-  if (decision.activated && !registry_.activate_if_serving(version.number, base.number)) {
+  if (decision.activated && !ModelRegistry::record_active(session, version.number, base.number)) {
     decision.activated = false;
-    auto serving = registry_.active();
-    decision.reason += "; not activated: the served version changed from " + base.name + " to " +
-                       (serving ? serving->name : std::string("none")) +
+    auto recorded = session.query("SELECT number FROM models WHERE active = 1");
+    decision.reason += "; not activated: the active version changed from " + base.name + " to " +
+                       (recorded.empty() ? std::string("none") : "v" + recorded[0].text("number")) +
                        " while this job ran (an operator's choice stands)";
   }
   return decision;
 }
 
 std::optional<nlohmann::json> Retrainer::run(const JobContext& job) {
+  std::string step = "preparing the training run";
+  try {
+    return run_steps(job, step);
+  } catch (const std::exception& error) {
+    throw JobStepError(step, error.what());
+  }
+}
+
+std::optional<nlohmann::json> Retrainer::run_steps(const JobContext& job, std::string& step) {
   std::shared_ptr<const ActiveModel> base = registry_.active();
   if (!base) throw std::runtime_error("no active model to fine-tune");
   if (settings_.data_dir.empty()) throw std::runtime_error("the server was started without --data");
   const TrainConfig config = job_config(job, *base->classifier);
-  fs::remove_all(config.out_dir);  // a previous attempt of this id (after a restart) must not be resumed
 
+  step = "training";
   JobProgress progress(job, config.extra_training_samples.size());
   TrainResult trained = train_model(config, progress.callback(), job.cancel);
-  if (trained.cancelled || (job.begin_commit && !job.begin_commit())) {  // a cancel after the last batch counts
-    fs::remove_all(config.out_dir);
-    return std::nullopt;
+  if (trained.cancelled || !job.begin_commit()) return std::nullopt;  // a cancel after the last batch counts
+
+  step = "saving the model";
+  const ModelRegistry::Staged staged = registry_.stage(
+      trained.model_path, "retrain job " + std::to_string(job.id) + " from " + base->name, trained.metrics);
+  std::optional<ModelVersion> base_version = registry_.find(base->number);  // its metrics never change
+  const double incumbent = base_version ? validation_accuracy(base_version->metrics) : -1.0;
+  std::optional<nlohmann::json> result;
+  try {
+    step = "registering the model";
+    // The version, its activation and the job's completion in one transaction: nothing is registered for a job
+    // that another replica recorded meanwhile (an expired lease) or that a cancel reached first.
+    result = job.commit([&](Database::Session& session) {
+      const ModelVersion version = registry_.commit_staged(session, staged);
+      const Activation activation = activate_if_allowed(session, version, *base, trained.metrics, incumbent);
+      return nlohmann::json{{"model_version", version.name()},
+                            {"base_version", base->name},
+                            {"activated", activation.activated},
+                            {"activation_rule", to_string(settings_.rule)},
+                            {"activation_reason", activation.reason},
+                            {"candidate_val_accuracy", activation.candidate},
+                            {"incumbent_val_accuracy", activation.incumbent},
+                            {"uploads_used", config.extra_training_samples.size()},
+                            {"metrics", public_metrics(trained.metrics)}};
+    });
+  } catch (...) {
+    ModelRegistry::discard(staged);
+    throw;
   }
+  ModelRegistry::discard(staged);  // a no-op once committed (renamed to v<n>)
+  if (result && result->value("activated", false)) serve_now();
+  return result;
+}
 
-  ModelVersion version = registry_.register_file(trained.model_path, "retrain job " + std::to_string(job.id) +
-                                                                          " from " + base->name, trained.metrics);
-  // The run folder held checkpoints and optimizer state; the registry now has its own copy of the model.
-  fs::remove_all(config.out_dir);
-
-  const Activation activation = activate_if_allowed(version, *base, trained.metrics);
-  return nlohmann::json{{"model_version", version.name()},
-                        {"base_version", base->name},
-                        {"activated", activation.activated},
-                        {"activation_rule", to_string(settings_.rule)},
-                        {"activation_reason", activation.reason},
-                        {"candidate_val_accuracy", activation.candidate},
-                        {"incumbent_val_accuracy", activation.incumbent},
-                        {"uploads_used", config.extra_training_samples.size()},
-                        {"metrics", trained.metrics}};
+// The activation is recorded; this process serves it now rather than at the App's next follow tick. A failure
+// here changes nothing recorded: the follower retries it (server/model_registry.h).
+void Retrainer::serve_now() {
+  try {
+    const std::string change = registry_.follow_database();
+    if (!change.empty()) std::fprintf(stderr, "mriscan serve: after the retrain: %s\n", change.c_str());
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "mriscan serve: cannot serve the retrained version yet (the follower retries): %s\n",
+                 error.what());
+  }
 }
 
 }  // namespace mriscan

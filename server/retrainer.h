@@ -3,12 +3,15 @@
 //
 // Steps: take the active model (its file is the starting weights; its width and image size are kept), build a
 // TrainConfig (epochs, learning rate and frozen blocks from the request; the uploads as extra training samples;
-// validation carved from the training data with the trainer's fixed seed), run train_model (train/trainer.h) with
-// the job's cancel flag, register RUNDIR/model.safetensors as v{n+1} with its metrics, then apply the rule:
+// validation carved from the training data with the trainer's fixed seed), run train_model (train/trainer.h) in the
+// job's run folder with its cancel flag, then in the job's ONE commit transaction (JobContext::commit) register
+// RUNDIR/model.safetensors as v{n+1} with its metrics and apply the rule:
 //   always     activate every successful retrain
 //   not-worse  activate if candidate validation accuracy >= the active version's recorded validation accuracy
 //              (both come from the same seeded split of the same data when the retrain uses the same sample cap)
 //   never      register only; an operator activates through POST /models/{version}/activate
+// The activation is recorded in that transaction and then served (ModelRegistry::follow_database loads it).
+// A failure is thrown as a JobStepError naming the step ("saving the model"), for a public message.
 // What it is not: the trainer (train/trainer.h) or the queue (server/state/job_queue.h).
 #pragma once
 
@@ -33,7 +36,6 @@ std::string to_string(ActivationRule rule);
 
 struct RetrainSettings {
   std::string data_dir;  // dataset root (Training/ and optionally Testing/)
-  std::string runs_dir;  // each job trains in runs_dir/job-<id>
   ActivationRule rule = ActivationRule::kNotWorse;
   int threads = 1;       // OpenMP threads of the training loop
   int batch_size = 32;
@@ -56,8 +58,13 @@ class Retrainer {
   // The job's training run: the active model's file, width and image size; the request's epochs, learning rate,
   // frozen blocks and sample cap; the uploads as extra training samples.
   TrainConfig job_config(const JobContext& job, const Classifier& classifier);
-  // The activation rule applied to the registered `version`, trained from `base`; activates it when allowed.
-  Activation activate_if_allowed(const ModelVersion& version, const ActiveModel& base, const nlohmann::json& metrics);
+  // run() step by step, naming the step it is in for a failure's message.
+  std::optional<nlohmann::json> run_steps(const JobContext& job, std::string& step);
+  // The activation rule applied to the registered `version`, trained from `base` (whose validation accuracy is
+  // `incumbent`); records it active when allowed.
+  Activation activate_if_allowed(Database::Session& session, const ModelVersion& version, const ActiveModel& base,
+                                 const nlohmann::json& metrics, double incumbent);
+  void serve_now();  // serves a recorded activation at once
 
   ModelRegistry& registry_;
   UploadStore& uploads_;

@@ -64,32 +64,44 @@ void UploadStore::remove_unreferenced_files() {
 
 std::vector<UploadItem> UploadStore::add(const std::vector<UploadFile>& files, const std::string& label,
                                          const std::vector<std::string>& class_names) {
+  Prepared prepared = prepare(files, label, class_names);
+  return commit(prepared);
+}
+
+// Nothing is written unless every file is an image; then the new scans' files (each atomically).
+UploadStore::Prepared UploadStore::prepare(const std::vector<UploadFile>& files, const std::string& label,
+                                           const std::vector<std::string>& class_names) {
   require_known_label(label, class_names);
   if (files.empty()) throw UploadRejected("no files in the request (multipart field 'files')", nlohmann::json::array());
-  std::vector<Checked> checked = check_files(files, label);  // nothing is written unless every file is an image
-
-  // One request at a time from here: the duplicate check, the files and the rows must see the same state (two
-  // concurrent uploads of one scan used to both decide "new", and the loser's cleanup deleted the file the winner
-  // had stored). New scans' files first (each atomically), then one transaction for the rows, which also re-checks
-  // each hash (INSERT OR IGNORE) in case another process stored it meanwhile.
-  std::lock_guard<std::mutex> lock(add_mutex_);
-  std::vector<std::string> created;  // hashes whose file this call created
+  Prepared prepared;
+  prepared.checked = check_files(files, label);
   try {
-    write_new_files(checked, created);
-    insert_rows(checked);
+    write_new_files(prepared.checked, prepared.created);
   } catch (...) {
-    remove_created_without_row(created);
+    remove_created_without_row(prepared.created);
+    throw;
+  }
+  return prepared;
+}
+
+// One transaction for the rows, which also re-checks each hash (INSERT OR IGNORE) in case another process stored
+// it meanwhile.
+std::vector<UploadItem> UploadStore::commit(Prepared& prepared) {
+  try {
+    insert_rows(prepared.checked);
+  } catch (...) {
+    remove_created_without_row(prepared.created);
     throw;
   }
   std::vector<UploadItem> items;
-  for (Checked& c : checked) items.push_back(std::move(c.item));
+  for (Prepared::Checked& c : prepared.checked) items.push_back(std::move(c.item));
   return items;
 }
 
 // Every file decoded (within the limits) and hashed, or UploadRejected listing each one that is not an image.
-std::vector<UploadStore::Checked> UploadStore::check_files(const std::vector<UploadFile>& files,
+std::vector<UploadStore::Prepared::Checked> UploadStore::check_files(const std::vector<UploadFile>& files,
                                                            const std::string& label) {
-  std::vector<Checked> checked;
+  std::vector<Prepared::Checked> checked;
   nlohmann::json problems = nlohmann::json::array();
   size_t unsupported = 0;  // problems that are a format other than JPEG or PNG
   for (const UploadFile& file : files) {
@@ -97,7 +109,7 @@ std::vector<UploadStore::Checked> UploadStore::check_files(const std::vector<Upl
       if (file.bytes.empty()) throw ImageError("empty file");
       Image image = decode_image(reinterpret_cast<const uint8_t*>(file.bytes.data()), file.bytes.size(), limits_,
                                  "'" + file.filename + "'");
-      Checked c;
+      Prepared::Checked c;
       c.item = {file.filename, sha256_hex(file.bytes), "stored", label, image.width, image.height};
       c.brightness = mean_brightness(image);
       c.bytes = &file.bytes;
@@ -116,9 +128,9 @@ std::vector<UploadStore::Checked> UploadStore::check_files(const std::vector<Upl
 
 // Each new scan's file, written atomically; a scan seen earlier in this request or already recorded becomes a
 // duplicate (with the label it was stored with). `created` gets the hashes whose file did not exist before.
-void UploadStore::write_new_files(std::vector<Checked>& checked, std::vector<std::string>& created) {
+void UploadStore::write_new_files(std::vector<Prepared::Checked>& checked, std::vector<std::string>& created) {
   std::set<std::string> seen_in_request;
-  for (Checked& c : checked) {
+  for (Prepared::Checked& c : checked) {
     if (!seen_in_request.insert(c.item.sha256).second) {
       c.item.status = "duplicate";
       continue;
@@ -129,22 +141,28 @@ void UploadStore::write_new_files(std::vector<Checked>& checked, std::vector<std
       c.item.label = existing[0].text("label");
       continue;
     }
-    const fs::path path = fs::path(dir_) / c.item.sha256;
-    const bool existed = fs::exists(path);
-    write_file_atomically(path.string(), [&](const std::string& tmp_path) {
-      std::ofstream out(tmp_path, std::ios::binary);
-      out.write(c.bytes->data(), static_cast<std::streamsize>(c.bytes->size()));
-      if (!out.flush()) throw std::runtime_error("cannot write an upload: " + std::string(std::strerror(errno)));
-    });
+    const bool existed = fs::exists(fs::path(dir_) / c.item.sha256);
+    write_upload_file(c);
     if (!existed) created.push_back(c.item.sha256);
   }
 }
 
+void UploadStore::write_upload_file(const Prepared::Checked& c) {
+  write_file_atomically((fs::path(dir_) / c.item.sha256).string(), [&](const std::string& tmp_path) {
+    std::ofstream out(tmp_path, std::ios::binary);
+    out.write(c.bytes->data(), static_cast<std::streamsize>(c.bytes->size()));
+    if (!out.flush()) throw std::runtime_error("cannot write an upload: " + std::string(std::strerror(errno)));
+  });
+}
+
 // The stored scans' rows, in one transaction; a hash another process recorded meanwhile becomes a duplicate.
-void UploadStore::insert_rows(std::vector<Checked>& checked) {
+// Each row is inserted only with its file in place, checked under the write lock: another writer of the same scan
+// whose row transaction failed may have removed the file since prepare() wrote it (remove_created_without_row),
+// and then it is written again here.
+void UploadStore::insert_rows(std::vector<Prepared::Checked>& checked) {
   const std::string now = utc_now_iso8601();
   db_.transaction([&](Database::Session& session) {
-    for (Checked& c : checked) {
+    for (Prepared::Checked& c : checked) {
       if (c.item.status != "stored") continue;
       session.exec("INSERT OR IGNORE INTO uploads (sha256, label, width, height, brightness, bytes, created_at)"
                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -153,18 +171,26 @@ void UploadStore::insert_rows(std::vector<Checked>& checked) {
       if (session.changes() == 0) {
         c.item.status = "duplicate";
         c.item.label = session.query("SELECT label FROM uploads WHERE sha256 = ?", {c.item.sha256}).at(0).text("label");
+        continue;
       }
+      std::error_code error;
+      const fs::path path = fs::path(dir_) / c.item.sha256;
+      if (fs::file_size(path, error) != c.bytes->size() || error) write_upload_file(c);
     }
   });
 }
 
-// After a failure: removes the files this call created that no row refers to, never a file another request stored.
+// After a failure: removes the files this call created that no row refers to, each decided under the write lock,
+// so that no row can be committed between the check and the removal (a writer that committed later re-creates its
+// file in its own transaction, see insert_rows).
 void UploadStore::remove_created_without_row(const std::vector<std::string>& created) {
   for (const std::string& sha : created) {
     try {
-      if (db_.query("SELECT 1 FROM uploads WHERE sha256 = ?", {sha}).empty()) fs::remove(fs::path(dir_) / sha);
+      db_.transaction([&](Database::Session& session) {
+        if (session.query("SELECT 1 FROM uploads WHERE sha256 = ?", {sha}).empty()) fs::remove(fs::path(dir_) / sha);
+      });
     } catch (...) {
-      // the database is failing too: the file stays, and the sweep at the next start removes it
+      // the database is failing too: the file stays, and the sweep at a start an hour later removes it
     }
   }
 }

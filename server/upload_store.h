@@ -4,15 +4,18 @@
 // classes BEFORE anything is written: one bad file rejects the whole request and nothing is kept. Accepted bytes
 // are stored as <dir>/<sha256 of the bytes> (temporary name, fsync, rename), so no name from the client ever
 // reaches the file system and the same scan uploaded twice, even concurrently, is stored once; the second copy
-// is reported as a duplicate (with the label it already has). The database row is written last, in one transaction for the whole
-// request; a crash in between leaves only unreferenced files, which `UploadStore` removes when it opens, once
-// they are an hour old: a younger one may be another replica's upload in flight (its file is written before its
-// row), and no request takes an hour.
+// is reported as a duplicate (with the label it already has). The database row is written last, in one
+// transaction for the whole request.
+// Several writers of one scan (threads, or replicas on one state directory) share its file, so whether a file
+// may go is decided under the database's write lock: a writer whose row transaction failed removes a file it
+// created only if no row refers to it, and a writer inserts a row only after checking, in the same transaction,
+// that the file is in place (writing it again if such a removal came between its write and its commit).
+// A crash between file and row leaves only unreferenced files, which `UploadStore` removes when it opens, once
+// they are an hour old: a younger one may be another replica's upload in flight, and no request takes an hour.
 // What it is not: an image database; pixels are not kept in SQLite, only the hash, label, size and brightness.
 #pragma once
 
 #include <cstdint>
-#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -57,9 +60,27 @@ class UploadStore {
   UploadStore(Database& db, std::string dir, DecodeLimits limits);
 
   // All-or-nothing: throws UploadRejected (nothing stored) if the label is not one of `class_names` or any file
-  // is empty or does not decode within the limits.
+  // is empty or does not decode within the limits. The same as commit(prepare(...)).
   std::vector<UploadItem> add(const std::vector<UploadFile>& files, const std::string& label,
                               const std::vector<std::string>& class_names);
+
+  // add() in its two steps, which another writer may come between: prepare checks every file and writes the new
+  // scans' files; commit records their rows in one transaction (removing, if that fails, the files prepare
+  // created that no row refers to). `files` must outlive the Prepared.
+  struct Prepared {
+    // A file of a request that decoded: its item (status "stored" until found to be a duplicate), its mean
+    // brightness and its bytes (the request's).
+    struct Checked {
+      UploadItem item;
+      double brightness = 0.0;
+      const std::string* bytes = nullptr;
+    };
+    std::vector<Checked> checked;
+    std::vector<std::string> created;  // hashes whose file prepare() created
+  };
+  Prepared prepare(const std::vector<UploadFile>& files, const std::string& label,
+                   const std::vector<std::string>& class_names);
+  std::vector<UploadItem> commit(Prepared& prepared);
 
   std::vector<UploadRecord> records();
   int64_t count();
@@ -67,24 +88,17 @@ class UploadStore {
   std::vector<Sample> samples(const std::vector<std::string>& class_names);
 
  private:
-  // A file of a request that decoded: its item (status "stored" until found to be a duplicate), its mean
-  // brightness and its bytes (the request's).
-  struct Checked {
-    UploadItem item;
-    double brightness = 0.0;
-    const std::string* bytes = nullptr;
-  };
-  // The steps of add(), in order; see upload_store.cpp.
-  std::vector<Checked> check_files(const std::vector<UploadFile>& files, const std::string& label);
-  void write_new_files(std::vector<Checked>& checked, std::vector<std::string>& created);
-  void insert_rows(std::vector<Checked>& checked);
+  // The steps of prepare() and commit(), in order; see upload_store.cpp.
+  std::vector<Prepared::Checked> check_files(const std::vector<UploadFile>& files, const std::string& label);
+  void write_new_files(std::vector<Prepared::Checked>& checked, std::vector<std::string>& created);
+  void insert_rows(std::vector<Prepared::Checked>& checked);
+  void write_upload_file(const Prepared::Checked& c);  // <dir>/<sha256>, atomically
   void remove_created_without_row(const std::vector<std::string>& created);  // after a failed add()
   void remove_unreferenced_files();                                          // the sweep at start-up
 
   Database& db_;
   std::string dir_;
   DecodeLimits limits_;
-  std::mutex add_mutex_;  // add() is check-then-write: one at a time
 };
 
 }  // namespace mriscan

@@ -115,6 +115,16 @@ nlohmann::json train_config_to_json(const TrainConfig& config) {
   return json;
 }
 
+nlohmann::json train_config_without_paths(const nlohmann::json& config) {
+  nlohmann::json kept = config;
+  for (const TrainConfigField& field : train_config_fields()) {
+    const std::string value_name = field.value_name ? field.value_name : "";
+    if (field.key && kept.is_object() && (value_name == "DIR" || value_name == "FILE" || value_name == "RUNDIR"))
+      kept.erase(field.key);
+  }
+  return kept;
+}
+
 TrainConfig legacy_train_config() {
   TrainConfig legacy;
   legacy.lr_schedule = "plateau";

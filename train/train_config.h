@@ -90,4 +90,8 @@ TrainConfig legacy_train_config();
 nlohmann::json train_config_to_json(const TrainConfig& config);
 TrainConfig train_config_from_json(const nlohmann::json& json, TrainConfig base);
 
+// A configuration as written by train_config_to_json without the fields whose value is a path on the machine
+// that trained (the DIR and FILE ones: data_dir, weights), for answers a server gives to anyone.
+nlohmann::json train_config_without_paths(const nlohmann::json& config);
+
 }  // namespace mriscan

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 
 #include "engine/parallel.h"
 
@@ -51,7 +52,7 @@ JobQueue::JobQueue(Database& db, JobRunner runner, JobQueueOptions options)
   db_.add_column_if_missing("jobs", "heartbeat_at", "REAL");
   db_.add_column_if_missing("jobs", "cancel_requested", "INTEGER NOT NULL DEFAULT 0");
   db_.add_column_if_missing("jobs", "committing", "INTEGER NOT NULL DEFAULT 0");
-  fail_expired_leases();  // recovery after a crash of this or another process
+  record_expired_leases();  // recovery after a crash of this or another process
   worker_ = std::thread([this] { worker_loop(); });
   heartbeat_ = std::thread([this] { heartbeat_loop(); });
 }
@@ -159,11 +160,23 @@ bool JobQueue::pause(std::chrono::milliseconds duration) {
   return !stopping_;
 }
 
-void JobQueue::fail_expired_leases() {
-  db_.exec("UPDATE jobs SET status = 'failed', finished_at = ?,"
-           " error = 'interrupted: the server running it (' || COALESCE(owner, 'unknown') || ') stopped while this"
-           " job was running' WHERE status = 'running' AND (heartbeat_at IS NULL OR heartbeat_at < ?)",
-           {utc_now_iso8601(), unix_seconds() - options_.lease_seconds});
+// A cancel accepted for the job (a 202 "cancelling") ends it cancelled, as the 202 promised: only its owner's
+// stopping was left to do, and the owner is gone.
+void JobQueue::record_expired_leases() {
+  const std::string expired = "status = 'running' AND (heartbeat_at IS NULL OR heartbeat_at < ?)";
+  const double oldest_live_heartbeat = unix_seconds() - options_.lease_seconds;
+  std::vector<int64_t> recorded;
+  db_.transaction([&](Database::Session& session) {
+    for (const SqlRow& row : session.query("SELECT id FROM jobs WHERE " + expired, {oldest_live_heartbeat}))
+      recorded.push_back(row.integer("id"));
+    if (recorded.empty()) return;
+    session.exec("UPDATE jobs SET finished_at = ?,"
+                 " status = CASE WHEN cancel_requested = 1 THEN 'cancelled' ELSE 'failed' END,"
+                 " error = CASE WHEN cancel_requested = 1 THEN NULL ELSE 'interrupted: the server running it (' ||"
+                 " COALESCE(owner, 'unknown') || ') stopped while this job was running' END WHERE " + expired,
+                 {utc_now_iso8601(), oldest_live_heartbeat});
+  });
+  for (int64_t id : recorded) remove_run_dir(id);
 }
 
 std::optional<std::pair<int64_t, nlohmann::json>> JobQueue::claim_next() {
@@ -188,7 +201,7 @@ void JobQueue::worker_loop() {
     try {
       std::lock_guard<std::mutex> lock(mutex_);
       if (stopping_) return;
-      fail_expired_leases();
+      record_expired_leases();
       job = claim_next();
       if (job) {
         running_id_ = job->first;
@@ -267,10 +280,54 @@ bool JobQueue::begin_commit() {
   return committed;
 }
 
+std::optional<nlohmann::json> JobQueue::commit(int64_t id, const JobContext::Record& record) {
+  remove_run_dir(id);  // first, so that a job seen completed has no run folder left
+  SqlValue progress = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!live_progress_.is_null()) progress = live_progress_.dump();
+  }
+  std::optional<nlohmann::json> result;
+  db_.transaction([&](Database::Session& session) {
+    if (session.query("SELECT id FROM jobs WHERE id = ? AND owner = ? AND status = 'running' AND cancel_requested = 0",
+                      {id, options_.owner}).empty())
+      return;
+    nlohmann::json recorded = record(session);
+    session.exec("UPDATE jobs SET status = 'completed', finished_at = ?, result = ?, error = NULL,"
+                 " progress = COALESCE(?, progress) WHERE id = ?",
+                 {utc_now_iso8601(), recorded.dump(), progress, id});
+    result = std::move(recorded);
+  });
+  return result;
+}
+
+std::string JobQueue::run_dir(int64_t id) const {
+  if (options_.runs_dir.empty()) return "";
+  return (std::filesystem::path(options_.runs_dir) / ("job-" + std::to_string(id))).string();
+}
+
+void JobQueue::remove_run_dir(int64_t id) {
+  const std::string dir = run_dir(id);
+  if (dir.empty()) return;
+  std::error_code error;
+  std::filesystem::remove_all(dir, error);
+  if (error && std::filesystem::exists(dir))  // not just another replica removing it at the same time
+    std::fprintf(stderr, "mriscan serve: retraining worker: cannot remove %s: %s\n", dir.c_str(),
+                 error.message().c_str());
+}
+
+std::string JobQueue::public_failure(int64_t id, const std::string& step, const std::string& cause) {
+  std::fprintf(stderr, "mriscan serve: retraining worker: job %lld (%s) failed while %s: %s\n",
+               static_cast<long long>(id), options_.owner.c_str(), step.c_str(), cause.c_str());
+  return "retraining failed while " + step + " (the server log of " + options_.owner + " has the details under job " +
+         std::to_string(id) + ")";
+}
+
 void JobQueue::run_job(int64_t id, const nlohmann::json& params) {
   JobContext context;
   context.id = id;
   context.params = params;
+  context.run_dir = run_dir(id);
   context.cancel = &cancel_running_;
   context.report = [this, id](const nlohmann::json& progress, bool persist) {
     {
@@ -287,8 +344,10 @@ void JobQueue::run_job(int64_t id, const nlohmann::json& params) {
     }
   };
   context.begin_commit = [this] { return begin_commit(); };
+  context.commit = [this, id](const JobContext::Record& record) { return commit(id, record); };
   std::string status, message;
   nlohmann::json result;
+  remove_run_dir(id);
   try {
     std::optional<nlohmann::json> outcome = runner_(context);
     std::lock_guard<std::mutex> lock(mutex_);
@@ -303,11 +362,14 @@ void JobQueue::run_job(int64_t id, const nlohmann::json& params) {
     } else {
       status = "cancelled";
     }
+  } catch (const JobStepError& error) {
+    status = "failed", message = public_failure(id, error.step, error.what());
   } catch (const std::exception& error) {
-    status = "failed", message = error.what();
+    status = "failed", message = public_failure(id, "running", error.what());
   } catch (...) {
-    status = "failed", message = "unknown error";
+    status = "failed", message = public_failure(id, "running", "an exception of unknown type");
   }
+  remove_run_dir(id);  // before the end is recorded: see "Run folders" in job_queue.h
   finish(id, status, result, message);
 }
 

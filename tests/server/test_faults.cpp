@@ -1,5 +1,6 @@
 // Faults and races: the retraining worker under database errors, a cancel after the last batch, a
-// retrain that finishes after an operator's rollback, concurrent uploads of one scan, a locked database, a full
+// retrain that finishes after an operator's rollback, concurrent uploads of one scan (also two stores on one state,
+// one failing between the other's file and row), a locked database, a full
 // disk (a small tmpfs, as root), `kill -9` during uploads and activations, and the admin token kept off the
 // command line. Each asserts that nothing stored is lost or half-written and that the previous model serves.
 #include <sys/mount.h>
@@ -11,6 +12,7 @@
 #include "io/atomic_file.h"
 #include "server/state/database.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/latch.h"
 #include "server/state/job_queue.h"
 #include "tests/support/serve_process.h"
 
@@ -19,21 +21,6 @@ namespace {
 
 // ---------------------------------------------------------------------------------------------------------------
 // The job queue on its own, with a runner the test controls.
-
-struct Latch {
-  std::mutex mutex;
-  std::condition_variable changed;
-  bool open = false;
-  void release() {
-    std::lock_guard<std::mutex> lock(mutex);
-    open = true;
-    changed.notify_all();
-  }
-  void wait() {
-    std::unique_lock<std::mutex> lock(mutex);
-    changed.wait(lock, [&] { return open; });
-  }
-};
 
 std::string job_status(JobQueue& jobs, int64_t id, double timeout = 30.0) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout);
@@ -126,6 +113,34 @@ TEST(DatabaseFaults, FullDatabaseIsStorageFullAndChangesNothing) {
     EXPECT_NE(std::string(error.what()).find("full"), std::string::npos) << error.what();
   }
   EXPECT_EQ(db.query("SELECT COUNT(*) AS n FROM t").at(0).integer("n"), stored);  // the failed one rolled back
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Two writers of one scan on one state (as two replicas' stores are), interleaved step by step.
+
+TEST(UploadFaults, AFailedWriterNeverDeletesTheFileAnotherWriterRecords) {
+  TempDir dir("uploads_interleaved");
+  Database db_a(dir / "state.db"), db_b(dir / "state.db");
+  UploadStore a(db_a, dir / "uploads", DecodeLimits{}), b(db_b, dir / "uploads", DecodeLimits{});
+  const std::vector<UploadFile> files = {{"s.png", noise_png(42)}};
+  // A writes the scan's file; B, seeing no row yet, writes it too (a rename over A's) and is about to commit.
+  UploadStore::Prepared from_a = a.prepare(files, "glioma", kClasses);
+  UploadStore::Prepared from_b = b.prepare(files, "glioma", kClasses);
+  // A's row transaction fails (a trigger on A's connection alone refuses its insert), and A cleans up.
+  db_a.exec("CREATE TEMP TRIGGER refuse_a BEFORE INSERT ON uploads BEGIN SELECT RAISE(ABORT, 'forced'); END");
+  EXPECT_THROW(a.commit(from_a), std::runtime_error);
+  const std::vector<UploadItem> stored = b.commit(from_b);
+  ASSERT_EQ(stored.size(), 1u);
+  EXPECT_EQ(stored[0].status, "stored");
+  // B's row is recorded, so its file must be there, byte for byte.
+  EXPECT_EQ(db_b.query("SELECT COUNT(*) AS n FROM uploads").at(0).integer("n"), 1);
+  const std::string on_disk = read_bytes((fs::path(dir / "uploads") / stored[0].sha256).string());
+  EXPECT_TRUE(on_disk == files[0].bytes) << on_disk.size() << " bytes on disk, " << files[0].bytes.size() << " sent";
+  // And a failed writer alone still leaves nothing behind.
+  const std::vector<UploadFile> other = {{"t.png", noise_png(43)}};
+  UploadStore::Prepared alone = a.prepare(other, "glioma", kClasses);
+  EXPECT_THROW(a.commit(alone), std::runtime_error);
+  EXPECT_FALSE(fs::exists(fs::path(dir / "uploads") / alone.checked.at(0).item.sha256));
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -2,8 +2,9 @@
 // deploy/compose.yaml runs them: they import the initial model once, name themselves in /health and X-Replica,
 // claim each retraining job exactly once with unique version numbers, serve what either activates within the
 // follow interval, show progress and take cancels for each other's jobs, leave a live replica's job alone at
-// start-up, fail a dead replica's job once its lease expires (not before), and on SIGTERM finish the request in
-// flight and requeue the running job for the other replica.
+// start-up, fail a dead replica's job once its lease expires (not before) -- or cancel it, if a cancel was
+// accepted before it died -- and on SIGTERM finish the request in flight and requeue the running job for the other
+// replica.
 // What it is not: a load test (deploy/loadtest.sh) or a test of one process's recovery (test_server_lifecycle).
 #include <sys/socket.h>
 
@@ -313,6 +314,29 @@ TEST_F(Replicas, ACancelAcceptedBeforeShutdownWinsOverTheRequeue) {
   EXPECT_EQ(ended["status"], "cancelled") << ended.dump();
   std::this_thread::sleep_for(std::chrono::seconds(3));  // longer than the other replica's poll
   EXPECT_EQ(body_of(other.Get("/retrain_status/" + std::to_string(job)))["status"], "cancelled");
+}
+
+// A cancel accepted (202) for a job whose owner then dies before acting on it: the replica that records the
+// expired lease ends the job cancelled, as the 202 promised (not failed), and removes its run folder.
+TEST_F(Replicas, ACancelAcceptedBeforeTheOwnerDiesEndsTheJobCancelled) {
+  httplib::Client a = direct(0);
+  const int64_t job = submit(a, 50);
+  const int owner = wait_running(a, job);
+  ASSERT_NE(owner, -1);
+  ASSERT_TRUE(fs::exists(state_ / "runs" / ("job-" + std::to_string(job))));
+  // Stopped first, so that its heartbeat cannot see the cancel and end the job itself.
+  ASSERT_TRUE(pause_outside_a_write(owner)) << "the owner held the database's write lock at every attempt";
+  httplib::Client other = direct(1 - owner);
+  auto cancel = other.Post("/retrain/" + std::to_string(job) + "/cancel", admin_headers(), "", "text/plain");
+  ASSERT_TRUE(cancel);
+  ASSERT_EQ(cancel->status, 202) << cancel->body;
+  ASSERT_TRUE(WIFSIGNALED(servers_[owner]->kill(SIGKILL)));
+  json ended = wait_for_job(other, job, 30);
+  EXPECT_EQ(ended["status"], "cancelled") << ended.dump();
+  const fs::path run_folder = state_ / "runs" / ("job-" + std::to_string(job));
+  for (int i = 0; i < 50 && fs::exists(run_folder); ++i)  // removed right after the recording transaction
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_FALSE(fs::exists(run_folder));
 }
 
 // An owner stopped (SIGSTOP) past its lease finds, when it continues, that another replica recorded its job:
