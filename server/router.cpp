@@ -7,6 +7,7 @@
 #include <regex>
 
 #include "io/atomic_file.h"
+#include "io/decode_budget.h"
 #include "io/image_io.h"
 #include "server/state/database.h"
 #include "server/http_util.h"
@@ -67,6 +68,8 @@ Router::Handler Router::wrap(const RouteInfo& route, Handler handler) {
       send_error(res, error.status, error.what(), error.details);
     } catch (const UploadRejected& error) {
       send_error(res, error.status, error.what(), error.problems.empty() ? nlohmann::json() : error.problems);
+    } catch (const DecodeBudgetExceeded& error) {  // the request's images, not one of them: 413
+      send_error(res, 413, error.what());
     } catch (const UnsupportedImageFormat& error) {
       send_error(res, 415, error.what());
     } catch (const ImageError& error) {

@@ -34,19 +34,15 @@ UploadFile single_image(const httplib::Request& req) {
 // resized to the model's input (S x S) by data/preprocess.h's resize_to_input, the one resize of the path:
 // preprocess then takes the image as it is. A request holds one decode at a time, and otherwise at most
 // max_batch_files images of S*S*3 bytes (64 x 147 KB at S = 224). Every decode of a request charges its one
-// `budget`; running out refuses the whole request (413), not just the file. The caller holds a core of the
-// thread budget (decode_one, decode_batch).
+// `budget`; running out refuses the whole request (DecodeBudgetExceeded: the router answers 413). The caller
+// holds a core of the thread budget (decode_one, decode_batch).
 Image decode(const UploadFile& file, const ServerContext& context, const Classifier& classifier,
              DecodeBudget& budget) {
   DecodeLimits limits = context.config.image_limits;
   limits.min_decoded_side = classifier.image_size();
-  try {
-    return resize_to_input(decode_image(reinterpret_cast<const uint8_t*>(file.bytes.data()), file.bytes.size(),
-                                        limits, "'" + file.filename + "'", &budget),
-                           classifier.image_size());
-  } catch (const DecodeBudgetExceeded& error) {
-    throw HttpError(413, error.what());
-  }
+  return resize_to_input(decode_image(reinterpret_cast<const uint8_t*>(file.bytes.data()), file.bytes.size(), limits,
+                                      "'" + file.filename + "'", &budget),
+                         classifier.image_size());
 }
 
 // The one image of /predict or /explain, decoded on one core of the thread budget.
@@ -183,6 +179,8 @@ DecodedBatch decode_batch(const std::vector<UploadFile>& files, const ServerCont
       if (files[i].bytes.empty()) throw ImageError("empty file");
       batch.images.push_back(decode(files[i], context, classifier, budget));
       batch.result_index.push_back(i);
+    } catch (const DecodeBudgetExceeded&) {
+      throw;  // the request's budget, not this file: the whole batch is refused (413)
     } catch (const ImageError& error) {
       batch.results[i]["error"] = std::string("not a usable image: ") + error.what();
     }

@@ -49,7 +49,14 @@ void post_upload_training_data(ServerContext& context, const httplib::Request& r
   std::vector<UploadFile> files = multipart_files(req, "files");
   const std::string label = form_value(req, "label");
   if (label.empty()) throw HttpError(400, "missing 'label': one of the model's class names");
-  std::vector<UploadItem> items = context.uploads.add(files, label, model->classifier->class_names());
+  // Decoded on one core of the thread budget and within the request's decode budget, as predictions are; the
+  // rows are recorded without holding the core.
+  DecodeBudget budget(context.config.decode_budget_pixel_scans);
+  UploadStore::Prepared prepared = [&] {
+    ThreadBudget::Lease core = context.inference.acquire_one();
+    return context.uploads.prepare(files, label, model->classifier->class_names(), &budget);
+  }();
+  std::vector<UploadItem> items = context.uploads.commit(prepared);
   nlohmann::json listed = nlohmann::json::array();
   int stored = 0, duplicates = 0;
   for (const UploadItem& item : items) {

@@ -63,18 +63,18 @@ void UploadStore::remove_unreferenced_files() {
 }
 
 std::vector<UploadItem> UploadStore::add(const std::vector<UploadFile>& files, const std::string& label,
-                                         const std::vector<std::string>& class_names) {
-  Prepared prepared = prepare(files, label, class_names);
+                                         const std::vector<std::string>& class_names, DecodeBudget* budget) {
+  Prepared prepared = prepare(files, label, class_names, budget);
   return commit(prepared);
 }
 
 // Nothing is written unless every file is an image; then the new scans' files (each atomically).
 UploadStore::Prepared UploadStore::prepare(const std::vector<UploadFile>& files, const std::string& label,
-                                           const std::vector<std::string>& class_names) {
+                                           const std::vector<std::string>& class_names, DecodeBudget* budget) {
   require_known_label(label, class_names);
   if (files.empty()) throw UploadRejected("no files in the request (multipart field 'files')", nlohmann::json::array());
   Prepared prepared;
-  prepared.checked = check_files(files, label);
+  prepared.checked = check_files(files, label, budget);
   try {
     write_new_files(prepared.checked, prepared.created);
   } catch (...) {
@@ -98,9 +98,10 @@ std::vector<UploadItem> UploadStore::commit(Prepared& prepared) {
   return items;
 }
 
-// Every file decoded (within the limits) and hashed, or UploadRejected listing each one that is not an image.
+// Every file decoded (within the limits and the budget) and hashed, or UploadRejected listing each one that is
+// not an image; a budget that runs out refuses the whole request (DecodeBudgetExceeded), not one file.
 std::vector<UploadStore::Prepared::Checked> UploadStore::check_files(const std::vector<UploadFile>& files,
-                                                           const std::string& label) {
+                                                           const std::string& label, DecodeBudget* budget) {
   std::vector<Prepared::Checked> checked;
   nlohmann::json problems = nlohmann::json::array();
   size_t unsupported = 0;  // problems that are a format other than JPEG or PNG
@@ -108,12 +109,14 @@ std::vector<UploadStore::Prepared::Checked> UploadStore::check_files(const std::
     try {
       if (file.bytes.empty()) throw ImageError("empty file");
       Image image = decode_image(reinterpret_cast<const uint8_t*>(file.bytes.data()), file.bytes.size(), limits_,
-                                 "'" + file.filename + "'");
+                                 "'" + file.filename + "'", budget);
       Prepared::Checked c;
       c.item = {file.filename, sha256_hex(file.bytes), "stored", label, image.width, image.height};
       c.brightness = mean_brightness(image);
       c.bytes = &file.bytes;
       checked.push_back(std::move(c));
+    } catch (const DecodeBudgetExceeded&) {
+      throw;
     } catch (const ImageError& error) {
       problems.push_back({{"file", file.filename}, {"error", error.what()}});
       if (dynamic_cast<const UnsupportedImageFormat*>(&error)) ++unsupported;

@@ -23,6 +23,7 @@
 #include <nlohmann/json.hpp>
 
 #include "data/dataset.h"
+#include "io/decode_budget.h"
 #include "io/image_io.h"
 #include "server/state/database.h"
 
@@ -60,9 +61,10 @@ class UploadStore {
   UploadStore(Database& db, std::string dir, DecodeLimits limits);
 
   // All-or-nothing: throws UploadRejected (nothing stored) if the label is not one of `class_names` or any file
-  // is empty or does not decode within the limits. The same as commit(prepare(...)).
+  // is empty or does not decode within the limits, and DecodeBudgetExceeded (nothing stored) if decoding the
+  // files would cost more than `budget` (none: unbounded). The same as commit(prepare(...)).
   std::vector<UploadItem> add(const std::vector<UploadFile>& files, const std::string& label,
-                              const std::vector<std::string>& class_names);
+                              const std::vector<std::string>& class_names, DecodeBudget* budget = nullptr);
 
   // add() in its two steps, which another writer may come between: prepare checks every file and writes the new
   // scans' files; commit records their rows in one transaction (removing, if that fails, the files prepare
@@ -79,7 +81,7 @@ class UploadStore {
     std::vector<std::string> created;  // hashes whose file prepare() created
   };
   Prepared prepare(const std::vector<UploadFile>& files, const std::string& label,
-                   const std::vector<std::string>& class_names);
+                   const std::vector<std::string>& class_names, DecodeBudget* budget = nullptr);
   std::vector<UploadItem> commit(Prepared& prepared);
 
   std::vector<UploadRecord> records();
@@ -89,7 +91,8 @@ class UploadStore {
 
  private:
   // The steps of prepare() and commit(), in order; see upload_store.cpp.
-  std::vector<Prepared::Checked> check_files(const std::vector<UploadFile>& files, const std::string& label);
+  std::vector<Prepared::Checked> check_files(const std::vector<UploadFile>& files, const std::string& label,
+                                            DecodeBudget* budget);
   void write_new_files(std::vector<Prepared::Checked>& checked, std::vector<std::string>& created);
   void insert_rows(std::vector<Prepared::Checked>& checked);
   void write_upload_file(const Prepared::Checked& c);  // <dir>/<sha256>, atomically

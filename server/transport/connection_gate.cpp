@@ -316,11 +316,21 @@ void ConnectionGate::shutdown() {
     std::lock_guard<std::mutex> lock(mutex_);
     if (stopping_) return;
     stopping_ = true;
-    // Connections without a complete request are closed; requests already queued are still served.
+    // Connections without a complete head are closed; requests already queued are still served, and so are
+    // those whose body had not started yet (a worker's stream holds them to the minimum rate).
     std::vector<int> waiting;
-    for (const auto& [fd, connection] : connections_)
-      if (connection.state != State::kDraining) waiting.push_back(fd);
+    std::vector<std::pair<int, RequestHead>> started;
+    for (const auto& [fd, connection] : connections_) {
+      if (connection.state == State::kBodyStart) started.emplace_back(fd, connection.head);
+      else if (connection.state != State::kDraining) waiting.push_back(fd);
+    }
     for (int fd : waiting) close_now(fd);
+    for (auto& [fd, head] : started) {
+      main_queue_.push_back({fd, std::move(head), false});
+      ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+      connections_.erase(fd);
+    }
+    counters_.queued = static_cast<int>(main_queue_.size() + probe_queue_.size());
   }
   work_ready_.notify_all();
   for (auto& worker : workers_) worker.join();

@@ -53,6 +53,20 @@ TEST_F(CostlyImages, HostileProgressiveFileIsRefusedOnPredict) {
   EXPECT_EQ(response->status, 413) << response->body;
 }
 
+// Uploads decode every file too: the same budget, and nothing is stored when it runs out.
+TEST_F(CostlyImages, HostileProgressiveUploadIsRefusedAndNothingStored) {
+  const std::string hostile = hostile_progressive_jpeg();
+  httplib::MultipartFormDataItems items = files_field({hostile, hostile});
+  items.push_back({"label", "glioma", "", ""});
+  const auto start = std::chrono::steady_clock::now();
+  auto response = client().Post("/upload_training_data", admin_headers(), items);
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 413) << response->body;
+  EXPECT_LT(seconds_since(start), 1.0);
+  EXPECT_EQ(body_of(client().Get("/stats"))["uploads"], 0);
+  EXPECT_TRUE(fs::is_empty(state_ / "uploads"));
+}
+
 TEST_F(CostlyImages, FullBatchOfDatasetScansFitsTheDefaultBudget) {
   restart([](ServerConfig& c) { c.max_batch_files = 64; });
   std::vector<std::string> scans;

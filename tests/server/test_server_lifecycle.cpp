@@ -10,9 +10,11 @@
 namespace mriscan::server_test {
 namespace {
 
-// A request whose head has arrived but whose body has not holds a worker (the gate hands over complete heads).
+// A request whose body has started (the gate hands it over) but not finished holds a worker, for the body's 2 s
+// grace plus 8 KiB at 64 KiB/s; kHeldRest finishes it.
 const std::string kHeldPost = "POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
-                              "Content-Length: 10\r\nConnection: close\r\n\r\n";
+                              "Content-Length: 8202\r\nConnection: close\r\n\r\n" + std::string(8192, 'x');
+const std::string kHeldRest = "0123456789";
 
 TEST(ServerOverload, FullQueueAnswers503ProbesStillAnswerAndItRecovers) {
   if (shared().scans.empty()) GTEST_SKIP() << "shared dataset not found";
@@ -41,10 +43,10 @@ TEST(ServerOverload, FullQueueAnswers503ProbesStillAnswerAndItRecovers) {
   EXPECT_EQ(health->status, 200);
   EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 1.0);
   // Finish the held request: the worker answers it and is free again.
-  send_text(held, "0123456789");
+  send_text(held, kHeldRest);
   const std::string answer = read_until_close(held);
   ::close(held);
-  EXPECT_EQ(status_of(answer), 415) << answer;  // ten bytes are neither JPEG nor PNG
+  EXPECT_EQ(status_of(answer), 415) << answer;  // these bytes are neither JPEG nor PNG
   httplib::Result again = client.Get("/metrics");
   for (int i = 0; i < 100 && !(again && again->status == 200); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -72,7 +74,7 @@ TEST(ServerShutdown, StopServesTheRequestInProgress) {
   httplib::Client late("127.0.0.1", port);
   late.set_connection_timeout(1, 0);
   EXPECT_FALSE(late.Get("/health"));
-  send_text(held, "0123456789");
+  send_text(held, kHeldRest);
   const std::string answer = read_until_close(held);
   ::close(held);
   stopper.join();
