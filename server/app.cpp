@@ -192,9 +192,11 @@ void App::install_error_handlers() {
         if (res.status == 413)
           message = "request body larger than the limit of " + std::to_string(config_.max_body_bytes) + " bytes";
         if (res.status == 400) message = "malformed HTTP request";
-        if (res.status == 408)
-          message = "request body arrived slower than " +
-                    std::to_string(static_cast<int64_t>(config_.body_min_bytes_per_second / 1024)) + " KiB/s";
+        if (res.status == 408) {
+          char rate[32];
+          std::snprintf(rate, sizeof(rate), "%g KiB/s", config_.body_min_bytes_per_second / 1024);
+          message = std::string("request body arrived slower than ") + rate + " on average";
+        }
         send_error(res, res.status, message);
         metrics_.record_request("(unrouted)", req.method, res.status, 0.0);
         return httplib::Server::HandlerResponse::Handled;
@@ -274,24 +276,26 @@ int App::bind(const std::string& host, int port) {
 }
 
 // httplib's accept loop closes the listening socket and returns false on an accept error other than EMFILE, EINTR
-// and EAGAIN (ENOBUFS, ENOMEM, a socket shut down under it), and the process went on without a listener.
+// and EAGAIN (ENOBUFS, ENOMEM, a socket shut down under it), and the process went on without a listener. A
+// shutdown meanwhile closes whatever listener is bound (close_listener), so listen_after_bind returns true.
 bool App::listen() {
-  listening_ = true;
   bool restored = true;
   while (restored && !http_->listen_after_bind() && !context_->draining) {
     std::fprintf(stderr, "mriscan serve: the listening socket on port %d failed; binding it again\n", port_);
     restored = false;
-    for (auto delay = std::chrono::milliseconds(50); !restored && delay <= std::chrono::seconds(4); delay *= 2) {
+    auto delay = std::chrono::milliseconds(config_.listener_retry_ms);
+    for (int attempt = 0; attempt < 7 && !restored && !context_->draining; ++attempt, delay *= 2) {
       std::this_thread::sleep_for(delay);
-      if (context_->draining) break;
       restored = http_->bind_with_full_backlog(host_, port_) > 0;
     }
-    if (context_->draining) break;
+    if (context_->draining) {
+      http_->close_listener();  // bound just before the shutdown: nothing will accept on it
+      return true;
+    }
     std::fprintf(stderr, restored ? "mriscan serve: listening again on port %d\n"
                                   : "mriscan serve: cannot listen on port %d again; stopping\n", port_);
   }
   listener_lost_ = !restored;
-  listening_ = false;
   return restored;
 }
 
@@ -305,19 +309,14 @@ int App::start(const std::string& host, int port) {
 void App::request_shutdown() {
   context_->draining = true;
   if (jobs_) jobs_->request_stop();  // the retraining job stops at its next batch and is requeued
-  http_->stop();                     // stop accepting; the gate serves what is waiting before listen() returns
+  http_->close_listener();           // stop accepting; the gate serves what is waiting before listen() returns
 }
 
 void App::stop() {
   if (stopped_) return;
   stopped_ = true;
   if (context_) context_->draining = true;
-  // Stop accepting; listen() returns once the waiting requests are served. Repeated: a listener being restored
-  // may start listening just after a stop().
-  while (http_ && listening_) {
-    http_->stop();
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
+  if (http_) http_->close_listener();  // stop accepting; listen() returns once the waiting requests are served
   if (listen_thread_.joinable()) listen_thread_.join();
   if (jobs_) jobs_->stop();
   {

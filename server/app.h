@@ -63,7 +63,8 @@ class App {
   // Binds host:port (port 0 = any free port); returns the port. Throws std::runtime_error on failure.
   int bind(const std::string& host, int port);
   // Blocks until stop(). A listener that fails (an accept error httplib does not retry) is bound again with
-  // back-off; false when that fails for about 6 s: the caller should exit non-zero so a supervisor restarts it.
+  // back-off (listener_retry_ms doubling, 7 tries: 6.35 s at 50 ms); false when that fails: the caller should
+  // exit non-zero so a supervisor restarts it.
   bool listen();
   // The listener failed and could not be restored (start()'s thread has ended).
   bool listener_lost() const { return listener_lost_; }
@@ -108,7 +109,6 @@ class App {
   bool stopped_ = false;
   std::string host_;  // as bound, for restoring the listener
   int port_ = 0;
-  std::atomic<bool> listening_{false};  // listen() has not returned
   std::atomic<bool> listener_lost_{false};
 };
 

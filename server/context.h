@@ -44,11 +44,13 @@ struct ServerConfig {
   // such files progressive (libjpeg's standard 10-scan script) 235 M. Beyond it: 413.
   int64_t decode_budget_pixel_scans = 256'000'000;
   // Grad-CAM requests waiting for the one that runs (server/explain_admission.h); beyond them, 503. The App lowers
-  // it so that running and waiting explanations hold at most half of the http_threads workers.
+  // it so that running and waiting explanations hold at most half of the http_threads workers (with 1 or 2
+  // workers: the running one, none waiting).
   int explain_max_waiting = 2;
   time_t read_timeout_seconds = 10;  // for a request's head and the start of its body
   double body_min_bytes_per_second = 64 << 10;  // the body's minimum average rate after a 2 s grace, else 408
   double ready_busy_seconds = 10;  // /ready answers 503 while every HTTP worker has been busy for longer
+  int listener_retry_ms = 50;      // a failed listener is bound again after this, doubling, 7 tries (App::listen)
   int db_busy_timeout_ms = 5000;     // a locked database is retried this long, then 503
   RetrainSettings retrain;           // data_dir is filled from the field above
   JobQueueOptions job_options;       // runs_dir is <state_dir>/runs

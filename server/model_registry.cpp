@@ -188,25 +188,14 @@ std::vector<ModelVersion> ModelRegistry::import_if_empty(const std::vector<std::
 
 void ModelRegistry::activate(int64_t number) {
   std::lock_guard<std::mutex> lock(change_mutex_);
-  activate_locked(number, std::nullopt);
-}
-
-bool ModelRegistry::activate_if_serving(int64_t number, int64_t expected) {
-  std::lock_guard<std::mutex> lock(change_mutex_);
-  return activate_locked(number, expected);
-}
-
-bool ModelRegistry::activate_locked(int64_t number, std::optional<int64_t> expected) {
   auto rows = db_.query("SELECT * FROM models WHERE number = ?", {number});
   if (rows.empty()) throw std::out_of_range("unknown model version v" + std::to_string(number));
   ModelVersion version = from_row(rows[0]);
   std::shared_ptr<Classifier> classifier = Classifier::load(version.path);  // 1. load (may throw: no change)
-  bool committed = false;
-  db_.transaction([&](Database::Session& session) {  // 2. commit the flag (checked under the write lock)
-    committed = record_active(session, number, expected);
+  db_.transaction([&](Database::Session& session) {                          // 2. commit the flag
+    record_active(session, number, std::nullopt);
   });
-  if (committed) swap_in(number, std::move(classifier));  // 3. new requests see the new model
-  return committed;
+  swap_in(number, std::move(classifier));  // 3. new requests see the new model
 }
 
 bool ModelRegistry::record_active(Database::Session& session, int64_t number, std::optional<int64_t> expected) {

@@ -74,10 +74,6 @@ class ModelRegistry {
 
   // Loads, commits and swaps (see the header comment). Throws std::out_of_range for an unknown version.
   void activate(int64_t number);
-  // The same, only if version `expected` is still the recorded active one, checked inside the activating
-  // transaction (a retrain activates its result only if no operator, on any replica, activated or rolled back
-  // another version while it ran). Returns whether it activated.
-  bool activate_if_serving(int64_t number, int64_t expected);
 
   // Registration and activation as steps of a caller's transaction (a retrain records its job's outcome in the
   // same one, server/state/job_queue.h): stage() validates `source_path` and copies it to a durable temporary in
@@ -107,14 +103,13 @@ class ModelRegistry {
 
  private:
   ModelVersion from_row(const SqlRow& row) const;
-  // Loads the version and commits it active if `expected` (when given) is still the recorded active version.
-  bool activate_locked(int64_t number, std::optional<int64_t> expected);
   void swap_in(int64_t number, std::shared_ptr<Classifier> classifier);
 
   Database& db_;
   std::string dir_;
   ModelLoadOptions import_options_;  // how foreign files (torchvision's) are read when registered
-  std::mutex change_mutex_;          // one registration or activation at a time
+  std::mutex change_mutex_;  // one open, import, register_file, activation or follow at a time in this process
+                            // (a retrain's commit runs in its job's transaction instead)
   mutable std::mutex active_mutex_;  // guards active_ only: held for a pointer copy, never during I/O
   std::shared_ptr<const ActiveModel> active_;
   int64_t follow_failed_number_ = 0;  // a recorded version that failed to load in follow_database()

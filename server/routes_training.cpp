@@ -2,6 +2,7 @@
 // POST /retrain/{job_id}/cancel; and the read-only job views GET /retrain_status/{job_id}, GET /retrain_jobs.
 // Each handler is one function; register_training_routes at the bottom binds them to their routes.
 #include <cstdlib>
+#include <regex>
 
 #include "server/http_util.h"
 #include "server/routes.h"
@@ -25,9 +26,20 @@ nlohmann::json retrain_request(const httplib::Request& req) {
   return request;
 }
 
+// Jobs recorded by versions before public errors and metrics: their rows may still name server paths (a raw
+// file-system error, the training configuration's folders). Shown without them.
+void hide_paths_of_older_rows(nlohmann::json& job) {
+  static const std::regex kAbsolutePath(R"((^|[\s'"(\[])/[^\s/]+/)");
+  if (job["error"].is_string() && std::regex_search(job["error"].get<std::string>(), kAbsolutePath))
+    job["error"] = "retraining failed (recorded by an older version of the server; its log has the details)";
+  if (job["result"].is_object() && job["result"].contains("metrics"))
+    job["result"]["metrics"] = public_metrics(job["result"]["metrics"]);
+}
+
 // The job plus its headline numbers at the top level: epoch, loss and accuracy so far, ETA, and for a
 // completed job the resulting version and its validation metrics.
 nlohmann::json job_view(nlohmann::json job) {
+  hide_paths_of_older_rows(job);
   const nlohmann::json& progress = job["progress"];
   if (progress.is_object())
     for (const char* key : {"phase", "epoch", "epochs", "batch", "batches", "loss", "accuracy", "eta_seconds"})

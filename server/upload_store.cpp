@@ -62,12 +62,6 @@ void UploadStore::remove_unreferenced_files() {
   }
 }
 
-std::vector<UploadItem> UploadStore::add(const std::vector<UploadFile>& files, const std::string& label,
-                                         const std::vector<std::string>& class_names, DecodeBudget* budget) {
-  Prepared prepared = prepare(files, label, class_names, budget);
-  return commit(prepared);
-}
-
 // Nothing is written unless every file is an image; then the new scans' files (each atomically).
 UploadStore::Prepared UploadStore::prepare(const std::vector<UploadFile>& files, const std::string& label,
                                            const std::vector<std::string>& class_names, DecodeBudget* budget) {

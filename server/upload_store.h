@@ -60,15 +60,11 @@ class UploadStore {
  public:
   UploadStore(Database& db, std::string dir, DecodeLimits limits);
 
-  // All-or-nothing: throws UploadRejected (nothing stored) if the label is not one of `class_names` or any file
-  // is empty or does not decode within the limits, and DecodeBudgetExceeded (nothing stored) if decoding the
-  // files would cost more than `budget` (none: unbounded). The same as commit(prepare(...)).
-  std::vector<UploadItem> add(const std::vector<UploadFile>& files, const std::string& label,
-                              const std::vector<std::string>& class_names, DecodeBudget* budget = nullptr);
-
-  // add() in its two steps, which another writer may come between: prepare checks every file and writes the new
-  // scans' files; commit records their rows in one transaction (removing, if that fails, the files prepare
-  // created that no row refers to). `files` must outlive the Prepared.
+  // An upload in two steps, which another writer may come between. All-or-nothing: prepare throws UploadRejected
+  // (nothing stored) if the label is not one of `class_names` or any file is empty or does not decode within the
+  // limits, and DecodeBudgetExceeded (nothing stored) if decoding the files would cost more than `budget` (none:
+  // unbounded); else it writes the new scans' files. commit records their rows in one transaction (removing, if
+  // that fails, the files prepare created that no row refers to). `files` must outlive the Prepared.
   struct Prepared {
     // A file of a request that decoded: its item (status "stored" until found to be a duplicate), its mean
     // brightness and its bytes (the request's).
@@ -96,7 +92,7 @@ class UploadStore {
   void write_new_files(std::vector<Prepared::Checked>& checked, std::vector<std::string>& created);
   void insert_rows(std::vector<Prepared::Checked>& checked);
   void write_upload_file(const Prepared::Checked& c);  // <dir>/<sha256>, atomically
-  void remove_created_without_row(const std::vector<std::string>& created);  // after a failed add()
+  void remove_created_without_row(const std::vector<std::string>& created);  // after a failed step
   void remove_unreferenced_files();                                          // the sweep at start-up
 
   Database& db_;

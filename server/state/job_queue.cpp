@@ -52,7 +52,7 @@ JobQueue::JobQueue(Database& db, JobRunner runner, JobQueueOptions options)
   db_.add_column_if_missing("jobs", "heartbeat_at", "REAL");
   db_.add_column_if_missing("jobs", "cancel_requested", "INTEGER NOT NULL DEFAULT 0");
   db_.add_column_if_missing("jobs", "committing", "INTEGER NOT NULL DEFAULT 0");
-  record_expired_leases();  // recovery after a crash of this or another process
+  for (int64_t id : record_expired_leases()) remove_run_dir(id);  // recovery after a crash of any process
   worker_ = std::thread([this] { worker_loop(); });
   heartbeat_ = std::thread([this] { heartbeat_loop(); });
 }
@@ -162,7 +162,7 @@ bool JobQueue::pause(std::chrono::milliseconds duration) {
 
 // A cancel accepted for the job (a 202 "cancelling") ends it cancelled, as the 202 promised: only its owner's
 // stopping was left to do, and the owner is gone.
-void JobQueue::record_expired_leases() {
+std::vector<int64_t> JobQueue::record_expired_leases() {
   const std::string expired = "status = 'running' AND (heartbeat_at IS NULL OR heartbeat_at < ?)";
   const double oldest_live_heartbeat = unix_seconds() - options_.lease_seconds;
   std::vector<int64_t> recorded;
@@ -176,7 +176,7 @@ void JobQueue::record_expired_leases() {
                  " COALESCE(owner, 'unknown') || ') stopped while this job was running' END WHERE " + expired,
                  {utc_now_iso8601(), oldest_live_heartbeat});
   });
-  for (int64_t id : recorded) remove_run_dir(id);
+  return recorded;
 }
 
 std::optional<std::pair<int64_t, nlohmann::json>> JobQueue::claim_next() {
@@ -198,16 +198,20 @@ void JobQueue::worker_loop() {
   apply_thread_budget(options_);
   for (;;) {
     std::optional<std::pair<int64_t, nlohmann::json>> job;
+    std::vector<int64_t> reaped;
     try {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (stopping_) return;
-      record_expired_leases();
-      job = claim_next();
-      if (job) {
-        running_id_ = job->first;
-        cancel_running_ = false;
-        live_progress_ = nullptr;
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (stopping_) return;
+        reaped = record_expired_leases();
+        job = claim_next();
+        if (job) {
+          running_id_ = job->first;
+          cancel_running_ = false;
+          live_progress_ = nullptr;
+        }
       }
+      for (int64_t id : reaped) remove_run_dir(id);  // outside the lock: status readers need not wait for it
     } catch (const std::exception& error) {
       log_error("cannot read the job queue (retrying in 1 s)", error);
       if (!pause(std::chrono::seconds(1))) return;

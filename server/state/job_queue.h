@@ -133,7 +133,9 @@ class JobQueue {
   void heartbeat(int64_t id);  // renews the lease, writes progress, reads cancel_requested
   void run_job(int64_t id, const nlohmann::json& params);
   nlohmann::json row_to_json(const SqlRow& row);
-  void record_expired_leases();  // running jobs of dead processes -> failed, or cancelled if a cancel was accepted
+  // Running jobs of dead processes -> failed, or cancelled if a cancel was accepted; returns their ids (whose run
+  // folders the caller removes).
+  std::vector<int64_t> record_expired_leases();
   std::optional<std::pair<int64_t, nlohmann::json>> claim_next();  // marks the oldest queued job running
   bool begin_commit();
   std::optional<nlohmann::json> commit(int64_t id, const JobContext::Record& record);

@@ -211,9 +211,10 @@ void ConnectionGate::on_readable(int fd, Connection& connection) {
   }
 }
 
-// A complete head: to a worker if there is no body or it has started; else wait for it here, by the head's deadline.
+// A complete head: to a worker if there is no body or it has started, or if the client waits for our 100 Continue
+// before sending it (httplib's worker sends that); else wait for the body here, by the head's deadline.
 void ConnectionGate::on_head(int fd, Connection& connection, const RequestHead& head) {
-  if (body_started(fd, head)) {
+  if (head.expects_continue || body_started(fd, head)) {
     dispatch(fd, head);
     return;
   }
@@ -248,12 +249,13 @@ void ConnectionGate::expire_deadlines(Clock::time_point now) {
     if (connection.deadline <= now) expired.emplace_back(fd, connection.state);
   for (const auto& [fd, state] : expired) {
     const std::string seconds = std::to_string(static_cast<int>(options_.head_timeout_seconds));
-    if (state == State::kHead || state == State::kBodyStart) {
+    if (state == State::kHead) {
       ++counters_.timed_out;
-      send_rejection(fd, 408,
-                     state == State::kHead ? "request head not received within " + seconds + " s"
-                                           : "request body not started within " + seconds + " s",
-                     nullptr);
+      send_rejection(fd, 408, "request head not received within " + seconds + " s", nullptr);
+    } else if (state == State::kBodyStart) {
+      ++counters_.timed_out;
+      const RequestHead head = connections_[fd].head;  // a copy: send_rejection replaces the entry
+      send_rejection(fd, 408, "request body not started within " + seconds + " s", &head);
     } else {
       close_now(fd);  // idle keep-alive connection, or a lingering close that is over
     }
@@ -316,20 +318,26 @@ void ConnectionGate::shutdown() {
     std::lock_guard<std::mutex> lock(mutex_);
     if (stopping_) return;
     stopping_ = true;
-    // Connections without a complete head are closed; requests already queued are still served, and so are
-    // those whose body had not started yet (a worker's stream holds them to the minimum rate).
-    std::vector<int> waiting;
-    std::vector<std::pair<int, RequestHead>> started;
-    for (const auto& [fd, connection] : connections_) {
-      if (connection.state == State::kBodyStart) started.emplace_back(fd, connection.head);
-      else if (connection.state != State::kDraining) waiting.push_back(fd);
-    }
-    for (int fd : waiting) close_now(fd);
-    for (auto& [fd, head] : started) {
-      main_queue_.push_back({fd, std::move(head), false});
+    // Connections without a complete request are closed; requests already queued are still served, and so are
+    // those whose body had begun to arrive (a worker's stream holds them to the minimum rate), up to the queue's
+    // bound: a flood of silent clients must not stretch the drain past an orchestrator's grace period.
+    std::vector<int> closing, handed;
+    for (auto& [fd, connection] : connections_) {
+      if (connection.state == State::kDraining) continue;
+      int available = 0;
+      const bool begun = connection.state == State::kBodyStart && ::ioctl(fd, FIONREAD, &available) == 0 &&
+                         static_cast<uint64_t>(available) > connection.head.head_bytes &&
+                         static_cast<int>(main_queue_.size()) < options_.max_waiting_requests;
+      if (!begun) {
+        closing.push_back(fd);
+        continue;
+      }
+      main_queue_.push_back({fd, connection.head, false});
       ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
-      connections_.erase(fd);
+      handed.push_back(fd);
     }
+    for (int fd : closing) close_now(fd);
+    for (int fd : handed) connections_.erase(fd);
     counters_.queued = static_cast<int>(main_queue_.size() + probe_queue_.size());
   }
   work_ready_.notify_all();

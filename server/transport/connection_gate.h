@@ -3,10 +3,11 @@
 // connection or a client sending one byte every few seconds held a worker for as long as it liked (143 such
 // clients took the whole server down, /health included).
 //
-//   accept -> [gate: one epoll thread] --head complete--> main queue  -> `workers` threads -> keep-alive? back
-//               |   holds idle keep-alive connections       probe queue -> 1 thread (/health, /ready)
-//               |   and heads still arriving, by MSG_PEEK   (queue full: 503 + Retry-After, body discarded)
-//               +-- deadline or limit: 408/411/413/416/431/501/400, then a lingering close
+//   accept -> [gate: one epoll thread] --head complete and--> main queue  -> `workers` threads -> keep-alive? back
+//               |   holds idle keep-alive connections,  body begun   probe queue -> 1 thread (/health, /ready)
+//               |   heads still arriving (MSG_PEEK)                  (queue full: 503 + Retry-After, body discarded)
+//               |   and bodies not yet begun (FIONREAD)
+//               +-- deadline or limit: 408/411/413/415/416/431/501/400, then a lingering close
 //
 // Deadlines (steady clock): a request's head must arrive within `head_timeout_seconds` of the connection's
 // arrival (of its first byte on a keep-alive connection) and in at most 32 pieces. A request with a body stays in
@@ -81,8 +82,9 @@ class ConnectionGate {
   ~ConnectionGate();  // shutdown()
 
   void admit(int fd);  // a freshly accepted connection; the gate owns it from here
-  // Stops accepting work: idle connections and heads still arriving are closed, requests already waiting are
-  // served; returns when every worker has finished.
+  // Stops accepting work: idle connections, heads still arriving and bodies that have not begun are closed;
+  // requests already waiting, and those whose body has begun (up to max_waiting_requests), are served; returns
+  // when every worker has finished.
   void shutdown();
 
  private:

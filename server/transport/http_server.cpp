@@ -15,16 +15,22 @@ namespace {
 thread_local const RequestStream* t_current_stream = nullptr;
 
 // httplib's accept loop calls enqueue(fn) for every connection, where fn calls process_and_close_socket (ours:
-// a hand-off to the gate, which returns at once), so it runs inline. shutdown() is httplib's "stop() was
-// called": the gate serves what is waiting and joins its threads before listen() returns.
+// a hand-off to the gate, which returns at once), so it runs inline. shutdown() is httplib's "the accept loop
+// has ended": the listener is forgotten (see forget_listener), then the gate serves what is waiting and joins
+// its threads before listen() returns.
 class GateTaskQueue : public httplib::TaskQueue {
  public:
-  explicit GateTaskQueue(ConnectionGate& gate) : gate_(gate) {}
+  GateTaskQueue(ConnectionGate& gate, std::function<void()> forget_listener)
+      : gate_(gate), forget_listener_(std::move(forget_listener)) {}
   void enqueue(std::function<void()> fn) override { fn(); }
-  void shutdown() override { gate_.shutdown(); }
+  void shutdown() override {
+    forget_listener_();
+    gate_.shutdown();
+  }
 
  private:
   ConnectionGate& gate_;
+  std::function<void()> forget_listener_;
 };
 
 void address_of(int fd, bool peer, std::string& ip, int& port) {
@@ -149,7 +155,7 @@ HttpServer::HttpServer(GateOptions options, GateCounters& counters, ConnectionGa
   new_task_queue = [this] {
     gate_ = std::make_unique<ConnectionGate>(options_, counters_, [this](const PendingRequest& r) { return serve(r); },
                                              reject_);
-    return new GateTaskQueue(*gate_);
+    return new GateTaskQueue(*gate_, [this] { forget_listener(); });
   };
   set_socket_options([this](socket_t sock) {
     httplib::default_socket_options(sock);
@@ -165,6 +171,19 @@ int HttpServer::bind_with_full_backlog(const std::string& host, int port) {
   const int bound = port == 0 ? bind_to_any_port(host) : (bind_to_port(host, port) ? port : -1);
   if (bound > 0 && ::listen(listen_socket_, SOMAXCONN) != 0) return -1;
   return bound;
+}
+
+// httplib 0.11 closes the listening socket after an accept error but keeps its number in svr_sock_, and stop()
+// would close that number again, by then perhaps a database or client descriptor.
+void HttpServer::forget_listener() { svr_sock_ = INVALID_SOCKET; }
+
+// Unlike stop(), also when the accept loop is not running (yet): a listener bound but not yet listening is closed,
+// and a listen() that starts afterwards returns at once (its loop runs while svr_sock_ is valid).
+void HttpServer::close_listener() {
+  const socket_t sock = svr_sock_.exchange(INVALID_SOCKET);
+  if (sock == INVALID_SOCKET) return;
+  ::shutdown(sock, SHUT_RDWR);
+  ::close(sock);
 }
 
 bool HttpServer::process_and_close_socket(socket_t sock) {

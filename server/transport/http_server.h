@@ -68,10 +68,14 @@ class HttpServer : public httplib::Server {
 
   // bind_to_port / bind_to_any_port (port 0) with the listen queue at SOMAXCONN; returns the port, -1 on failure.
   int bind_with_full_backlog(const std::string& host, int port);
+  // Closes the listening socket, whether or not listen() runs: it returns (or will return at once) true, after
+  // the gate has served the requests already waiting. Safe from any thread, any number of times.
+  void close_listener();
 
  private:
   bool process_and_close_socket(socket_t sock) override;  // hands the connection to the gate
   bool serve(const PendingRequest& request);
+  void forget_listener();  // the accept loop has ended: its socket is closed or being closed
 
   GateOptions options_;
   GateCounters& counters_;

@@ -108,6 +108,8 @@ HeadParse parse_request_head(std::string_view bytes, const HeadLimits& limits, R
       head.chunked = true;
     } else if (iequals(name, "Content-Encoding")) {
       head.encoded = head.encoded || !(value.empty() || iequals(value, "identity"));
+    } else if (iequals(name, "Expect")) {
+      head.expects_continue = iequals(value, "100-continue");
     } else if (iequals(name, "Range")) {
       head.multi_range = head.multi_range || value.find(',') != std::string_view::npos;
     } else if (iequals(name, "Connection")) {

@@ -35,6 +35,7 @@ struct RequestHead {
   bool chunked = false;           // Transfer-Encoding present
   bool multi_range = false;       // Range: bytes=a-b,c-d
   bool encoded = false;           // Content-Encoding other than identity (gzip, deflate, br, ...)
+  bool expects_continue = false;  // Expect: 100-continue (the client sends its body after our 100 Continue)
   bool wants_close = false;       // Connection: close, or HTTP/1.0 without keep-alive
   size_t request_bytes() const { return head_bytes + content_length; }
 };

@@ -66,8 +66,10 @@ def main():
             b"POST /retrain HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
             b"G\"E{T}\\ / HTTP/1.1\r\n\r\n",
             # Compressed bodies (refused from the head), alone and hidden behind an identity header.
-            b"POST /predict HTTP/1.1\r\nContent-Encoding: gzip\r\nContent-Length: 20\r\n\r\n" + gzip.compress(b"x" * 4096),
-            b"POST /predict HTTP/1.1\r\nContent-Encoding: identity\r\ncontent-encoding: br\r\nContent-Length: 3\r\n\r\nabc",
+            b"POST /predict HTTP/1.1\r\nContent-Encoding: gzip\r\nContent-Length: 20\r\n\r\n"
+            + gzip.compress(b"x" * 4096),
+            b"POST /predict HTTP/1.1\r\nContent-Encoding: identity\r\ncontent-encoding: br\r\n"
+            b"Content-Length: 3\r\n\r\nabc",
             # Malformed UTF-8 and control bytes in the path.
             b"GET /%FF/\xff\xfe/models/\xc0\xaf HTTP/1.1\r\nHost: x\r\n\r\n"],
         "fuzz_multipart": [multipart([("a.png", png(8, 8))]), multipart([("b.jpg", s) for s in scans[:1]]),

@@ -67,7 +67,8 @@ def probe_chunked_unknown_path(port, pid, megabytes=300):
         pass
     status, _ = read_response(sock)
     sock.close()
-    return f"chunked POST, no Content-Length: status {status}, {sent} MB sent before the server closed (discarded, never stored), " \
+    return f"chunked POST, no Content-Length: status {status}, {sent} MB sent before the server closed " \
+           f"(discarded, never stored), " \
            f"RSS {before} -> {rss_mb(pid)} MB"
 
 
@@ -412,6 +413,8 @@ def main():
     parser.add_argument("--scan", default=default_scan())
     parser.add_argument("--costly-jpeg", default=None, help="a progressive JPEG with hundreds of scans")
     args = parser.parse_args()
+    if not args.scan:
+        parser.error("--scan is needed: no ../shared dataset to take a scan from")
     scan = open(args.scan, "rb").read()
     for probe in (lambda: probe_chunked_unknown_path(args.port, args.pid),
                   lambda: probe_multi_range(args.port),

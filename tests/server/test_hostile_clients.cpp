@@ -202,7 +202,7 @@ TEST_F(HostileClients, GradCamBeyondItsBoundIs503AndLeavesWorkersFree) {
   while (std::count_if(answers.begin(), answers.end(), is_ready) < 7 &&
          std::chrono::steady_clock::now() - fired < std::chrono::seconds(5))
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - fired).count(), 2.0);
+  EXPECT_LT(seconds_since(fired), 4.5);  // before: none was answered while the explanation ran
   std::vector<httplib::Result> refused;
   for (auto& answer : answers)
     if (is_ready(answer)) refused.push_back(answer.get());
@@ -223,7 +223,7 @@ TEST_F(HostileClients, GradCamBeyondItsBoundIs503AndLeavesWorkersFree) {
   auto predicted = client().Post("/predict", one_file("file", scan));
   ASSERT_TRUE(predicted);
   EXPECT_EQ(predicted->status, 200) << predicted->body;
-  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 2.0);
+  EXPECT_LT(seconds_since(start), 5.0);  // before: no worker was free for it
   EXPECT_LT(seconds_for_health(), 1.0);
 
   running.reset();  // the waiting request takes its turn

@@ -8,6 +8,7 @@
 #include <atomic>
 
 #include "server/retrain_params.h"
+#include "server/state/database.h"
 #include "tests/support/latch.h"
 #include "tests/support/server_fixture.h"
 
@@ -168,6 +169,26 @@ TEST_F(PublicAnswers, NameNoServerPathEvenForAJobThatFailedOnOne) {
   // What is kept of the configuration is still there.
   json models = body_of(client().Get("/models"));
   EXPECT_EQ(models["models"][1]["metrics"]["config"]["epochs"], 1) << models.dump();
+}
+
+// Rows written by an older version (a raw file-system error, the training configuration's folders) are shown
+// without their paths.
+TEST_F(PublicAnswers, RowsOfOlderVersionsAreShownWithoutTheirPaths) {
+  {
+    Database db((state_ / "mriscan.db").string());
+    const json result = {{"model_version", "v1"},
+                         {"metrics", {{"config", {{"data_dir", shared().data_dir}, {"epochs", 1}}}}}};
+    db.exec("INSERT INTO jobs (status, params, created_at, error, result) VALUES ('failed', '{}', '2026-12-01', ?, ?)",
+            {"filesystem error: cannot copy file: Not a directory [" + state_.string() + "/models/incoming]",
+             result.dump()});
+  }
+  const json jobs = body_of(client().Get("/retrain_jobs"));
+  ASSERT_EQ(jobs["jobs"].size(), 1u) << jobs.dump();
+  const std::string text = jobs.dump();
+  EXPECT_EQ(text.find(state_.string()), std::string::npos) << text;
+  EXPECT_EQ(text.find(shared().data_dir), std::string::npos) << text;
+  EXPECT_NE(text.find("older version"), std::string::npos) << text;
+  EXPECT_EQ(jobs["jobs"][0]["result"]["metrics"]["config"]["epochs"], 1) << text;
 }
 
 }  // namespace

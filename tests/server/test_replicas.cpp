@@ -21,8 +21,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
-
 // Replicas "a" and "b" on one state directory, started together, and nginx in front of them.
 class Replicas : public ::testing::Test {
  protected:

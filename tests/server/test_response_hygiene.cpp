@@ -50,8 +50,8 @@ TEST_F(ResponseHygiene, DeepJsonIsRefusedNotDumped) {
   EXPECT_EQ(answer->status, 400) << answer->body;
   EXPECT_NE(answer->body.find("nested deeper"), std::string::npos) << answer->body;
   // Brackets inside strings are text, not nesting.
-  auto quoted = client().Post("/retrain", admin_headers(), "{\"note\": \"" + std::string(100, '[') + "\", \"epochs\": 0}",
-                              "application/json");
+  const std::string brackets_in_text = "{\"note\": \"" + std::string(100, '[') + "\", \"epochs\": 0}";
+  auto quoted = client().Post("/retrain", admin_headers(), brackets_in_text, "application/json");
   ASSERT_TRUE(quoted);
   EXPECT_EQ(quoted->body.find("nested deeper"), std::string::npos) << quoted->body;
   auto health = client().Get("/health");
@@ -119,6 +119,7 @@ TEST_F(ResponseHygiene, AFailedListenerIsBoundAgain) {
 }
 
 TEST_F(ResponseHygiene, AListenerThatCannotBeRestoredIsReportedLost) {
+  restart([](ServerConfig& c) { c.listener_retry_ms = 500; });  // time for the squatter below to bind first
   const int listener = listening_socket(port_);
   ASSERT_GE(listener, 0);
   // Another socket takes the port as soon as the listener lets it go: binding it again fails.
@@ -135,7 +136,7 @@ TEST_F(ResponseHygiene, AListenerThatCannotBeRestoredIsReportedLost) {
   }
   ASSERT_TRUE(bound);
   ASSERT_EQ(::listen(squatter, 1), 0);
-  for (int i = 0; i < 100 && !app_->listener_lost(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  for (int i = 0; i < 700 && !app_->listener_lost(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   EXPECT_TRUE(app_->listener_lost());
   ::close(squatter);
 }

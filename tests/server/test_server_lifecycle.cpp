@@ -11,7 +11,7 @@ namespace mriscan::server_test {
 namespace {
 
 // A request whose body has started (the gate hands it over) but not finished holds a worker, for the body's 2 s
-// grace plus 8 KiB at 64 KiB/s; kHeldRest finishes it.
+// grace plus 8 KiB at the minimum rate; kHeldRest finishes it.
 const std::string kHeldPost = "POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
                               "Content-Length: 8202\r\nConnection: close\r\n\r\n" + std::string(8192, 'x');
 const std::string kHeldRest = "0123456789";
@@ -24,6 +24,7 @@ TEST(ServerOverload, FullQueueAnswers503ProbesStillAnswerAndItRecovers) {
   config.http_threads = 1;
   config.max_queued_requests = 0;
   config.read_timeout_seconds = 20;
+  config.body_min_bytes_per_second = 1024;  // kHeldPost holds the worker for 2 s + 8 s
   App app(config);
   const int port = app.start();
   int held = open_stalled_connection(port, kHeldPost);
@@ -63,7 +64,9 @@ TEST(ServerShutdown, StopServesTheRequestInProgress) {
   if (shared().scans.empty()) GTEST_SKIP() << "shared dataset not found";
   fs::path state = shared().root / "state_drain";
   fs::remove_all(state);
-  App app(base_config(state, shared().model_a));
+  ServerConfig config = base_config(state, shared().model_a);
+  config.body_min_bytes_per_second = 1024;  // kHeldPost holds the worker for 2 s + 8 s
+  App app(config);
   const int port = app.start();
   int held = open_stalled_connection(port, kHeldPost);
   ASSERT_GE(held, 0);

@@ -164,6 +164,10 @@ inline ServerConfig base_config(const fs::path& state, const std::string& model)
   return config;
 }
 
+inline double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
 // Polls GET /retrain_status/{id} until the job is finished; returns the last body.
 inline json wait_for_job(httplib::Client& client, int64_t id, double timeout_seconds = 600) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_seconds);
