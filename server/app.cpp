@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <filesystem>
 #include <stdexcept>
@@ -18,6 +19,15 @@ namespace fs = std::filesystem;
 
 double ServerContext::uptime_seconds() const {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+}
+
+std::string ServerContext::readiness_problem() {
+  if (draining) return "not ready: shutting down";
+  if (!registry.active()) return "not ready: no model is loaded";
+  const double all_busy = queue.all_busy_seconds();
+  if (all_busy > config.ready_busy_seconds)
+    return "not ready: every HTTP worker has been busy for " + std::to_string(static_cast<int>(all_busy)) + " s";
+  return "";
 }
 
 MetricsGauges ServerContext::gauges() {
@@ -63,6 +73,14 @@ httplib::Headers browser_security_headers() {
           {"Referrer-Policy", "no-referrer"}};
 }
 
+// The model's name is a path segment of the /v2 routes: letters, digits, '.', '_' and '-', at most 64.
+void check_inference_model_name(const std::string& name) {
+  const bool ok = !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+  });
+  if (!ok) throw std::invalid_argument("serve: the inference model name must be 1-64 letters, digits, '.', '_' or '-'");
+}
+
 }  // namespace
 
 App::App(ServerConfig config) : config_(std::move(config)) {
@@ -71,6 +89,7 @@ App::App(ServerConfig config) : config_(std::move(config)) {
   if (config_.web_root.empty()) config_.web_root = std::string(MRISCAN_SOURCE_DIR) + "/server";
   if (config_.replica.empty()) config_.replica = default_replica_name();
   check_replica_name(config_.replica);
+  check_inference_model_name(config_.inference_model_name);
   // Grad-CAM requests, running and waiting, hold at most half of the HTTP workers (server/explain_admission.h).
   config_.explain_max_waiting = std::clamp(config_.explain_max_waiting, 0, std::max(0, config_.http_threads / 2 - 1));
   // The job owner: the name plus a token, since a restarted replica keeps its name but is another process.
@@ -100,6 +119,7 @@ App::App(ServerConfig config) : config_(std::move(config)) {
   gate.head_limits.max_body_bytes = config_.max_body_bytes;
   gate.head_timeout_seconds = static_cast<double>(config_.read_timeout_seconds);
   gate.body_min_bytes_per_second = config_.body_min_bytes_per_second;
+  gate.probe_paths = {"/health", "/ready", "/v2/health/live", "/v2/health/ready"};
   http_ = std::make_unique<HttpServer>(gate, gate_counters_,
                                        [this](int status, const std::string& message, const RequestHead* head) {
                                          return rejection_response(status, message, head);
@@ -265,6 +285,7 @@ void App::register_routes() {
   register_training_routes(*router_, *context_);
   register_model_routes(*router_, *context_);
   register_service_routes(*router_, *context_);
+  register_inference_protocol_routes(*router_, *context_);
 }
 
 int App::bind(const std::string& host, int port) {

@@ -32,6 +32,7 @@ struct ServerConfig {
   std::string data_dir;                          // training data for retraining and /dataset_stats ("" = none)
   std::string web_root;                          // folder with openapi.json and ui/ ("" = <source dir>/server)
   std::string admin_token;                       // required by admin routes; must not be empty
+  std::string inference_model_name = "mriscan";  // the model's name in the Open Inference Protocol's /v2 routes
   std::string replica;         // this process's name in /health, X-Replica and job owners ("" = <hostname>-<pid>)
   int sync_interval_ms = 500;  // how often the active version is read from the database (replicas follow it)
   size_t max_body_bytes = 64u << 20;
@@ -74,6 +75,9 @@ struct ServerContext {
 
   double uptime_seconds() const;
   MetricsGauges gauges();
+  // Why the server is not ready (shutting down, no model, every HTTP worker busy for longer than
+  // ready_busy_seconds), or "" when it is: what GET /ready and /v2/health/ready answer 503 with.
+  std::string readiness_problem();
 };
 
 }  // namespace mriscan

@@ -124,4 +124,31 @@ std::string base64_encode(const std::vector<uint8_t>& bytes) {
   return out;
 }
 
+std::string base64_decode(const std::string& text, const std::string& what) {
+  if (text.size() % 4 != 0) throw HttpError(400, what + " is not base64: its length is not a multiple of 4");
+  auto value = [&](char c) -> uint32_t {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    throw HttpError(400, what + " is not base64: it has a character outside the alphabet");
+  };
+  std::string out;
+  out.reserve(text.size() / 4 * 3);
+  for (size_t i = 0; i < text.size(); i += 4) {
+    // 4 symbols -> 24 bits -> 3 bytes; '=' only as the padding of the last group.
+    const bool last = i + 4 == text.size();
+    const int padding = last ? (text[i + 3] == '=') + (text[i + 2] == '=') : 0;
+    if (padding == 1 && text[i + 2] == '=') throw HttpError(400, what + " is not base64: misplaced padding");
+    uint32_t group = value(text[i]) << 18 | value(text[i + 1]) << 12;
+    if (padding < 2) group |= value(text[i + 2]) << 6;
+    if (padding < 1) group |= value(text[i + 3]);
+    out += static_cast<char>(group >> 16);
+    if (padding < 2) out += static_cast<char>((group >> 8) & 0xff);
+    if (padding < 1) out += static_cast<char>(group & 0xff);
+  }
+  return out;
+}
+
 }  // namespace mriscan

@@ -45,5 +45,8 @@ nlohmann::json json_body(const httplib::Request& req);
 int64_t parse_id(const std::string& text, const std::string& what);
 
 std::string base64_encode(const std::vector<uint8_t>& bytes);
+// Standard base64 with its padding (RFC 4648 section 4); HttpError 400 naming `what` on any other character or
+// a length that is not a multiple of 4.
+std::string base64_decode(const std::string& text, const std::string& what);
 
 }  // namespace mriscan

@@ -3,20 +3,14 @@
 #include <chrono>
 #include <optional>
 
-#include "data/preprocess.h"
 #include "io/decode_budget.h"
 #include "io/image_io.h"
 #include "server/http_util.h"
+#include "server/model_calls.h"
 #include "server/routes.h"
 
 namespace mriscan {
 namespace {
-
-std::shared_ptr<const ActiveModel> require_model(ServerContext& context) {
-  auto model = context.registry.active();
-  if (!model) throw HttpError(503, "no model is loaded yet (see GET /ready)");
-  return model;
-}
 
 // The one image of a prediction request: multipart field `file`, or a raw image body (Content-Type image/* or
 // application/octet-stream) for `curl --data-binary @scan.jpg`.
@@ -28,28 +22,6 @@ UploadFile single_image(const httplib::Request& req) {
   if (files.size() > 1) throw HttpError(400, "several files in 'file': use POST /predict_batch with 'files'");
   if (files[0].bytes.empty()) throw HttpError(400, "the file '" + files[0].filename + "' is empty");
   return files[0];
-}
-
-// Decoded (a large JPEG at the smallest DCT scale that keeps both sides >= S: io/jpeg_decode.h) and at once
-// resized to the model's input (S x S) by data/preprocess.h's resize_to_input, the one resize of the path:
-// preprocess then takes the image as it is. A request holds one decode at a time, and otherwise at most
-// max_batch_files images of S*S*3 bytes (64 x 147 KB at S = 224). Every decode of a request charges its one
-// `budget`; running out refuses the whole request (DecodeBudgetExceeded: the router answers 413). The caller
-// holds a core of the thread budget (decode_one, decode_batch).
-Image decode(const UploadFile& file, const ServerContext& context, const Classifier& classifier,
-             DecodeBudget& budget) {
-  DecodeLimits limits = context.config.image_limits;
-  limits.min_decoded_side = classifier.image_size();
-  return resize_to_input(decode_image(reinterpret_cast<const uint8_t*>(file.bytes.data()), file.bytes.size(), limits,
-                                      "'" + file.filename + "'", &budget),
-                         classifier.image_size());
-}
-
-// The one image of /predict or /explain, decoded on one core of the thread budget.
-Image decode_one(const UploadFile& file, const ServerContext& context, const Classifier& classifier) {
-  DecodeBudget budget(context.config.decode_budget_pixel_scans);
-  ThreadBudget::Lease core = context.inference.acquire_one();
-  return decode(file, context, classifier, budget);
 }
 
 constexpr const char* kNotAnMri = "this does not look like a brain MRI: no diagnosis is given";
@@ -86,19 +58,6 @@ int explained_class(const httplib::Request& req, const std::vector<std::string>&
   for (size_t k = 0; k < class_names.size(); ++k)
     if (class_names[k] == requested || std::to_string(k) == requested) return static_cast<int>(k);
   throw HttpError(400, "unknown class '" + requested + "'");
-}
-
-// The model calls. Each holds kernel threads from the budget only while the model computes, never while the
-// response is encoded.
-Prediction predict_within_budget(ServerContext& context, Classifier& classifier, const Image& image) {
-  ThreadBudget::Lease cores = context.inference.acquire();  // every free core, or one under load
-  return classifier.predict(image);
-}
-
-std::vector<Prediction> predict_batch_within_budget(ServerContext& context, Classifier& classifier,
-                                                    const std::vector<Image>& images) {
-  ThreadBudget::Lease cores = context.inference.acquire();
-  return classifier.predict_batch(images);
 }
 
 // A Grad-CAM request's place (server/explain_admission.h), taken before its image is decoded; none free: 503 at
@@ -177,7 +136,7 @@ DecodedBatch decode_batch(const std::vector<UploadFile>& files, const ServerCont
     batch.results.push_back({{"index", i}, {"filename", files[i].filename}});
     try {
       if (files[i].bytes.empty()) throw ImageError("empty file");
-      batch.images.push_back(decode(files[i], context, classifier, budget));
+      batch.images.push_back(decode_for_model(files[i], context, classifier, budget));
       batch.result_index.push_back(i);
     } catch (const DecodeBudgetExceeded&) {
       throw;  // the request's budget, not this file: the whole batch is refused (413)

@@ -61,14 +61,9 @@ void get_health(ServerContext& context, const httplib::Request&, httplib::Respon
 // GET /ready: 503 while draining, before a model is loaded, or while every HTTP worker has been busy for longer
 // than ready_busy_seconds (so an orchestrator sends traffic elsewhere instead of into a full queue).
 void get_ready(ServerContext& context, const httplib::Request&, httplib::Response& res) {
-  if (context.draining) throw HttpError(503, "not ready: shutting down");
-  auto model = context.registry.active();
-  if (!model) throw HttpError(503, "not ready: no model is loaded");
-  const double all_busy = context.queue.all_busy_seconds();
-  if (all_busy > context.config.ready_busy_seconds)
-    throw HttpError(503, "not ready: every HTTP worker has been busy for " +
-                             std::to_string(static_cast<int>(all_busy)) + " s");
-  send_json(res, 200, {{"ready", true}, {"model_version", model->name}});
+  const std::string problem = context.readiness_problem();
+  if (!problem.empty()) throw HttpError(503, problem);
+  send_json(res, 200, {{"ready", true}, {"model_version", context.registry.active()->name}});
 }
 
 // GET /metrics: Prometheus text format.

@@ -131,6 +131,9 @@ void add_server_options(CommandLine& cli, ServeOptions& o) {
       ->type_name("NAME");
   cli.add_option("--web-root", o.config.web_root, "folder with openapi.json and ui/ (the source tree's server/)")
       ->type_name("DIR");
+  cli.add_option("--inference-model-name", o.config.inference_model_name,
+                 "the model's name in the Open Inference Protocol routes /v2/models/NAME/... (mriscan)")
+      ->type_name("NAME");
   cli.add_option("--replica", o.config.replica,
                  "this server's name in /health and X-Replica when several share a state directory "
                  "($MRISCAN_REPLICA, else HOSTNAME-PID)")

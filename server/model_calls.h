@@ -1,0 +1,31 @@
+// The steps every prediction route shares, whatever its wire format (mriscan's own API in
+// server/routes_prediction.cpp, the Open Inference Protocol in server/routes_inference_protocol.cpp): the active
+// model or 503, an image decoded within the request's decode budget on one core of the thread budget, and the
+// model called with kernel threads from the thread budget only while it computes.
+// What it is not: encoding (each route file writes its own answer) or Grad-CAM's admission.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "io/decode_budget.h"
+#include "server/context.h"
+
+namespace mriscan {
+
+// The version being served, or HttpError 503.
+std::shared_ptr<const ActiveModel> require_model(ServerContext& context);
+
+// Decoded (a large JPEG at the smallest DCT scale that keeps both sides >= S: io/jpeg_decode.h) and at once
+// resized to the model's input (S x S), the one resize of the path. Charges `budget` (DecodeBudgetExceeded: the
+// router answers 413); the caller holds a core of the thread budget.
+Image decode_for_model(const UploadFile& file, const ServerContext& context, const Classifier& classifier,
+                       DecodeBudget& budget);
+// One image of a request, with a budget of its own, on one core of the thread budget.
+Image decode_one(const UploadFile& file, const ServerContext& context, const Classifier& classifier);
+
+Prediction predict_within_budget(ServerContext& context, Classifier& classifier, const Image& image);
+std::vector<Prediction> predict_batch_within_budget(ServerContext& context, Classifier& classifier,
+                                                    const std::vector<Image>& images);
+
+}  // namespace mriscan
