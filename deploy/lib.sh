@@ -47,3 +47,28 @@ shared_dir() {
   fi
   (cd "$shared" && pwd)
 }
+
+# The Debian archive this machine's apt uses, so that a site with its own mirror builds the base image from it as
+# apt itself would: the first non-security URI of a deb822 .sources file, else of a `deb` line in sources.list
+# (files under APT_ETC, default /etc/apt); $DEBIAN_MIRROR overrides; deb.debian.org when nothing is found.
+debian_mirror() {
+  local etc="${APT_ETC:-/etc/apt}" uri=""
+  if [ -n "${DEBIAN_MIRROR:-}" ]; then echo "$DEBIAN_MIRROR"; return; fi
+  uri="$(cat "$etc"/sources.list.d/*.sources 2>/dev/null |
+    awk '/^URIs:/ { for (i = 2; i <= NF; i++) if ($i !~ /-security\/?$/) { print $i; exit } }')"
+  [ -n "$uri" ] || uri="$(cat "$etc"/sources.list "$etc"/sources.list.d/*.list 2>/dev/null |
+    awk '$1 == "deb" { i = 2; if ($2 ~ /^\[/) while ($i !~ /\]$/) i++; if ($2 ~ /^\[/) i++;
+                      if ($i !~ /-security\/?$/) { print $i; exit } }')"
+  echo "${uri:-http://deb.debian.org/debian}"
+}
+
+# apt's HTTP proxy (Acquire::http::Proxy), if one is configured and none is in the environment, for debootstrap
+# and the image build (podman passes http_proxy to the build).
+export_apt_proxy() {
+  local APT_PROXY=""
+  [ -n "${http_proxy:-}" ] && return 0
+  command -v apt-config >/dev/null || return 0
+  eval "$(apt-config shell APT_PROXY Acquire::http::Proxy)"
+  [ -n "$APT_PROXY" ] && export http_proxy="$APT_PROXY" https_proxy="${https_proxy:-$APT_PROXY}"
+  return 0
+}

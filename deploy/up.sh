@@ -34,7 +34,8 @@ make_base_images() {
   local rootfs
   rootfs="$(mktemp -d /var/tmp/mriscan-rootfs.XXXXXX)"
   echo "deploy: no Debian base image here; making one with debootstrap (a few minutes)" >&2
-  as_root debootstrap --variant=minbase bookworm "$rootfs" http://deb.debian.org/debian >/dev/null
+  export_apt_proxy
+  as_root env http_proxy="${http_proxy:-}" debootstrap --variant=minbase bookworm "$rootfs" "$(debian_mirror)" >/dev/null
   as_root rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
   as_root tar -C "$rootfs" -c . | as_root podman import --change 'CMD ["bash"]' - docker.io/library/debian:bookworm
   as_root tee "$rootfs/etc/dpkg/dpkg.cfg.d/slim" >/dev/null <<'DPKG'
