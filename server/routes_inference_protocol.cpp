@@ -24,6 +24,12 @@
 namespace mriscan {
 namespace {
 
+// A JSON body costs about 16-32 bytes of parsed document per number it holds (nlohmann::json), so the bodies this
+// route parses are capped below the server's body limit, and parsed on a core of the thread budget: at most as
+// many at once as there are cores. FP32 pixels of 224 x 224 images are about 0.9 MB per image as JSON text; larger
+// batches go as BYTES files.
+constexpr size_t kMaxInferJsonBytes = 8u << 20;
+
 // The path's model name and version, checked against what is served; the active version when `version` is
 // empty. 404 for another name or an unknown version.
 ModelVersion checked_version(ServerContext& context, const std::string& name, const std::string& version) {
@@ -33,7 +39,7 @@ ModelVersion checked_version(ServerContext& context, const std::string& name, co
                              "'");
   std::optional<ModelVersion> found;
   if (version.empty()) {
-    if (auto active = context.registry.active()) found = context.registry.find(active->number);
+    found = context.registry.find(require_model(context)->number);
   } else if (auto number = parse_version(version)) {
     found = context.registry.find(*number);
   }
@@ -188,11 +194,19 @@ void post_infer(ServerContext& context, const httplib::Request& req, httplib::Re
   if (model->number != version.number)
     throw HttpError(400, "version " + std::to_string(version.number) + " is not served: the active version is " +
                              std::to_string(model->number));
-  const nlohmann::json request = parse_json_request(req.body);
+  if (req.body.size() > kMaxInferJsonBytes)
+    throw HttpError(413, "an inference request's JSON is limited to " + std::to_string(kMaxInferJsonBytes >> 20) +
+                             " MB: send the images as BYTES (base64 files), or fewer per request");
+  nlohmann::json request;
+  {
+    ThreadBudget::Lease core = context.inference.acquire_one();
+    request = parse_json_request(req.body);
+  }
   if (!request.is_object() || !request.contains("inputs") || !request["inputs"].is_array() ||
       request["inputs"].size() != 1 || !request["inputs"][0].is_object())
     throw HttpError(400, "the request needs 'inputs' with exactly one input (BYTES image files or FP32 pixels)");
   const std::vector<Image> images = input_images(context, *model->classifier, request["inputs"][0]);
+  request["inputs"] = nullptr;  // the parsed tensor, no longer needed while the model runs
   const std::vector<Prediction> predictions = predict_batch_within_budget(context, *model->classifier, images);
   const double inference_ms = predictions.empty() ? 0.0 : predictions.back().inference_ms;
   context.metrics.record_inference(inference_ms / 1000.0, static_cast<int>(predictions.size()));

@@ -142,6 +142,17 @@ TEST_F(InferenceProtocol, ErrorsUseTheProtocolsForm) {
   expect_error(client().Post("/v2/models/mriscan/infer", "{", "application/json"), 400);
 }
 
+// JSON costs many times its size once parsed: a body over 8 MB is refused unparsed, even under the body limit.
+TEST_F(InferenceProtocol, LargeJsonBodiesAreRefusedUnparsed) {
+  restart([](ServerConfig& c) { c.max_body_bytes = 16u << 20; });
+  std::string zeros = "[";
+  for (int i = 0; i < (9 << 19); ++i) zeros += "0,";
+  zeros.back() = ']';
+  auto answer = client().Post("/v2/models/mriscan/infer", zeros, "application/json");
+  expect_error(answer, 413);
+  EXPECT_NE(answer->body.find("BYTES"), std::string::npos) << answer->body;
+}
+
 TEST_F(InferenceProtocol, CountedInTheMetricsUnderItsRoute) {
   auto answered = infer({{"inputs", {bytes_input({read_bytes(shared().scans[0])})}}});
   ASSERT_EQ(answered->status, 200) << answered->body;
