@@ -10,7 +10,7 @@
 // and answers FP32 "probabilities" [N, K], BYTES "class" [N] and BOOL "out_of_distribution" [N]. An input that is
 // out of distribution gets class "" and zero probabilities: no diagnosis is given (as /predict's nulls).
 // Errors are the router's JSON errors, whose "error" member is the protocol's error form. Limits, the decode
-// budget, the thread budget and metrics are /predict_batch's.
+// budget, the thread budget and metrics are /predict_batch's, and the JSON body is capped at 8 MB.
 // What it is not: the protocol's gRPC form, its binary-data extension, or model repository management.
 #include <algorithm>
 #include <cmath>
@@ -52,9 +52,9 @@ std::string path_part(const httplib::Request& req, size_t index) {
   return index < req.matches.size() ? req.matches[index].str() : std::string();
 }
 
-// GET /v2
+// GET /v2: the project's version (CMakeLists.txt); no protocol extension is implemented.
 void get_server_metadata(ServerContext&, const httplib::Request&, httplib::Response& res) {
-  send_json(res, 200, {{"name", "mriscan"}, {"version", "1"}, {"extensions", nlohmann::json::array()}});
+  send_json(res, 200, {{"name", "mriscan"}, {"version", MRISCAN_VERSION}, {"extensions", nlohmann::json::array()}});
 }
 
 // GET /v2/health/live, /v2/health/ready (on the probe thread, as /health and /ready)
