@@ -413,6 +413,9 @@ TEST_F(ServerApi, RetrainRegistersActivatesAndRollsBack) {
   EXPECT_TRUE(status["metrics"].contains("accuracy"));
   EXPECT_EQ(status["progress"]["history"].size(), 1u);
   EXPECT_FALSE(fs::exists(state_ / "runs" / ("job-" + std::to_string(id))));  // cleaned up
+  // The job is completed by the commit; this process loads the new version right after it.
+  for (int i = 0; i < 100 && body_of(client().Get("/health"))["model_version"] != "v2"; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
 
   json models = body_of(client().Get("/models"));
   ASSERT_EQ(models["models"].size(), 2u);
