@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <stdexcept>
 
 namespace mriscan {
@@ -29,11 +30,16 @@ int64_t steady_ms(Clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
 }
 
-// Whether the head and the start of the body are in the socket's receive queue (FIONREAD: nothing is copied).
-bool body_started(int fd, const RequestHead& head) {
+// Bytes in the socket's receive queue (FIONREAD: nothing is copied); an error counts as everything, so that the
+// worker's stream finds it out.
+uint64_t bytes_waiting(int fd) {
   int available = 0;
-  if (::ioctl(fd, FIONREAD, &available) != 0) return true;  // let the worker's stream find out
-  return static_cast<uint64_t>(available) >= head.head_bytes + std::min(head.content_length, kBodyStartBytes);
+  return ::ioctl(fd, FIONREAD, &available) == 0 ? static_cast<uint64_t>(available) : UINT64_MAX;
+}
+
+// Whether the head and the start of the body (min(Content-Length, kBodyStartBytes)) have arrived.
+bool body_started(int fd, const RequestHead& head) {
+  return bytes_waiting(fd) >= head.head_bytes + std::min(head.content_length, kBodyStartBytes);
 }
 
 // Raises the soft limit on open files to the hard one; returns what is left for connections.
@@ -324,9 +330,7 @@ void ConnectionGate::shutdown() {
     std::vector<int> closing, handed;
     for (auto& [fd, connection] : connections_) {
       if (connection.state == State::kDraining) continue;
-      int available = 0;
-      const bool begun = connection.state == State::kBodyStart && ::ioctl(fd, FIONREAD, &available) == 0 &&
-                         static_cast<uint64_t>(available) > connection.head.head_bytes &&
+      const bool begun = connection.state == State::kBodyStart && bytes_waiting(fd) > connection.head.head_bytes &&
                          static_cast<int>(main_queue_.size()) < options_.max_waiting_requests;
       if (!begun) {
         closing.push_back(fd);
