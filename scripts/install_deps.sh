@@ -29,9 +29,10 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # Front-end packages from npm, pinned by their lock files: Chart.js for the web UI (served by `mriscan serve`
-# from server/ui/node_modules) and playwright-core for the browser test (drives Debian's /usr/bin/chromium).
+# from server/ui/node_modules), playwright-core for the browser test (drives Debian's /usr/bin/chromium), and
+# kubernetes-models and yaml for the offline check of deploy/k8s (tests/deploy).
 cd "$(dirname "$0")/.."
-for dir in server/ui tests/ui; do
+for dir in server/ui tests/ui tests/deploy; do
   if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules" ]; then
     echo "install_deps: npm ci in $dir" >&2
     # onnxruntime-node bundles its CPU runtime; its install script would only fetch GPU providers.
