@@ -13,5 +13,7 @@ namespace mriscan {
 
 std::string sha256_hex(const void* data, size_t size);
 inline std::string sha256_hex(std::string_view bytes) { return sha256_hex(bytes.data(), bytes.size()); }
+// Of a file's bytes, read 1 MiB at a time; throws std::runtime_error naming the file if it cannot be read.
+std::string sha256_file_hex(const std::string& path);
 
 }  // namespace mriscan

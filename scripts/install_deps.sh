@@ -4,6 +4,7 @@
 set -euo pipefail
 packages=(build-essential cmake pkg-config
   libeigen3-dev libxsimd-dev libstb-dev libjpeg-dev libcpp-httplib-dev nlohmann-json3-dev libsqlite3-dev
+  libpq-dev postgresql
   libssl-dev libcli11-dev libcairo2-dev fonts-dejavu-core ccache
   libgtest-dev libgmock-dev libbenchmark-dev libdnnl-dev
   libopenmpi-dev openmpi-bin
@@ -11,6 +12,7 @@ packages=(build-essential cmake pkg-config
   nginx qemu-user
   python3-torch python3-torchvision python3-numpy libopenblas0-pthread
   chromium)
+# postgresql: the server the PostgreSQL backend's tests start in a temporary directory (libpq-dev is the client).
 # libopenblas0-pthread: the benchmark peers' BLAS (PyTorch loads libblas.so.3, otherwise the netlib reference).
 # libdnnl-dev: oneDNN, a benchmark peer only (mriscan_layer_bench, bench/layers/); nothing else links it.
 # Node.js and npm: Debian's packages unless the machine already has them (some come with a newer Node.js whose

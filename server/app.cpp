@@ -97,7 +97,8 @@ App::App(ServerConfig config) : config_(std::move(config)) {
   const fs::path state(config_.state_dir);
   fs::create_directories(state);
 
-  db_ = std::make_unique<Database>((state / "mriscan.db").string(), config_.db_busy_timeout_ms);
+  db_ = open_database(config_.database_url, (state / "mriscan.db").string(), config_.db_busy_timeout_ms);
+  startup_message_ += "state in " + db_->describe() + "; ";
   registry_ = std::make_unique<ModelRegistry>(*db_, (state / "models").string(),
                                               ModelLoadOptions{.class_names = config_.initial_class_names});
   import_initial_models();

@@ -26,6 +26,7 @@ namespace mriscan {
 
 struct ServerConfig {
   std::string state_dir;                         // SQLite database, uploads/, models/, runs/
+  std::string database_url;  // "postgresql://...": the state in PostgreSQL (state_dir then holds caches and runs/)
   std::string initial_model;                     // a model file to import as v1 when the registry is empty
   std::vector<std::string> initial_class_names;  // its class names, if it has none (a torchvision state dict)
   std::string models_dir;                        // or: import every *.safetensors under this folder (newest active)

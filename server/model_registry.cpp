@@ -6,6 +6,7 @@
 #include <iostream>
 #include <stdexcept>
 
+#include "data/content_hash.h"
 #include "io/atomic_file.h"
 #include "train/train_config.h"
 
@@ -42,16 +43,22 @@ ModelRegistry::ModelRegistry(Database& db, std::string dir, ModelLoadOptions imp
         entry.last_write_time(error) < old_enough && !error)
       fs::remove(entry.path(), error);
   }
-  db_.exec(
-      "CREATE TABLE IF NOT EXISTS models ("
-      " number INTEGER PRIMARY KEY, path TEXT NOT NULL, created_at TEXT NOT NULL, source TEXT NOT NULL,"
-      " metrics TEXT NOT NULL, active INTEGER NOT NULL DEFAULT 0)");
+  db_.transaction([](Database::Session& session) {
+    session.exec(
+        "CREATE TABLE IF NOT EXISTS models ("
+        " number INTEGER PRIMARY KEY, path TEXT NOT NULL, created_at TEXT NOT NULL, source TEXT NOT NULL,"
+        " metrics TEXT NOT NULL, active INTEGER NOT NULL DEFAULT 0)");
+    if (session.dialect() == SqlDialect::kPostgres) session.exec("CREATE SEQUENCE IF NOT EXISTS model_numbers");
+  });
+  db_.add_column_if_missing("models", "sha256", "TEXT");  // of the file; rows of older versions have none
+  if (db_.holds_files()) blobs_.emplace(db_);
 }
 
 ModelVersion ModelRegistry::from_row(const SqlRow& row) const {
   ModelVersion version;
   version.number = row.integer("number");
   version.path = row.text("path");
+  version.sha256 = row.text("sha256");
   version.created_at = row.text("created_at");
   version.source = row.text("source");
   version.metrics = nlohmann::json::parse(row.text("metrics"), nullptr, false);
@@ -89,14 +96,14 @@ std::string ModelRegistry::open() {
   for (const ModelVersion& version : versions) {
     std::shared_ptr<Classifier> classifier;
     try {
-      classifier = Classifier::load(version.path);
+      classifier = load(version);
     } catch (const std::exception& error) {
       problems += " " + version.name() + ": " + error.what() + ";";
       continue;
     }
     if (!recorded) {  // no version was ever recorded active: record this one (a database error propagates)
       db_.transaction([&](Database::Session& session) {
-        session.exec("UPDATE models SET active = (number = ?)", {version.number});
+        record_active(session, version.number, std::nullopt);
       });
     }
     swap_in(version.number, std::move(classifier));
@@ -121,19 +128,37 @@ ModelRegistry::Staged ModelRegistry::stage(const std::string& source_path, const
   staged.tmp_path = write_temporary_durably(
       (fs::path(dir_) / "incoming.safetensors").string(),
       [&](const std::string& tmp_path) { write_as_model_file(source_path, tmp_path, import_options_); });
+  try {
+    staged.sha256 = sha256_file_hex(staged.tmp_path);
+  } catch (...) {
+    discard(staged);
+    throw;
+  }
   return staged;
 }
 
 ModelVersion ModelRegistry::commit_staged(Database::Session& session, const Staged& staged) {
   ModelVersion version;
-  version.number = session.query("SELECT COALESCE(MAX(number), 0) + 1 AS next FROM models").at(0).integer("next");
-  version.path = (fs::path(dir_) / (version.name() + ".safetensors")).string();
+  const bool in_database = session.dialect() == SqlDialect::kPostgres;  // Database::holds_files()
+  version.number = session.query(in_database ? "SELECT nextval('model_numbers') AS next"
+                                             : "SELECT COALESCE(MAX(number), 0) + 1 AS next FROM models")
+                       .at(0)
+                       .integer("next");
   version.created_at = utc_now_iso8601();
   version.source = staged.source;
   version.metrics = staged.metrics;
-  publish_temporary(staged.tmp_path, version.path);  // under the write lock: no other process has this number
-  session.exec("INSERT INTO models (number, path, created_at, source, metrics, active) VALUES (?, ?, ?, ?, ?, 0)",
-               {version.number, version.path, version.created_at, version.source, version.metrics.dump()});
+  version.sha256 = staged.sha256;
+  if (in_database) {  // the file goes in with its row; every replica's cache fetches it from there
+    version.path = blob_key(version.number);
+    BlobTable::put_file(session, version.path, staged.tmp_path);
+  } else {
+    version.path = (fs::path(dir_) / (version.name() + ".safetensors")).string();
+    publish_temporary(staged.tmp_path, version.path);  // under the write lock: no other process has this number
+  }
+  session.exec("INSERT INTO models (number, path, created_at, source, metrics, active, sha256)"
+               " VALUES (?, ?, ?, ?, ?, 0, ?)",
+               {version.number, version.path, version.created_at, version.source, version.metrics.dump(),
+                version.sha256});
   return version;
 }
 
@@ -148,12 +173,13 @@ ModelVersion ModelRegistry::register_file(const std::string& source_path, const 
     discard(staged);
     throw;
   }
+  discard(staged);
   return version;
 }
 
 void ModelRegistry::discard(const Staged& staged) {
   std::error_code ignored;
-  fs::remove(staged.tmp_path, ignored);  // a published one was renamed away; a failed rename removed it
+  fs::remove(staged.tmp_path, ignored);  // a published one was renamed away (SQLite) or copied into the database
 }
 
 std::vector<ModelVersion> ModelRegistry::import_if_empty(const std::vector<std::pair<std::string, std::string>>& files,
@@ -176,7 +202,7 @@ std::vector<ModelVersion> ModelRegistry::import_if_empty(const std::vector<std::
       versions.clear();
       if (!session.query("SELECT number FROM models LIMIT 1").empty()) return;  // another process imported
       for (const Staged& s : staged) versions.push_back(commit_staged(session, s));
-      if (!versions.empty()) session.exec("UPDATE models SET active = (number = ?)", {versions.back().number});
+      if (!versions.empty()) record_active(session, versions.back().number, std::nullopt);
     });
   } catch (...) {
     remove_unpublished();
@@ -191,7 +217,7 @@ void ModelRegistry::activate(int64_t number) {
   auto rows = db_.query("SELECT * FROM models WHERE number = ?", {number});
   if (rows.empty()) throw std::out_of_range("unknown model version v" + std::to_string(number));
   ModelVersion version = from_row(rows[0]);
-  std::shared_ptr<Classifier> classifier = Classifier::load(version.path);  // 1. load (may throw: no change)
+  std::shared_ptr<Classifier> classifier = load(version);  // 1. load (may throw: no change)
   db_.transaction([&](Database::Session& session) {                          // 2. commit the flag
     record_active(session, number, std::nullopt);
   });
@@ -203,12 +229,12 @@ bool ModelRegistry::record_active(Database::Session& session, int64_t number, st
     auto current = session.query("SELECT number FROM models WHERE active = 1");
     if (current.empty() || current[0].integer("number") != *expected) return false;
   }
-  session.exec("UPDATE models SET active = (number = ?)", {number});
+  session.exec("UPDATE models SET active = CASE WHEN number = ? THEN 1 ELSE 0 END", {number});
   return true;
 }
 
 std::string ModelRegistry::follow_database() {
-  auto recorded_row = [this] { return db_.query("SELECT number, path FROM models WHERE active = 1"); };
+  auto recorded_row = [this] { return db_.query("SELECT * FROM models WHERE active = 1"); };
   auto rows = recorded_row();
   auto served = active();
   if (rows.empty() || (served && served->number == rows[0].integer("number"))) return "";  // the common case
@@ -221,7 +247,7 @@ std::string ModelRegistry::follow_database() {
   const auto now = std::chrono::steady_clock::now();
   if (recorded == follow_failed_number_ && now < follow_retry_at_) return "";
   try {
-    swap_in(recorded, Classifier::load(rows[0].text("path")));
+    swap_in(recorded, load(from_row(rows[0])));
   } catch (const std::exception& error) {
     follow_failed_number_ = recorded;
     follow_retry_at_ = now + std::chrono::seconds(10);
@@ -230,6 +256,23 @@ std::string ModelRegistry::follow_database() {
   }
   follow_failed_number_ = 0;
   return "now serving v" + std::to_string(recorded) + ", the recorded active version";
+}
+
+std::string ModelRegistry::blob_key(int64_t number) { return "models/v" + std::to_string(number) + ".safetensors"; }
+
+std::shared_ptr<Classifier> ModelRegistry::load(const ModelVersion& version) {
+  if (!blobs_) return Classifier::load(version.path);
+  // The local cache: <dir>/v<n>.safetensors, used only if its bytes are the recorded ones (a copy left by a
+  // registration that rolled back, or a damaged one, is fetched again).
+  const std::string cached = (fs::path(dir_) / (version.name() + ".safetensors")).string();
+  std::error_code missing;
+  if (!fs::exists(cached, missing) || sha256_file_hex(cached) != version.sha256) {
+    if (!blobs_->fetch_to_file(version.path, cached))
+      throw std::runtime_error(version.name() + "'s file is missing from the database");
+    if (sha256_file_hex(cached) != version.sha256)
+      throw std::runtime_error(version.name() + "'s file in the database does not match its recorded SHA-256");
+  }
+  return Classifier::load(cached);
 }
 
 void ModelRegistry::swap_in(int64_t number, std::shared_ptr<Classifier> classifier) {

@@ -1,5 +1,10 @@
-// Model versions v1..vn: files under <dir>/v<n>.safetensors, rows in SQLite, exactly one active, served through
-// a shared_ptr that is swapped atomically.
+// Model versions v1..vn: files under <dir>/v<n>.safetensors, rows in the database, exactly one active, served
+// through a shared_ptr that is swapped atomically.
+//
+// Where the files live: with SQLite, <dir> is on the state volume every replica shares. With PostgreSQL
+// (Database::holds_files()), a version's file is stored in the database with its row (server/state/blob_table.h)
+// and numbered by a sequence; <dir> is then this replica's cache, whose copy of v<n> is used only if its SHA-256
+// is the one recorded in the row, and otherwise fetched again. Everything below holds for both.
 //
 // Registering copies the file to a temporary name unique to this process and fsyncs it; then ONE transaction
 // (which holds SQLite's write lock, so no other process can pick the same number) reads the next number,
@@ -30,13 +35,15 @@
 #include <vector>
 
 #include "infer/classifier.h"
+#include "server/state/blob_table.h"
 #include "server/state/database.h"
 
 namespace mriscan {
 
 struct ModelVersion {
   int64_t number = 0;  // n of "vn"
-  std::string path;
+  std::string path;    // the file (SQLite), or its key in the database's blobs (PostgreSQL)
+  std::string sha256;  // of the file; "" in rows written before the column existed
   std::string created_at;
   std::string source;  // "initial: <file>", "retrain job 3", ...
   nlohmann::json metrics;
@@ -78,11 +85,12 @@ class ModelRegistry {
   // Registration and activation as steps of a caller's transaction (a retrain records its job's outcome in the
   // same one, server/state/job_queue.h): stage() validates `source_path` and copies it to a durable temporary in
   // the models folder, unnumbered (throws naming the file if it is not a model); commit_staged() numbers it,
-  // renames it to v<n>.safetensors and inserts its row; record_active() sets the active flag to `number` if
-  // `expected` is still the recorded active version; discard() removes a staged copy that was not committed.
+  // renames it to v<n>.safetensors (or copies it into the database) and inserts its row; record_active() sets the
+  // active flag to `number` if `expected` is still the recorded active version; discard() removes the staged copy
+  // (call it after the transaction, whatever its outcome).
   // A recorded activation is served by follow_database(), which loads the file.
   struct Staged {
-    std::string tmp_path, source;
+    std::string tmp_path, source, sha256;
     nlohmann::json metrics;
   };
   Staged stage(const std::string& source_path, const std::string& source, const nlohmann::json& metrics);
@@ -103,10 +111,14 @@ class ModelRegistry {
 
  private:
   ModelVersion from_row(const SqlRow& row) const;
+  // The version's classifier, from its file or this replica's verified cached copy (see the header comment).
+  std::shared_ptr<Classifier> load(const ModelVersion& version);
+  static std::string blob_key(int64_t number);
   void swap_in(int64_t number, std::shared_ptr<Classifier> classifier);
 
   Database& db_;
   std::string dir_;
+  std::optional<BlobTable> blobs_;  // when the database holds the files
   ModelLoadOptions import_options_;  // how foreign files (torchvision's) are read when registered
   std::mutex change_mutex_;  // one open, import, register_file, activation or follow at a time in this process
                             // (a retrain's commit runs in its job's transaction instead)

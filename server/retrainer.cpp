@@ -178,7 +178,7 @@ std::optional<nlohmann::json> Retrainer::run_steps(const JobContext& job, std::s
     ModelRegistry::discard(staged);
     throw;
   }
-  ModelRegistry::discard(staged);  // a no-op once committed (renamed to v<n>)
+  ModelRegistry::discard(staged);  // committed or not (a renamed copy is no longer there)
   if (result && result->value("activated", false)) serve_now();
   return result;
 }

@@ -77,6 +77,10 @@ Router::Handler Router::wrap(const RouteInfo& route, Handler handler) {
     } catch (const StorageFullError& error) {
       log_internal(res, error.what());
       send_error(res, 507, "the server's disk is full: nothing was stored; retry later");
+    } catch (const DatabaseUnavailableError& error) {
+      log_internal(res, error.what());
+      res.set_header("Retry-After", "2");
+      send_error(res, 503, "the server's database cannot be reached: retry shortly");
     } catch (const DatabaseBusyError& error) {
       log_internal(res, error.what());
       res.set_header("Retry-After", "1");

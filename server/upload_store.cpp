@@ -43,10 +43,13 @@ void require_known_label(const std::string& label, const std::vector<std::string
 UploadStore::UploadStore(Database& db, std::string dir, DecodeLimits limits)
     : db_(db), dir_(std::move(dir)), limits_(limits) {
   fs::create_directories(dir_);
-  db_.exec(
-      "CREATE TABLE IF NOT EXISTS uploads ("
-      " sha256 TEXT PRIMARY KEY, label TEXT NOT NULL, width INTEGER NOT NULL, height INTEGER NOT NULL,"
-      " brightness REAL NOT NULL, bytes INTEGER NOT NULL, created_at TEXT NOT NULL)");
+  db_.transaction([](Database::Session& session) {
+    session.exec(
+        "CREATE TABLE IF NOT EXISTS uploads ("
+        " sha256 TEXT PRIMARY KEY, label TEXT NOT NULL, width INTEGER NOT NULL, height INTEGER NOT NULL,"
+        " brightness DOUBLE PRECISION NOT NULL, bytes INTEGER NOT NULL, created_at TEXT NOT NULL)");
+  });
+  if (db_.holds_files()) blobs_.emplace(db_);
   remove_unreferenced_files();
 }
 
@@ -78,8 +81,8 @@ UploadStore::Prepared UploadStore::prepare(const std::vector<UploadFile>& files,
   return prepared;
 }
 
-// One transaction for the rows, which also re-checks each hash (INSERT OR IGNORE) in case another process stored
-// it meanwhile.
+// One transaction for the rows, which also re-checks each hash (ON CONFLICT DO NOTHING) in case another process
+// stored it meanwhile.
 std::vector<UploadItem> UploadStore::commit(Prepared& prepared) {
   try {
     insert_rows(prepared.checked);
@@ -138,6 +141,7 @@ void UploadStore::write_new_files(std::vector<Prepared::Checked>& checked, std::
       c.item.label = existing[0].text("label");
       continue;
     }
+    if (blobs_) continue;  // the bytes go into the database with the row (insert_rows)
     const bool existed = fs::exists(fs::path(dir_) / c.item.sha256);
     write_upload_file(c);
     if (!existed) created.push_back(c.item.sha256);
@@ -156,18 +160,25 @@ void UploadStore::write_upload_file(const Prepared::Checked& c) {
 // Each row is inserted only with its file in place, checked under the write lock: another writer of the same scan
 // whose row transaction failed may have removed the file since prepare() wrote it (remove_created_without_row),
 // and then it is written again here.
+// With the files in the database, each row's bytes go in with it instead.
 void UploadStore::insert_rows(std::vector<Prepared::Checked>& checked) {
   const std::string now = utc_now_iso8601();
+  const std::vector<Prepared::Checked> before = checked;  // the body may run again (database.h)
   db_.transaction([&](Database::Session& session) {
+    checked = before;
     for (Prepared::Checked& c : checked) {
       if (c.item.status != "stored") continue;
-      session.exec("INSERT OR IGNORE INTO uploads (sha256, label, width, height, brightness, bytes, created_at)"
-                   " VALUES (?, ?, ?, ?, ?, ?, ?)",
+      session.exec("INSERT INTO uploads (sha256, label, width, height, brightness, bytes, created_at)"
+                   " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                    {c.item.sha256, c.item.label, int64_t(c.item.width), int64_t(c.item.height), c.brightness,
                     int64_t(c.bytes->size()), now});
       if (session.changes() == 0) {
         c.item.status = "duplicate";
         c.item.label = session.query("SELECT label FROM uploads WHERE sha256 = ?", {c.item.sha256}).at(0).text("label");
+        continue;
+      }
+      if (blobs_) {
+        BlobTable::put_bytes(session, "uploads/" + c.item.sha256, *c.bytes);
         continue;
       }
       std::error_code error;
@@ -210,9 +221,20 @@ std::vector<Sample> UploadStore::samples(const std::vector<std::string>& class_n
   for (const UploadRecord& record : records()) {
     auto found = std::find(class_names.begin(), class_names.end(), record.label);
     if (found == class_names.end()) continue;
-    samples.push_back({(fs::path(dir_) / record.sha256).string(), static_cast<int>(found - class_names.begin())});
+    const std::string path = (fs::path(dir_) / record.sha256).string();
+    if (blobs_) fetch_into_cache(record.sha256, path);
+    samples.push_back({path, static_cast<int>(found - class_names.begin())});
   }
   return samples;
+}
+
+// A scan's local copy, fetched from the database unless the cached one has the right content; one at a time, so
+// memory holds one part of one scan whatever the number of uploads.
+void UploadStore::fetch_into_cache(const std::string& sha256, const std::string& path) {
+  std::error_code missing;
+  if (fs::exists(path, missing) && sha256_file_hex(path) == sha256) return;
+  if (!blobs_->fetch_to_file("uploads/" + sha256, path) || sha256_file_hex(path) != sha256)
+    throw std::runtime_error("the upload " + sha256 + " is missing from the database or damaged");
 }
 
 }  // namespace mriscan

@@ -1,4 +1,4 @@
-// Uploaded training scans: validated, content-addressed, recorded in SQLite, handed to retraining as samples.
+// Uploaded training scans: validated, content-addressed, recorded in the database, handed to retraining as samples.
 //
 // A request's files are all decoded (with the server's decode limits) and the label checked against the model's
 // classes BEFORE anything is written: one bad file rejects the whole request and nothing is kept. Accepted bytes
@@ -12,10 +12,14 @@
 // that the file is in place (writing it again if such a removal came between its write and its commit).
 // A crash between file and row leaves only unreferenced files, which `UploadStore` removes when it opens, once
 // they are an hour old: a younger one may be another replica's upload in flight, and no request takes an hour.
-// What it is not: an image database; pixels are not kept in SQLite, only the hash, label, size and brightness.
+// When the database holds the files (PostgreSQL, Database::holds_files()), a scan's bytes are inserted into it in
+// the same transaction as its row (server/state/blob_table.h): nothing is written before, so nothing is left
+// over; <dir> is then a local cache that samples() fills for retraining, each copy checked by its hash.
+// What it is not: an image database; the rows hold only the hash, label, size and brightness, never pixels.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -25,6 +29,7 @@
 #include "data/dataset.h"
 #include "io/decode_budget.h"
 #include "io/image_io.h"
+#include "server/state/blob_table.h"
 #include "server/state/database.h"
 
 namespace mriscan {
@@ -94,9 +99,11 @@ class UploadStore {
   void write_upload_file(const Prepared::Checked& c);  // <dir>/<sha256>, atomically
   void remove_created_without_row(const std::vector<std::string>& created);  // after a failed step
   void remove_unreferenced_files();                                          // the sweep at start-up
+  void fetch_into_cache(const std::string& sha256, const std::string& path);
 
   Database& db_;
   std::string dir_;
+  std::optional<BlobTable> blobs_;  // when the database holds the files
   DecodeLimits limits_;
 };
 

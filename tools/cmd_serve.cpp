@@ -96,6 +96,8 @@ struct ServeOptions {
     config.state_dir = "runs/serve";
     const char* env_replica = std::getenv("MRISCAN_REPLICA");
     config.replica = env_replica ? env_replica : "";
+    const char* env_database = std::getenv("MRISCAN_DATABASE_URL");  // a URL with a password: not for argv
+    config.database_url = env_database ? env_database : "";
     for (const NumberOption& number : kNumberOptions) numbers.push_back(number.get(config));
   }
 };
@@ -111,8 +113,13 @@ void add_path_options(CommandLine& cli, ServeOptions& o) {
       ->type_name("DIR");
   cli.add_option("--data", o.data, "training data for retraining and /dataset_stats (the shared dataset)")
       ->type_name("DIR");
-  cli.add_option("--state-dir", o.config.state_dir, "SQLite database, uploads and model versions (runs/serve)")
+  cli.add_option("--state-dir", o.config.state_dir,
+                 "SQLite database, uploads and model versions (runs/serve); with --database, local caches only")
       ->type_name("DIR");
+  cli.add_option("--database", o.config.database_url,
+                 "postgresql://USER:PASSWORD@HOST:PORT/DB: the state in PostgreSQL, for replicas on several hosts "
+                 "($MRISCAN_DATABASE_URL; else SQLite in the state directory)")
+      ->type_name("URL");
 }
 
 void add_server_options(CommandLine& cli, ServeOptions& o) {
@@ -229,6 +236,9 @@ AdminToken admin_token(const CommandLine& cli, const ServeOptions& o) {
     if (token.size() < kMinTokenChars) throw CommandError("$MRISCAN_ADMIN_TOKEN must be a token of 16+ characters");
     return {token, "$MRISCAN_ADMIN_TOKEN"};
   }
+  if (!o.config.database_url.empty())  // replicas on other hosts could not read a token kept here
+    throw CommandError("serve: with --database, give the admin token in $MRISCAN_ADMIN_TOKEN or --admin-token-file "
+                       "(every replica needs the same one)");
   const std::string path = (std::filesystem::path(o.config.state_dir) / "admin_token").string();
   return {state_dir_token(o.config.state_dir, path), path};
 }

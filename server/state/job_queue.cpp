@@ -34,22 +34,19 @@ void apply_thread_budget(const JobQueueOptions& options) {
     std::perror("mriscan serve: setpriority for the retraining thread");
 }
 
-double unix_seconds() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
 }  // namespace
 
 JobQueue::JobQueue(Database& db, JobRunner runner, JobQueueOptions options)
     : db_(db), runner_(std::move(runner)), options_(std::move(options)) {
-  db_.exec(
-      "CREATE TABLE IF NOT EXISTS jobs ("
-      " id INTEGER PRIMARY KEY AUTOINCREMENT, status TEXT NOT NULL, params TEXT NOT NULL,"
-      " created_at TEXT NOT NULL, started_at TEXT, finished_at TEXT,"
-      " progress TEXT, result TEXT, error TEXT)");
-  // The replica columns (see job_queue.h), added to tables of older versions too.
+  db_.transaction([](Database::Session& session) {
+    session.exec("CREATE TABLE IF NOT EXISTS jobs (id " + sql_auto_id(session.dialect()) +
+                 ", status TEXT NOT NULL, params TEXT NOT NULL, created_at TEXT NOT NULL, started_at TEXT,"
+                 " finished_at TEXT, progress TEXT, result TEXT, error TEXT)");
+  });
+  // The replica columns (see job_queue.h), added to tables of older versions too. heartbeat_at: the database's
+  // clock in Unix seconds, so leases depend on one clock, whichever host the replicas run on.
   db_.add_column_if_missing("jobs", "owner", "TEXT");
-  db_.add_column_if_missing("jobs", "heartbeat_at", "REAL");
+  db_.add_column_if_missing("jobs", "heartbeat_at", "DOUBLE PRECISION");
   db_.add_column_if_missing("jobs", "cancel_requested", "INTEGER NOT NULL DEFAULT 0");
   db_.add_column_if_missing("jobs", "committing", "INTEGER NOT NULL DEFAULT 0");
   for (int64_t id : record_expired_leases()) remove_run_dir(id);  // recovery after a crash of any process
@@ -78,9 +75,10 @@ void JobQueue::stop() {
 int64_t JobQueue::submit(const nlohmann::json& params) {
   int64_t id = 0;
   db_.transaction([&](Database::Session& session) {
-    session.exec("INSERT INTO jobs (status, params, created_at) VALUES ('queued', ?, ?)",
-                 {params.dump(), utc_now_iso8601()});
-    id = session.last_insert_id();
+    id = session.query("INSERT INTO jobs (status, params, created_at) VALUES ('queued', ?, ?) RETURNING id",
+                       {params.dump(), utc_now_iso8601()})
+             .at(0)
+             .integer("id");
   });
   wake_.notify_all();
   return id;
@@ -92,6 +90,7 @@ CancelOutcome JobQueue::cancel(int64_t id) {
   std::lock_guard<std::mutex> lock(mutex_);
   CancelOutcome outcome = CancelOutcome::kUnknown;
   db_.transaction([&](Database::Session& session) {
+    outcome = CancelOutcome::kUnknown;
     auto rows = session.query("SELECT status, committing FROM jobs WHERE id = ?", {id});
     if (rows.empty()) return;
     const std::string status = rows[0].text("status");
@@ -163,18 +162,20 @@ bool JobQueue::pause(std::chrono::milliseconds duration) {
 // A cancel accepted for the job (a 202 "cancelling") ends it cancelled, as the 202 promised: only its owner's
 // stopping was left to do, and the owner is gone.
 std::vector<int64_t> JobQueue::record_expired_leases() {
-  const std::string expired = "status = 'running' AND (heartbeat_at IS NULL OR heartbeat_at < ?)";
-  const double oldest_live_heartbeat = unix_seconds() - options_.lease_seconds;
+  const std::string expired = "status = 'running' AND (heartbeat_at IS NULL OR heartbeat_at < " +
+                              sql_now_seconds(db_.dialect()) + " - ?)";
+  const double lease = options_.lease_seconds;
   std::vector<int64_t> recorded;
   db_.transaction([&](Database::Session& session) {
-    for (const SqlRow& row : session.query("SELECT id FROM jobs WHERE " + expired, {oldest_live_heartbeat}))
+    recorded.clear();  // the body may run more than once (database.h)
+    for (const SqlRow& row : session.query("SELECT id FROM jobs WHERE " + expired, {lease}))
       recorded.push_back(row.integer("id"));
     if (recorded.empty()) return;
     session.exec("UPDATE jobs SET finished_at = ?,"
                  " status = CASE WHEN cancel_requested = 1 THEN 'cancelled' ELSE 'failed' END,"
                  " error = CASE WHEN cancel_requested = 1 THEN NULL ELSE 'interrupted: the server running it (' ||"
                  " COALESCE(owner, 'unknown') || ') stopped while this job was running' END WHERE " + expired,
-                 {utc_now_iso8601(), oldest_live_heartbeat});
+                 {utc_now_iso8601(), lease});
   });
   return recorded;
 }
@@ -182,13 +183,15 @@ std::vector<int64_t> JobQueue::record_expired_leases() {
 std::optional<std::pair<int64_t, nlohmann::json>> JobQueue::claim_next() {
   std::optional<std::pair<int64_t, nlohmann::json>> claimed;
   db_.transaction([&](Database::Session& session) {
+    claimed.reset();
     auto rows = session.query("SELECT id, params FROM jobs WHERE status = 'queued' ORDER BY id LIMIT 1");
     if (rows.empty()) return;
     const int64_t id = rows[0].integer("id");
     // Conditional on the status, so a job cancelled or claimed in between is never started twice.
-    session.exec("UPDATE jobs SET status = 'running', started_at = ?, owner = ?, heartbeat_at = ?,"
-                 " cancel_requested = 0, committing = 0 WHERE id = ? AND status = 'queued'",
-                 {utc_now_iso8601(), options_.owner, unix_seconds(), id});
+    session.exec("UPDATE jobs SET status = 'running', started_at = ?, owner = ?, heartbeat_at = " +
+                     sql_now_seconds(session.dialect()) +
+                     ", cancel_requested = 0, committing = 0 WHERE id = ? AND status = 'queued'",
+                 {utc_now_iso8601(), options_.owner, id});
     if (session.changes() == 1) claimed.emplace(id, parse_or_null(rows[0].text("params")));
   });
   return claimed;
@@ -249,10 +252,9 @@ void JobQueue::heartbeat(int64_t id) {
     }
     bool owned = true, cancel_requested = false;
     db_.transaction([&](Database::Session& session) {
-      session.exec("UPDATE jobs SET heartbeat_at = ?, progress = COALESCE(?, progress)"
-                   " WHERE id = ? AND owner = ? AND status = 'running'",
-                   {unix_seconds(), progress.is_null() ? SqlValue(nullptr) : SqlValue(progress.dump()), id,
-                    options_.owner});
+      session.exec("UPDATE jobs SET heartbeat_at = " + sql_now_seconds(session.dialect()) +
+                       ", progress = COALESCE(?, progress) WHERE id = ? AND owner = ? AND status = 'running'",
+                   {progress.is_null() ? SqlValue(nullptr) : SqlValue(progress.dump()), id, options_.owner});
       owned = session.changes() == 1;
       auto rows = session.query("SELECT cancel_requested FROM jobs WHERE id = ?", {id});
       cancel_requested = !rows.empty() && rows[0].integer("cancel_requested") != 0;
@@ -293,6 +295,7 @@ std::optional<nlohmann::json> JobQueue::commit(int64_t id, const JobContext::Rec
   }
   std::optional<nlohmann::json> result;
   db_.transaction([&](Database::Session& session) {
+    result.reset();
     if (session.query("SELECT id FROM jobs WHERE id = ? AND owner = ? AND status = 'running' AND cancel_requested = 0",
                       {id, options_.owner}).empty())
       return;

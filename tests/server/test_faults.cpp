@@ -10,7 +10,7 @@
 #include <set>
 
 #include "io/atomic_file.h"
-#include "server/state/database.h"
+#include "server/state/sqlite_database.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/latch.h"
 #include "server/state/job_queue.h"
@@ -35,7 +35,7 @@ std::string job_status(JobQueue& jobs, int64_t id, double timeout = 30.0) {
 
 TEST(JobQueueFaults, BusyDatabaseDelaysButRecordsTheResult) {
   TempDir dir("jobs_busy2");
-  Database db(dir / "jobs.db", 50);
+  SqliteDatabase db(dir / "jobs.db", 50);
   Latch trained;
   JobQueue jobs(db, [&](const JobContext&) -> std::optional<nlohmann::json> {
     trained.wait();
@@ -45,7 +45,7 @@ TEST(JobQueueFaults, BusyDatabaseDelaysButRecordsTheResult) {
   while (jobs.get(id)->value("status", "") != "running") std::this_thread::sleep_for(std::chrono::milliseconds(10));
   // Another connection holds the write lock while the job finishes: finish() fails with SQLITE_BUSY (before the
   // fix that exception left the catch block: std::terminate).
-  Database other(dir / "jobs.db", 50);
+  SqliteDatabase other(dir / "jobs.db", 50);
   std::thread holder([&] {
     try {
       other.transaction([&](Database::Session&) {
@@ -63,7 +63,7 @@ TEST(JobQueueFaults, BusyDatabaseDelaysButRecordsTheResult) {
 
 TEST(JobQueueFaults, CancelAfterTheLastBatchCancelsOrIsRefused) {
   TempDir dir("jobs_cancel");
-  Database db(dir / "jobs.db");
+  SqliteDatabase db(dir / "jobs.db");
   Latch trained, may_commit;
   std::atomic<bool> committed{false};
   JobQueue jobs(db, [&](const JobContext& job) -> std::optional<nlohmann::json> {
@@ -83,7 +83,7 @@ TEST(JobQueueFaults, CancelAfterTheLastBatchCancelsOrIsRefused) {
 
 TEST(JobQueueFaults, CancelAfterCommitStartedIsRefused) {
   TempDir dir("jobs_commit");
-  Database db(dir / "jobs.db");
+  SqliteDatabase db(dir / "jobs.db");
   Latch committing, finish;
   JobQueue jobs(db, [&](const JobContext& job) -> std::optional<nlohmann::json> {
     EXPECT_TRUE(job.begin_commit());
@@ -100,7 +100,7 @@ TEST(JobQueueFaults, CancelAfterCommitStartedIsRefused) {
 
 TEST(DatabaseFaults, FullDatabaseIsStorageFullAndChangesNothing) {
   TempDir dir("db_full");
-  Database db(dir / "full.db");
+  SqliteDatabase db(dir / "full.db");
   db.exec("CREATE TABLE t (v TEXT)");
   db.exec("PRAGMA max_page_count = 8");  // the file may not grow past 8 pages: SQLITE_FULL, as on a full disk
   const std::string row(2000, 'x');
@@ -120,7 +120,7 @@ TEST(DatabaseFaults, FullDatabaseIsStorageFullAndChangesNothing) {
 
 TEST(UploadFaults, AFailedWriterNeverDeletesTheFileAnotherWriterRecords) {
   TempDir dir("uploads_interleaved");
-  Database db_a(dir / "state.db"), db_b(dir / "state.db");
+  SqliteDatabase db_a(dir / "state.db"), db_b(dir / "state.db");
   UploadStore a(db_a, dir / "uploads", DecodeLimits{}), b(db_b, dir / "uploads", DecodeLimits{});
   const std::vector<UploadFile> files = {{"s.png", noise_png(42)}};
   // A writes the scan's file; B, seeing no row yet, writes it too (a rename over A's) and is about to commit.
@@ -193,7 +193,7 @@ TEST_F(ServerFaults, ConcurrentUploadsOfOneScanStoreItOnce) {
 
 TEST_F(ServerFaults, LockedDatabaseIs503AndNothingIsStored) {
   restart([](ServerConfig& c) { c.db_busy_timeout_ms = 200; });
-  Database other((state_ / "mriscan.db").string(), 200);
+  SqliteDatabase other((state_ / "mriscan.db").string(), 200);
   std::atomic<bool> locked{false};
   std::thread holder([&] {
     try {
@@ -325,7 +325,7 @@ TEST(ServerKill, KillNineDuringUploadsAndActivationsLosesNothing) {
   server.start();
   ASSERT_TRUE(server.wait_ready());
   // Every recorded upload has its complete file; no temporary is left; at least every acknowledged one is there.
-  Database db((state / "mriscan.db").string());
+  SqliteDatabase db((state / "mriscan.db").string());
   auto rows = db.query("SELECT sha256, bytes FROM uploads");
   EXPECT_GE(static_cast<int>(rows.size()), accepted.load());
   for (const SqlRow& row : rows) {

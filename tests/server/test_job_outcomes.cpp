@@ -8,7 +8,7 @@
 #include <atomic>
 
 #include "server/retrain_params.h"
-#include "server/state/database.h"
+#include "server/state/sqlite_database.h"
 #include "tests/support/latch.h"
 #include "tests/support/server_fixture.h"
 
@@ -66,7 +66,7 @@ class RetrainStack {
   }
 
   fs::path state_;
-  Database db_;
+  SqliteDatabase db_;
   ModelRegistry registry_;
   UploadStore uploads_;
   Retrainer retrainer_;
@@ -93,7 +93,7 @@ TEST(JobOutcomes, ALeaseLostWhileRegisteringRegistersNothingAndTheJobStaysFailed
   const int64_t id = owner.submit();
   at_commit.wait();
   {  // Another replica finds the lease expired (a lease of -1 s: every heartbeat is too old) and records the job.
-    Database other((state / "mriscan.db").string());
+    SqliteDatabase other((state / "mriscan.db").string());
     JobQueueOptions options;
     options.owner = "b/test";
     options.lease_seconds = -1.0;
@@ -175,7 +175,7 @@ TEST_F(PublicAnswers, NameNoServerPathEvenForAJobThatFailedOnOne) {
 // without their paths.
 TEST_F(PublicAnswers, RowsOfOlderVersionsAreShownWithoutTheirPaths) {
   {
-    Database db((state_ / "mriscan.db").string());
+    SqliteDatabase db((state_ / "mriscan.db").string());
     const json result = {{"model_version", "v1"},
                          {"metrics", {{"config", {{"data_dir", shared().data_dir}, {"epochs", 1}}}}}};
     db.exec("INSERT INTO jobs (status, params, created_at, error, result) VALUES ('failed', '{}', '2026-12-01', ?, ?)",

@@ -11,95 +11,22 @@
 #include <set>
 #include <thread>
 
-#include "server/state/database.h"
 #include "server/model_registry.h"
-#include "tests/support/nginx_process.h"
-#include "tests/support/serve_process.h"
+#include "tests/support/replica_fixture.h"
 
 namespace mriscan::server_test {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Replicas "a" and "b" on one state directory, started together, and nginx in front of them.
-class Replicas : public ::testing::Test {
+class Replicas : public ReplicaFixture, public ::testing::WithParamInterface<Backend> {
  protected:
-  void SetUp() override {
-    if (shared().scans.empty()) GTEST_SKIP() << "shared dataset not found";
-    if (!fs::exists(ServeProcess::binary())) GTEST_SKIP() << ServeProcess::binary() << " not built";
-    if (!fs::exists(kNginx)) GTEST_SKIP() << kNginx << " not installed (scripts/install_deps.sh installs it)";
-    const std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    state_ = shared().root / ("replicas_" + name);
-    fs::remove_all(state_);
-    for (const char* replica : {"a", "b"})
-      servers_.push_back(std::make_unique<ServeProcess>(
-          state_, std::vector<std::string>{"--replica", replica, "--activation-rule", "always"}, true, replica));
-    for (auto& server : servers_) server->start();  // together: both see an empty registry
-    for (auto& server : servers_) ASSERT_TRUE(server->wait_ready()) << server->log();
-    nginx_ = std::make_unique<NginxProcess>(shared().root / ("nginx_" + name),
-                                            std::vector<int>{servers_[0]->port(), servers_[1]->port()});
-  }
-
-  httplib::Client direct(int index) {
-    httplib::Client client("127.0.0.1", servers_[index]->port());
-    client.set_read_timeout(60, 0);
-    return client;
-  }
-  httplib::Client through_nginx() {
-    httplib::Client client("127.0.0.1", nginx_->port());
-    client.set_read_timeout(60, 0);
-    return client;
-  }
-  int64_t submit(httplib::Client& client, int epochs) {
-    auto r =
-        client.Post("/retrain", admin_headers(), "{\"epochs\": " + std::to_string(epochs) + "}", "application/json");
-    EXPECT_TRUE(r);
-    if (!r) return 0;
-    EXPECT_EQ(r->status, 202) << r->body;
-    return body_of(r).value("job_id", int64_t{0});
-  }
-  // The job's owner column ("a/<token>"): which replica runs it, as an index into servers_ (-1: none yet).
-  int owner_of(int64_t job) {
-    Database db((state_ / "mriscan.db").string());
-    auto rows = db.query("SELECT owner FROM jobs WHERE id = ?", {job});
-    const std::string owner = rows.empty() ? "" : rows[0].text("owner");
-    return owner.rfind("a/", 0) == 0 ? 0 : owner.rfind("b/", 0) == 0 ? 1 : -1;
-  }
-  // Waits until the job runs with batch progress, as seen by `client`; returns the owner's index.
-  int wait_running(httplib::Client& client, int64_t job) {
-    for (int i = 0; i < 600; ++i) {
-      json s = body_of(client.Get("/retrain_status/" + std::to_string(job)));
-      if (s["status"] == "running" && s["progress"].is_object() && s["progress"].contains("batch"))
-        return owner_of(job);
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    return -1;
-  }
-
-  // SIGSTOPs replica `index` at a moment it holds no write lock on the database. A process stopped inside a
-  // write transaction keeps SQLite's file lock until it continues, so no replica could record anything (see
-  // docs/replicas.md); that pause is undone and retried. Returns false if no such moment was found.
-  bool pause_outside_a_write(int index) {
-    for (int attempt = 0; attempt < 100; ++attempt) {
-      ::kill(servers_[index]->pid(), SIGSTOP);
-      try {
-        Database probe((state_ / "mriscan.db").string(), /*busy_timeout_ms=*/0);
-        probe.transaction([](Database::Session&) {});
-        return true;
-      } catch (const DatabaseBusyError&) {
-        ::kill(servers_[index]->pid(), SIGCONT);
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      }
-    }
-    return false;
-  }
-
-  fs::path state_;
-  std::vector<std::unique_ptr<ServeProcess>> servers_;
-  std::unique_ptr<NginxProcess> nginx_;
+  Backend backend() const override { return GetParam(); }
 };
 
-TEST_F(Replicas, ImportOnceAndNameThemselvesInHealthAndEveryResponse) {
+INSTANTIATE_TEST_SUITE_P(Backends, Replicas, ::testing::Values(Backend::kSqlite, Backend::kPostgres), backend_name);
+
+TEST_P(Replicas, ImportOnceAndNameThemselvesInHealthAndEveryResponse) {
   httplib::Client client = through_nginx();
   EXPECT_EQ(body_of(client.Get("/models"))["models"].size(), 1u) << "both replicas imported the initial model";
   std::set<std::string> seen;
@@ -125,7 +52,7 @@ TEST_F(Replicas, ImportOnceAndNameThemselvesInHealthAndEveryResponse) {
   EXPECT_NE(refused.find("X-Replica: b\r\n"), std::string::npos) << refused;
 }
 
-TEST_F(Replicas, JobsRunOnceWithUniqueVersionsAndEveryReplicaServesTheResult) {
+TEST_P(Replicas, JobsRunOnceWithUniqueVersionsAndEveryReplicaServesTheResult) {
   // Four jobs submitted at once through nginx; both workers compete for them.
   std::vector<int64_t> jobs(4);
   std::vector<std::thread> submitters;
@@ -147,12 +74,16 @@ TEST_F(Replicas, JobsRunOnceWithUniqueVersionsAndEveryReplicaServesTheResult) {
   EXPECT_EQ(versions, (std::set<std::string>{"v2", "v3", "v4", "v5"}));
   json models = body_of(client.Get("/models"));
   ASSERT_EQ(models["models"].size(), 5u) << models.dump();
-  for (int n = 2; n <= 5; ++n) EXPECT_TRUE(fs::exists(state_ / "models" / ("v" + std::to_string(n) + ".safetensors")));
+  auto db = state_database();
+  for (int n = 2; n <= 5; ++n) {  // each version's file: on the shared volume, or in the database
+    const std::string file = "v" + std::to_string(n) + ".safetensors";
+    if (!on_postgres()) EXPECT_TRUE(fs::exists(state_ / "models" / file)) << file;
+    else EXPECT_EQ(db->query("SELECT part FROM blobs WHERE key = ?", {"models/" + file}).empty(), false) << file;
+  }
   // Whichever activation committed last (a job activates only over the version it started from) is the
   // recorded one, and both replicas serve it within the follow interval.
-  Database db((state_ / "mriscan.db").string());
   const std::string recorded =
-      "v" + std::to_string(db.query("SELECT number FROM models WHERE active = 1").at(0).integer("number"));
+      "v" + std::to_string(db->query("SELECT number FROM models WHERE active = 1").at(0).integer("number"));
   EXPECT_NE(recorded, "v1");
   const auto start = Clock::now();
   for (int i : {0, 1}) {
@@ -166,10 +97,10 @@ TEST_F(Replicas, JobsRunOnceWithUniqueVersionsAndEveryReplicaServesTheResult) {
   EXPECT_LT(seconds_since(start), 2.0);
 }
 
-TEST_F(Replicas, AnActivationOnOneReplicaIsServedByTheOtherWithinTwoSeconds) {
+TEST_P(Replicas, AnActivationOnOneReplicaIsServedByTheOtherWithinTwoSeconds) {
   {  // v2 registered by a third process (this test), as any replica's retrain would
-    Database db((state_ / "mriscan.db").string());
-    ModelRegistry registry(db, (state_ / "models").string());
+    auto db = state_database();
+    ModelRegistry registry(*db, (state_ / "test-process-models").string());
     ASSERT_EQ(registry.register_file(shared().model_b, "test").number, 2);
   }
   for (auto [from, to, version] : {std::tuple{0, 1, "v2"}, std::tuple{1, 0, "v1"}}) {
@@ -191,7 +122,7 @@ TEST_F(Replicas, AnActivationOnOneReplicaIsServedByTheOtherWithinTwoSeconds) {
   }
 }
 
-TEST_F(Replicas, ProgressAndCancelWorkFromTheOtherReplicaAndItsRestartLeavesTheJobAlone) {
+TEST_P(Replicas, ProgressAndCancelWorkFromTheOtherReplicaAndItsRestartLeavesTheJobAlone) {
   httplib::Client a = direct(0);
   const int64_t job = submit(a, 50);
   const int owner = wait_running(a, job);
@@ -221,7 +152,7 @@ TEST_F(Replicas, ProgressAndCancelWorkFromTheOtherReplicaAndItsRestartLeavesTheJ
   EXPECT_EQ(ended["status"], "cancelled") << ended.dump();
 }
 
-TEST_F(Replicas, AKilledReplicasJobFailsWhenItsLeaseExpiresAndNginxRoutesAroundIt) {
+TEST_P(Replicas, AKilledReplicasJobFailsWhenItsLeaseExpiresAndNginxRoutesAroundIt) {
   httplib::Client a = direct(0);
   const int64_t job = submit(a, 50);
   const int owner = wait_running(a, job);
@@ -251,7 +182,7 @@ TEST_F(Replicas, AKilledReplicasJobFailsWhenItsLeaseExpiresAndNginxRoutesAroundI
   EXPECT_LE(after, 15.0);
 }
 
-TEST_F(Replicas, SigtermFinishesTheRequestInFlightAndRequeuesTheJobForTheOtherReplica) {
+TEST_P(Replicas, SigtermFinishesTheRequestInFlightAndRequeuesTheJobForTheOtherReplica) {
   httplib::Client a = direct(0);
   const int64_t job = submit(a, 50);
   const int owner = wait_running(a, job);
@@ -297,7 +228,7 @@ TEST_F(Replicas, SigtermFinishesTheRequestInFlightAndRequeuesTheJobForTheOtherRe
 }
 
 // A cancel accepted (202) just before the owner is stopped must end the job cancelled, not requeued.
-TEST_F(Replicas, ACancelAcceptedBeforeShutdownWinsOverTheRequeue) {
+TEST_P(Replicas, ACancelAcceptedBeforeShutdownWinsOverTheRequeue) {
   httplib::Client a = direct(0);
   const int64_t job = submit(a, 50);
   const int owner = wait_running(a, job);
@@ -316,12 +247,12 @@ TEST_F(Replicas, ACancelAcceptedBeforeShutdownWinsOverTheRequeue) {
 
 // A cancel accepted (202) for a job whose owner then dies before acting on it: the replica that records the
 // expired lease ends the job cancelled, as the 202 promised (not failed), and removes its run folder.
-TEST_F(Replicas, ACancelAcceptedBeforeTheOwnerDiesEndsTheJobCancelled) {
+TEST_P(Replicas, ACancelAcceptedBeforeTheOwnerDiesEndsTheJobCancelled) {
   httplib::Client a = direct(0);
   const int64_t job = submit(a, 50);
   const int owner = wait_running(a, job);
   ASSERT_NE(owner, -1);
-  ASSERT_TRUE(fs::exists(state_ / "runs" / ("job-" + std::to_string(job))));
+  ASSERT_TRUE(fs::exists(run_folder(owner, job)));
   // Stopped first, so that its heartbeat cannot see the cancel and end the job itself.
   ASSERT_TRUE(pause_outside_a_write(owner)) << "the owner held the database's write lock at every attempt";
   httplib::Client other = direct(1 - owner);
@@ -331,15 +262,16 @@ TEST_F(Replicas, ACancelAcceptedBeforeTheOwnerDiesEndsTheJobCancelled) {
   ASSERT_TRUE(WIFSIGNALED(servers_[owner]->kill(SIGKILL)));
   json ended = wait_for_job(other, job, 30);
   EXPECT_EQ(ended["status"], "cancelled") << ended.dump();
-  const fs::path run_folder = state_ / "runs" / ("job-" + std::to_string(job));
-  for (int i = 0; i < 50 && fs::exists(run_folder); ++i)  // removed right after the recording transaction
+  if (on_postgres()) return;  // the folder is on the dead host (docs/replicas.md): its next start removes it
+  const fs::path folder = run_folder(owner, job);
+  for (int i = 0; i < 50 && fs::exists(folder); ++i)  // removed right after the recording transaction
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  EXPECT_FALSE(fs::exists(run_folder));
+  EXPECT_FALSE(fs::exists(folder));
 }
 
 // An owner stopped (SIGSTOP) past its lease finds, when it continues, that another replica recorded its job:
 // it abandons the job and changes nothing about it.
-TEST_F(Replicas, AnOwnerPausedPastItsLeaseChangesNothingWhenItResumes) {
+TEST_P(Replicas, AnOwnerPausedPastItsLeaseChangesNothingWhenItResumes) {
   httplib::Client a = direct(0);
   const int64_t job = submit(a, 50);
   const int owner = wait_running(a, job);

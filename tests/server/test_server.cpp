@@ -8,7 +8,7 @@
 #include <regex>
 #include <set>
 
-#include "server/state/database.h"
+#include "server/state/sqlite_database.h"
 #include "server/dataset_stats.h"
 #include "server/upload_store.h"
 #include "server/http_util.h"
@@ -47,7 +47,7 @@ TEST(ServerDatabase, TransactionIsAllOrNothing) {
   fs::path path = fs::temp_directory_path() / ("mriscan_db_" + std::to_string(::getpid()) + ".db");
   fs::remove(path);
   {
-    Database db(path.string());
+    SqliteDatabase db(path.string());
     db.exec("CREATE TABLE t (x INTEGER)");
     EXPECT_THROW(db.transaction([](Database::Session& s) {
       s.exec("INSERT INTO t VALUES (?)", {int64_t(1)});
@@ -57,7 +57,7 @@ TEST(ServerDatabase, TransactionIsAllOrNothing) {
     EXPECT_EQ(db.query("SELECT COUNT(*) AS n FROM t").at(0).integer("n"), 0);
     db.transaction([](Database::Session& s) { s.exec("INSERT INTO t VALUES (?)", {int64_t(2)}); });
   }
-  Database reopened(path.string());
+  SqliteDatabase reopened(path.string());
   EXPECT_EQ(reopened.query("SELECT x FROM t").at(0).integer("x"), 2);
   fs::remove(path);
 }
@@ -532,7 +532,7 @@ TEST(DatasetStatsSnapshot, BeforeTheScanPublishesItSaysIncomplete) {
   const fs::path state = shared().root / "state_stats_early";
   fs::remove_all(state);
   fs::create_directories(state);
-  Database db((state / "mriscan.db").string());
+  SqliteDatabase db((state / "mriscan.db").string());
   UploadStore uploads(db, (state / "uploads").string(), DecodeLimits{});
   DatasetStats stats(shared().data_dir, uploads);  // not started: nothing published yet
   json snapshot;

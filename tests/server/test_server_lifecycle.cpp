@@ -4,7 +4,7 @@
 // then stopped with SIGTERM (exit 0).
 #include <regex>
 
-#include "server/state/database.h"
+#include "server/state/sqlite_database.h"
 #include "tests/support/serve_process.h"
 
 namespace mriscan::server_test {
@@ -100,7 +100,7 @@ TEST(ServerRestart, InterruptedJobsFailAndTheLastGoodModelIsActive) {
   // What a crash can leave behind: a job row still 'running', an upload file without its row, a half-written
   // model file (rename never happened), and here even a corrupted active model file.
   {
-    Database db((state / "mriscan.db").string());
+    SqliteDatabase db((state / "mriscan.db").string());
     db.exec("INSERT INTO jobs (status, params, created_at, started_at)"
             " VALUES ('running', '{\"epochs\": 1}', 'x', 'x')");
   }

@@ -1,0 +1,166 @@
+// Replicas that share nothing but PostgreSQL (separate state directories, a cluster of the test's own), in the
+// situations only a database server brings: the same scan uploaded on both hosts at once, the database restarted
+// under traffic, and the database killed while a model version is being registered. In each, clients get an
+// answer (200, or 503 with Retry-After while the database is away; never a 500), nothing half-written is ever
+// visible, nothing a client was told is stored goes missing, and both replicas recover without a restart of their
+// own. The rules both backends share are in test_replicas.cpp, run on each.
+// What it is not: a test of PostgreSQL, or of the SQLite backend's faults (test_faults.cpp).
+#include <atomic>
+#include <cstdio>
+#include <set>
+#include <thread>
+
+#include "data/content_hash.h"
+#include "server/model_registry.h"
+#include "tests/support/replica_fixture.h"
+
+namespace mriscan::server_test {
+namespace {
+
+class PostgresReplicas : public ReplicaFixture {
+ protected:
+  Backend backend() const override { return Backend::kPostgres; }
+
+  httplib::Result upload(int replica, const std::string& png) {
+    httplib::Client client = direct(replica);
+    return client.Post("/upload_training_data", admin_headers(),
+                       httplib::MultipartFormDataItems{{"files", png, "s.png", "image/png"}, {"label", "glioma", "", ""}});
+  }
+  // Every upload row has its bytes in the blobs table, whole: as many parts as its size needs, hash matching.
+  void expect_uploads_whole(const std::set<std::string>& expected) {
+    auto db = state_database();
+    std::set<std::string> rows;
+    for (const SqlRow& row : db->query("SELECT sha256 FROM uploads")) rows.insert(row.text("sha256"));
+    EXPECT_EQ(rows, expected);
+    for (const std::string& sha : rows) {
+      std::string bytes;
+      for (const SqlRow& part : db->query("SELECT bytes FROM blobs WHERE key = ? ORDER BY part", {"uploads/" + sha}))
+        bytes += part.text("bytes");
+      EXPECT_EQ(sha256_hex(bytes), sha);
+    }
+    EXPECT_EQ(db->query("SELECT DISTINCT key FROM blobs WHERE key LIKE 'uploads/%'").size(), rows.size())
+        << "a blob without its row";
+  }
+};
+
+TEST_F(PostgresReplicas, TheSameScanUploadedOnBothHostsAtOnceIsStoredOnce) {
+  std::set<std::string> stored;
+  for (uint32_t round = 0; round < 6; ++round) {
+    const std::string png = noise_png(100 + round);
+    json answers[2];
+    std::thread first([&] { answers[0] = body_of(upload(0, png)); });
+    answers[1] = body_of(upload(1, png));
+    first.join();
+    EXPECT_EQ(answers[0].value("stored", 0) + answers[1].value("stored", 0), 1)
+        << answers[0].dump() << answers[1].dump();
+    stored.insert(sha256_hex(png));
+  }
+  expect_uploads_whole(stored);
+}
+
+// Traffic on both replicas while the database restarts: predictions never notice (they read no row); state
+// requests answer 200 or 503 + Retry-After; every upload answered 201 is stored, whole; afterwards both replicas
+// work again by themselves.
+TEST_F(PostgresReplicas, ADatabaseRestartUnderTrafficLosesNothingAndBothReplicasRecover) {
+  std::atomic<bool> done{false};
+  std::mutex mutex;
+  std::map<int, int> statuses;          // state requests: status -> count
+  std::set<std::string> acknowledged;   // uploads answered 201
+  int failed_predictions = 0, predictions = 0;
+  std::vector<std::thread> clients;
+  for (int replica : {0, 1})
+    clients.emplace_back([&, replica] {
+      for (uint32_t i = 0; !done; ++i) {
+        const std::string png = noise_png(1000 * (replica + 1) + i);
+        auto stored = upload(replica, png);
+        auto models = direct(replica).Get("/models");
+        auto prediction = direct(replica).Post("/predict", one_file("file", read_bytes(shared().scans[0])));
+        std::lock_guard<std::mutex> lock(mutex);
+        for (const auto* r : {&stored, &models}) {
+          const int status = *r ? (*r)->status : 0;
+          ++statuses[status];
+          if (status == 503) EXPECT_FALSE((*r)->get_header_value("Retry-After").empty());
+        }
+        if (stored && stored->status == 201) acknowledged.insert(sha256_hex(png));
+        ++predictions;
+        if (!prediction || prediction->status != 200) ++failed_predictions;
+      }
+    });
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  postgres_cluster().restart();
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  done = true;
+  for (auto& t : clients) t.join();
+  std::string seen;
+  for (const auto& [status, count] : statuses) {
+    EXPECT_TRUE(status == 200 || status == 201 || status == 503) << count << " answers " << status;
+    seen += " " + std::to_string(count) + " x " + std::to_string(status) + ";";
+  }
+  std::printf("state requests during the restart:%s predictions: %d, all 200\n", seen.c_str(), predictions);
+  EXPECT_EQ(failed_predictions, 0) << "of " << predictions;
+  ASSERT_FALSE(acknowledged.empty());
+  expect_uploads_whole(acknowledged);
+  for (int replica : {0, 1}) {  // no restart of their own
+    auto models = direct(replica).Get("/models");
+    ASSERT_TRUE(models);
+    EXPECT_EQ(models->status, 200) << models->body;
+    auto after = upload(replica, noise_png(77 + replica));
+    ASSERT_TRUE(after);
+    EXPECT_EQ(after->status, 201) << after->body;
+  }
+}
+
+// A registration (the file into the blobs table, the row, the activation: one transaction) with the database
+// killed at moments from before it starts to after it commits: each time, the version is there whole (its bytes
+// hash to the recorded SHA-256) or not at all, clients get 503 while the database is away, and once it is back
+// both replicas serve whatever is recorded active.
+TEST_F(PostgresReplicas, ADatabaseKilledDuringAModelRegistrationLeavesAllOrNothing) {
+  for (int delay_ms : {0, 15, 40, 80, 150, 300}) {
+    SCOPED_TRACE("killed after " + std::to_string(delay_ms) + " ms");
+    std::string outcome = "registered";
+    std::thread registering([&] {
+      try {
+        auto db = state_database();
+        ModelRegistry registry(*db, (state_ / "test-process-models").string());
+        outcome += " as " + registry.register_file(shared().model_b, "fault test").name();
+      } catch (const DatabaseBusyError& error) {  // unreachable database: the outcome is checked below
+        outcome = std::string("refused: ") + error.what();
+      }
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+    postgres_cluster().kill_all();
+    registering.join();
+    std::printf("killed after %d ms: %.160s\n", delay_ms, outcome.c_str());
+    auto refused = direct(0).Get("/models");
+    ASSERT_TRUE(refused);
+    EXPECT_EQ(refused->status, 503) << refused->body;
+    postgres_cluster().start();
+    auto db = state_database();
+    for (const SqlRow& row : db->query("SELECT * FROM models")) {
+      std::string bytes;
+      for (const SqlRow& part : db->query("SELECT bytes FROM blobs WHERE key = ? ORDER BY part", {row.text("path")}))
+        bytes += part.text("bytes");
+      EXPECT_EQ(sha256_hex(bytes), row.text("sha256")) << "v" << row.integer("number") << " is not whole";
+    }
+    EXPECT_EQ(db->query("SELECT DISTINCT key FROM blobs WHERE key LIKE 'models/%'").size(),
+              db->query("SELECT number FROM models").size())
+        << "a model file without its row";
+  }
+  // Both replicas work again, and follow an activation of the newest version.
+  auto db = state_database();
+  const int64_t newest = db->query("SELECT MAX(number) AS n FROM models").at(0).integer("n");
+  auto activated = direct(1).Post("/models/v" + std::to_string(newest) + "/activate", admin_headers(), "", "text/plain");
+  ASSERT_TRUE(activated);
+  EXPECT_EQ(activated->status, 200) << activated->body;
+  for (int replica : {0, 1}) {
+    const auto start = std::chrono::steady_clock::now();
+    while (body_of(direct(replica).Get("/health"))["model_version"] != "v" + std::to_string(newest) &&
+           seconds_since(start) < 5)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    EXPECT_EQ(body_of(direct(replica).Get("/health"))["model_version"], "v" + std::to_string(newest))
+        << servers_[replica]->log();
+  }
+}
+
+}  // namespace
+}  // namespace mriscan::server_test
