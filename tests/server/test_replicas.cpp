@@ -1,10 +1,11 @@
-// Two `mriscan serve` processes on ONE state directory behind a real nginx running deploy/nginx.conf, as
-// deploy/compose.yaml runs them: they import the initial model once, name themselves in /health and X-Replica,
+// Two `mriscan serve` processes behind a real nginx running deploy/nginx.conf, on each backend: one state directory
+// (SQLite, as deploy/compose.yaml runs them on one host) or nothing shared but PostgreSQL (tests/support/
+// replica_fixture.h). They import the initial model once, name themselves in /health and X-Replica,
 // claim each retraining job exactly once with unique version numbers, serve what either activates within the
 // follow interval, show progress and take cancels for each other's jobs, leave a live replica's job alone at
 // start-up, fail a dead replica's job once its lease expires (not before) -- or cancel it, if a cancel was
-// accepted before it died -- and on SIGTERM finish the request in flight and requeue the running job for the other
-// replica.
+// accepted before it died -- keep an operator's activation and rollback over a retrain's, and on SIGTERM finish
+// the request in flight and requeue the running job for the other replica.
 // What it is not: a load test (deploy/loadtest.sh) or a test of one process's recovery (test_server_lifecycle).
 #include <sys/socket.h>
 
@@ -120,6 +121,48 @@ TEST_P(Replicas, AnActivationOnOneReplicaIsServedByTheOtherWithinTwoSeconds) {
     ASSERT_TRUE(prediction);
     EXPECT_EQ(prediction->get_header_value("X-Model-Version"), version);
   }
+}
+
+// A version an operator activates while a job runs, and a rollback after the job, stand: the job's candidate is
+// registered but not activated over them, and activated by hand on one host it is served by the other.
+TEST_P(Replicas, AnOperatorsChoicesStandAgainstARetrainFinishedOnTheOtherHost) {
+  {  // v2 registered by a third process
+    auto db = state_database();
+    ModelRegistry registry(*db, (state_ / "test-process-models").string());
+    ASSERT_EQ(registry.register_file(shared().model_b, "test").number, 2);
+  }
+  httplib::Client a = direct(0);
+  const int64_t job = submit(a, 5);
+  const int owner = wait_running(a, job);
+  ASSERT_NE(owner, -1);
+  httplib::Client owning = direct(owner), other = direct(1 - owner);
+  auto activate = [](httplib::Client& client, const std::string& version) {
+    auto r = client.Post("/models/" + version + "/activate", admin_headers(), "", "text/plain");
+    return r ? r->status : 0;
+  };
+  auto served_everywhere = [&](const std::string& version) {
+    const auto start = Clock::now();
+    for (int i : {0, 1}) {
+      httplib::Client replica = direct(i);
+      while (body_of(replica.Get("/health"))["model_version"] != version && seconds_since(start) < 5)
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      if (body_of(replica.Get("/health"))["model_version"] != version) return false;
+    }
+    return true;
+  };
+  ASSERT_EQ(activate(other, "v2"), 200);  // while the job, based on v1, runs on the owner
+  json finished = wait_for_job(other, job, 300);
+  ASSERT_EQ(finished["status"], "completed") << finished.dump();
+  EXPECT_EQ(finished["result"]["activated"], false) << finished.dump();
+  EXPECT_TRUE(served_everywhere("v2"));
+  const std::string candidate = finished["result"]["model_version"];
+  ASSERT_EQ(activate(owning, candidate), 200);
+  EXPECT_TRUE(served_everywhere(candidate));
+  ASSERT_EQ(activate(other, "v1"), 200);  // the rollback
+  EXPECT_TRUE(served_everywhere("v1"));
+  std::this_thread::sleep_for(std::chrono::seconds(2));  // several follow intervals: nothing undoes it
+  EXPECT_TRUE(served_everywhere("v1"));
+  EXPECT_EQ(body_of(owning.Get("/models"))["active_version"], "v1");
 }
 
 TEST_P(Replicas, ProgressAndCancelWorkFromTheOtherReplicaAndItsRestartLeavesTheJobAlone) {
