@@ -3,7 +3,9 @@
 as multipart bodies built once per scan, so the load generator spends its CPU on sending, not on encoding.
 
 The mix: /predict 17 : /predict?gradcam=1 2 : /health 1 by default; MRISCAN_GRADCAM_WEIGHT=0 sends predictions
-only (how the engine's offline images/s compare with what the service delivers).
+only (how the engine's offline images/s compare with what the service delivers). MRISCAN_UPLOAD_WEIGHT=N adds
+N parts of /upload_training_data, each a different Training scan (labelled with its folder) until they run out,
+with the admin token from $MRISCAN_ADMIN_TOKEN: the requests that write the shared state.
 
 Counted as failures: any status but 200, a 200 without a prediction, and (named "503 shed") the requests the
 server shed. p50/p95/p99 are Locust's, per request name and aggregated.
@@ -29,6 +31,20 @@ def multipart(path):
             "Content-Type: image/jpeg\r\n\r\n").encode()
     return head + data + f"\r\n--{BOUNDARY}--\r\n".encode()
 
+
+def upload_multipart(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    label = os.path.basename(os.path.dirname(path))
+    return (f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"label\"\r\n\r\n{label}\r\n"
+            f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"scan.jpg\"\r\n"
+            "Content-Type: image/jpeg\r\n\r\n").encode() + data + f"\r\n--{BOUNDARY}--\r\n".encode()
+
+
+# Training scans for uploads, in a fixed order, read when sent; shared by the users of this process.
+UPLOADS = iter(sorted(glob.glob(os.path.join(SHARED, "data", "brain-tumor-mri", "Training", "*", "*.jpg"))))
+UPLOAD_HEADERS = {"Content-Type": f"multipart/form-data; boundary={BOUNDARY}",
+                  "Authorization": f"Bearer {os.environ.get('MRISCAN_ADMIN_TOKEN', '')}"}
 
 # 200 scans drawn once (fixed seed): every run sends the same mix of classes and sizes.
 BODIES = [multipart(p) for p in random.Random(0).sample(SCANS, min(200, len(SCANS)))]
@@ -61,3 +77,15 @@ class Clinician(FastHttpUser):
         with self.client.get("/health", name="/health", catch_response=True) as response:
             if response.status_code != 200:
                 response.failure(f"/health status {response.status_code}")
+
+    @task(int(os.environ.get("MRISCAN_UPLOAD_WEIGHT", "0")))
+    def upload(self):
+        path = next(UPLOADS, None)
+        if path is None:
+            return
+        with self.client.post("/upload_training_data", data=upload_multipart(path), headers=UPLOAD_HEADERS,
+                              name="/upload_training_data", catch_response=True) as response:
+            if response.status_code == 503:
+                response.failure("503 shed")
+            elif response.status_code not in (200, 201):  # 200: a scan stored before (a duplicate)
+                response.failure(f"status {response.status_code}")

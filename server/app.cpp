@@ -40,8 +40,12 @@ MetricsGauges ServerContext::gauges() {
   gauges.inference_threads = inference.threads();
   gauges.inference_threads_busy = inference.busy();
   gauges.inference_waiting = inference.waiting();
-  gauges.jobs_by_status = jobs.counts_by_status();
-  gauges.uploads = uploads.count();
+  try {
+    gauges.jobs_by_status = jobs.counts_by_status();
+    gauges.uploads = uploads.count();
+  } catch (const DatabaseBusyError&) {  // busy or unreachable: the rest of the scrape still answers
+    gauges.database_up = false;
+  }
   gauges.uptime_seconds = uptime_seconds();
   return gauges;
 }

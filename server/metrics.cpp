@@ -151,7 +151,8 @@ std::string ServerMetrics::render_prometheus(const MetricsGauges& gauges) const 
   out += "# TYPE mriscan_retrain_jobs gauge\n";
   for (const auto& [status, count] : gauges.jobs_by_status)
     out += "mriscan_retrain_jobs{status=\"" + status + "\"} " + std::to_string(count) + "\n";
-  single("mriscan_uploads", "gauge", "Stored training uploads.", gauges.uploads);
+  if (gauges.uploads) single("mriscan_uploads", "gauge", "Stored training uploads.", *gauges.uploads);
+  single("mriscan_database_up", "gauge", "1 if the state database answered this scrape, else 0.", gauges.database_up);
   out += "# HELP mriscan_uptime_seconds Seconds since the server started.\n";
   out += "# TYPE mriscan_uptime_seconds gauge\n";
   out += "mriscan_uptime_seconds " + format_number(gauges.uptime_seconds) + "\n";

@@ -14,6 +14,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -47,8 +48,10 @@ struct MetricsGauges {
   int64_t requests_shed = 0;
   int64_t requests_timed_out = 0;
   int inference_threads = 0, inference_threads_busy = 0, inference_waiting = 0;  // server/thread_budget.h
+  // From the database: left empty when it does not answer (database_up false), so a scrape never fails for it.
+  bool database_up = true;
   std::map<std::string, int64_t> jobs_by_status;  // queued, running, completed, failed, cancelled
-  int64_t uploads = 0;
+  std::optional<int64_t> uploads;
   double uptime_seconds = 0.0;
 };
 

@@ -81,7 +81,8 @@ void get_stats(ServerContext& context, const httplib::Request&, httplib::Respons
                        {"queue_depth", gauges.queue_depth},
                        {"requests_shed", gauges.requests_shed},
                        {"jobs", gauges.jobs_by_status},
-                       {"uploads", gauges.uploads},
+                       {"uploads", gauges.uploads ? nlohmann::json(*gauges.uploads) : nlohmann::json()},
+                       {"database_up", gauges.database_up},
                        {"latency", context.metrics.summary()}});
 }
 

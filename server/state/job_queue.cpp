@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <set>
 
 #include "engine/parallel.h"
 
@@ -50,6 +51,7 @@ JobQueue::JobQueue(Database& db, JobRunner runner, JobQueueOptions options)
   db_.add_column_if_missing("jobs", "cancel_requested", "INTEGER NOT NULL DEFAULT 0");
   db_.add_column_if_missing("jobs", "committing", "INTEGER NOT NULL DEFAULT 0");
   for (int64_t id : record_expired_leases()) remove_run_dir(id);  // recovery after a crash of any process
+  remove_run_dirs_of_ended_jobs();
   worker_ = std::thread([this] { worker_loop(); });
   heartbeat_ = std::thread([this] { heartbeat_loop(); });
 }
@@ -306,6 +308,22 @@ std::optional<nlohmann::json> JobQueue::commit(int64_t id, const JobContext::Rec
     result = std::move(recorded);
   });
   return result;
+}
+
+// Ended is final, so a folder removed here is never one a job is about to use (a queued or running job's stays).
+void JobQueue::remove_run_dirs_of_ended_jobs() {
+  std::error_code error;
+  if (options_.runs_dir.empty() || !std::filesystem::is_directory(options_.runs_dir, error)) return;
+  std::set<int64_t> live;
+  for (const SqlRow& row : db_.query("SELECT id FROM jobs WHERE status IN ('queued', 'running')"))
+    live.insert(row.integer("id"));
+  for (const auto& entry : std::filesystem::directory_iterator(options_.runs_dir, error)) {
+    const std::string name = entry.path().filename().string(), digits = name.substr(std::min<size_t>(4, name.size()));
+    if (name.rfind("job-", 0) != 0 || digits.empty() || digits.size() > 12 ||
+        digits.find_first_not_of("0123456789") != std::string::npos)
+      continue;
+    if (!live.count(std::stoll(digits))) remove_run_dir(std::stoll(digits));
+  }
 }
 
 std::string JobQueue::run_dir(int64_t id) const {

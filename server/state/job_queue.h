@@ -32,7 +32,8 @@
 // earlier attempt is never resumed: a requeued job starts from its first epoch), at the start of commit (what the
 // job keeps must be out of it by then: the retrainer has staged its model in the registry), when the runner
 // returns (before the end is recorded, so a replica that claims a requeued job never has its new folder removed),
-// and when a replica records an expired lease.
+// and when a replica records an expired lease. At start-up, the queue also removes the folders of jobs that have
+// ended: on PostgreSQL a folder is on its owner's host, which the replica recording an expired lease cannot reach.
 //
 // Failure messages: GET /retrain_status is not authenticated, so a job's recorded error never carries an
 // exception's text (file-system errors name server paths): it says which step failed, in words (JobStepError),
@@ -141,6 +142,7 @@ class JobQueue {
   std::optional<nlohmann::json> commit(int64_t id, const JobContext::Record& record);
   std::string run_dir(int64_t id) const;  // "" without runs_dir
   void remove_run_dir(int64_t id);
+  void remove_run_dirs_of_ended_jobs();  // at start-up (see "Run folders")
   // Logs the failure in full and returns what the job's record says of it.
   std::string public_failure(int64_t id, const std::string& step, const std::string& cause);
   // Records the end (status "queued" requeues it); only while this process still owns the job.

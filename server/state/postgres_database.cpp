@@ -107,7 +107,7 @@ class PostgresSession : public Database::Session {
   explicit PostgresSession(PGconn* conn) : conn_(conn) {}
   void exec(const std::string& sql, const std::vector<SqlValue>& params) override { run(conn_, sql, params, &changes_); }
   std::vector<SqlRow> query(const std::string& sql, const std::vector<SqlValue>& params) override {
-    return run(conn_, sql, params, &changes_);
+    return run(conn_, sql, params);  // changes() stays that of the last exec, as SQLite's does
   }
   int64_t changes() const override { return changes_; }
   SqlDialect dialect() const override { return SqlDialect::kPostgres; }

@@ -1,6 +1,7 @@
 // Replicas that share nothing but PostgreSQL (separate state directories, a cluster of the test's own), in the
 // situations only a database server brings: the same scan uploaded on both hosts at once, the database restarted
-// under traffic, and the database killed while a model version is being registered. In each, clients get an
+// under traffic, and the database killed while a model version is being registered (by a process of the test's,
+// and by a replica finishing a retrain). In each, clients get an
 // answer (200, or 503 with Retry-After while the database is away; never a 500), nothing half-written is ever
 // visible, nothing a client was told is stored goes missing, and both replicas recover without a restart of their
 // own. The rules both backends share are in test_replicas.cpp, run on each.
@@ -79,7 +80,9 @@ TEST_F(PostgresReplicas, ADatabaseRestartUnderTrafficLosesNothingAndBothReplicas
         for (const auto* r : {&stored, &models}) {
           const int status = *r ? (*r)->status : 0;
           ++statuses[status];
-          if (status == 503) EXPECT_FALSE((*r)->get_header_value("Retry-After").empty());
+          if (status == 503) {
+            EXPECT_FALSE((*r)->get_header_value("Retry-After").empty());
+          }
         }
         if (stored && stored->status == 201) acknowledged.insert(sha256_hex(png));
         ++predictions;
@@ -134,6 +137,16 @@ TEST_F(PostgresReplicas, ADatabaseKilledDuringAModelRegistrationLeavesAllOrNothi
     auto refused = direct(0).Get("/models");
     ASSERT_TRUE(refused);
     EXPECT_EQ(refused->status, 503) << refused->body;
+    if (delay_ms == 0) {  // what reads no row answers on: predictions, probes and the metrics (saying so)
+      auto prediction = direct(0).Post("/predict", one_file("file", read_bytes(shared().scans[0])));
+      ASSERT_TRUE(prediction);
+      EXPECT_EQ(prediction->status, 200) << prediction->body;
+      EXPECT_EQ(direct(1).Get("/v2/health/ready")->status, 200);
+      auto metrics = direct(1).Get("/metrics");
+      ASSERT_TRUE(metrics);
+      EXPECT_EQ(metrics->status, 200);
+      EXPECT_NE(metrics->body.find("\nmriscan_database_up 0\n"), std::string::npos) << metrics->body;
+    }
     postgres_cluster().start();
     auto db = state_database();
     for (const SqlRow& row : db->query("SELECT * FROM models")) {
@@ -159,6 +172,55 @@ TEST_F(PostgresReplicas, ADatabaseKilledDuringAModelRegistrationLeavesAllOrNothi
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     EXPECT_EQ(body_of(direct(replica).Get("/health"))["model_version"], "v" + std::to_string(newest))
         << servers_[replica]->log();
+  }
+}
+
+// The same for a replica's own registration: the database is killed the moment the retraining job passes its
+// point of no return (`committing` in its row), while the replica stages and registers the model. The job ends
+// recorded one way or the other once the database is back (completed with its version whole and served by both,
+// or failed while saving or registering the model, with nothing registered), without a restart of either replica.
+TEST_F(PostgresReplicas, ADatabaseKilledWhileAReplicaRegistersARetrainedModel) {
+  httplib::Client a = direct(0);
+  const int64_t job = submit(a, 1);
+  auto db = state_database();
+  bool committing = false;
+  for (int i = 0; i < 30000 && !committing; ++i) {
+    auto rows = db->query("SELECT committing FROM jobs WHERE id = ?", {job});
+    committing = !rows.empty() && rows[0].integer("committing") == 1;
+    if (!committing) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  ASSERT_TRUE(committing);
+  postgres_cluster().kill_all();
+  auto refused = direct(1).Get("/retrain_status/" + std::to_string(job));
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 503) << refused->body;
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  postgres_cluster().start();
+  json ended = wait_for_job(a, job, 60);
+  std::printf("killed at the job's commit: the job ended %s: %s\n", ended["status"].dump().c_str(),
+              ended["error"].dump().c_str());
+  db = state_database();
+  const auto versions = db->query("SELECT number, path, sha256 FROM models ORDER BY number");
+  if (ended["status"] == "completed") {
+    ASSERT_EQ(versions.size(), 2u);
+    std::string bytes;
+    for (const SqlRow& part : db->query("SELECT bytes FROM blobs WHERE key = ? ORDER BY part", {versions[1].text("path")}))
+      bytes += part.text("bytes");
+    EXPECT_EQ(sha256_hex(bytes), versions[1].text("sha256"));
+  } else {
+    EXPECT_EQ(ended["status"], "failed") << ended.dump();
+    const std::string error = ended["error"].dump();  // the steps after `committing`: saving, then registering
+    EXPECT_TRUE(error.find("saving the model") != std::string::npos ||
+                error.find("registering the model") != std::string::npos) << error;
+    EXPECT_EQ(versions.size(), 1u) << "a failed job registered a version";
+  }
+  const std::string active = "v" + std::to_string(
+      db->query("SELECT number FROM models WHERE active = 1").at(0).integer("number"));
+  for (int replica : {0, 1}) {
+    const auto start = std::chrono::steady_clock::now();
+    while (body_of(direct(replica).Get("/health"))["model_version"] != active && seconds_since(start) < 5)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    EXPECT_EQ(body_of(direct(replica).Get("/health"))["model_version"], active) << servers_[replica]->log();
   }
 }
 
