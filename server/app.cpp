@@ -21,6 +21,13 @@ double ServerContext::uptime_seconds() const {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
 }
 
+std::optional<DriftSnapshot> ServerContext::drift_snapshot() {
+  auto model = registry.active();
+  if (!model) return std::nullopt;
+  const auto& names = model->classifier->class_names();
+  return drift.snapshot(model->number, drift_reference(model->classifier->metadata(), names.size(), "0.05"), names);
+}
+
 std::string ServerContext::readiness_problem() {
   if (draining) return "not ready: shutting down";
   if (!registry.active()) return "not ready: no model is loaded";
@@ -43,9 +50,14 @@ MetricsGauges ServerContext::gauges() {
   try {
     gauges.jobs_by_status = jobs.counts_by_status();
     gauges.uploads = uploads.count();
+    gauges.reviews_pending = reviews.pending();
+    gauges.reviews_dropped = reviews.dropped();
   } catch (const DatabaseBusyError&) {  // busy or unreachable: the rest of the scrape still answers
     gauges.database_up = false;
   }
+  gauges.audit_queued = static_cast<int64_t>(audit.queued());
+  gauges.audit_dropped = audit.dropped();
+  gauges.drift = drift_snapshot();
   gauges.uptime_seconds = uptime_seconds();
   return gauges;
 }
@@ -103,11 +115,14 @@ App::App(ServerConfig config) : config_(std::move(config)) {
 
   db_ = open_database(config_.database_url, (state / "mriscan.db").string(), config_.db_busy_timeout_ms);
   startup_message_ += "state in " + db_->describe() + "; ";
-  registry_ = std::make_unique<ModelRegistry>(*db_, (state / "models").string(),
+  // With the files in the database, the local folders are caches, kept apart from a SQLite state's files of record
+  // (a state directory once used with SQLite keeps them untouched).
+  const fs::path files = db_->holds_files() ? state / "cache" : state;
+  registry_ = std::make_unique<ModelRegistry>(*db_, (files / "models").string(),
                                               ModelLoadOptions{.class_names = config_.initial_class_names});
   import_initial_models();
   startup_message_ += registry_->open();
-  uploads_ = std::make_unique<UploadStore>(*db_, (state / "uploads").string(), config_.image_limits);
+  uploads_ = std::make_unique<UploadStore>(*db_, (files / "uploads").string(), config_.image_limits);
 
   config_.retrain.data_dir = config_.data_dir;
   config_.job_options.runs_dir = (state / "runs").string();
@@ -116,6 +131,9 @@ App::App(ServerConfig config) : config_(std::move(config)) {
       *db_, [this](const JobContext& job) { return retrainer_->run(job); }, config_.job_options);
   dataset_stats_ = std::make_unique<DatasetStats>(config_.data_dir, *uploads_);
   dataset_stats_->start();
+  audit_ = std::make_unique<AuditLog>(*db_, config_.audit);
+  reviews_ = std::make_unique<ReviewQueue>(*db_, config_.review);
+  drift_ = std::make_unique<DriftMonitor>(static_cast<size_t>(std::max(1, config_.drift_window)));
 
   // HTTP: the connection gate with its limits, JSON errors, one log line per request.
   GateOptions gate;
@@ -136,6 +154,7 @@ App::App(ServerConfig config) : config_(std::move(config)) {
   inference_ = std::make_unique<ThreadBudget>(num_threads());
   context_ = std::unique_ptr<ServerContext>(new ServerContext{config_, *registry_, *uploads_, *jobs_, *dataset_stats_,
                                                               metrics_, gate_counters_, *inference_, *router_,
+                                                              *audit_, *reviews_, *drift_,
                                                               std::chrono::steady_clock::now(), config_.replica});
   register_routes();
   follower_ = std::thread([this] { follow_loop(); });
@@ -287,6 +306,8 @@ void App::import_initial_models() {
 
 void App::register_routes() {
   register_prediction_routes(*router_, *context_);
+  register_audit_routes(*router_, *context_);
+  register_review_routes(*router_, *context_);
   register_training_routes(*router_, *context_);
   register_model_routes(*router_, *context_);
   register_service_routes(*router_, *context_);
@@ -351,6 +372,8 @@ void App::stop() {
   }
   follower_wake_.notify_all();
   if (follower_.joinable()) follower_.join();
+  if (audit_) audit_->stop();  // writes what is queued
+  if (reviews_) reviews_->stop();
 }
 
 }  // namespace mriscan

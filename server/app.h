@@ -94,6 +94,9 @@ class App {
   std::unique_ptr<Retrainer> retrainer_;
   std::unique_ptr<JobQueue> jobs_;
   std::unique_ptr<DatasetStats> dataset_stats_;
+  std::unique_ptr<AuditLog> audit_;
+  std::unique_ptr<ReviewQueue> reviews_;
+  std::unique_ptr<DriftMonitor> drift_;
   ServerMetrics metrics_;
   GateCounters gate_counters_;
   std::unique_ptr<ThreadBudget> inference_;

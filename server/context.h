@@ -7,15 +7,19 @@
 #include <atomic>
 #include <chrono>
 #include <ctime>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "io/image_io.h"
+#include "server/audit_log.h"
 #include "server/dataset_stats.h"
+#include "server/drift_monitor.h"
 #include "server/explain_admission.h"
 #include "server/metrics.h"
 #include "server/model_registry.h"
 #include "server/retrainer.h"
+#include "server/review_queue.h"
 #include "server/router.h"
 #include "server/state/job_queue.h"
 #include "server/thread_budget.h"
@@ -56,6 +60,9 @@ struct ServerConfig {
   int db_busy_timeout_ms = 5000;     // a locked database is retried this long, then 503
   RetrainSettings retrain;           // data_dir is filled from the field above
   JobQueueOptions job_options;       // runs_dir is <state_dir>/runs
+  AuditOptions audit;                // the audit trail of every answer (server/audit_log.h)
+  ReviewOptions review;              // the answers a person should look at (server/review_queue.h)
+  int drift_window = 500;            // answers in the drift window (server/drift_monitor.h)
   bool log_requests = true;
 };
 
@@ -69,6 +76,9 @@ struct ServerContext {
   GateCounters& queue;
   ThreadBudget& inference;
   const Router& router;
+  AuditLog& audit;
+  ReviewQueue& reviews;
+  DriftMonitor& drift;
   std::chrono::steady_clock::time_point started;
   std::string replica;
   std::atomic<bool> draining{false};  // shutting down: /ready answers 503 so load balancers stop sending
@@ -79,6 +89,8 @@ struct ServerContext {
   // Why the server is not ready (shutting down, no model, every HTTP worker busy for longer than
   // ready_busy_seconds), or "" when it is: what GET /ready and /v2/health/ready answer 503 with.
   std::string readiness_problem();
+  // The drift window of the version served, against its validation figures (nullopt: no model loaded).
+  std::optional<DriftSnapshot> drift_snapshot();
 };
 
 }  // namespace mriscan

@@ -37,6 +37,37 @@ std::string escape_label(const std::string& value) {
   return escaped;
 }
 
+// The drift window's figures (server/drift_monitor.h); the validation figures beside them as reference="validation".
+std::string render_drift(const DriftSnapshot& drift) {
+  std::string out;
+  auto gauge = [&out](const std::string& name, const std::string& help, const std::vector<std::string>& lines) {
+    out += "# HELP " + name + " " + help + "\n# TYPE " + name + " gauge\n";
+    for (const std::string& line : lines) out += name + line + "\n";
+  };
+  auto pair = [&](double live, std::optional<double> reference) {
+    std::vector<std::string> lines = {"{window=\"live\"} " + format_number(live)};
+    if (reference) lines.push_back("{window=\"validation\"} " + format_number(*reference));
+    return lines;
+  };
+  const DriftReference& ref = drift.reference;
+  gauge("mriscan_drift_answers", "Answers in the drift window.", {" " + std::to_string(drift.answers)});
+  gauge("mriscan_drift_withheld_share", "Share of answers withheld as out of distribution.",
+        pair(drift.withheld_share, ref.known ? std::optional<double>(ref.withheld_share) : std::nullopt));
+  gauge("mriscan_drift_mean_confidence", "Mean confidence of the answers given.",
+        pair(drift.mean_confidence, ref.known ? std::optional<double>(ref.mean_confidence) : std::nullopt));
+  if (drift.mean_set_size)
+    gauge("mriscan_drift_mean_set_size", "Mean prediction-set size.", pair(*drift.mean_set_size, ref.mean_set_size));
+  std::vector<std::string> mix;
+  for (size_t k = 0; k < drift.class_mix.size(); ++k) {
+    const std::string label = "class=\"" + escape_label(drift.class_names[k]) + "\"";
+    mix.push_back("{" + label + ",window=\"live\"} " + format_number(drift.class_mix[k]));
+    if (ref.known) mix.push_back("{" + label + ",window=\"validation\"} " + format_number(ref.class_mix[k]));
+  }
+  gauge("mriscan_drift_class_share", "Class mix of the answers given.", mix);
+  gauge("mriscan_drift", "1 when a drift threshold is crossed (docs/drift.md).", {" " + std::to_string(drift.drift)});
+  return out;
+}
+
 // Nearest-rank percentile of an unsorted sample (copied and sorted here).
 double percentile(std::vector<double> values, double q) {
   if (values.empty()) return 0.0;
@@ -153,6 +184,11 @@ std::string ServerMetrics::render_prometheus(const MetricsGauges& gauges) const 
     out += "mriscan_retrain_jobs{status=\"" + status + "\"} " + std::to_string(count) + "\n";
   if (gauges.uploads) single("mriscan_uploads", "gauge", "Stored training uploads.", *gauges.uploads);
   single("mriscan_database_up", "gauge", "1 if the state database answered this scrape, else 0.", gauges.database_up);
+  single("mriscan_reviews_pending", "gauge", "Answers waiting for a reviewer.", gauges.reviews_pending);
+  single("mriscan_reviews_dropped_total", "counter", "Reviews dropped for the queue's bound.", gauges.reviews_dropped);
+  single("mriscan_audit_queued", "gauge", "Audit rows not yet written to the database.", gauges.audit_queued);
+  single("mriscan_audit_dropped_total", "counter", "Audit rows dropped from a full queue.", gauges.audit_dropped);
+  if (gauges.drift) out += render_drift(*gauges.drift);
   out += "# HELP mriscan_uptime_seconds Seconds since the server started.\n";
   out += "# TYPE mriscan_uptime_seconds gauge\n";
   out += "mriscan_uptime_seconds " + format_number(gauges.uptime_seconds) + "\n";

@@ -21,6 +21,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "server/drift_monitor.h"
+
 namespace mriscan {
 
 // A cumulative histogram with fixed upper bounds (the "le" buckets) plus +Inf, a sum and a count.
@@ -52,6 +54,9 @@ struct MetricsGauges {
   bool database_up = true;
   std::map<std::string, int64_t> jobs_by_status;  // queued, running, completed, failed, cancelled
   std::optional<int64_t> uploads;
+  int64_t reviews_pending = 0, reviews_dropped = 0;
+  int64_t audit_queued = 0, audit_dropped = 0;
+  std::optional<DriftSnapshot> drift;  // none without a model
   double uptime_seconds = 0.0;
 };
 

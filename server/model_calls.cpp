@@ -41,4 +41,20 @@ std::vector<Prediction> predict_batch_within_budget(ServerContext& context, Clas
   return classifier.predict_batch(images);
 }
 
+void require_admission(const ExplainAdmission::Ticket& ticket, const ExplainAdmission& admission,
+                       httplib::Response& res) {
+  if (ticket.admitted()) return;
+  res.set_header("Retry-After", "1");
+  throw HttpError(503, "too many Grad-CAM requests: one runs and " + std::to_string(admission.max_waiting()) +
+                           " may wait (the limit); retry shortly");
+}
+
+// The wait for the turn comes before the budget's, so that a waiting explanation holds no core.
+Explanation explain_within_budget(ServerContext& context, Classifier& classifier, const Image& image,
+                                  ExplainAdmission::Ticket& ticket, int class_index) {
+  ticket.wait_turn();
+  ThreadBudget::Lease cores = context.inference.acquire();
+  return classifier.explain(image, class_index);
+}
+
 }  // namespace mriscan

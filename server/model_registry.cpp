@@ -261,10 +261,18 @@ std::string ModelRegistry::follow_database() {
 std::string ModelRegistry::blob_key(int64_t number) { return "models/v" + std::to_string(number) + ".safetensors"; }
 
 std::shared_ptr<Classifier> ModelRegistry::load(const ModelVersion& version) {
-  if (!blobs_) return Classifier::load(version.path);
+  return Classifier::load(local_file(version));
+}
+
+std::string ModelRegistry::local_file(const ModelVersion& version) {
+  if (!blobs_) return version.path;
   // The local cache: <dir>/v<n>.safetensors, used only if its bytes are the recorded ones (a copy left by a
   // registration that rolled back, or a damaged one, is fetched again).
   const std::string cached = (fs::path(dir_) / (version.name() + ".safetensors")).string();
+  {
+    std::lock_guard<std::mutex> lock(verified_mutex_);
+    if (verified_.count(version.number) && fs::exists(cached)) return cached;
+  }
   std::error_code missing;
   if (!fs::exists(cached, missing) || sha256_file_hex(cached) != version.sha256) {
     if (!blobs_->fetch_to_file(version.path, cached))
@@ -272,7 +280,9 @@ std::shared_ptr<Classifier> ModelRegistry::load(const ModelVersion& version) {
     if (sha256_file_hex(cached) != version.sha256)
       throw std::runtime_error(version.name() + "'s file in the database does not match its recorded SHA-256");
   }
-  return Classifier::load(cached);
+  std::lock_guard<std::mutex> lock(verified_mutex_);
+  verified_.insert(version.number);  // hashed once per process: a version's bytes never change
+  return cached;
 }
 
 void ModelRegistry::swap_in(int64_t number, std::shared_ptr<Classifier> classifier) {

@@ -31,6 +31,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -105,20 +106,25 @@ class ModelRegistry {
   // The model new requests should use; null when none is loaded. Cheap: a shared_ptr copy under a mutex.
   std::shared_ptr<const ActiveModel> active() const;
 
+  // The version's file on this host: the file itself (SQLite), or this replica's verified cached copy, fetched
+  // from the database if needed (PostgreSQL). Throws std::runtime_error if it cannot be had.
+  std::string local_file(const ModelVersion& version);
+
   std::vector<ModelVersion> list();
   std::optional<ModelVersion> find(int64_t number);
   bool empty();
 
  private:
   ModelVersion from_row(const SqlRow& row) const;
-  // The version's classifier, from its file or this replica's verified cached copy (see the header comment).
-  std::shared_ptr<Classifier> load(const ModelVersion& version);
+  std::shared_ptr<Classifier> load(const ModelVersion& version);  // from local_file()
   static std::string blob_key(int64_t number);
   void swap_in(int64_t number, std::shared_ptr<Classifier> classifier);
 
   Database& db_;
   std::string dir_;
   std::optional<BlobTable> blobs_;  // when the database holds the files
+  std::mutex verified_mutex_;
+  std::set<int64_t> verified_;  // versions whose cached copy this process has checked against their SHA-256
   ModelLoadOptions import_options_;  // how foreign files (torchvision's) are read when registered
   std::mutex change_mutex_;  // one open, import, register_file, activation or follow at a time in this process
                             // (a retrain's commit runs in its job's transaction instead)

@@ -14,6 +14,8 @@ void register_training_routes(Router& router, ServerContext& context);    // upl
 void register_model_routes(Router& router, ServerContext& context);       // /models, activation
 void register_service_routes(Router& router, ServerContext& context);     // health, metrics, stats, docs, UI
 void register_inference_protocol_routes(Router& router, ServerContext& context);  // /v2/... (KServe v2)
+void register_audit_routes(Router& router, ServerContext& context);       // /audit, /audit.csv
+void register_review_routes(Router& router, ServerContext& context);      // /reviews...
 
 // A route file's handler: a function of the server's context, the request and the response.
 using ContextHandler = void (*)(ServerContext& context, const httplib::Request& req, httplib::Response& res);

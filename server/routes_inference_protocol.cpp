@@ -16,7 +16,9 @@
 #include <cmath>
 #include <optional>
 
+#include "data/content_hash.h"
 #include "io/utf8.h"
+#include "server/answer_record.h"
 #include "server/http_util.h"
 #include "server/model_calls.h"
 #include "server/routes.h"
@@ -111,8 +113,14 @@ void flatten(const nlohmann::json& data, int rank, std::vector<const nlohmann::j
   for (const nlohmann::json& element : data) flatten(element, rank - 1, out);
 }
 
-// The input's images: decoded files (BYTES) or 8-bit images from pixel values (FP32).
-std::vector<Image> input_images(ServerContext& context, const Classifier& classifier, const nlohmann::json& input) {
+// The input's images: decoded files (BYTES) or 8-bit images from pixel values (FP32), with the SHA-256 of what
+// was sent for each (the audit trail's input hash: the file's bytes, or the pixels as rounded).
+struct InputImages {
+  std::vector<Image> images;        // (S, S, 3) each
+  std::vector<std::string> sha256;  // one per image
+};
+
+InputImages input_images(ServerContext& context, const Classifier& classifier, const nlohmann::json& input) {
   const std::string datatype = input.value("datatype", "");
   const nlohmann::json& shape = input.contains("shape") ? input["shape"] : nlohmann::json();
   if (!shape.is_array() || shape.empty() || !std::all_of(shape.begin(), shape.end(), [](const nlohmann::json& d) {
@@ -126,7 +134,7 @@ std::vector<Image> input_images(ServerContext& context, const Classifier& classi
   const nlohmann::json data = input.contains("data") ? input["data"] : nlohmann::json();
   std::vector<const nlohmann::json*> elements;  // into `data`
   flatten(data, static_cast<int>(shape.size()), elements);
-  std::vector<Image> images;
+  InputImages inputs;
   if (datatype == "BYTES") {
     if (shape.size() != 1 || elements.size() != static_cast<size_t>(n))
       throw HttpError(400, "a BYTES input has shape [N] and N base64 strings in 'data'");
@@ -136,9 +144,10 @@ std::vector<Image> input_images(ServerContext& context, const Classifier& classi
       const std::string what = "element " + std::to_string(i) + " of the input";
       if (!elements[i]->is_string()) throw HttpError(400, what + " is not a string");
       const UploadFile file{what, base64_decode(elements[i]->get<std::string>(), what)};
-      images.push_back(decode_for_model(file, context, classifier, budget));
+      inputs.images.push_back(decode_for_model(file, context, classifier, budget));
+      inputs.sha256.push_back(sha256_hex(file.bytes));
     }
-    return images;
+    return inputs;
   }
   if (datatype != "FP32") throw HttpError(400, "the input's datatype must be BYTES (image files) or FP32 (pixels)");
   const int64_t size = classifier.image_size();
@@ -154,9 +163,10 @@ std::vector<Image> input_images(ServerContext& context, const Classifier& classi
       if (!(pixel >= 0.0 && pixel <= 255.0)) throw HttpError(400, "FP32 pixels must be numbers in [0, 255]");
       image.rgb[k] = static_cast<uint8_t>(std::lround(pixel));
     }
-    images.push_back(std::move(image));
+    inputs.sha256.push_back(sha256_hex(image.rgb.data(), image.rgb.size()));  // of the pixels, as rounded
+    inputs.images.push_back(std::move(image));
   }
-  return images;
+  return inputs;
 }
 
 // The three outputs, or those the request names in "outputs".
@@ -205,9 +215,14 @@ void post_infer(ServerContext& context, const httplib::Request& req, httplib::Re
   if (!request.is_object() || !request.contains("inputs") || !request["inputs"].is_array() ||
       request["inputs"].size() != 1 || !request["inputs"][0].is_object())
     throw HttpError(400, "the request needs 'inputs' with exactly one input (BYTES image files or FP32 pixels)");
-  const std::vector<Image> images = input_images(context, *model->classifier, request["inputs"][0]);
+  const InputImages inputs = input_images(context, *model->classifier, request["inputs"][0]);
   request["inputs"] = nullptr;  // the parsed tensor, no longer needed while the model runs
-  const std::vector<Prediction> predictions = predict_batch_within_budget(context, *model->classifier, images);
+  const std::vector<Prediction> predictions =
+      predict_batch_within_budget(context, *model->classifier, inputs.images);
+  std::vector<AnsweredScan> answered;
+  for (size_t i = 0; i < predictions.size(); ++i)
+    answered.push_back({inputs.sha256[i], &inputs.images[i], &predictions[i]});
+  record_answers(context, "/v2/models/{name}/infer", res.get_header_value("X-Request-Id"), *model, answered);
   const double inference_ms = predictions.empty() ? 0.0 : predictions.back().inference_ms;
   context.metrics.record_inference(inference_ms / 1000.0, static_cast<int>(predictions.size()));
   nlohmann::json body = {

@@ -36,7 +36,7 @@ void get_model_card(ServerContext& context, const httplib::Request& req, httplib
   const std::string text = req.matches[1];
   std::optional<ModelVersion> version = context.registry.find(version_number(text));
   if (!version) throw HttpError(404, "unknown model version '" + text + "'");
-  const ModelFileInfo info = read_model_info(version->path);
+  const ModelFileInfo info = read_model_info(context.registry.local_file(*version));
   auto card = info.metadata.find("model_card");
   if (card == info.metadata.end())
     throw HttpError(404, version->name() +

@@ -4,7 +4,9 @@
 #include <optional>
 
 #include "io/decode_budget.h"
+#include "data/content_hash.h"
 #include "io/image_io.h"
+#include "server/answer_record.h"
 #include "server/http_util.h"
 #include "server/model_calls.h"
 #include "server/routes.h"
@@ -60,25 +62,6 @@ int explained_class(const httplib::Request& req, const std::vector<std::string>&
   throw HttpError(400, "unknown class '" + requested + "'");
 }
 
-// A Grad-CAM request's place (server/explain_admission.h), taken before its image is decoded; none free: 503 at
-// once, with Retry-After.
-void require_admission(const ExplainAdmission::Ticket& ticket, const ExplainAdmission& admission,
-                       httplib::Response& res) {
-  if (ticket.admitted()) return;
-  res.set_header("Retry-After", "1");
-  throw HttpError(503, "too many Grad-CAM requests: one runs and " + std::to_string(admission.max_waiting()) +
-                           " may wait (the limit); retry shortly");
-}
-
-// Explanations run one at a time (the taped network is not reentrant); the wait for the turn comes before the
-// budget's, so that a waiting explanation holds no core.
-Explanation explain_within_budget(ServerContext& context, Classifier& classifier, const Image& image,
-                                  ExplainAdmission::Ticket& ticket, int class_index = -1) {
-  ticket.wait_turn();
-  ThreadBudget::Lease cores = context.inference.acquire();
-  return classifier.explain(image, class_index);
-}
-
 // /predict?gradcam=1: the prediction plus its Grad-CAM, unless the input is out of distribution (a heatmap
 // "explaining" a withheld class would tell it).
 nlohmann::json prediction_with_gradcam(const Explanation& explanation, const std::vector<std::string>& names) {
@@ -98,23 +81,25 @@ void post_predict(ServerContext& context, const httplib::Request& req, httplib::
   const bool with_gradcam = form_value(req, "gradcam") == "1" || form_value(req, "gradcam") == "true";
   std::optional<ExplainAdmission::Ticket> ticket;
   if (with_gradcam) require_admission(ticket.emplace(context.explanations), context.explanations, res);
-  Image image = decode_one(single_image(req), context, *model->classifier);
+  const UploadFile file = single_image(req);
+  Image image = decode_one(file, context, *model->classifier);
   const auto& names = model->classifier->class_names();
   nlohmann::json body;
-  double inference_ms = 0.0;
+  Prediction prediction;
   if (with_gradcam) {
     Explanation explanation = explain_within_budget(context, *model->classifier, image, *ticket);
-    inference_ms = explanation.prediction.inference_ms;
+    prediction = explanation.prediction;
     body = prediction_with_gradcam(explanation, names);
   } else {
-    Prediction prediction = predict_within_budget(context, *model->classifier, image);
-    inference_ms = prediction.inference_ms;
+    prediction = predict_within_budget(context, *model->classifier, image);
     body = prediction_json(prediction, names);
   }
-  context.metrics.record_inference(inference_ms / 1000.0, 1);
-  body["inference_time_ms"] = inference_ms;
+  const std::string request_id = res.get_header_value("X-Request-Id");
+  record_answers(context, "/predict", request_id, *model, {{sha256_hex(file.bytes), &image, &prediction}});
+  context.metrics.record_inference(prediction.inference_ms / 1000.0, 1);
+  body["inference_time_ms"] = prediction.inference_ms;
   body["model_version"] = model->name;
-  body["request_id"] = res.get_header_value("X-Request-Id");
+  body["request_id"] = request_id;
   res.set_header("X-Model-Version", model->name);
   send_json(res, 200, body);
 }
@@ -162,8 +147,12 @@ void post_predict_batch(ServerContext& context, const httplib::Request& req, htt
   const double inference_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   context.metrics.record_inference(inference_ms / 1000.0, static_cast<int>(batch.images.size()));
-  for (size_t j = 0; j < predictions.size(); ++j)
+  std::vector<AnsweredScan> answered;
+  for (size_t j = 0; j < predictions.size(); ++j) {
     batch.results[batch.result_index[j]].update(prediction_json(predictions[j], model->classifier->class_names()));
+    answered.push_back({sha256_hex(files[batch.result_index[j]].bytes), &batch.images[j], &predictions[j]});
+  }
+  record_answers(context, "/predict_batch", res.get_header_value("X-Request-Id"), *model, answered);
   res.set_header("X-Model-Version", model->name);
   send_json(res, 200,
             {{"results", batch.results},
@@ -182,8 +171,11 @@ void post_explain(ServerContext& context, const httplib::Request& req, httplib::
   require_admission(ticket, context.explanations, res);
   const auto& names = model->classifier->class_names();
   const int class_index = explained_class(req, names);
-  Image image = decode_one(single_image(req), context, *model->classifier);
+  const UploadFile file = single_image(req);
+  Image image = decode_one(file, context, *model->classifier);
   Explanation explanation = explain_within_budget(context, *model->classifier, image, ticket, class_index);
+  record_answers(context, "/explain", res.get_header_value("X-Request-Id"), *model,
+                 {{sha256_hex(file.bytes), &image, &explanation.prediction}});
   context.metrics.record_inference(explanation.prediction.inference_ms / 1000.0, 1);
   if (explanation.prediction.out_of_distribution)
     throw HttpError(422, kNotAnMri, prediction_json(explanation.prediction, names));

@@ -38,24 +38,27 @@ constexpr StaticFile kStaticFiles[] = {
     {"/", "ui/index.html", "text/html; charset=utf-8", ""},
     {"/ui/app.js", "ui/app.js", "text/javascript; charset=utf-8", ""},
     {"/ui/docs.js", "ui/docs.js", "text/javascript; charset=utf-8", ""},
+    {"/ui/oversight.js", "ui/oversight.js", "text/javascript; charset=utf-8", ""},
     {"/ui/style.css", "ui/style.css", "text/css; charset=utf-8", ""},
     // Chart.js from npm (installed by the set-up into server/ui/node_modules, never committed).
     {"/vendor/chart.umd.js", "ui/node_modules/chart.js/dist/chart.umd.js", "text/javascript; charset=utf-8",
      " (run `npm ci --prefix server/ui` to install Chart.js)"},
 };
 
-// GET /health: alive, which model it serves, the kernel set it runs (the instruction set chosen at start-up), and
-// how many HTTP workers are held (the probe thread answers even when all of them are).
+// GET /health: alive, which model it serves, the kernel set it runs (the instruction set chosen at start-up), how
+// many HTTP workers are held (the probe thread answers even when all of them are), and the drift window
+// (server/drift_monitor.h: drift shows in the body, never in the status).
 void get_health(ServerContext& context, const httplib::Request&, httplib::Response& res) {
   auto model = context.registry.active();
   const nlohmann::json workers = {{"total", context.queue.workers.load()},
                                   {"busy", context.queue.workers_busy.load()},
                                   {"queued", context.queue.queued.load()},
                                   {"all_busy_seconds", context.queue.all_busy_seconds()}};
+  const std::optional<DriftSnapshot> drift = context.drift_snapshot();
   send_json(res, 200, {{"status", "ok"}, {"replica", context.replica}, {"model_loaded", model != nullptr},
                        {"model_version", model ? nlohmann::json(model->name) : nullptr},
                        {"uptime_seconds", context.uptime_seconds()}, {"isa", fast_kernels().name},
-                       {"workers", workers}});
+                       {"workers", workers}, {"drift", drift ? drift->to_json() : nlohmann::json()}});
 }
 
 // GET /ready: 503 while draining, before a model is loaded, or while every HTTP worker has been busy for longer

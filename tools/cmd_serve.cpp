@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -80,6 +81,20 @@ const std::vector<NumberOption> kNumberOptions = {
     {"retrain-batch-size", "batch size of retraining", 1,
      [](const ServerConfig& c) { return c.retrain.batch_size; },
      [](ServerConfig& c, int v) { c.retrain.batch_size = v; }},
+    {"audit", "1: every answer is recorded in the audit trail (GET /audit); 0: none are", 0,
+     [](const ServerConfig& c) { return int(c.audit.enabled); },
+     [](ServerConfig& c, int v) { c.audit.enabled = v != 0; }},
+    {"audit-retention-days", "audit rows older than this are deleted (0: kept)", 0,
+     [](const ServerConfig& c) { return c.audit.retention_days; },
+     [](ServerConfig& c, int v) { c.audit.retention_days = v; }},
+    {"review-max", "pending reviews kept (the oldest beyond are dropped and counted; 0: no review queue)", 0,
+     [](const ServerConfig& c) { return c.review.max_pending; },
+     [](ServerConfig& c, int v) { c.review.max_pending = v, c.review.enabled = v > 0; }},
+    {"review-below-percent", "answers less confident than this (in percent) go to the review queue", 0,
+     [](const ServerConfig& c) { return static_cast<int>(std::lround(c.review.below_confidence * 100)); },
+     [](ServerConfig& c, int v) { c.review.below_confidence = v / 100.0; }},
+    {"drift-window", "answers in the drift window of /health and /metrics", 1,
+     [](const ServerConfig& c) { return c.drift_window; }, [](ServerConfig& c, int v) { c.drift_window = v; }},
 };
 
 // The options, with their defaults; those that map onto a ServerConfig field are parsed into `config` directly.
@@ -117,8 +132,9 @@ void add_path_options(CommandLine& cli, ServeOptions& o) {
                  "SQLite database, uploads and model versions (runs/serve); with --database, local caches only")
       ->type_name("DIR");
   cli.add_option("--database", o.config.database_url,
-                 "postgresql://USER:PASSWORD@HOST:PORT/DB: the state in PostgreSQL, for replicas on several hosts "
-                 "($MRISCAN_DATABASE_URL; else SQLite in the state directory)")
+                 "postgresql://USER@HOST:PORT/DB: the state in PostgreSQL, for replicas on several hosts (else SQLite "
+                 "in the state directory). A password on the command line is visible to every local user: give the "
+                 "URL in $MRISCAN_DATABASE_URL instead, or the password in a libpq passfile")
       ->type_name("URL");
 }
 

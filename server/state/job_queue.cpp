@@ -104,7 +104,7 @@ CancelOutcome JobQueue::cancel(int64_t id) {
     } else if (rows[0].integer("committing") != 0) {
       outcome = CancelOutcome::kFinishing;
     } else {
-      session.exec("UPDATE jobs SET cancel_requested = 1 WHERE id = ?", {id});
+      session.exec("UPDATE jobs SET cancel_requested = 1 WHERE id = ? AND status = 'running'", {id});
       outcome = CancelOutcome::kCancelling;
     }
   });
@@ -164,20 +164,19 @@ bool JobQueue::pause(std::chrono::milliseconds duration) {
 // A cancel accepted for the job (a 202 "cancelling") ends it cancelled, as the 202 promised: only its owner's
 // stopping was left to do, and the owner is gone.
 std::vector<int64_t> JobQueue::record_expired_leases() {
-  const std::string expired = "status = 'running' AND (heartbeat_at IS NULL OR heartbeat_at < " +
-                              sql_now_seconds(db_.dialect()) + " - ?)";
-  const double lease = options_.lease_seconds;
   std::vector<int64_t> recorded;
   db_.transaction([&](Database::Session& session) {
     recorded.clear();  // the body may run more than once (database.h)
-    for (const SqlRow& row : session.query("SELECT id FROM jobs WHERE " + expired, {lease}))
-      recorded.push_back(row.integer("id"));
-    if (recorded.empty()) return;
-    session.exec("UPDATE jobs SET finished_at = ?,"
-                 " status = CASE WHEN cancel_requested = 1 THEN 'cancelled' ELSE 'failed' END,"
-                 " error = CASE WHEN cancel_requested = 1 THEN NULL ELSE 'interrupted: the server running it (' ||"
-                 " COALESCE(owner, 'unknown') || ') stopped while this job was running' END WHERE " + expired,
-                 {utc_now_iso8601(), lease});
+    // One statement, so the database's clock is read once for the rows it records and the ids it returns.
+    const auto rows = session.query(
+        "UPDATE jobs SET finished_at = ?,"
+        " status = CASE WHEN cancel_requested = 1 THEN 'cancelled' ELSE 'failed' END,"
+        " error = CASE WHEN cancel_requested = 1 THEN NULL ELSE 'interrupted: the server running it (' ||"
+        " COALESCE(owner, 'unknown') || ') stopped while this job was running' END"
+        " WHERE status = 'running' AND (heartbeat_at IS NULL OR heartbeat_at < " +
+            sql_now_seconds(session.dialect()) + " - ?) RETURNING id",
+        {utc_now_iso8601(), options_.lease_seconds});
+    for (const SqlRow& row : rows) recorded.push_back(row.integer("id"));
   });
   return recorded;
 }
@@ -310,19 +309,22 @@ std::optional<nlohmann::json> JobQueue::commit(int64_t id, const JobContext::Rec
   return result;
 }
 
-// Ended is final, so a folder removed here is never one a job is about to use (a queued or running job's stays).
+// The folders first, then their jobs' status: ended is final, so a folder removed here is never one a job is
+// about to use (a job submitted and claimed after the listing has a folder the listing did not see).
 void JobQueue::remove_run_dirs_of_ended_jobs() {
   std::error_code error;
   if (options_.runs_dir.empty() || !std::filesystem::is_directory(options_.runs_dir, error)) return;
-  std::set<int64_t> live;
-  for (const SqlRow& row : db_.query("SELECT id FROM jobs WHERE status IN ('queued', 'running')"))
-    live.insert(row.integer("id"));
+  std::vector<int64_t> ids;
   for (const auto& entry : std::filesystem::directory_iterator(options_.runs_dir, error)) {
     const std::string name = entry.path().filename().string(), digits = name.substr(std::min<size_t>(4, name.size()));
-    if (name.rfind("job-", 0) != 0 || digits.empty() || digits.size() > 12 ||
-        digits.find_first_not_of("0123456789") != std::string::npos)
-      continue;
-    if (!live.count(std::stoll(digits))) remove_run_dir(std::stoll(digits));
+    if (name.rfind("job-", 0) == 0 && !digits.empty() && digits.size() <= 12 &&
+        digits.find_first_not_of("0123456789") == std::string::npos)
+      ids.push_back(std::stoll(digits));
+  }
+  for (int64_t id : ids) {
+    auto rows = db_.query("SELECT status FROM jobs WHERE id = ?", {id});
+    const std::string status = rows.empty() ? "" : rows[0].text("status");
+    if (status != "queued" && status != "running") remove_run_dir(id);
   }
 }
 

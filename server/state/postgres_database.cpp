@@ -34,8 +34,12 @@ std::string trimmed(std::string text) {
   const std::string code = state ? state : "";
   const char* detail = result && *PQresultErrorMessage(result) ? PQresultErrorMessage(result) : PQerrorMessage(conn);
   const std::string message = "postgresql: " + what + ": " + trimmed(detail) + (code.empty() ? "" : " (" + code + ")");
-  if (PQstatus(conn) != CONNECTION_OK || code.empty() || code.rfind("08", 0) == 0 || code.rfind("57P", 0) == 0)
-    throw RetryableError(message, true);
+  // The connection is gone, the server is shutting down or starting (57P01-57P03), or it is a standby after a
+  // failover (25006: read-only): reconnect and retry. 08P01 (protocol violation) is a bug here, not the network.
+  const bool connection_failure =
+      PQstatus(conn) != CONNECTION_OK || (code.rfind("08", 0) == 0 && code != "08P01") || code.rfind("57P", 0) == 0 ||
+      code == "25006";
+  if (connection_failure) throw RetryableError(message, true);
   if (code == "40001" || code == "40P01") throw RetryableError(message, false);
   if (code == "55P03" || code == "57014") throw DatabaseBusyError(message);  // lock or statement timeout
   if (code == "53100") throw StorageFullError(message);
@@ -160,8 +164,8 @@ std::string postgres_placeholders(const std::string& sql) {
 
 PostgresDatabase::PostgresDatabase(std::string url, Options options)
     : url_(std::move(url)), described_(describe_url(url_)), options_(options) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  with_retries([](PGconn*) {});  // connects, or throws DatabaseUnavailableError after the retries
+  std::unique_lock<std::mutex> lock(mutex_);
+  with_retries(lock, [](PGconn*) {});  // connects, or throws DatabaseUnavailableError after the retries
 }
 
 PostgresDatabase::~PostgresDatabase() { disconnect(); }
@@ -175,54 +179,68 @@ PGconn* PostgresDatabase::connection() {
   if (conn_ && PQstatus(conn_) == CONNECTION_OK) return conn_;
   disconnect();
   const std::string timeout = std::to_string(options_.connect_timeout_seconds);
-  const std::string session = "-c lock_timeout=" + std::to_string(options_.lock_timeout_ms) +
-                              " -c statement_timeout=" + std::to_string(options_.statement_timeout_ms) +
-                              " -c idle_in_transaction_session_timeout=60000 -c client_min_messages=warning";
   // Defaults first: what the URL says overrides them (libpq applies the expanded dbname in order).
-  const char* keywords[] = {"connect_timeout", "application_name", "client_encoding", "options",
-                            "keepalives_idle", "keepalives_interval", "keepalives_count", "dbname", nullptr};
-  const char* values[] = {timeout.c_str(), "mriscan", "UTF8", session.c_str(), "10", "5", "3", url_.c_str(), nullptr};
+  const char* keywords[] = {"connect_timeout", "application_name", "client_encoding", "keepalives_idle",
+                            "keepalives_interval", "keepalives_count", "dbname", nullptr};
+  const char* values[] = {timeout.c_str(), "mriscan", "UTF8", "10", "5", "3", url_.c_str(), nullptr};
   conn_ = PQconnectdbParams(keywords, values, /*expand_dbname=*/1);
   if (PQstatus(conn_) != CONNECTION_OK) {
     const std::string message = "cannot connect to " + described_ + ": " + trimmed(PQerrorMessage(conn_));
     disconnect();
     throw RetryableError(message, true);
   }
+  // After connecting, so that no `options` in the URL can drop them: the timeouts this class relies on, and
+  // bytea in the hex format that cell() decodes.
+  run(conn_, "SET lock_timeout = " + std::to_string(options_.lock_timeout_ms));
+  run(conn_, "SET statement_timeout = " + std::to_string(options_.statement_timeout_ms));
+  run(conn_, "SET idle_in_transaction_session_timeout = 60000");
+  run(conn_, "SET client_min_messages = warning");
+  run(conn_, "SET bytea_output = hex");
   return conn_;
 }
 
-void PostgresDatabase::with_retries(const std::function<void(PGconn*)>& attempt) {
+void PostgresDatabase::with_retries(std::unique_lock<std::mutex>& lock,
+                                    const std::function<void(PGconn*)>& attempt) {
+  const auto now = std::chrono::steady_clock::now();
+  if (now < unavailable_until_)  // failed moments ago: answer at once rather than hold a worker retrying again
+    throw DatabaseUnavailableError("cannot reach " + described_ + " (it failed less than " +
+                                   std::to_string(options_.fail_fast_ms) + " ms ago)");
   for (int tries = 1;; ++tries) {
     try {
       attempt(connection());
       return;
     } catch (const RetryableError& error) {
       if (error.connection) disconnect();
-      if (tries >= options_.attempts) {
+      const auto pause = std::chrono::milliseconds(options_.first_pause_ms << (tries - 1));
+      if (tries >= options_.attempts || std::chrono::steady_clock::now() + pause - now > options_.retry_budget()) {
         const std::string message = std::string(error.what()) + " (after " + std::to_string(tries) + " attempts)";
-        if (error.connection) throw DatabaseUnavailableError(message);
-        throw DatabaseBusyError(message);
+        if (!error.connection) throw DatabaseBusyError(message);
+        unavailable_until_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.fail_fast_ms);
+        throw DatabaseUnavailableError(message);
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(options_.first_pause_ms << (tries - 1)));
+      lock.unlock();  // other threads may try meanwhile: each operation runs whole under the lock
+      std::this_thread::sleep_for(pause);
+      lock.lock();
     }
   }
 }
 
+// A write outside a transaction is one: it takes the write lock like any other (database.h), and a connection lost
+// during its COMMIT is not retried.
 void PostgresDatabase::exec(const std::string& sql, const std::vector<SqlValue>& params) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  with_retries([&](PGconn* conn) { run(conn, sql, params); });
+  transaction([&](Session& session) { session.exec(sql, params); });
 }
 
 std::vector<SqlRow> PostgresDatabase::query(const std::string& sql, const std::vector<SqlValue>& params) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  std::unique_lock<std::mutex> lock(mutex_);
   std::vector<SqlRow> rows;
-  with_retries([&](PGconn* conn) { rows = run(conn, sql, params); });
+  with_retries(lock, [&](PGconn* conn) { rows = run(conn, sql, params); });
   return rows;
 }
 
 void PostgresDatabase::transaction(const std::function<void(Session&)>& body) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  with_retries([&](PGconn* conn) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  with_retries(lock, [&](PGconn* conn) {
     run(conn, "BEGIN");
     try {
       run(conn, "SELECT pg_advisory_xact_lock(?)", {kWriteLockKey});  // one writer at a time (see the header)

@@ -1,4 +1,5 @@
-// mriscan web UI: tabs Predict, Visualisations, Upload & Retrain, Models. Plain JavaScript against the JSON API
+// mriscan web UI: tabs Predict, Visualisations, Upload & Retrain, Models (Review and Audit: oversight.js). Plain
+// JavaScript against the JSON API
 // (see /docs); charts with Chart.js (served from npm's node_modules at /vendor/chart.umd.js). Every number shown
 // comes from the server; nothing is computed or made up here beyond formatting.
 'use strict';
@@ -58,7 +59,12 @@ function selectTab(name) {
   document.querySelectorAll('.panel').forEach((p) => p.classList.toggle('active', p.id === 'tab-' + name));
   if (name === 'visualise') loadVisualisations();
   if (name === 'retrain') loadJobs();
-  if (name === 'models') loadModels();
+  if (name === 'models') {
+    loadModels();
+    loadDrift().catch((error) => showError($('models-error'), error));
+  }
+  if (name === 'review') loadReviews();
+  if (name === 'audit') loadAudit();
 }
 
 function formatDuration(seconds) {

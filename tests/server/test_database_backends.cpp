@@ -172,8 +172,18 @@ TEST_P(PostgresFaults, StatementsSurviveARestartAndADownServerIsUnavailableAfter
   const auto start = std::chrono::steady_clock::now();
   EXPECT_THROW(db_->query("SELECT x FROM s"), DatabaseUnavailableError);
   EXPECT_LT(seconds_since(start), 5.0);
+  EXPECT_THROW(db_->query("SELECT x FROM s"), DatabaseUnavailableError);  // at once: it failed moments ago
+  EXPECT_LT(seconds_since(start), 5.0);
   postgres_cluster().start();
-  EXPECT_EQ(db_->query("SELECT x FROM s").at(0).integer("x"), 1);  // the same object, without a restart
+  std::optional<int64_t> x;  // the same object, without a restart, once the fail-fast second is over
+  for (int i = 0; i < 50 && !x; ++i) {
+    try {
+      x = db_->query("SELECT x FROM s").at(0).integer("x");
+    } catch (const DatabaseUnavailableError&) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  EXPECT_EQ(x, 1);
 }
 
 }  // namespace

@@ -159,6 +159,9 @@ TEST_P(Replicas, AnOperatorsChoicesStandAgainstARetrainFinishedOnTheOtherHost) {
   EXPECT_EQ(finished["result"]["activated"], false) << finished.dump();
   EXPECT_TRUE(served_everywhere("v2"));
   const std::string candidate = finished["result"]["model_version"];
+  auto card = other.Get("/models/" + candidate + "/card");  // the file, read on the host that did not train it
+  ASSERT_TRUE(card);
+  EXPECT_EQ(card->status, 200) << card->body;
   ASSERT_EQ(activate(owning, candidate), 200);
   EXPECT_TRUE(served_everywhere(candidate));
   ASSERT_EQ(activate(other, "v1"), 200);  // the rollback

@@ -87,6 +87,7 @@ class PostgresCluster {
       stat >> pid >> comm >> state >> parent;
       if (parent == std::to_string(postmaster)) children.push_back(std::stoi(pid));
     }
+    ::kill(-postmaster, SIGKILL);  // its process group (pg_ctl starts it in a session of its own): later children too
     ::kill(postmaster, SIGKILL);
     for (pid_t child : children) ::kill(child, SIGKILL);
     for (int i = 0; i < 100 && ::kill(postmaster, 0) == 0; ++i)

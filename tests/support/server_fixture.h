@@ -174,7 +174,8 @@ inline json wait_for_job(httplib::Client& client, int64_t id, double timeout_sec
   json status;
   while (std::chrono::steady_clock::now() < deadline) {
     status = body_of(client.Get("/retrain_status/" + std::to_string(id)));
-    const std::string s = status.value("status", "");
+    // An error's body (503 while the database is away) has a numeric "status": keep polling.
+    const std::string s = status.is_object() && status["status"].is_string() ? status["status"].get<std::string>() : "";
     if (s == "completed" || s == "failed" || s == "cancelled") return status;
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }

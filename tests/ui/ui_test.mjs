@@ -4,7 +4,8 @@
 //   3. in headless Chromium (Debian's /usr/bin/chromium via playwright-core): predicts on a real scan and on a
 //      generated photograph (refused: "does not look like a brain MRI"), opens the
 //      visualisations, uploads two scans with a label, starts a 1-epoch retrain on a tiny subset, waits until the
-//      job completes, checks the new version on the Models tab;
+//      job completes, checks the new version and the monitoring card on the Models tab, discards the photograph's
+//      review and labels the scan's, and filters the audit trail;
 //   4. saves a screenshot of every step to tests/ui/screenshots/ (gitignored), stops the server with SIGTERM and
 //      checks it exits cleanly.
 // Usage: node tests/ui/ui_test.mjs [--binary build/mriscan]   (env MRISCAN_BIN works too; npm ci in tests/ui first)
@@ -93,7 +94,8 @@ async function main() {
   const base = `http://127.0.0.1:${port}`;
   const server = spawn(binary, ['serve', '--model', path.join(work, 'run', 'model.safetensors'), '--data', dataDir,
     '--state-dir', path.join(work, 'state'), '--port', String(port), '--quiet',
-    '--retrain-max-per-class', '6', '--retrain-batch-size', '8', '--replica', 'ui-test'],
+    '--retrain-max-per-class', '6', '--retrain-batch-size', '8', '--replica', 'ui-test',
+    '--review-below-percent', '101'],  // every answer goes to the review queue, so the Review tab has work
     { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, MRISCAN_ADMIN_TOKEN: token } });
   let browser;
   try {
@@ -175,6 +177,34 @@ async function main() {
     await waitUntil(page, () => document.getElementById('model-card').textContent.includes('Not a medical device'), 30000);
     check(true, 'models tab shows the active model card, "Not a medical device" included');
     await page.screenshot({ path: path.join(screenshots, '5-models.png'), fullPage: true });
+    await waitUntil(page, () => document.getElementById('drift-summary').textContent.includes('of the last'), 30000);
+    check(true, 'models tab shows the monitoring card: ' + (await page.textContent('#drift-summary')));
+
+    // 3e. Review: the photograph (withheld) is discarded, the real scan labelled (a training upload).
+    await page.click('.tab[data-tab=review]');
+    await waitUntil(page, () => document.querySelectorAll('#review-table tbody tr').length >= 2, 30000);
+    await waitUntil(page, () => document.getElementById('review-img').naturalWidth > 0, 30000);
+    check((await page.textContent('#review-title')).includes('out of distribution'),
+      'the newest review is the withheld photograph, with its scan shown');
+    await page.screenshot({ path: path.join(screenshots, '6-review.png'), fullPage: true });
+    await page.click('#review-discard-button');
+    await waitUntil(page, () => document.getElementById('review-result').textContent.includes('discarded'), 30000);
+    await waitUntil(page, () => document.getElementById('review-title').textContent.includes('confidence'), 30000);
+    await waitUntil(page, () => document.getElementById('review-gradcam').naturalWidth > 0, 60000);
+    await page.selectOption('#review-label', 'meningioma');
+    await page.click('#review-label-button');
+    await waitUntil(page, () => document.getElementById('review-result').textContent.includes('training upload'), 30000);
+    check(true, 'a review labelled: ' + (await page.textContent('#review-result')));
+
+    // 3f. Audit: every answer, the photograph's withheld, with the input's hash and request id.
+    await page.click('.tab[data-tab=audit]');
+    await waitUntil(page, () => document.querySelectorAll('#audit-table tbody tr').length >= 2, 30000);
+    check((await page.textContent('#audit-table')).includes('withheld'), 'the audit trail lists the withheld answer');
+    await page.fill('#audit-answer', 'withheld');
+    await page.click('#audit-search');
+    await waitUntil(page, () => document.getElementById('audit-summary').textContent.startsWith('1 entries'), 30000);
+    check(true, 'the audit trail filters by answer');
+    await page.screenshot({ path: path.join(screenshots, '7-audit.png'), fullPage: true });
     check(pageErrors.length === 0, 'no JavaScript errors in the page' + (pageErrors.length ? ': ' + pageErrors.join('; ') : ''));
   } finally {
     if (browser) await browser.close();
