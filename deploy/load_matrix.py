@@ -10,7 +10,8 @@ directory with default settings (as the `postgres` user under root). The CPU is 
 itself, so the figures compare configurations with each other, not with a deployment on separate machines.
 
 Usage: /usr/bin/python3 deploy/load_matrix.py --model MODEL [--binary build/mriscan] [--seconds 30] [--repeats 3]
-       [--out FILE.json]   (each figure is the median of the repeats, run interleaved)
+       [--out FILE.json] [--audit-cost]   (each figure is the median of the repeats, run interleaved; --audit-cost
+       measures predictions with the audit trail on and off instead)
 What it is not: a test (nothing is asserted); deploy/loadtest.sh is the same measurement against a deployment.
 """
 import argparse
@@ -83,7 +84,7 @@ class Postgres:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def start_replicas(args, root, count, database_url):
+def start_replicas(args, root, count, database_url, audit=True):
     threads = max(1, os.cpu_count() // count)
     processes, ports = [], []
     env = {**os.environ, "MRISCAN_ADMIN_TOKEN": TOKEN}
@@ -94,6 +95,7 @@ def start_replicas(args, root, count, database_url):
                    str(port), "--threads", str(threads), "--replica", f"r{i}", "--quiet"]
         if database_url:
             command += ["--database", database_url]
+        command += ["--audit", "1" if audit else "0"]
         log = open(os.path.join(root, f"replica-{i}.log"), "w")
         processes.append(subprocess.Popen(command, env=env, stdout=log, stderr=log))
         ports.append(port)
@@ -164,6 +166,8 @@ def main():
     parser.add_argument("--seconds", type=int, default=30)
     parser.add_argument("--repeats", type=int, default=3, help="runs per configuration; the table gives medians")
     parser.add_argument("--out", default=None)
+    parser.add_argument("--audit-cost", action="store_true",
+                        help="instead of the matrix: predictions with the audit trail on and off")
     args = parser.parse_args()
     shared = os.path.abspath(os.path.join(args.data, "..", ".."))
     if not os.path.isdir(os.path.join(args.data, "Testing")):
@@ -171,17 +175,23 @@ def main():
     os.environ["MRISCAN_SHARED"] = shared
     root = tempfile.mkdtemp(prefix="mriscan-load-")
     postgres = Postgres()
-    configurations = [(backend, replicas, uploads, users) for backend in ("sqlite", "postgresql")
-                      for replicas in (1, 2) for uploads in (False, True) for users in (50, 100)]
+    # (backend, replicas, uploads, users, audit): the matrix, or with --audit-cost predictions with the audit trail
+    # on and off (its cost), 1 replica at 50 users.
+    if args.audit_cost:
+        configurations = [(backend, 1, False, 50, audit) for backend in ("sqlite", "postgresql")
+                          for audit in (True, False)]
+    else:
+        configurations = [(backend, replicas, uploads, users, True) for backend in ("sqlite", "postgresql")
+                          for replicas in (1, 2) for uploads in (False, True) for users in (50, 100)]
     runs = {c: [] for c in configurations}
     databases = 0
     try:
         for repeat in range(args.repeats):  # the outer loop: a drift of the machine touches every configuration
-            for backend, replicas, uploads, users in configurations:
+            for backend, replicas, uploads, users, audit in configurations:
                 run_root = tempfile.mkdtemp(dir=root)
                 databases += backend == "postgresql"
                 url = postgres.create_database(f"load{databases}") if backend == "postgresql" else None
-                processes, ports = start_replicas(args, run_root, replicas, url)
+                processes, ports = start_replicas(args, run_root, replicas, url, audit)
                 nginx, port = start_nginx(run_root, ports)
                 try:
                     measured = locust(f"http://127.0.0.1:{port}", users, args.seconds, uploads,
@@ -189,14 +199,14 @@ def main():
                 finally:
                     stop([nginx] + processes)
                     shutil.rmtree(run_root, ignore_errors=True)
-                runs[(backend, replicas, uploads, users)].append(measured)
+                runs[(backend, replicas, uploads, users, audit)].append(measured)
                 print(json.dumps({"repeat": repeat, "backend": backend, "replicas": replicas, "users": users,
-                                  "uploads": uploads, **measured}), flush=True)
+                                  "uploads": uploads, "audit": audit, **measured}), flush=True)
     finally:
         postgres.stop()
         shutil.rmtree(root, ignore_errors=True)
     results = [{"backend": b, "replicas": r, "users": u, "mix": "predict + uploads" if up else "predict",
-                **median_of(runs[(b, r, up, u)])} for b, r, up, u in configurations]
+                "audit": audit, **median_of(runs[(b, r, up, u, audit)])} for b, r, up, u, audit in configurations]
     cpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
     model_name = next((l.split(":", 1)[1].strip() for l in cpu.splitlines() if l.startswith("Model name")), "?")
     report = {"cpu": model_name, "cores": os.cpu_count(), "seconds_per_run": args.seconds, "repeats": args.repeats,
