@@ -104,7 +104,8 @@ App::App(ServerConfig config) : config_(std::move(config)) {
   db_ = open_database(config_.database_url, (state / "mriscan.db").string(), config_.db_busy_timeout_ms);
   startup_message_ += "state in " + db_->describe() + "; ";
   registry_ = std::make_unique<ModelRegistry>(*db_, (state / "models").string(),
-                                              ModelLoadOptions{.class_names = config_.initial_class_names});
+                                              ModelLoadOptions{.class_names = config_.initial_class_names},
+                                              config_.set_alpha);
   import_initial_models();
   startup_message_ += registry_->open();
   uploads_ = std::make_unique<UploadStore>(*db_, (state / "uploads").string(), config_.image_limits);

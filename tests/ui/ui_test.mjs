@@ -129,6 +129,8 @@ async function main() {
     const predicted = (await page.textContent('#predicted-class')).trim();
     check(classes.includes(predicted), `prediction shows a class (${predicted})`);
     check((await page.locator('#probability-bars .bar-row').count()) === 4, 'four probability bars');
+    const sets = await page.textContent('#prediction-sets');
+    check(/95% set: \{.*\} · 99% set: \{.*\}/.test(sets), `the prediction shows its 95% and 99% sets (${sets})`);
     check((await page.textContent('#predict-meta')).includes('model v1'), 'prediction names model v1');
     await page.screenshot({ path: path.join(screenshots, '1-predict.png'), fullPage: true });
 
@@ -138,6 +140,7 @@ async function main() {
     check((await page.textContent('#ood-warning')).includes('does not look like a brain MRI'), 'a photograph: "does not look like a brain MRI"');
     check(!classes.includes((await page.textContent('#predicted-class')).trim()), 'a photograph gets no class');
     check((await page.locator('#probability-bars .bar-row').count()) === 0, 'a photograph gets no probability bars');
+    check(await page.locator('#prediction-sets').isHidden(), 'a photograph gets no prediction sets');
     await page.screenshot({ path: path.join(screenshots, '1b-not-an-mri.png'), fullPage: true });
 
     // 3b. Visualisations: charts from /dataset_stats and the active model's metadata.
