@@ -125,7 +125,8 @@ int run_calibrate_sets(const std::vector<std::string>& args) {
               << "\n";
     return 0;
   }
-  for (const auto& [split, report] : fit.metrics.items()) std::cout << split << ": " << format_set_table(report);
+  for (const char* split : {"validation", "test", "test_dedup"})
+    if (fit.metrics.contains(split)) std::cout << split << ": " << format_set_table(fit.metrics[split]);
   std::cout << "written to " << (o.out.empty() ? o.model : o.out) << "\n";
   return 0;
 }
