@@ -94,7 +94,8 @@ async function loadClassNames() {
 function formatPredictionSets(sets) {
   return Object.entries(sets || {})
     .sort((a, b) => Number(b[0]) - Number(a[0]))
-    .map(([alpha, classes]) => `${+(100 * (1 - Number(alpha))).toFixed(2)}% set: {${classes.join(', ')}}`)
+    .map(([alpha, classes]) => `${+(100 * (1 - Number(alpha))).toFixed(2)}% set: {${classes.join(', ')}}` +
+      (classes.length ? '' : ' (no class is likely enough)'))
     .join(' · ');
 }
 
