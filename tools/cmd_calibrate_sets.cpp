@@ -119,6 +119,7 @@ int run_calibrate_sets(const std::vector<std::string>& args) {
                                                     .ood = ood ? &*ood : nullptr,
                                                     .temperature = temperature,
                                                     .num_classes = static_cast<int>(info.class_names.size())});
+  if (fit.record.is_null()) throw CommandError("the out-of-distribution check answers no validation scan");
   write_with_sets(o, fit, metrics, info.class_names);
   if (o.json) {
     std::cout << nlohmann::json{{"model", o.out.empty() ? o.model : o.out}, {"prediction_sets", fit.metrics}}.dump(2)

@@ -97,7 +97,7 @@ nlohmann::json write_final_model(MobileNetV2& model, const FinalModelInputs& inp
                                                      .ood = &stored_ood,
                                                      .temperature = std::stof(stored_temperature),
                                                      .num_classes = num_classes});
-  metrics["prediction_sets"] = sets.metrics;
+  if (!sets.record.is_null()) metrics["prediction_sets"] = sets.metrics;
   metrics["train_seconds"] = inputs.train_seconds;
   metrics["machine"] = cpu_features().model_name;
   metrics["kernel_set"] = fast_kernels().name;
@@ -105,7 +105,7 @@ nlohmann::json write_final_model(MobileNetV2& model, const FinalModelInputs& inp
 
   std::map<std::string, std::string> metadata = ood.metadata();
   metadata["temperature"] = stored_temperature;
-  metadata["conformal"] = sets.record.dump();
+  if (!sets.record.is_null()) metadata["conformal"] = sets.record.dump();
   metadata["metrics"] = metrics.dump();
   metadata["model_card"] = card;
   metadata["created_at"] = std::to_string(

@@ -35,6 +35,7 @@ struct PredictionSetFit {
   nlohmann::json metrics;  // the run's metrics["prediction_sets"]: {"validation", "test", "test_dedup"} set reports
 };
 
+// Both null when the out-of-distribution check answers no validation scan (a tiny run): the model then has no sets.
 PredictionSetFit fit_prediction_sets(const PredictionSetInputs& inputs);
 
 }  // namespace mriscan
