@@ -7,12 +7,30 @@
 
 #include "data/preprocess.h"
 #include "infer/calibration.h"
+#include "infer/conformal.h"
 #include "infer/gradcam.h"
 #include "models/model_file.h"
 
 namespace mriscan {
 
-std::shared_ptr<Classifier> Classifier::load(const std::string& path, const ModelLoadOptions& options) {
+namespace {
+
+// The levels every prediction carries: `alpha` first, then each reported level not equal to it; with the qhat of
+// each from the file's conformal scores. None when the file has no scores.
+std::vector<std::pair<double, double>> set_levels(const nlohmann::json& metadata, double alpha) {
+  if (!metadata.contains("conformal")) return {};
+  const ConformalSets sets = ConformalSets::from_record(metadata["conformal"]);
+  std::vector<std::pair<double, double>> levels = {{alpha, sets.threshold(alpha)}};
+  for (double reported : kReportedSetAlphas)
+    if (alpha_key(reported) != alpha_key(alpha)) levels.emplace_back(reported, sets.threshold(reported));
+  return levels;
+}
+
+}  // namespace
+
+std::shared_ptr<Classifier> Classifier::load(const std::string& path, const ModelLoadOptions& options,
+                                             double set_alpha) {
+  check_alpha(set_alpha);
   std::shared_ptr<Classifier> classifier(new Classifier());
   ModelFileInfo info;
   classifier->model_ = load_model_file(path, &info, options);
@@ -32,6 +50,12 @@ std::shared_ptr<Classifier> Classifier::load(const std::string& path, const Mode
     nlohmann::json parsed = nlohmann::json::parse(value, nullptr, /*allow_exceptions=*/false);
     classifier->metadata_[key] =
         parsed.is_discarded() || !(parsed.is_object() || parsed.is_array()) ? nlohmann::json(value) : parsed;
+  }
+  classifier->set_alpha_ = set_alpha;
+  try {
+    classifier->set_levels_ = set_levels(classifier->metadata_, set_alpha);
+  } catch (const std::invalid_argument& error) {
+    throw std::runtime_error(path + ": " + error.what());
   }
   return classifier;
 }
@@ -58,6 +82,7 @@ std::vector<Prediction> Classifier::predict_folded(const Tensor& batch, Clock::t
     p.ood_score = verdicts[i].feature_score;
     p.ood_threshold = verdicts[i].feature_threshold;
     p.inference_ms = elapsed_ms / n;
+    for (const auto& [alpha, qhat] : set_levels_) p.prediction_sets.push_back({alpha, lac_set(p.probabilities, qhat)});
   }
   return predictions;
 }

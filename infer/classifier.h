@@ -3,7 +3,8 @@
 //
 // A model file is a safetensors file (io/safetensors.h) with torchvision-named parameters in PyTorch layouts,
 // the out-of-distribution check's tensors ("ood.*"), and metadata: class_names (JSON list), width_mult, image_size,
-// temperature, preprocessing, version, metrics (JSON). What it is not: a trainer; it never changes weights.
+// temperature, preprocessing, version, metrics (JSON), conformal (JSON: the calibration scores of prediction sets,
+// infer/conformal.h; absent from files written before them). What it is not: a trainer; it never changes weights.
 // Predictions run on a FoldedMobileNetV2 snapshot (BN folded, ReLU6 fused, no tape) built once at load; Grad-CAM
 // needs the tape and runs on the MobileNetV2 itself. Both hold the same weights, since neither ever changes.
 // Thread safety: `predict*` and `explain` may be called from many threads. Predictions run concurrently (the
@@ -17,8 +18,10 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "infer/conformal.h"
 #include "infer/ood_check.h"
 #include "io/image_io.h"
 #include "models/folded_mobilenet_v2.h"
@@ -26,6 +29,12 @@
 #include "models/model_file.h"
 
 namespace mriscan {
+
+// A split conformal prediction set (infer/conformal.h): holds the true class with probability >= 1 - alpha.
+struct PredictionSet {
+  double alpha = 0.0;
+  std::vector<int> classes;  // class indices, ascending; empty when no class is plausible enough at this level
+};
 
 struct Prediction {
   int class_index = -1;
@@ -37,6 +46,10 @@ struct Prediction {
   float ood_score = 0.0f;      // squared Mahalanobis distance of the 1280-d features to the nearest class mean
   float ood_threshold = 0.0f;  // chosen on validation at training time
   double inference_ms = 0.0;   // preprocessing + forward, measured
+  // The configured level's set first, then the other reported levels' (kReportedSetAlphas); none when the model file
+  // has no conformal scores. Computed for every prediction; an out-of-distribution answer shows none (the callers
+  // withhold them as they withhold the class: the guarantee holds for scans like the calibration scans only).
+  std::vector<PredictionSet> prediction_sets;
 };
 
 struct Explanation {
@@ -51,7 +64,9 @@ class Classifier {
  public:
   // Loads and validates a model file; throws std::runtime_error naming the file and the problem.
   // A foreign file (models/model_file.h) takes its class names from `options`; what was assumed is in warnings().
-  static std::shared_ptr<Classifier> load(const std::string& path, const ModelLoadOptions& options = {});
+  // `set_alpha` is the level of the prediction set each answer leads with (0 < alpha < 1).
+  static std::shared_ptr<Classifier> load(const std::string& path, const ModelLoadOptions& options = {},
+                                          double set_alpha = kDefaultSetAlpha);
 
   Prediction predict(const Image& image);
   std::vector<Prediction> predict_batch(const std::vector<Image>& images);
@@ -61,6 +76,8 @@ class Classifier {
   const std::vector<std::string>& class_names() const { return class_names_; }
   int image_size() const { return image_size_; }
   float temperature() const { return temperature_; }
+  bool has_prediction_sets() const { return !set_levels_.empty(); }
+  double set_alpha() const { return set_alpha_; }  // the level each answer's first set has
   const nlohmann::json& metadata() const { return metadata_; }  // every __metadata__ entry, JSON values parsed
   const std::string& path() const { return path_; }
   const std::vector<std::string>& warnings() const { return warnings_; }
@@ -79,6 +96,8 @@ class Classifier {
   int image_size_ = 224;
   float temperature_ = 1.0f;
   std::unique_ptr<OodCheck> ood_;  // null for a model without one (an imported torchvision file)
+  double set_alpha_ = kDefaultSetAlpha;
+  std::vector<std::pair<double, double>> set_levels_;  // (alpha, qhat), set_alpha_ first; empty: no sets
   nlohmann::json metadata_;
   std::string path_;
   std::vector<std::string> warnings_;

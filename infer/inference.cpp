@@ -66,4 +66,30 @@ InferenceOutput run_inference_on_images(MobileNetV2& model, const std::vector<Im
   return out;
 }
 
+namespace {
+
+// Row i of `table` (N, D) for each i of `rows`: a (rows, D) tensor.
+Tensor gather_rows(const Tensor& table, const std::vector<size_t>& rows) {
+  const int64_t d = table.dim(1);
+  std::vector<float> values;
+  values.reserve(rows.size() * d);
+  for (size_t i : rows) values.insert(values.end(), table.data() + i * d, table.data() + (i + 1) * d);
+  return Tensor(Shape{static_cast<int64_t>(rows.size()), d}, values);
+}
+
+}  // namespace
+
+InferenceOutput select_rows(const InferenceOutput& out, const std::vector<size_t>& rows) {
+  InferenceOutput kept;
+  kept.logits = gather_rows(out.logits, rows);
+  if (out.features.defined()) kept.features = gather_rows(out.features, rows);
+  for (size_t i : rows) {
+    if (i < out.statistics.size()) kept.statistics.push_back(out.statistics[i]);
+    kept.labels.push_back(out.labels.at(i));
+    if (i < out.paths.size()) kept.paths.push_back(out.paths[i]);
+  }
+  kept.skipped = out.skipped;
+  return kept;
+}
+
 }  // namespace mriscan

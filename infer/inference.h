@@ -32,4 +32,8 @@ InferenceOutput run_inference(MobileNetV2& model, const std::vector<Sample>& sam
 InferenceOutput run_inference_on_images(MobileNetV2& model, const std::vector<Image>& images, int image_size,
                                         int batch_size = 32);
 
+// The given rows of `out` (every per-image field; `skipped` is kept whole), in the order given: a subset of the
+// scans without running the model again (Testing without its copies of Training, the scans a check answers).
+InferenceOutput select_rows(const InferenceOutput& out, const std::vector<size_t>& rows);
+
 }  // namespace mriscan

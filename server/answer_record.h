@@ -23,8 +23,7 @@ struct AnsweredScan {
 void record_answers(ServerContext& context, const std::string& route, const std::string& request_id,
                     const ActiveModel& model, const std::vector<AnsweredScan>& scans);
 
-// The prediction set of the server's alpha as class names, or null when the model has none.
-nlohmann::json prediction_set_names(const ServerContext& context, const Prediction& prediction,
-                                    const std::vector<std::string>& class_names);
+// The prediction set of the server's level as class names; null when withheld or the model has no sets.
+nlohmann::json prediction_set_names(const Prediction& prediction, const std::vector<std::string>& class_names);
 
 }  // namespace mriscan

@@ -25,7 +25,9 @@ std::optional<DriftSnapshot> ServerContext::drift_snapshot() {
   auto model = registry.active();
   if (!model) return std::nullopt;
   const auto& names = model->classifier->class_names();
-  return drift.snapshot(model->number, drift_reference(model->classifier->metadata(), names.size(), "0.05"), names);
+  const DriftReference reference =
+      drift_reference(model->classifier->metadata(), names.size(), alpha_key(config.set_alpha));
+  return drift.snapshot(model->number, reference, names);
 }
 
 std::string ServerContext::readiness_problem() {
@@ -119,7 +121,8 @@ App::App(ServerConfig config) : config_(std::move(config)) {
   // (a state directory once used with SQLite keeps them untouched).
   const fs::path files = db_->holds_files() ? state / "cache" : state;
   registry_ = std::make_unique<ModelRegistry>(*db_, (files / "models").string(),
-                                              ModelLoadOptions{.class_names = config_.initial_class_names});
+                                              ModelLoadOptions{.class_names = config_.initial_class_names},
+                                              config_.set_alpha);
   import_initial_models();
   startup_message_ += registry_->open();
   uploads_ = std::make_unique<UploadStore>(*db_, (files / "uploads").string(), config_.image_limits);

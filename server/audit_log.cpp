@@ -103,6 +103,7 @@ void AuditLog::flush() { write_queued(); }
 
 // One transaction for everything queued; on failure the rows go back to the front of the queue, for the next try.
 void AuditLog::write_queued() {
+  std::lock_guard<std::mutex> writing(writing_);  // flush() returns only once what was queued before is written
   std::deque<AuditEntry> batch;
   {
     std::lock_guard<std::mutex> lock(mutex_);

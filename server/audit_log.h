@@ -83,6 +83,7 @@ class AuditLog {
   std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<AuditEntry> queue_;
+  std::mutex writing_;  // held while writing, by the writer thread or flush()
   bool stopping_ = false;
   std::atomic<int64_t> dropped_{0};
   std::thread writer_;

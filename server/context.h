@@ -38,6 +38,7 @@ struct ServerConfig {
   std::string web_root;                          // folder with openapi.json and ui/ ("" = <source dir>/server)
   std::string admin_token;                       // required by admin routes; must not be empty
   std::string inference_model_name = "mriscan";  // the model's name in the Open Inference Protocol's /v2 routes
+  double set_alpha = kDefaultSetAlpha;  // the level of the prediction set each answer leads with (infer/conformal.h)
   std::string replica;         // this process's name in /health, X-Replica and job owners ("" = <hostname>-<pid>)
   int sync_interval_ms = 500;  // how often the active version is read from the database (replicas follow it)
   size_t max_body_bytes = 64u << 20;

@@ -32,8 +32,8 @@ std::optional<int64_t> parse_version(const std::string& text) {
   return number > 0 ? std::optional<int64_t>(number) : std::nullopt;
 }
 
-ModelRegistry::ModelRegistry(Database& db, std::string dir, ModelLoadOptions import_options)
-    : db_(db), dir_(std::move(dir)), import_options_(std::move(import_options)) {
+ModelRegistry::ModelRegistry(Database& db, std::string dir, ModelLoadOptions import_options, double set_alpha)
+    : db_(db), dir_(std::move(dir)), import_options_(std::move(import_options)), set_alpha_(set_alpha) {
   fs::create_directories(dir_);
   // Staged copies that a crash left behind; younger than an hour, one may be another replica's in flight.
   const auto old_enough = fs::file_time_type::clock::now() - std::chrono::hours(1);
@@ -120,7 +120,7 @@ std::string ModelRegistry::open() {
 ModelRegistry::Staged ModelRegistry::stage(const std::string& source_path, const std::string& source,
                                            const nlohmann::json& metrics) {
   // Validates before anything is written.
-  std::shared_ptr<Classifier> classifier = Classifier::load(source_path, import_options_);
+  std::shared_ptr<Classifier> classifier = Classifier::load(source_path, import_options_, set_alpha_);
   for (const std::string& warning : classifier->warnings()) std::cerr << "serve: warning: " << warning << "\n";
   Staged staged;
   staged.source = source;
@@ -261,7 +261,7 @@ std::string ModelRegistry::follow_database() {
 std::string ModelRegistry::blob_key(int64_t number) { return "models/v" + std::to_string(number) + ".safetensors"; }
 
 std::shared_ptr<Classifier> ModelRegistry::load(const ModelVersion& version) {
-  return Classifier::load(local_file(version));
+  return Classifier::load(local_file(version), {}, set_alpha_);
 }
 
 std::string ModelRegistry::local_file(const ModelVersion& version) {

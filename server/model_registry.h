@@ -64,8 +64,10 @@ struct ActiveModel {
 class ModelRegistry {
  public:
   // `import_options` describe files without mriscan metadata (a torchvision state dict's class names): such a
-  // file is registered as the mriscan model file it describes (models/model_file.h).
-  ModelRegistry(Database& db, std::string dir, ModelLoadOptions import_options = {});
+  // file is registered as the mriscan model file it describes (models/model_file.h). Every version's Classifier
+  // leads its answers with the prediction set of level `set_alpha` (infer/classifier.h).
+  ModelRegistry(Database& db, std::string dir, ModelLoadOptions import_options = {},
+                double set_alpha = kDefaultSetAlpha);
 
   // Loads the active version (or the newest loadable one); returns a message describing what happened.
   std::string open();
@@ -126,6 +128,7 @@ class ModelRegistry {
   std::mutex verified_mutex_;
   std::set<int64_t> verified_;  // versions whose cached copy this process has checked against their SHA-256
   ModelLoadOptions import_options_;  // how foreign files (torchvision's) are read when registered
+  double set_alpha_;                 // the prediction sets' leading level, for every Classifier loaded
   std::mutex change_mutex_;  // one open, import, register_file, activation or follow at a time in this process
                             // (a retrain's commit runs in its job's transaction instead)
   mutable std::mutex active_mutex_;  // guards active_ only: held for a pointer copy, never during I/O

@@ -76,6 +76,7 @@ void ReviewQueue::flush() { write_offered(); }
 
 // Each offered review in its own transaction (PNG encoded outside it), then the bound applied in the same one.
 void ReviewQueue::write_offered() {
+  std::lock_guard<std::mutex> writing(writing_);  // flush() returns only once what was offered before is written
   for (;;) {
     std::optional<ReviewCandidate> next;
     {
@@ -115,6 +116,9 @@ std::vector<nlohmann::json> ReviewQueue::list(const std::string& status, int lim
   if (before_id) where += " AND id < ?", params.push_back(*before_id);
   params.push_back(int64_t{limit});
   std::vector<nlohmann::json> reviews;
+  auto optional_text = [](const SqlRow& row, const char* name) {
+    return row.is_null(name) ? nlohmann::json() : nlohmann::json(row.text(name));
+  };
   for (const SqlRow& row : db_.query("SELECT id, at, request_id, model_version, answer, out_of_distribution,"
                                      " prediction_set, confidence, reason, status, label, decided_at FROM reviews"
                                      " WHERE " + where + " ORDER BY id DESC LIMIT ?", params)) {
@@ -130,8 +134,8 @@ std::vector<nlohmann::json> ReviewQueue::list(const std::string& status, int lim
                        {"confidence", row.real("confidence")},
                        {"reason", row.text("reason")},
                        {"status", row.text("status")},
-                       {"label", row.is_null("label") ? nlohmann::json() : nlohmann::json(row.text("label"))},
-                       {"decided_at", row.is_null("decided_at") ? nlohmann::json() : nlohmann::json(row.text("decided_at"))}});
+                       {"label", optional_text(row, "label")},
+                       {"decided_at", optional_text(row, "decided_at")}});
   }
   return reviews;
 }

@@ -80,6 +80,7 @@ class ReviewQueue {
   std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<ReviewCandidate> offered_;
+  std::mutex writing_;  // held while writing, by the writer thread or flush()
   std::atomic<int64_t> dropped_in_memory_{0};
   bool stopping_ = false;
   std::thread writer_;

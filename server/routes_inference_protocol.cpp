@@ -7,8 +7,10 @@
 //   * BYTES, shape [N]: each element the base64 of a JPEG or PNG file (the protocol's JSON form of bytes), or
 //   * FP32, shape [N, S, S, 3] (S = 224): RGB pixel values in [0, 255], row-major, flat or nested; they are
 //     rounded to 8 bits, as a scan file's pixels are, before the model's own preprocessing;
-// and answers FP32 "probabilities" [N, K], BYTES "class" [N] and BOOL "out_of_distribution" [N]. An input that is
-// out of distribution gets class "" and zero probabilities: no diagnosis is given (as /predict's nulls).
+// and answers FP32 "probabilities" [N, K], BYTES "class" [N], BOOL "out_of_distribution" [N] and BYTES
+// "prediction_set" [N] (the leading level's set, mriscan serve --alpha, as a JSON list of class names). An input
+// that is out of distribution gets class "", zero probabilities and set "": no diagnosis is given (as /predict's
+// nulls); so does every set of a model file without conformal scores.
 // Errors are the router's JSON errors, whose "error" member is the protocol's error form. Limits, the decode
 // budget, the thread budget and metrics are /predict_batch's, and the JSON body is capped at 8 MB.
 // What it is not: the protocol's gRPC form, its binary-data extension, or model repository management.
@@ -88,9 +90,11 @@ void get_model_metadata(ServerContext& context, const httplib::Request& req, htt
              {"outputs",
               {{{"name", "probabilities"}, {"datatype", "FP32"}, {"shape", {-1, classes}}},
                {{"name", "class"}, {"datatype", "BYTES"}, {"shape", {-1}}},
-               {{"name", "out_of_distribution"}, {"datatype", "BOOL"}, {"shape", {-1}}}}},
+               {{"name", "out_of_distribution"}, {"datatype", "BOOL"}, {"shape", {-1}}},
+               {{"name", "prediction_set"}, {"datatype", "BYTES"}, {"shape", {-1}}}}},
              {"parameters",
               {{"class_names", model->classifier->class_names()},
+               {"prediction_set_alpha", model->classifier->set_alpha()},
                {"active_version", std::to_string(model->number)},
                {"described_version", std::to_string(version.number)}}}});
 }
@@ -169,23 +173,34 @@ InputImages input_images(ServerContext& context, const Classifier& classifier, c
   return inputs;
 }
 
-// The three outputs, or those the request names in "outputs".
-nlohmann::json output_tensors(const std::vector<Prediction>& predictions, size_t classes,
+// The leading prediction set as a JSON list of class names ("[\"glioma\"]"); "" when none is given.
+std::string prediction_set_text(const Prediction& p, const std::vector<std::string>& class_names) {
+  if (p.out_of_distribution || p.prediction_sets.empty()) return "";
+  nlohmann::json names = nlohmann::json::array();
+  for (int k : p.prediction_sets.front().classes) names.push_back(class_names.at(k));
+  return names.dump();
+}
+
+// The four outputs, or those the request names in "outputs".
+nlohmann::json output_tensors(const std::vector<Prediction>& predictions, const std::vector<std::string>& class_names,
                               const nlohmann::json& requested) {
   const auto n = static_cast<int64_t>(predictions.size());
+  const size_t classes = class_names.size();
   nlohmann::json probabilities = nlohmann::json::array(), names = nlohmann::json::array(),
-                 flags = nlohmann::json::array();
+                 flags = nlohmann::json::array(), sets = nlohmann::json::array();
   for (const Prediction& p : predictions) {
     for (size_t k = 0; k < classes; ++k)
       probabilities.push_back(p.out_of_distribution || k >= p.probabilities.size() ? 0.0f : p.probabilities[k]);
     names.push_back(p.out_of_distribution ? "" : p.class_name);
     flags.push_back(p.out_of_distribution);
+    sets.push_back(prediction_set_text(p, class_names));
   }
   const nlohmann::json all = {
       {{"name", "probabilities"}, {"datatype", "FP32"}, {"shape", {n, static_cast<int64_t>(classes)}},
        {"data", probabilities}},
       {{"name", "class"}, {"datatype", "BYTES"}, {"shape", {n}}, {"data", names}},
-      {{"name", "out_of_distribution"}, {"datatype", "BOOL"}, {"shape", {n}}, {"data", flags}}};
+      {{"name", "out_of_distribution"}, {"datatype", "BOOL"}, {"shape", {n}}, {"data", flags}},
+      {{"name", "prediction_set"}, {"datatype", "BYTES"}, {"shape", {n}}, {"data", sets}}};
   if (!requested.is_array()) return all;
   nlohmann::json chosen = nlohmann::json::array();
   for (const nlohmann::json& wanted : requested) {
@@ -228,7 +243,7 @@ void post_infer(ServerContext& context, const httplib::Request& req, httplib::Re
   nlohmann::json body = {
       {"model_name", context.config.inference_model_name},
       {"model_version", std::to_string(model->number)},
-      {"outputs", output_tensors(predictions, model->classifier->class_names().size(),
+      {"outputs", output_tensors(predictions, model->classifier->class_names(),
                                  request.contains("outputs") ? request["outputs"] : nlohmann::json())}};
   if (request.contains("id") && request["id"].is_string()) body["id"] = request["id"];
   res.set_header("X-Model-Version", model->name);

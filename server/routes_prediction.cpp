@@ -29,7 +29,8 @@ UploadFile single_image(const httplib::Request& req) {
 constexpr const char* kNotAnMri = "this does not look like a brain MRI: no diagnosis is given";
 
 // An input flagged out of distribution gets the flag and its reasons, and null in place of the class, the
-// confidence and the probabilities: a "notumor, 98%" for a photograph would read as a diagnosis.
+// confidence, the probabilities and the prediction sets: a "notumor, 98%" for a photograph would read as a diagnosis,
+// and so would a set. A model file without conformal scores answers null sets too.
 nlohmann::json prediction_json(const Prediction& prediction, const std::vector<std::string>& class_names) {
   nlohmann::json body = {{"out_of_distribution", prediction.out_of_distribution},
                          {"ood_reasons", prediction.ood_reasons},
@@ -40,16 +41,30 @@ nlohmann::json prediction_json(const Prediction& prediction, const std::vector<s
                  {"class_index", nullptr},
                  {"confidence", nullptr},
                  {"probabilities", nullptr},
+                 {"prediction_set", nullptr},
+                 {"prediction_set_alpha", nullptr},
+                 {"prediction_sets", nullptr},
                  {"message", kNotAnMri}});
     return body;
   }
   nlohmann::json probabilities = nlohmann::json::object();
   for (size_t k = 0; k < class_names.size() && k < prediction.probabilities.size(); ++k)
     probabilities[class_names[k]] = prediction.probabilities[k];
+  // Each set as class names; the first is the configured level's (mriscan serve --alpha).
+  nlohmann::json sets = prediction.prediction_sets.empty() ? nlohmann::json(nullptr) : nlohmann::json::object();
+  for (const PredictionSet& set : prediction.prediction_sets) {
+    nlohmann::json names = nlohmann::json::array();
+    for (int k : set.classes) names.push_back(class_names.at(k));
+    sets[alpha_key(set.alpha)] = names;
+  }
+  const PredictionSet* lead = sets.is_null() ? nullptr : &prediction.prediction_sets.front();
   body.update({{"predicted_class", prediction.class_name},
                {"class_index", prediction.class_index},
                {"confidence", prediction.confidence},
-               {"probabilities", probabilities}});
+               {"probabilities", probabilities},
+               {"prediction_set", lead ? sets[alpha_key(lead->alpha)] : nlohmann::json(nullptr)},
+               {"prediction_set_alpha", lead ? nlohmann::json(lead->alpha) : nlohmann::json(nullptr)},
+               {"prediction_sets", sets}});
   return body;
 }
 

@@ -44,8 +44,8 @@ void get_review_gradcam(ServerContext& context, const httplib::Request& req, htt
   auto model = require_model(context);
   ExplainAdmission::Ticket ticket(context.explanations);
   require_admission(ticket, context.explanations, res);
-  const Image image = decode_image(reinterpret_cast<const uint8_t*>(png.data()), png.size(), context.config.image_limits,
-                                   "the stored scan");
+  const Image image = decode_image(reinterpret_cast<const uint8_t*>(png.data()), png.size(),
+                                   context.config.image_limits, "the stored scan");
   const Explanation explanation = explain_within_budget(context, *model->classifier, image, ticket);
   const std::vector<uint8_t> overlay = encode_png(explanation.overlay);
   res.status = 200;

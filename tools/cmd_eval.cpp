@@ -1,12 +1,15 @@
 // `mriscan eval`: metrics of a model file on a labelled folder (never used for model selection).
-// What it is not: the metrics themselves (eval/metrics.h) or the out-of-distribution report (eval/ood_report.h).
+// What it is not: the metrics themselves (eval/metrics.h), the out-of-distribution report (eval/ood_report.h) or
+// the prediction sets' report (eval/set_report.h).
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <set>
 
 #include "eval/metrics.h"
 #include "eval/ood_report.h"
+#include "eval/set_report.h"
 #include "infer/calibration.h"
 #include "infer/inference.h"
 #include "models/model_file.h"
@@ -23,7 +26,8 @@ const char* kSynopsis = R"(usage: mriscan eval --model FILE [options]
 Evaluates FILE on DIR (a folder of class folders, or a dataset root, whose Testing/ is then used; default:
 ../shared/data/brain-tumor-mri/Testing): accuracy with a 95% Wilson interval, per-class and macro/weighted
 precision, recall and F1, one-vs-rest ROC-AUC, confusion matrix, log loss and expected calibration error, with
-the model's stored temperature applied.
+the model's stored temperature applied; for a model file with conformal scores, the prediction sets at 0.05 and
+0.01 (docs/conformal.md): coverage, mean set size, singleton and empty shares on the scans the model answers.
 )";
 
 struct EvalOptions {
@@ -64,7 +68,8 @@ struct EvalResult {
   InferenceOutput output;
   Metrics metrics;
   double temperature = 1.0;
-  nlohmann::json ood;  // null when the model file has no out-of-distribution check
+  nlohmann::json ood;   // null when the model file has no out-of-distribution check
+  nlohmann::json sets;  // null when the model file has no conformal scores
 };
 
 void print_result(const EvalResult& r, const EvalOptions& o, const ModelFileInfo& info, const fs::path& data) {
@@ -75,6 +80,7 @@ void print_result(const EvalResult& r, const EvalOptions& o, const ModelFileInfo
     j["temperature"] = r.temperature;
     j["skipped"] = r.output.skipped;
     j["ood"] = r.ood;
+    j["prediction_sets"] = r.sets;
     std::cout << j.dump(2) << "\n";
     return;
   }
@@ -83,6 +89,15 @@ void print_result(const EvalResult& r, const EvalOptions& o, const ModelFileInfo
             << format_table(r.metrics, info.class_names);
   for (const std::string& skipped : r.output.skipped) std::cout << "skipped: " << skipped << "\n";
   if (!r.ood.is_null()) std::cout << "\n" << format_ood_table(r.ood);
+  if (!r.sets.is_null()) std::cout << "\n" << format_set_table(r.sets);
+}
+
+// The prediction sets measured on `output` (the scans `ood` answers), or null for a file without conformal scores.
+nlohmann::json prediction_set_report(const ModelFileInfo& info, const InferenceOutput& output, double temperature,
+                                     const OodCheck* ood) {
+  if (!info.metadata.count("conformal")) return nullptr;
+  const ConformalSets sets = ConformalSets::from_record(nlohmann::json::parse(info.metadata.at("conformal")));
+  return set_report(sets, output, static_cast<float>(temperature), ood);  // in float, as the Classifier applies it
 }
 
 int run_eval(const std::vector<std::string>& args) {
@@ -105,9 +120,11 @@ int run_eval(const std::vector<std::string>& args) {
   r.temperature = info.metadata.count("temperature") ? std::stod(info.metadata.at("temperature")) : 1.0;
   r.metrics = compute_metrics(apply_temperature(r.output.logits, r.temperature), r.output.labels);
   // The out-of-distribution check on these scans and on generated non-MRI pictures (nothing is tuned here).
-  if (OodCheck::present_in(info.extra_tensors))
-    r.ood = ood_report(*model, OodCheck::from_tensors(info.extra_tensors, info.metadata), r.temperature,
-                       info.image_size, {{data.filename().string(), &r.output}});
+  std::optional<OodCheck> ood;
+  if (OodCheck::present_in(info.extra_tensors)) ood = OodCheck::from_tensors(info.extra_tensors, info.metadata);
+  if (ood)
+    r.ood = ood_report(*model, *ood, r.temperature, info.image_size, {{data.filename().string(), &r.output}});
+  r.sets = prediction_set_report(info, r.output, r.temperature, ood ? &*ood : nullptr);
   print_result(r, o, info, data);
   return 0;
 }

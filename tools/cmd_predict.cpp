@@ -1,4 +1,5 @@
-// `mriscan predict`: class, confidence, probabilities and OOD flag for image files; optional Grad-CAM PNG.
+// `mriscan predict`: class, confidence, probabilities, prediction sets and OOD flag for image files; optional
+// Grad-CAM PNG.
 // What it is not: the classifier (infer/classifier.h) or the server's /predict (server/), which answer alike.
 #include <cstdio>
 #include <iostream>
@@ -12,12 +13,15 @@ namespace {
 
 const char* kSynopsis = R"(usage: mriscan predict --model FILE IMAGE... [options]
 
-Classifies each IMAGE: class, calibrated probabilities and the out-of-distribution score.
+Classifies each IMAGE: class, calibrated probabilities, the out-of-distribution score and, for a model file with
+conformal scores, the prediction sets (docs/conformal.md): the classes that hold the true one with probability at
+least 1 - alpha, for alpha 0.05 and 0.01 (and --alpha A, listed first).
 )";
 
 struct PredictOptions {
   std::vector<std::string> images;
   std::string model, class_names, gradcam;
+  double alpha = kDefaultSetAlpha;
   bool json = false;
 };
 
@@ -28,7 +32,18 @@ void add_options(CommandLine& cli, PredictOptions& o) {
       ->type_name("A,B,..");
   cli.add_option("--gradcam", o.gradcam, "write the Grad-CAM heatmap of the predicted class over the (first) image")
       ->type_name("OUT.png");
+  cli.add_option("--alpha", o.alpha, "the level of the prediction set listed first (0.05)")->type_name("A");
   cli.add_flag("--json", o.json, "print the results as one JSON document on stdout");
+}
+
+// {"0.05": ["glioma"], "0.01": ["glioma", "meningioma"]}: each set's class names, keyed by its level.
+nlohmann::json sets_json(const Prediction& p, const std::vector<std::string>& names) {
+  nlohmann::json sets = nlohmann::json::object();
+  for (const PredictionSet& set : p.prediction_sets) {
+    sets[alpha_key(set.alpha)] = nlohmann::json::array();
+    for (int k : set.classes) sets[alpha_key(set.alpha)].push_back(names[k]);
+  }
+  return sets;
 }
 
 // As the API: no class for an input that is not like the training scans (infer/ood_check.h).
@@ -40,12 +55,27 @@ nlohmann::json result_json(const std::string& path, const Prediction& p, const s
                            {"ood_threshold", p.ood_threshold},
                            {"inference_time_ms", p.inference_ms}};
   if (p.out_of_distribution) {
-    result.update({{"predicted_class", nullptr}, {"confidence", nullptr}, {"probabilities", nullptr}});
+    result.update({{"predicted_class", nullptr},
+                   {"confidence", nullptr},
+                   {"probabilities", nullptr},
+                   {"prediction_set", nullptr},
+                   {"prediction_set_alpha", nullptr},
+                   {"prediction_sets", nullptr}});
     return result;
   }
   nlohmann::json probabilities;
   for (size_t k = 0; k < p.probabilities.size(); ++k) probabilities[names[k]] = p.probabilities[k];
-  result.update({{"predicted_class", p.class_name}, {"confidence", p.confidence}, {"probabilities", probabilities}});
+  result.update({{"predicted_class", p.class_name},
+                 {"confidence", p.confidence},
+                 {"probabilities", probabilities},
+                 {"prediction_set", nullptr},
+                 {"prediction_set_alpha", nullptr},
+                 {"prediction_sets", nullptr}});
+  if (p.prediction_sets.empty()) return result;
+  const double lead = p.prediction_sets.front().alpha;  // the --alpha level's set
+  result["prediction_sets"] = sets_json(p, names);
+  result["prediction_set"] = result["prediction_sets"][alpha_key(lead)];
+  result["prediction_set_alpha"] = lead;
   return result;
 }
 
@@ -61,6 +91,13 @@ void print_prediction(const std::string& path, const Prediction& p, const std::v
   for (size_t k = 0; k < p.probabilities.size(); ++k)
     std::printf("%s%s %.3f", k ? ", " : "", names[k].c_str(), p.probabilities[k]);
   std::printf("]  %.1f ms\n", p.inference_ms);
+  // "  95% set {glioma}  99% set {glioma, meningioma}"
+  for (const PredictionSet& set : p.prediction_sets) {
+    std::string classes;
+    for (int k : set.classes) classes += (classes.empty() ? "" : ", ") + names[k];
+    std::printf("  %g%% set {%s}", 100.0 * (1.0 - set.alpha), classes.c_str());
+  }
+  if (!p.prediction_sets.empty()) std::printf("\n");
 }
 
 int run_predict(const std::vector<std::string>& args) {
@@ -69,7 +106,9 @@ int run_predict(const std::vector<std::string>& args) {
   add_options(cli, o);
   if (cli.parse_arguments(args) == Parsed::help_printed) return 0;
   if (o.images.empty()) throw CommandError("no image given (see --help)");
-  auto classifier = Classifier::load(o.model, {.class_names = comma_separated("--class-names", o.class_names)});
+  if (!(o.alpha > 0.0 && o.alpha < 1.0)) throw CommandError("--alpha must be in (0, 1)");
+  auto classifier =
+      Classifier::load(o.model, {.class_names = comma_separated("--class-names", o.class_names)}, o.alpha);
   for (const std::string& warning : classifier->warnings()) std::cerr << "warning: " << warning << "\n";
   nlohmann::json results = nlohmann::json::array();
   for (size_t i = 0; i < o.images.size(); ++i) {

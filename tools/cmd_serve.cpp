@@ -157,6 +157,10 @@ void add_server_options(CommandLine& cli, ServeOptions& o) {
   cli.add_option("--inference-model-name", o.config.inference_model_name,
                  "the model's name in the Open Inference Protocol routes /v2/models/NAME/... (mriscan)")
       ->type_name("NAME");
+  cli.add_option("--alpha", o.config.set_alpha,
+                 "the level of the prediction set each answer leads with: it holds the true class with probability "
+                 ">= 1 - A (0.05; the 0.05 and 0.01 sets are always given too)")
+      ->type_name("A");
   cli.add_option("--replica", o.config.replica,
                  "this server's name in /health and X-Replica when several share a state directory "
                  "($MRISCAN_REPLICA, else HOSTNAME-PID)")
@@ -273,6 +277,7 @@ ServerConfig server_config(const CommandLine& cli, const ServeOptions& o) {
       std::cerr << "serve: no training data (" << error.what() << "); retraining and /dataset_stats are off\n";
     }
   }
+  if (!(config.set_alpha > 0.0 && config.set_alpha < 1.0)) throw CommandError("--alpha must be in (0, 1)");
   config.retrain.rule = parse_activation_rule(o.activation_rule);
   for (size_t i = 0; i < kNumberOptions.size(); ++i) {
     check_minimum(kNumberOptions[i].name, o.numbers[i], kNumberOptions[i].minimum);

@@ -5,12 +5,11 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
-#include <set>
 
-#include "data/data_check.h"
 #include "engine/kernels/cpu_features.h"
 #include "engine/kernels/dispatch.h"
 #include "engine/parallel.h"
+#include "eval/dedup_testing.h"
 #include "eval/metrics.h"
 #include "eval/ood_report.h"
 #include "eval/run_report.h"
@@ -19,6 +18,7 @@
 #include "infer/ood_check.h"
 #include "models/model_file.h"
 #include "train/model_card.h"
+#include "train/prediction_sets.h"
 
 namespace mriscan {
 
@@ -27,24 +27,27 @@ namespace {
 // Images per class from which the OOD detector's class means and shared covariance are estimated.
 constexpr int kOodFitImagesPerClass = 400;
 
-// The rows of `test` whose image has no exact or near copy in the dataset's Training split (data/data_check.h),
-// as an InferenceOutput of those rows; nullopt when the data has no Training and Testing folders.
-std::optional<InferenceOutput> without_training_copies(const InferenceOutput& test, const std::string& data_dir) {
-  namespace fs = std::filesystem;
-  const DataCheckReport report = run_data_check({.root = data_dir});
-  if (report.training_split.empty() || report.testing_split.empty()) return std::nullopt;
-  std::set<std::string> kept;
-  for (int i : report.dedup_testing) kept.insert(fs::weakly_canonical(report.files[i].path).string());
-  InferenceOutput out;
-  const int64_t k = test.logits.dim(1);
-  std::vector<float> logits;
-  for (size_t i = 0; i < test.labels.size(); ++i) {
-    if (!kept.count(fs::weakly_canonical(test.paths[i]).string())) continue;
-    logits.insert(logits.end(), test.logits.data() + i * k, test.logits.data() + (i + 1) * k);
-    out.labels.push_back(test.labels[i]);
-    out.paths.push_back(test.paths[i]);
-  }
-  out.logits = Tensor(Shape{static_cast<int64_t>(out.labels.size()), k}, logits);
+struct TestingOutputs {
+  std::optional<InferenceOutput> test;   // Testing, when the run has it
+  std::optional<InferenceOutput> dedup;  // Testing without copies of Training, when known and not empty
+};
+
+// Testing and its de-duplicated subset, evaluated once with nothing chosen from them; their metrics go into
+// metrics["test"] and metrics["test_dedup"].
+TestingOutputs evaluate_testing(const FinalModelInputs& inputs, double temperature,
+                                const std::function<void(const char*)>& phase, nlohmann::json& metrics) {
+  TestingOutputs out;
+  const Splits& splits = inputs.splits;
+  if (splits.test.empty()) return out;
+  if (phase) phase("test");
+  out.test = inputs.infer(splits.test);
+  metrics["test"] =
+      to_json(compute_metrics(apply_temperature(out.test->logits, temperature), out.test->labels), splits.class_names);
+  out.dedup = without_training_copies(*out.test, inputs.config.data_dir);
+  if (out.dedup && out.dedup->labels.empty()) out.dedup.reset();
+  if (out.dedup)
+    metrics["test_dedup"] = to_json(
+        compute_metrics(apply_temperature(out.dedup->logits, temperature), out.dedup->labels), splits.class_names);
   return out;
 }
 
@@ -79,28 +82,30 @@ nlohmann::json write_final_model(MobileNetV2& model, const FinalModelInputs& inp
   metrics["config"] = train_config_to_json(config);
   metrics["splits"] = {
       {"train", splits.train.size()}, {"validation", splits.validation.size()}, {"test", splits.test.size()}};
-  std::optional<InferenceOutput> test;
-  if (!splits.test.empty()) {
-    if (phase) phase("test");
-    test = inputs.infer(splits.test);
-    metrics["test"] = to_json(compute_metrics(apply_temperature(test->logits, temperature.temperature), test->labels),
-                              splits.class_names);
-    if (std::optional<InferenceOutput> dedup = without_training_copies(*test, config.data_dir);
-        dedup && !dedup->labels.empty())
-      metrics["test_dedup"] =
-          to_json(compute_metrics(apply_temperature(dedup->logits, temperature.temperature), dedup->labels),
-                  splits.class_names);
-  }
+  const TestingOutputs testing = evaluate_testing(inputs, temperature.temperature, phase, metrics);
+  const std::optional<InferenceOutput>& test = testing.test;
   std::map<std::string, const InferenceOutput*> scans = {{"validation", &val}};
   if (test) scans["test"] = &*test;
   metrics["ood"] = ood_report(model, ood, temperature.temperature, config.image_size, scans);
+  // The temperature and the check as the file stores them (6 decimals; float tensors), which is what the
+  // Classifier applies: the sets are made on those probabilities, for the scans that check answers.
+  const std::string stored_temperature = std::to_string(temperature.temperature);
+  const OodCheck stored_ood = OodCheck::from_tensors(ood.to_tensors(), ood.metadata());
+  const PredictionSetFit sets = fit_prediction_sets({.validation = val,
+                                                     .test = test ? &*test : nullptr,
+                                                     .test_dedup = testing.dedup ? &*testing.dedup : nullptr,
+                                                     .ood = &stored_ood,
+                                                     .temperature = std::stof(stored_temperature),
+                                                     .num_classes = num_classes});
+  if (!sets.record.is_null()) metrics["prediction_sets"] = sets.metrics;
   metrics["train_seconds"] = inputs.train_seconds;
   metrics["machine"] = cpu_features().model_name;
   metrics["kernel_set"] = fast_kernels().name;
   const std::string card = model_card_markdown(metrics, splits.class_names);
 
   std::map<std::string, std::string> metadata = ood.metadata();
-  metadata["temperature"] = std::to_string(temperature.temperature);
+  metadata["temperature"] = stored_temperature;
+  if (!sets.record.is_null()) metadata["conformal"] = sets.record.dump();
   metadata["metrics"] = metrics.dump();
   metadata["model_card"] = card;
   metadata["created_at"] = std::to_string(

@@ -1,8 +1,9 @@
 // After the last epoch: the best checkpoint becomes the run's model. On the validation split: temperature
-// scaling, then the out-of-distribution check (statistics from training images, thresholds from validation); Testing,
-// when present, is evaluated once, with nothing chosen from it, in full and without the images that have a copy in
-// Training. Writes RUNDIR/model.safetensors (with the temperature, the detector, the metrics and the model card in
-// it), RUNDIR/metrics.json, RUNDIR/MODEL_CARD.md (train/model_card.h) and the report plots.
+// scaling, then the out-of-distribution check (statistics from training images, thresholds from validation), then
+// the prediction sets' conformal scores (train/prediction_sets.h); Testing, when present, is evaluated once, with
+// nothing chosen from it, in full and without the images that have a copy in Training. Writes
+// RUNDIR/model.safetensors (with the temperature, the detector, the conformal scores, the metrics and the model card
+// in it), RUNDIR/metrics.json, RUNDIR/MODEL_CARD.md (train/model_card.h) and the report plots.
 // What it is not: the epoch loop (train/trainer.cpp) or the metric definitions (eval/metrics.h).
 #pragma once
 

@@ -3,6 +3,7 @@
 
 #include <cstdio>
 #include <sstream>
+#include <string>
 
 namespace mriscan {
 
@@ -75,6 +76,39 @@ void ood_section(std::ostringstream& out, const nlohmann::json& ood) {
          "screenshots can be stranger. Other MRI sequences, other body parts and other scanners were not tested.\n";
 }
 
+// One row per split and level of metrics["prediction_sets"] (eval/set_report.h).
+void set_rows(std::ostringstream& out, const char* split, const nlohmann::json& report) {
+  const nlohmann::json levels = report.value("levels", nlohmann::json::object());
+  for (auto it = levels.rbegin(); it != levels.rend(); ++it) {  // keys ascend ("0.01", "0.05"): 95% first
+    const std::string& key = it.key();
+    const nlohmann::json& level = it.value();
+    const nlohmann::json& ci = level["coverage_ci95"];
+    out << "| " << split << " | " << percent(1.0 - std::stod(key), 0) << " | " << percent(level.value("coverage", 0.0))
+        << " (" << number(100.0 * ci[0].get<double>(), "%.2f") << "-" << percent(ci[1].get<double>()) << ") | "
+        << percent(level["guarantee"][0].get<double>()) << "-" << percent(level["guarantee"][1].get<double>()) << " | "
+        << number(level.value("mean_set_size", 0.0)) << " | " << percent(level.value("singleton_share", 0.0)) << " | "
+        << percent(level.value("empty_share", 0.0)) << " |\n";
+  }
+}
+
+void sets_section(std::ostringstream& out, const nlohmann::json& sets) {
+  const nlohmann::json validation = sets.value("validation", nlohmann::json::object());
+  out << "\n## Prediction sets\n\n"
+         "Besides its class, every answer carries sets of classes that hold the true class with probability at "
+         "least 1 - alpha, for alpha = 5% and 1% (split conformal prediction with the score 1 - p_class on the "
+         "calibrated probabilities). The thresholds come from the "
+      << validation.value("calibration_scans", 0)
+      << " validation scans the out-of-distribution check answers, never from Testing; the guarantee holds on "
+         "average over such calibrations, for scans exchangeable with them (drawn alike), and over all classes "
+         "together, not per class. An empty set means no class is plausible enough at that level. Validation "
+         "coverage is in-sample (at least 1 - alpha by construction); Testing measures it, on the scans answered:\n\n"
+         "| split | level | coverage (95% CI) | guaranteed | mean set size | singletons | empty |\n"
+         "|---|---|---|---|---|---|---|\n";
+  set_rows(out, "validation", validation);
+  if (sets.contains("test")) set_rows(out, "Testing (official)", sets["test"]);
+  if (sets.contains("test_dedup")) set_rows(out, "Testing without copies in Training", sets["test_dedup"]);
+}
+
 }  // namespace
 
 std::string model_card_markdown(const nlohmann::json& metrics, const std::vector<std::string>& class_names) {
@@ -141,6 +175,7 @@ std::string model_card_markdown(const nlohmann::json& metrics, const std::vector
         << number(metrics["temperature"].value("val_nll_before", 0.0), "%.4f") << " -> "
         << number(metrics["temperature"].value("val_nll_after", 0.0), "%.4f")
         << "). ECE is the expected calibration error over 15 equal-width confidence bins.\n";
+  if (metrics.contains("prediction_sets")) sets_section(out, metrics["prediction_sets"]);
   if (metrics.contains("ood")) ood_section(out, metrics["ood"]);
   out << "\n## Limitations\n\n"
          "One public dataset of unknown scanners and protocols; single slices, not volumes; four classes only (any "

@@ -3,8 +3,9 @@
 // model, including the server's registered versions, carries it and the web UI can show it.
 //
 // Every figure on it comes from the run's metrics (train/final_model.h): the data and its known leakage, the
-// split, Testing and de-duplicated Testing metrics, calibration, the out-of-distribution check's measured
-// behaviour, the recipe and its time. Intended use, and "not a medical device", are fixed text.
+// split, Testing and de-duplicated Testing metrics, calibration, the prediction sets' coverage and size, the
+// out-of-distribution check's measured behaviour, the recipe and its time. Intended use, and "not a medical device",
+// are fixed text.
 // What it is not: a metrics file (metrics.json has everything, machine-readable) or a regulatory document.
 #pragma once
 
@@ -14,8 +15,8 @@
 
 namespace mriscan {
 
-// `metrics` as write_final_model builds them ("validation", "test", "test_dedup", "temperature", "ood",
-// "config", "splits", "history", "best_epoch", "train_seconds"); missing parts are said to be missing.
+// `metrics` as write_final_model builds them ("validation", "test", "test_dedup", "temperature", "prediction_sets",
+// "ood", "config", "splits", "history", "best_epoch", "train_seconds"); missing parts are said to be missing.
 std::string model_card_markdown(const nlohmann::json& metrics, const std::vector<std::string>& class_names);
 
 }  // namespace mriscan

@@ -48,7 +48,8 @@ std::string SqlRow::text(const std::string& name) const {
 std::unique_ptr<Database> open_database(const std::string& url, const std::string& sqlite_path, int busy_timeout_ms) {
   if (url.empty()) return std::make_unique<SqliteDatabase>(sqlite_path, busy_timeout_ms);
   if (url.rfind("postgresql://", 0) != 0 && url.rfind("postgres://", 0) != 0)
-    throw std::invalid_argument("--database must be a postgresql://... URL (without it, SQLite in the state directory)");
+    throw std::invalid_argument(
+        "--database must be a postgresql://... URL (without it, SQLite in the state directory)");
   return std::make_unique<PostgresDatabase>(url, PostgresDatabase::Options{.lock_timeout_ms = busy_timeout_ms});
 }
 

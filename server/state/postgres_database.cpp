@@ -109,7 +109,9 @@ void rollback_quietly(PGconn* conn) {
 class PostgresSession : public Database::Session {
  public:
   explicit PostgresSession(PGconn* conn) : conn_(conn) {}
-  void exec(const std::string& sql, const std::vector<SqlValue>& params) override { run(conn_, sql, params, &changes_); }
+  void exec(const std::string& sql, const std::vector<SqlValue>& params) override {
+    run(conn_, sql, params, &changes_);
+  }
   std::vector<SqlRow> query(const std::string& sql, const std::vector<SqlValue>& params) override {
     return run(conn_, sql, params);  // changes() stays that of the last exec, as SQLite's does
   }

@@ -95,6 +95,16 @@ async function loadClassNames() {
 
 // --- Predict ---------------------------------------------------------------------------------------------------
 
+// "95% set: {glioma} · 99% set: {glioma, meningioma}": the server's sets, most confident level last; an empty set
+// means no class is plausible enough at that level.
+function formatPredictionSets(sets) {
+  return Object.entries(sets || {})
+    .sort((a, b) => Number(b[0]) - Number(a[0]))
+    .map(([alpha, classes]) => `${+(100 * (1 - Number(alpha))).toFixed(2)}% set: {${classes.join(', ')}}` +
+      (classes.length ? '' : ' (no class is likely enough)'))
+    .join(' · ');
+}
+
 async function predictFile(file) {
   showError($('predict-error'), null);
   $('preview-img').src = URL.createObjectURL(file);
@@ -108,6 +118,8 @@ async function predictFile(file) {
     const ood = result.out_of_distribution;
     $('predicted-class').textContent = ood ? 'not a brain MRI?' : result.predicted_class;
     $('predicted-confidence').textContent = ood ? 'no diagnosis given' : percent(result.confidence) + ' confidence';
+    $('prediction-sets').textContent = ood ? '' : formatPredictionSets(result.prediction_sets);
+    $('prediction-sets').hidden = !$('prediction-sets').textContent;
     $('ood-warning').hidden = !ood;
     $('ood-reasons').textContent = ood ? 'Why: ' + result.ood_reasons.join('; ') + '.' : '';
     const sorted = ood ? [] : Object.entries(result.probabilities).sort((a, b) => b[1] - a[1]);

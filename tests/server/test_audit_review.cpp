@@ -37,8 +37,9 @@ TEST_F(AuditAndReview, EveryAnswerOfEveryRouteIsRecordedWithoutTheImage) {
   httplib::MultipartFormDataItems batch = {{"files", a, "a.jpg", "image/jpeg"}, {"files", b, "b.jpg", "image/jpeg"}};
   const json batched = body_of(client().Post("/predict_batch", batch));
   ASSERT_EQ(client().Post("/explain", one_file("file", b))->status, 200);
-  const std::string infer = json{{"inputs", {{{"name", "image"}, {"datatype", "BYTES"}, {"shape", {1}},
-                                              {"data", {base64_encode(std::vector<uint8_t>(b.begin(), b.end()))}}}}}}.dump();
+  const std::string b64 = base64_encode(std::vector<uint8_t>(b.begin(), b.end()));
+  const std::string infer =
+      json{{"inputs", {{{"name", "image"}, {"datatype", "BYTES"}, {"shape", {1}}, {"data", {b64}}}}}}.dump();
   ASSERT_EQ(client().Post("/v2/models/mriscan/infer", infer, "application/json")->status, 200);
   const json rows = audit();
   ASSERT_EQ(rows["count"], 6) << rows.dump();
@@ -74,7 +75,8 @@ TEST_F(AuditAndReview, EveryAnswerOfEveryRouteIsRecordedWithoutTheImage) {
   EXPECT_EQ(csv->body.rfind("id,at,request_id,", 0), 0u);
   // No image in the database: a run of the scan's bytes from its middle is nowhere in the file.
   app_.reset();
-  const std::string database = read_bytes((state_ / "mriscan.db").string()) + read_bytes((state_ / "mriscan.db-wal").string());
+  const std::string database =
+      read_bytes((state_ / "mriscan.db").string()) + read_bytes((state_ / "mriscan.db-wal").string());
   EXPECT_EQ(database.find(a.substr(a.size() / 2, 48)), std::string::npos);
   EXPECT_EQ(database.find(b.substr(b.size() / 2, 48)), std::string::npos);
 }
@@ -153,7 +155,8 @@ TEST_F(AuditAndReview, TheQueueIsBoundedAndDecisionsAreChecked) {
   EXPECT_EQ(client().Post("/reviews/abc", admin_headers(), R"({"discard": true})", "application/json")->status, 400);
   EXPECT_EQ(client().Post("/reviews/999", admin_headers(), R"({"discard": true})", "application/json")->status, 409);
   EXPECT_EQ(client().Post(("/reviews/" + id).c_str(), R"({"discard": true})", "application/json")->status, 401);
-  auto discarded = client().Post(("/reviews/" + id).c_str(), admin_headers(), R"({"discard": true})", "application/json");
+  auto discarded =
+      client().Post(("/reviews/" + id).c_str(), admin_headers(), R"({"discard": true})", "application/json");
   EXPECT_EQ(discarded->status, 200);
   EXPECT_EQ(reviews()["pending"], 1);
   auto metrics = client().Get("/metrics");

@@ -20,7 +20,8 @@ class DatabaseBackends : public ::testing::TestWithParam<Backend> {
   void SetUp() override {
     if (GetParam() == Backend::kPostgres && !PostgresCluster::bin_dir())
       GTEST_SKIP() << "PostgreSQL's server is not installed (scripts/install_deps.sh installs it)";
-    dir_ = fs::temp_directory_path() / ("mriscan_backends_" + std::to_string(::getpid()) + "_" + std::to_string(++count_));
+    dir_ = fs::temp_directory_path() /
+           ("mriscan_backends_" + std::to_string(::getpid()) + "_" + std::to_string(++count_));
     fs::remove_all(dir_);
     fs::create_directories(dir_);
     if (GetParam() == Backend::kPostgres)

@@ -49,7 +49,8 @@ TEST(DriftMonitor, EachThresholdAloneMarksDriftWithItsReason) {
     int set_size;
     std::string reason;
   };
-  for (const Case& c : {Case{0.02, {7, 1, 1, 1}, 0.9, 1, "class mix"}, Case{0.2, {1, 1, 1, 1}, 0.9, 1, "withheld share"},
+  for (const Case& c : {Case{0.02, {7, 1, 1, 1}, 0.9, 1, "class mix"},
+                        Case{0.2, {1, 1, 1, 1}, 0.9, 1, "withheld share"},
                         Case{0.02, {1, 1, 1, 1}, 0.75, 1, "mean confidence"},
                         Case{0.02, {1, 1, 1, 1}, 0.9, 2, "mean set size"}}) {
     DriftMonitor monitor(500);
@@ -73,10 +74,11 @@ TEST(DriftMonitor, TooFewAnswersOrNoReferenceNeverMarkDriftAndANewVersionRestart
 }
 
 TEST(DriftMonitor, TheReferenceIsReadFromTheModelsMetadata) {
-  const nlohmann::json metadata = {{"conformal", {{"validation", {{"class_mix", {0.1, 0.2, 0.3, 0.4}},
-                                                                  {"mean_confidence", 0.8},
-                                                                  {"withheld_share", 0.05},
-                                                                  {"mean_set_size", {{"0.05", 1.2}, {"0.01", 1.8}}}}}}}};
+  const nlohmann::json validation = {{"class_mix", {0.1, 0.2, 0.3, 0.4}},
+                                     {"mean_confidence", 0.8},
+                                     {"withheld_share", 0.05},
+                                     {"mean_set_size", {{"0.05", 1.2}, {"0.01", 1.8}}}};
+  const nlohmann::json metadata = {{"conformal", {{"validation", validation}}}};
   const DriftReference reference = drift_reference(metadata, 4, "0.01");
   ASSERT_TRUE(reference.known);
   EXPECT_EQ(reference.class_mix, (std::vector<double>{0.1, 0.2, 0.3, 0.4}));

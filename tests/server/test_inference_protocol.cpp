@@ -76,7 +76,7 @@ TEST_F(InferenceProtocol, BothInputsAnswerAsPredictDoes) {
   EXPECT_EQ(by_bytes["id"], "42");
   EXPECT_EQ(by_bytes["model_name"], "mriscan");
   EXPECT_EQ(by_bytes["model_version"], "1");
-  ASSERT_EQ(by_bytes["outputs"].size(), 3u) << by_bytes;
+  ASSERT_EQ(by_bytes["outputs"].size(), 4u) << by_bytes;
   const json& probabilities = by_bytes["outputs"][0];
   EXPECT_EQ(probabilities["name"], "probabilities");
   EXPECT_EQ(probabilities["datatype"], "FP32");
@@ -85,6 +85,8 @@ TEST_F(InferenceProtocol, BothInputsAnswerAsPredictDoes) {
     EXPECT_NEAR(probabilities["data"][k].get<double>(), predicted["probabilities"][kClasses[k]].get<double>(), 1e-6);
   EXPECT_EQ(by_bytes["outputs"][1]["data"][0], predicted["predicted_class"]);
   EXPECT_EQ(by_bytes["outputs"][2]["data"][0], false);
+  EXPECT_EQ(by_bytes["outputs"][3]["name"], "prediction_set");  // "": this model file has no conformal scores
+  EXPECT_EQ(by_bytes["outputs"][3]["data"][0], "");
 
   DecodeLimits limits;
   limits.min_decoded_side = 64;  // as the server decodes for a 64 x 64 model
@@ -105,7 +107,7 @@ TEST_F(InferenceProtocol, BothInputsAnswerAsPredictDoes) {
 TEST_F(InferenceProtocol, BatchesAnswerPerImageAsPredictDoes) {
   const std::vector<std::string> files = {read_bytes(shared().scans[1]), noise_png(9, 64, 64)};
   const json answer = body_of(infer({{"inputs", {bytes_input(files)}}}));
-  ASSERT_EQ(answer["outputs"].size(), 3u) << answer;
+  ASSERT_EQ(answer["outputs"].size(), 4u) << answer;
   EXPECT_EQ(answer["outputs"][0]["shape"], json::array({2, 4}));
   EXPECT_EQ(answer["outputs"][0]["data"].size(), 8u);
   for (size_t i = 0; i < files.size(); ++i) {

@@ -25,7 +25,8 @@ class PostgresReplicas : public ReplicaFixture {
   httplib::Result upload(int replica, const std::string& png) {
     httplib::Client client = direct(replica);
     return client.Post("/upload_training_data", admin_headers(),
-                       httplib::MultipartFormDataItems{{"files", png, "s.png", "image/png"}, {"label", "glioma", "", ""}});
+                       httplib::MultipartFormDataItems{{"files", png, "s.png", "image/png"},
+                                                       {"label", "glioma", "", ""}});
   }
   // The status of GET `path` on `replica` once it is not 503 (the database was away moments ago), within 5 s.
   int status_once_recovered(int replica, const std::string& path) {
@@ -181,7 +182,8 @@ TEST_F(PostgresReplicas, ADatabaseKilledDuringAModelRegistrationLeavesAllOrNothi
   const int64_t newest = db->query("SELECT MAX(number) AS n FROM models").at(0).integer("n");
   ASSERT_GT(newest, 1) << "no kill came after a registration's commit";
   EXPECT_EQ(status_once_recovered(1, "/models"), 200);
-  auto activated = direct(1).Post("/models/v" + std::to_string(newest) + "/activate", admin_headers(), "", "text/plain");
+  auto activated =
+      direct(1).Post("/models/v" + std::to_string(newest) + "/activate", admin_headers(), "", "text/plain");
   ASSERT_TRUE(activated);
   EXPECT_EQ(activated->status, 200) << activated->body;
   for (int replica : {0, 1}) {
@@ -223,7 +225,8 @@ TEST_F(PostgresReplicas, ADatabaseKilledWhileAReplicaRegistersARetrainedModel) {
   if (ended["status"] == "completed") {
     ASSERT_EQ(versions.size(), 2u);
     std::string bytes;
-    for (const SqlRow& part : db->query("SELECT bytes FROM blobs WHERE key = ? ORDER BY part", {versions[1].text("path")}))
+    const std::string key = versions[1].text("path");
+    for (const SqlRow& part : db->query("SELECT bytes FROM blobs WHERE key = ? ORDER BY part", {key}))
       bytes += part.text("bytes");
     EXPECT_EQ(sha256_hex(bytes), versions[1].text("sha256"));
   } else {

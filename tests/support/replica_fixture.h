@@ -22,7 +22,9 @@ enum class Backend { kSqlite, kPostgres };
 inline std::string backend_name(const ::testing::TestParamInfo<Backend>& info) {
   return info.param == Backend::kSqlite ? "Sqlite" : "Postgres";
 }
-inline void PrintTo(Backend backend, std::ostream* out) { *out << (backend == Backend::kSqlite ? "SQLite" : "PostgreSQL"); }
+inline void PrintTo(Backend backend, std::ostream* out) {
+  *out << (backend == Backend::kSqlite ? "SQLite" : "PostgreSQL");
+}
 
 // One cluster per test binary, started on first use (each test gets a database of its own).
 inline PostgresCluster& postgres_cluster() {

@@ -2,7 +2,8 @@
 """Tests of the `mriscan` command line as a user meets it: --help generated from each command's option list (for
 `train`, from TrainConfig's field table, defaults included), unknown options and bad values refused with a
 clear message and a non-zero exit, `bench --json` reporting milliseconds in both `median_ms` and `runs_ms` (and
-`--profile` per op, within the step's wall time), `--precision` honoured or clearly refused, (where mpirun
+`--profile` per op, within the step's wall time), `--precision` honoured or clearly refused, `calibrate-sets`
+refitting the prediction sets' scores a tiny model's training stored, (where mpirun
 exists) a data-parallel `train` whose ranks fail ending the whole job with the error, not hanging, and (where
 qemu-user exists) a binary started on an emulated CPU refusing clearly or running, never dying of SIGILL.
 Run by ctest as `Cli` with the binary's path; prints one line per check and exits 1 if any failed.
@@ -45,6 +46,65 @@ def check(name, condition, detail=""):
     print(("ok     " if condition else "FAILED ") + name + ("" if condition else f": {detail}"))
 
 
+def without_metadata(source, target, key):
+    """Copies the safetensors file `source` to `target` without the metadata entry `key` (a model file as written
+    before that entry existed)."""
+    with open(source, "rb") as f:
+        length = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(length))
+        data = f.read()
+    del header["__metadata__"][key]
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    with open(target, "wb") as f:
+        f.write(len(text).to_bytes(8, "little") + text + data)
+
+
+def metadata_of(path):
+    with open(path, "rb") as f:
+        return json.loads(f.read(int.from_bytes(f.read(8), "little")))["__metadata__"]
+
+
+def check_calibrate_sets():
+    """`calibrate-sets` re-splits the data as the file's training did: on a tiny model trained here and stripped of
+    its conformal scores, it writes back exactly the scores training stored (to --out; the input is untouched)."""
+    shared = os.environ.get("MRISCAN_SHARED", os.path.join(os.path.dirname(ROOT), "shared"))
+    data = os.path.join(shared, "data", "brain-tumor-mri")
+    if not os.path.isdir(data):
+        print("skip   calibrate-sets: no shared dataset")
+        return
+    with tempfile.TemporaryDirectory() as scratch:
+        trained = run("train", "--data", data, "--out", os.path.join(scratch, "run"), "--epochs", "1",
+                      "--width", "0.35", "--image-size", "64", "--max-per-class", "20", "--val-fraction", "0.3",
+                      "--batch", "8", "--no-test", timeout=900)
+        check("a tiny model trains (for calibrate-sets)", trained.returncode == 0, trained.stderr[-2000:])
+        if trained.returncode != 0:
+            return
+        model = os.path.join(scratch, "run", "model.safetensors")
+        bare, out = os.path.join(scratch, "bare.safetensors"), os.path.join(scratch, "with_sets.safetensors")
+        without_metadata(model, bare, "conformal")
+        calibrated = run("calibrate-sets", "--model", bare, "--out", out, "--json", timeout=900)
+        check("calibrate-sets exits 0", calibrated.returncode == 0, calibrated.stderr[-2000:])
+        if calibrated.returncode != 0:
+            return
+        stored, refitted = json.loads(metadata_of(model)["conformal"]), json.loads(metadata_of(out)["conformal"])
+        same = all(abs(a - b) < 1e-6 for a, b in zip(refitted["scores"], stored["scores"]))
+        check("calibrate-sets writes back the scores training stored", refitted["n"] == stored["n"] and same,
+              f"{refitted['scores'][:5]} vs {stored['scores'][:5]}")
+        check("calibrate-sets leaves the input file as it was", "conformal" not in metadata_of(bare))
+        check("calibrate-sets puts the sets in the model card", "## Prediction sets" in metadata_of(out)["model_card"])
+        # Ten scans, for one the tiny model's out-of-distribution check answers (a withheld answer has no sets).
+        gliomas = os.path.join(data, "Testing", "glioma")
+        scans = [os.path.join(gliomas, name) for name in sorted(os.listdir(gliomas))[:10]]
+        predicted = run("predict", "--model", out, "--alpha", "0.3", "--json", *scans)
+        answers = json.loads(predicted.stdout) if predicted.returncode == 0 else []
+        answer = next((a for a in answers if not a["out_of_distribution"]), {})
+        levels = set(answer.get("prediction_sets") or {})
+        check("predict --alpha 0.3 leads with the 0.3 set, then 0.05 and 0.01",
+              answer.get("prediction_set_alpha") == 0.3 and levels == {"0.3", "0.05", "0.01"},
+              predicted.stdout[-2000:] + predicted.stderr[-2000:])
+
+
 def main() -> int:
     train_help = run("train", "--help")
     check("train --help exits 0", train_help.returncode == 0, train_help.stderr)
@@ -65,7 +125,8 @@ def main() -> int:
     no_out = run("train")
     check("train without --out says so", no_out.returncode != 0 and "--out" in no_out.stderr, no_out.stderr)
 
-    for command in (["serve"], ["eval"], ["predict"], ["convert"], ["bench"], ["data", "check"]):
+    commands = (["serve"], ["eval"], ["predict"], ["convert"], ["bench"], ["data", "check"], ["calibrate-sets"])
+    for command in commands:
         shown = run(*command, "--help")
         check(f"{' '.join(command)} --help shows its options", shown.returncode == 0 and "  --" in shown.stdout,
               shown.stdout + shown.stderr)
@@ -176,6 +237,7 @@ def main() -> int:
                 check("on an emulated CPU: MRISCAN_ISA naming a set it lacks is refused, naming the sets it runs",
                       forced.returncode == 1 and "cannot run" in forced.stderr and isa in forced.stderr,
                       f"exit {forced.returncode}: {forced.stderr[-500:]}")
+    check_calibrate_sets()
     failed = results.count(False)
     print(f"{len(results) - failed} passed, {failed} failed")
     return 1 if failed else 0

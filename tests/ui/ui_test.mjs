@@ -131,6 +131,8 @@ async function main() {
     const predicted = (await page.textContent('#predicted-class')).trim();
     check(classes.includes(predicted), `prediction shows a class (${predicted})`);
     check((await page.locator('#probability-bars .bar-row').count()) === 4, 'four probability bars');
+    const sets = await page.textContent('#prediction-sets');
+    check(/95% set: \{.*\} · 99% set: \{.*\}/.test(sets), `the prediction shows its 95% and 99% sets (${sets})`);
     check((await page.textContent('#predict-meta')).includes('model v1'), 'prediction names model v1');
     await page.screenshot({ path: path.join(screenshots, '1-predict.png'), fullPage: true });
 
@@ -140,6 +142,7 @@ async function main() {
     check((await page.textContent('#ood-warning')).includes('does not look like a brain MRI'), 'a photograph: "does not look like a brain MRI"');
     check(!classes.includes((await page.textContent('#predicted-class')).trim()), 'a photograph gets no class');
     check((await page.locator('#probability-bars .bar-row').count()) === 0, 'a photograph gets no probability bars');
+    check(await page.locator('#prediction-sets').isHidden(), 'a photograph gets no prediction sets');
     await page.screenshot({ path: path.join(screenshots, '1b-not-an-mri.png'), fullPage: true });
 
     // 3b. Visualisations: charts from /dataset_stats and the active model's metadata.
@@ -189,7 +192,7 @@ async function main() {
     await page.screenshot({ path: path.join(screenshots, '6-review.png'), fullPage: true });
     await page.click('#review-discard-button');
     await waitUntil(page, () => document.getElementById('review-result').textContent.includes('discarded'), 30000);
-    await waitUntil(page, () => document.getElementById('review-title').textContent.includes('confidence'), 30000);
+    await waitUntil(page, () => document.getElementById('review-title').textContent.startsWith('Review 1:'), 30000);
     await waitUntil(page, () => document.getElementById('review-gradcam').naturalWidth > 0, 60000);
     await page.selectOption('#review-label', 'meningioma');
     await page.click('#review-label-button');
