@@ -107,7 +107,7 @@ TEST(DataImageIo, OnlyJpegAndPngReachADecoder) {
   for (const auto& [name, bytes] : others) {
     const auto* data = reinterpret_cast<const uint8_t*>(bytes.data());
     EXPECT_THROW(decode_image(data, bytes.size(), {}, name), UnsupportedImageFormat) << name;
-    EXPECT_NE(error_of([&] { decode_image(data, bytes.size(), {}, name); }).find("JPEG or PNG"), std::string::npos);
+    EXPECT_NE(error_of([&] { decode_image(data, bytes.size(), {}, name); }).find("JPEG, PNG or DICOM"), std::string::npos);
   }
 }
 

@@ -1,0 +1,46 @@
+// The structure of a DICOM Part 10 file (PS3.10 7.1, PS3.5 section 7), walked and checked before GDCM reads it.
+//
+// Why: GDCM allocates each element's value by its DECLARED length before reading it, and follows nested sequences
+// by recursion; so a 200-byte file that declares a 1 GB element makes it allocate 1 GB, and one that nests items
+// thousands deep exhausts the stack. This walk visits every element of the data set, nested ones included, without
+// allocating anything: each declared length must fit in the bytes that are there (and in its enclosing item),
+// sequences may nest at most kMaxDicomNesting deep, and a file may hold at most kMaxDicomElements elements. On the
+// way it collects what the decoder must check before any pixel memory exists: the transfer syntax, the size of the
+// image and of its pixel data, and where a compressed image's first fragment is.
+// What it is not: a reader of values (GDCM reads them, io/dicom_image.cpp) or a validator of the standard's
+// modules. Errors name tags and numbers only, never an element's value: a value may be a patient's name.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "io/dicom_transfer_syntax.h"
+
+namespace mriscan {
+
+constexpr int kMaxDicomNesting = 8;           // sequence levels; real MR headers use 3 or 4
+constexpr int64_t kMaxDicomElements = 100000;  // real MR headers hold a few thousand
+
+// What the top-level data set says about its image (0 or false when absent).
+struct DicomStructure {
+  const TransferSyntax* syntax = nullptr;  // from (0002,0010), accepted (else the walk throws)
+  int rows = 0, columns = 0;               // (0028,0010), (0028,0011)
+  int samples_per_pixel = 0;               // (0028,0002)
+  int bits_allocated = 0;                  // (0028,0100)
+  int64_t frames = 1;                      // (0028,0008) Number of Frames; 1 when absent
+  bool has_pixel_data = false;             // (7FE0,0010)
+  uint64_t pixel_data_length = 0;          // native pixel data: its length; encapsulated: its fragments' bytes
+  size_t first_fragment = 0, first_fragment_length = 0;  // encapsulated: offset and length of the first frame's
+                                                         // first fragment (after the basic offset table)
+  int64_t elements = 0;                    // elements walked, nested ones included
+};
+
+// A Part 10 file: a 128-byte preamble, then "DICM".
+bool is_dicom_part10(const uint8_t* bytes, size_t size);
+
+// Walks the whole file. Throws UnsupportedImageFormat for a transfer syntax that is not accepted
+// (io/dicom_transfer_syntax.h), ImageError naming the element and the problem for anything malformed.
+DicomStructure walk_dicom_structure(const uint8_t* bytes, size_t size, const std::string& source);
+
+}  // namespace mriscan
