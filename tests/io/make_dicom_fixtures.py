@@ -342,7 +342,7 @@ def write_identified(f):
     ds.add_new(0x00110010, "LO", "ZZMARK PRIVATE CREATOR")
     ds.add_new(0x00111001, "LT", "ZZMARK private free text")
     markers = ["Zzmarkname", "ZZMARKID4417", "19230417", "ZZMARKOTHERID", "Harbour", "ZZMARK", "Zzmark",
-               "Hospital", "4417", "PRIVATE CREATOR", "free-text comment"]
+               "Hospital", "3680043.10.543.4417", "PRIVATE CREATOR", "free-text comment"]
     f.accepted("identified", ds, markers=markers)
 
 
