@@ -28,7 +28,7 @@ std::optional<CodestreamHeader> jpeg_header(const uint8_t* bytes, size_t size) {
                        marker == 0xF7;
     if (frame) {
       if (length < 8 || size - at < 2 + 8) return std::nullopt;
-      return CodestreamHeader{be16(bytes + at + 7), be16(bytes + at + 5), bytes[at + 9]};
+      return CodestreamHeader{be16(bytes + at + 7), be16(bytes + at + 5), bytes[at + 9], bytes[at + 4]};
     }
     if (length < 2 || length > size - at - 2) return std::nullopt;
     at += 2 + length;
@@ -36,13 +36,14 @@ std::optional<CodestreamHeader> jpeg_header(const uint8_t* bytes, size_t size) {
 }
 
 // JPEG 2000: SOC (FF4F), then SIZ (FF51): Lsiz (2), Rsiz (2), Xsiz, Ysiz, XOsiz, YOsiz (4 each), XTsiz, YTsiz,
-// XTOsiz, YTOsiz (4 each), Csiz (2). The image is (Xsiz - XOsiz) x (Ysiz - YOsiz).
+// XTOsiz, YTOsiz (4 each), Csiz (2), then per component Ssiz (1: depth - 1, and the sign in the top bit), XRsiz,
+// YRsiz. The image is (Xsiz - XOsiz) x (Ysiz - YOsiz).
 std::optional<CodestreamHeader> j2k_header(const uint8_t* bytes, size_t size) {
-  if (size < 4 + 38 || be16(bytes + 2) != 0xFF51) return std::nullopt;
+  if (size < 4 + 41 || be16(bytes + 2) != 0xFF51) return std::nullopt;
   const uint8_t* siz = bytes + 4;
   const int64_t x = be32(siz + 4), y = be32(siz + 8), x0 = be32(siz + 12), y0 = be32(siz + 16);
   if (x0 >= x || y0 >= y) return std::nullopt;
-  return CodestreamHeader{x - x0, y - y0, static_cast<int>(be16(siz + 36))};
+  return CodestreamHeader{x - x0, y - y0, static_cast<int>(be16(siz + 36)), (siz[38] & 0x7F) + 1};
 }
 
 // A JP2 file (ISO 15444-1 annex I): boxes of length (4; 1: a 64-bit length follows; 0: to the end) and type

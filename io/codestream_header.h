@@ -15,6 +15,7 @@ namespace mriscan {
 struct CodestreamHeader {
   int64_t width = 0, height = 0;
   int components = 0;
+  int precision = 0;  // bits per sample (JPEG 2000: of the first component)
 };
 
 // The first frame header in `bytes` (the first fragment of a frame), or nothing if none is found before the data

@@ -1,21 +1,17 @@
-// DICOM images through GDCM; see dicom_image.h. The order: structure and transfer syntax (io/dicom_structure.h),
-// then what the image declares against the limits and the bytes present, then the budget, then GDCM reads the data
-// set and decodes the pixels, and the grey-level pipeline (io/dicom_window.h) maps them to 8 bits.
+// DICOM images; see dicom_image.h. The order: structure, transfer syntax and values (io/dicom_structure.h), then
+// what the image declares against the limits, the bytes present and a compressed frame's own header, then the
+// grey-level pipeline's values, the budget, the transfer syntax's decoder (io/dicom_pixels.h), and the pipeline
+// (io/dicom_window.h) maps the samples to 8 bits.
 #include "io/dicom_image.h"
-
-#include <gdcmDataSet.h>
-#include <gdcmImageReader.h>
-#include <gdcmSequenceOfItems.h>
-#include <gdcmTrace.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <optional>
-#include <sstream>
 
 #include "io/codestream_header.h"
 #include "io/decode_budget.h"
+#include "io/dicom_pixels.h"
 #include "io/dicom_structure.h"
 #include "io/dicom_window.h"
 
@@ -29,17 +25,6 @@ namespace {
   throw UnsupportedImageFormat("cannot decode " + source + ": " + what +
                                " is not accepted (only single-frame MONOCHROME1 or MONOCHROME2 DICOM images with 8 "
                                "or 16 bits allocated)");
-}
-
-// GDCM's warnings and errors print data elements, values included (a patient's name among them): never shown.
-void silence_gdcm() {
-  static const bool silenced = [] {
-    gdcm::Trace::SetDebug(false);
-    gdcm::Trace::SetWarning(false);
-    gdcm::Trace::SetError(false);
-    return true;
-  }();
-  (void)silenced;
 }
 
 // What the walk found, against the limits and the bytes there, before anything is allocated for pixels.
@@ -63,29 +48,28 @@ void check_declared_image(const DicomStructure& s, const DecodeLimits& limits, c
     fail(source, "the DICOM pixel data holds " + std::to_string(s.pixel_data_length) + " bytes; " +
                      std::to_string(s.columns) + "x" + std::to_string(s.rows) + " pixels of " +
                      std::to_string(s.bits_allocated) + " bits need " + std::to_string(needed));
-  if (s.syntax->encapsulated && s.first_fragment_length == 0)
+  if (s.syntax->encapsulated && (s.fragments.empty() || s.fragments[0].length == 0))
     fail(source, "the DICOM file's compressed pixel data has no fragment");
+  if (s.bits_stored < 1 || s.bits_stored > s.bits_allocated || s.high_bit + 1 < s.bits_stored ||
+      s.high_bit >= s.bits_allocated)
+    fail(source, "Bits Stored " + std::to_string(s.bits_stored) + " and High Bit " + std::to_string(s.high_bit) +
+                     " do not fit in " + std::to_string(s.bits_allocated) + " bits allocated");
 }
 
-// A compressed frame is sized by its own header: it must declare the image the data set declares.
-void check_codestream(const uint8_t* bytes, const DicomStructure& s, const std::string& source) {
-  if (!s.syntax->encapsulated || std::string(s.syntax->uid) == "1.2.840.10008.1.2.5") return;  // RLE: no header
-  const auto header = read_codestream_header(bytes + s.first_fragment, s.first_fragment_length);
+// A compressed frame is sized by its own header: it must declare the image the data set declares, at a depth that
+// fits the bits allocated. Returns that depth (0 for uncompressed and RLE, which have no such header).
+int check_codestream(const uint8_t* bytes, const DicomStructure& s, const std::string& source) {
+  if (!s.syntax->encapsulated || std::string(s.syntax->uid) == "1.2.840.10008.1.2.5") return 0;
+  const auto header = read_codestream_header(bytes + s.fragments[0].offset, s.fragments[0].length);
   if (!header) fail(source, std::string("the compressed pixel data is not a readable ") + s.syntax->name + " stream");
-  if (header->width != s.columns || header->height != s.rows || header->components != 1)
+  if (header->width != s.columns || header->height != s.rows || header->components != 1 || header->precision < 2 ||
+      header->precision > s.bits_allocated)
     fail(source, "the compressed image declares " + std::to_string(header->width) + "x" +
                      std::to_string(header->height) + " pixels of " + std::to_string(header->components) +
-                     " components, the data set " + std::to_string(s.columns) + "x" + std::to_string(s.rows) +
-                     " of 1");
-}
-
-// A text value (DS, IS, CS) of the top-level data set, or "" when absent.
-std::string text_value(const gdcm::DataSet& ds, uint16_t group, uint16_t element) {
-  const gdcm::Tag tag(group, element);
-  if (!ds.FindDataElement(tag)) return "";
-  const gdcm::ByteValue* value = ds.GetDataElement(tag).GetByteValue();
-  if (value == nullptr || value->GetPointer() == nullptr) return "";
-  return std::string(value->GetPointer(), std::min<size_t>(value->GetLength(), 1024));
+                     " components of " + std::to_string(header->precision) + " bits, the data set " +
+                     std::to_string(s.columns) + "x" + std::to_string(s.rows) + " of 1 component of at most " +
+                     std::to_string(s.bits_allocated));
+  return header->precision;
 }
 
 // The first value of a multi-valued text (values separated by '\'), without its padding.
@@ -96,62 +80,51 @@ std::string first_value(const std::string& text) {
   return value;
 }
 
-// The first value of a DS element as a finite number, or nothing if absent or not a number.
-std::optional<double> decimal(const gdcm::DataSet& ds, uint16_t group, uint16_t element) {
-  const std::string text = first_value(text_value(ds, group, element));
-  if (text.empty()) return std::nullopt;
+// The first value of a DS as a finite number, or nothing if absent or not a number.
+std::optional<double> decimal(const std::string& text) {
+  const std::string value = first_value(text);
+  if (value.empty()) return std::nullopt;
   char* end = nullptr;
-  const double value = std::strtod(text.c_str(), &end);
-  if (end != text.c_str() + text.size() || !std::isfinite(value)) return std::nullopt;
-  return value;
+  const double number = std::strtod(value.c_str(), &end);
+  if (end != value.c_str() + value.size() || !std::isfinite(number)) return std::nullopt;
+  return number;
 }
 
-std::optional<VoiWindow> read_window(const gdcm::DataSet& ds) {
-  const auto center = decimal(ds, 0x0028, 0x1050), width = decimal(ds, 0x0028, 0x1051);
+std::optional<VoiWindow> read_window(const DicomStructure& s) {
+  const auto center = decimal(s.window_center), width = decimal(s.window_width);
   if (!center || !width) return std::nullopt;
-  const std::string function = first_value(text_value(ds, 0x0028, 0x1056));
+  const std::string function = first_value(s.voi_lut_function);
   VoiWindow window{*center, *width, VoiWindow::Function::kLinear};
   if (function == "LINEAR_EXACT") window.function = VoiWindow::Function::kLinearExact;
   if (function == "SIGMOID") window.function = VoiWindow::Function::kSigmoid;
   return window;
 }
 
-// A 16-bit value of GDCM's data set: little endian whatever the transfer syntax (GDCM's reader byte-swaps the
-// binary values of a big-endian data set).
-uint16_t u16(const char* p) {
-  const auto* b = reinterpret_cast<const uint8_t*>(p);
-  return uint16_t(b[0] | b[1] << 8);
+uint16_t u16(const std::string& bytes, size_t at, bool little) {
+  const auto* b = reinterpret_cast<const uint8_t*>(bytes.data() + at);
+  return little ? uint16_t(b[0] | b[1] << 8) : uint16_t(b[0] << 8 | b[1]);
 }
 
 // The first item of the VOI LUT Sequence (0028,3010): LUT Descriptor (entries, first mapped value, bits per
 // entry; 0 entries means 65536) and LUT Data, 16 bits per entry (8-bit entries may be packed two per word).
-std::optional<VoiLut> read_voi_lut(const gdcm::DataSet& ds, bool is_signed, const std::string& source) {
-  const gdcm::Tag sequence_tag(0x0028, 0x3010);
-  if (!ds.FindDataElement(sequence_tag)) return std::nullopt;
-  gdcm::SmartPointer<gdcm::SequenceOfItems> sequence = ds.GetDataElement(sequence_tag).GetValueAsSQ();
-  if (!sequence || sequence->GetNumberOfItems() == 0) return std::nullopt;
-  const gdcm::DataSet& item = sequence->GetItem(1).GetNestedDataSet();
-  const gdcm::Tag descriptor_tag(0x0028, 0x3002), data_tag(0x0028, 0x3006);
-  if (!item.FindDataElement(descriptor_tag) || !item.FindDataElement(data_tag))
-    fail(source, "the VOI LUT Sequence (0028,3010) has no LUT Descriptor or LUT Data");
-  const gdcm::ByteValue* descriptor = item.GetDataElement(descriptor_tag).GetByteValue();
-  const gdcm::ByteValue* data = item.GetDataElement(data_tag).GetByteValue();
-  if (descriptor == nullptr || descriptor->GetLength() != 6 || data == nullptr)
-    fail(source, "the VOI LUT Descriptor (0028,3002) is not three 16-bit values");
-  const uint16_t raw_entries = u16(descriptor->GetPointer());
-  const uint16_t first = u16(descriptor->GetPointer() + 2);
+std::optional<VoiLut> read_voi_lut(const DicomStructure& s, bool is_signed, const std::string& source) {
+  if (s.lut_descriptor.empty() && s.lut_data.empty()) return std::nullopt;
+  if (s.lut_descriptor.size() != 6 || s.lut_data.empty())
+    fail(source, "the VOI LUT Descriptor (0028,3002) is not three 16-bit values, or there is no LUT Data");
+  const bool little = s.lut_little;
+  const uint16_t raw_entries = u16(s.lut_descriptor, 0, little), first = u16(s.lut_descriptor, 2, little);
   VoiLut lut;
   const size_t entries = raw_entries == 0 ? 65536 : raw_entries;
   lut.first_mapped = is_signed ? int64_t{static_cast<int16_t>(first)} : int64_t{first};
-  lut.bits = u16(descriptor->GetPointer() + 4);
-  if (lut.bits < 8 || lut.bits > 16) fail(source, "the VOI LUT Descriptor declares " + std::to_string(lut.bits) +
-                                                      " bits per entry (8 to 16 are valid)");
-  const size_t length = data->GetLength();
+  lut.bits = u16(s.lut_descriptor, 4, little);
+  if (lut.bits < 8 || lut.bits > 16)
+    fail(source, "the VOI LUT Descriptor declares " + std::to_string(lut.bits) + " bits per entry (8 to 16 are valid)");
+  const size_t length = s.lut_data.size();
   lut.data.resize(entries);
   if (length == 2 * entries) {
-    for (size_t i = 0; i < entries; ++i) lut.data[i] = u16(data->GetPointer() + 2 * i);
+    for (size_t i = 0; i < entries; ++i) lut.data[i] = u16(s.lut_data, 2 * i, little);
   } else if (lut.bits == 8 && (length == entries || length == entries + 1)) {
-    for (size_t i = 0; i < entries; ++i) lut.data[i] = static_cast<uint8_t>(data->GetPointer()[i]);
+    for (size_t i = 0; i < entries; ++i) lut.data[i] = static_cast<uint8_t>(s.lut_data[i]);
   } else {
     fail(source, "the VOI LUT Data (0028,3006) holds " + std::to_string(length) + " bytes for " +
                      std::to_string(entries) + " entries");
@@ -168,39 +141,33 @@ std::string photometric_name(const std::string& text) {
   return code ? value : "(malformed)";
 }
 
-GreyLevelPipeline read_pipeline(const gdcm::DataSet& ds, const gdcm::PixelFormat& format, const std::string& source) {
-  if (ds.FindDataElement(gdcm::Tag(0x0028, 0x3000))) refuse(source, "a Modality LUT Sequence (0028,3000)");
-  const std::string photometric = photometric_name(text_value(ds, 0x0028, 0x0004));
+GreyLevelPipeline read_pipeline(const DicomStructure& s, const std::string& source) {
+  if (s.has_modality_lut) refuse(source, "a Modality LUT Sequence (0028,3000)");
+  const std::string photometric = photometric_name(s.photometric);
   if (photometric != "MONOCHROME1" && photometric != "MONOCHROME2")
     refuse(source, "Photometric Interpretation " + photometric);
   GreyLevelPipeline p;
-  p.bits_stored = format.GetBitsStored();
-  p.is_signed = format.GetPixelRepresentation() == 1;
-  p.slope = decimal(ds, 0x0028, 0x1053).value_or(1.0);
-  p.intercept = decimal(ds, 0x0028, 0x1052).value_or(0.0);
+  p.bits_stored = s.bits_stored;
+  p.is_signed = s.pixel_representation == 1;
+  p.slope = decimal(s.rescale_slope).value_or(1.0);
+  p.intercept = decimal(s.rescale_intercept).value_or(0.0);
   if (p.slope == 0.0) fail(source, "Rescale Slope (0028,1053) is 0");
-  p.window = read_window(ds);
-  p.lut = read_voi_lut(ds, p.is_signed, source);
+  p.window = read_window(s);
+  p.lut = read_voi_lut(s, p.is_signed, source);
   p.monochrome1 = photometric == "MONOCHROME1";
   return p;
 }
 
-// The stored value of each pixel of GDCM's buffer ((rows, columns) samples of bits_allocated bits, native byte
-// order): the bits_stored bits ending at high_bit, sign-extended when signed. Indexed from table.lowest.
-std::vector<uint16_t> stored_indices(const std::vector<char>& buffer, const gdcm::PixelFormat& format,
-                                     const GreyLevelPipeline& p, size_t pixels) {
-  const int shift = format.GetHighBit() + 1 - format.GetBitsStored();
+// Each sample's stored value (PS3.5 8.1.1: the bits_stored bits ending at high_bit, two's complement when signed),
+// as an index into the grey-level table, which starts at the lowest value: (rows, columns).
+std::vector<uint16_t> stored_indices(std::vector<uint16_t> samples, const DicomStructure& s,
+                                     const GreyLevelPipeline& p) {
+  const int shift = s.high_bit + 1 - s.bits_stored;
   const uint32_t mask = (uint32_t{1} << p.bits_stored) - 1;
   const uint32_t offset = p.is_signed ? uint32_t{1} << (p.bits_stored - 1) : 0;  // stored - lowest
-  std::vector<uint16_t> indices(pixels);  // (rows, columns)
-  const auto* bytes = reinterpret_cast<const uint8_t*>(buffer.data());
-  const bool wide = format.GetBitsAllocated() == 16;
-  for (size_t i = 0; i < pixels; ++i) {
-    const uint32_t raw = wide ? uint32_t{bytes[2 * i]} | uint32_t{bytes[2 * i + 1]} << 8 : bytes[i];
-    // Two's complement in bits_stored bits, shifted by half the range: (v + offset) mod 2^bits_stored.
-    indices[i] = static_cast<uint16_t>((((raw >> shift) & mask) + offset) & mask);
-  }
-  return indices;
+  // Two's complement in bits_stored bits, shifted by half the range: (v + offset) mod 2^bits_stored.
+  for (uint16_t& sample : samples) sample = static_cast<uint16_t>((((sample >> shift) & mask) + offset) & mask);
+  return samples;
 }
 
 Image to_image(const std::vector<uint16_t>& indices, const GreyLevelPipeline& p, int width, int height) {
@@ -215,46 +182,18 @@ Image to_image(const std::vector<uint16_t>& indices, const GreyLevelPipeline& p,
   return image;
 }
 
-// GDCM reads the data set and decodes the pixels; the size it reads must be the one checked.
-Image read_with_gdcm(const uint8_t* bytes, size_t size, const DicomStructure& s, const std::string& source) {
-  silence_gdcm();
-  std::istringstream stream(std::string(reinterpret_cast<const char*>(bytes), size));
-  gdcm::ImageReader reader;
-  reader.SetStream(stream);
-  if (!reader.Read()) fail(source, "GDCM cannot read this DICOM file");
-  const gdcm::Image& image = reader.GetImage();
-  const gdcm::PixelFormat& format = image.GetPixelFormat();
-  const unsigned frames = image.GetNumberOfDimensions() > 2 ? image.GetDimension(2) : 1;
-  if (image.GetDimension(0) != unsigned(s.columns) || image.GetDimension(1) != unsigned(s.rows) || frames != 1 ||
-      format.GetBitsAllocated() != s.bits_allocated || format.GetSamplesPerPixel() != 1)
-    fail(source, "the DICOM image's attributes are inconsistent (GDCM reads another size or pixel format)");
-  if (format.GetBitsStored() < 1 || format.GetBitsStored() > s.bits_allocated ||
-      format.GetHighBit() + 1 < format.GetBitsStored() || format.GetHighBit() >= s.bits_allocated)
-    fail(source, "Bits Stored and High Bit do not fit in " + std::to_string(s.bits_allocated) + " bits allocated");
-  const GreyLevelPipeline pipeline = read_pipeline(reader.GetFile().GetDataSet(), format, source);
-  const size_t pixels = size_t(s.rows) * s.columns;
-  std::vector<char> buffer(pixels * (s.bits_allocated / 8));  // (rows, columns) samples
-  if (image.GetBufferLength() != buffer.size() || !image.GetBuffer(buffer.data()))
-    fail(source, std::string("GDCM cannot decode the pixel data (") + s.syntax->name + ")");
-  return to_image(stored_indices(buffer, format, pipeline, pixels), pipeline, s.columns, s.rows);
-}
-
 }  // namespace
 
 Image decode_dicom(const uint8_t* bytes, size_t size, const DecodeLimits& limits, const std::string& source,
                    DecodeBudget* budget) {
   const DicomStructure s = walk_dicom_structure(bytes, size, source);
   check_declared_image(s, limits, source);
-  check_codestream(bytes, s, source);
+  const int precision = check_codestream(bytes, s, source);
+  const GreyLevelPipeline pipeline = read_pipeline(s, source);
   if (budget != nullptr && !budget->try_charge(int64_t{s.rows} * s.columns))
     throw DecodeBudgetExceeded(budget->exceeded_message(source));
-  try {
-    return read_with_gdcm(bytes, size, s, source);
-  } catch (const ImageError&) {
-    throw;
-  } catch (const std::exception&) {  // GDCM's own exceptions: their text may quote values, so it is not passed on
-    fail(source, std::string("GDCM cannot decode this DICOM file (") + s.syntax->name + ")");
-  }
+  std::vector<uint16_t> samples = decode_dicom_samples(bytes, s, precision, source);
+  return to_image(stored_indices(std::move(samples), s, pipeline), pipeline, s.columns, s.rows);
 }
 
 }  // namespace mriscan

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <set>
 
 #include "io/image_io.h"
 
@@ -19,6 +20,8 @@ namespace {
 constexpr uint32_t kUndefined = 0xFFFFFFFFu;
 constexpr uint32_t kItem = 0xFFFEE000u, kItemEnd = 0xFFFEE00Du, kSequenceEnd = 0xFFFEE0DDu;
 constexpr uint32_t kPixelData = 0x7FE00010u;
+constexpr uint32_t kModalityLut = 0x00283000u, kVoiLut = 0x00283010u;
+constexpr size_t kMaxTextValue = 1024;  // DS, CS values are short; more is not read
 constexpr uint32_t kTransferSyntaxUid = 0x00020010u;
 
 struct Encoding {
@@ -39,9 +42,13 @@ std::string tag_name(uint32_t tag) {
   return text;
 }
 
+// The VRs with a 16-bit length (PS3.5 table 7.1-2); every other one, an unknown VR included, has the 32-bit form
+// (the standard's rule for VRs added later, and GDCM's reading: a walk that read fewer length bytes than GDCM would
+// check a different length than the one GDCM allocates).
 bool long_form_vr(const char vr[2]) {
-  static const char* kLong[] = {"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"};
-  return std::any_of(std::begin(kLong), std::end(kLong), [&](const char* v) { return std::memcmp(v, vr, 2) == 0; });
+  static const char* kShort[] = {"AE", "AS", "AT", "CS", "DA", "DS", "DT", "FL", "FD", "IS", "LO",
+                                 "LT", "PN", "SH", "SL", "SS", "ST", "TM", "UI", "UL", "US"};
+  return std::none_of(std::begin(kShort), std::end(kShort), [&](const char* v) { return std::memcmp(v, vr, 2) == 0; });
 }
 
 bool vr_is(const Head& head, const char* vr) { return std::memcmp(head.vr, vr, 2) == 0; }
@@ -140,6 +147,7 @@ class Walker {
         return head.value;
       }
       if (head.tag >> 16 == 0xFFFE) fail("item tag " + tag_name(head.tag) + " outside a sequence");
+      if (depth == 0 && head.tag == kModalityLut) out_.has_modality_lut = true;
       if (head.length == kUndefined) {
         at = walk_undefined_length(head, end, depth, encoding);
         continue;
@@ -148,6 +156,7 @@ class Walker {
       if (holds_items(head, encoding))
         walk_items(head.value, head.value + head.length, depth + 1, nested_encoding(head, encoding), head.tag, false);
       if (depth == 0) record(head, encoding);
+      if (depth == 1 && in_first_voi_lut_item_) record_voi_lut(head, encoding);
       at = head.value + head.length;
     }
   }
@@ -179,7 +188,7 @@ class Walker {
   size_t walk_items(size_t at, size_t end, int depth, Encoding encoding, uint32_t parent, bool until_sequence_end) {
     if (depth > kMaxDicomNesting)
       fail("sequences nested deeper than " + std::to_string(kMaxDicomNesting) + " levels (the limit)");
-    for (;;) {
+    for (size_t index = 0;; ++index) {
       if (at == end) {
         if (until_sequence_end) fail("sequence " + tag_name(parent) + " has no sequence delimiter before the end");
         return at;
@@ -190,13 +199,16 @@ class Walker {
       count();
       if (tag == kSequenceEnd && until_sequence_end) return at + 8;
       if (tag != kItem) fail("sequence " + tag_name(parent) + " holds " + tag_name(tag) + " where an item must be");
+      const bool outer = in_first_voi_lut_item_;  // restored after the item: items nest
+      in_first_voi_lut_item_ = parent == kVoiLut && depth == 1 && index == 0;
       if (length == kUndefined) {
         at = walk_data_set(at + 8, end, depth, encoding, true);
-        continue;
+      } else {
+        require_fits({tag, {0, 0}, length, at + 8}, end);
+        walk_data_set(at + 8, at + 8 + length, depth, encoding, false);
+        at += 8 + size_t{length};
       }
-      require_fits({tag, {0, 0}, length, at + 8}, end);
-      walk_data_set(at + 8, at + 8 + length, depth, encoding, false);
-      at += 8 + size_t{length};
+      in_first_voi_lut_item_ = outer;
     }
   }
 
@@ -204,6 +216,7 @@ class Walker {
   // little endian.
   size_t walk_fragments(size_t at, size_t end, bool top_level) {
     uint64_t fragment_bytes = 0;
+    std::vector<DicomStructure::Fragment> fragments;
     for (size_t index = 0;; ++index) {
       if (end - at < 8) fail("the compressed pixel data ends before its sequence delimiter");
       const uint32_t tag = tag_at(at, true), length = u32(at + 4, true);
@@ -212,25 +225,25 @@ class Walker {
         if (top_level && !out_.has_pixel_data) {
           out_.has_pixel_data = true;
           out_.pixel_data_length = fragment_bytes;
+          out_.fragments = std::move(fragments);
         }
         return at + 8;
       }
       if (tag != kItem) fail("the compressed pixel data holds " + tag_name(tag) + " where a fragment must be");
       if (length == kUndefined) fail("a compressed pixel data fragment has an undefined length");
       require_fits({tag, {0, 0}, length, at + 8}, end);
-      if (top_level && index == 1 && !out_.has_pixel_data) {  // index 0 is the basic offset table
-        out_.first_fragment = at + 8;
-        out_.first_fragment_length = length;
+      if (index > 0) {  // index 0 is the basic offset table
+        fragment_bytes += length;
+        if (top_level) fragments.push_back({at + 8, length});
       }
-      if (index > 0) fragment_bytes += length;
       at += 8 + size_t{length};
     }
   }
 
   // The top-level attributes the decoder checks; the first of a repeated tag counts, as in GDCM's data set.
   void record(const Head& head, Encoding encoding) {
+    if (!recorded_.insert(head.tag).second) return;
     auto us = [&](int& field, const char* name) {
-      if (field != 0) return;
       if (head.length != 2) fail(std::string(name) + " " + tag_name(head.tag) + " is not one 16-bit value");
       field = u16(head.value, encoding.little);
     };
@@ -239,21 +252,42 @@ class Walker {
       case 0x00280010u: us(out_.rows, "Rows"); break;
       case 0x00280011u: us(out_.columns, "Columns"); break;
       case 0x00280100u: us(out_.bits_allocated, "Bits Allocated"); break;
+      case 0x00280101u: us(out_.bits_stored, "Bits Stored"); break;
+      case 0x00280102u: us(out_.high_bit, "High Bit"); break;
+      case 0x00280103u: us(out_.pixel_representation, "Pixel Representation"); break;
       case 0x00280008u: record_frames(head); break;
+      case 0x00280004u: out_.photometric = text(head); break;
+      case 0x00281050u: out_.window_center = text(head); break;
+      case 0x00281051u: out_.window_width = text(head); break;
+      case 0x00281056u: out_.voi_lut_function = text(head); break;
+      case 0x00281052u: out_.rescale_intercept = text(head); break;
+      case 0x00281053u: out_.rescale_slope = text(head); break;
       case kPixelData:
         if (!out_.has_pixel_data) {
           out_.has_pixel_data = true;
           out_.pixel_data_length = head.length;
+          out_.pixel_data_offset = head.value;
         }
         break;
       default: break;
     }
   }
 
+  std::string text(const Head& head) const {
+    const size_t length = std::min<size_t>(head.length, kMaxTextValue);
+    return std::string(reinterpret_cast<const char*>(bytes_ + head.value), length);
+  }
+
+  // LUT Descriptor and LUT Data of the first VOI LUT item.
+  void record_voi_lut(const Head& head, Encoding encoding) {
+    const std::string value(reinterpret_cast<const char*>(bytes_ + head.value), head.length);
+    if (head.tag == 0x00283002u && out_.lut_descriptor.empty()) out_.lut_descriptor = value;
+    if (head.tag == 0x00283006u && out_.lut_data.empty()) out_.lut_data = value;
+    out_.lut_little = encoding.little;
+  }
+
   // Number of Frames is an IS: up to 12 characters, digits with an optional sign, padded with spaces.
   void record_frames(const Head& head) {
-    if (seen_frames_) return;
-    seen_frames_ = true;
     std::string text(reinterpret_cast<const char*>(bytes_ + head.value), std::min<size_t>(head.length, 16));
     text.erase(0, text.find_first_not_of(" \0", 0, 2));
     text.erase(text.find_last_not_of(" \0", std::string::npos, 2) + 1);
@@ -269,7 +303,8 @@ class Walker {
   size_t size_;
   const std::string& source_;
   DicomStructure& out_;
-  bool seen_frames_ = false;
+  std::set<uint32_t> recorded_;  // top-level tags seen
+  bool in_first_voi_lut_item_ = false;
 };
 
 }  // namespace

@@ -6,7 +6,8 @@
 // allocating anything: each declared length must fit in the bytes that are there (and in its enclosing item),
 // sequences may nest at most kMaxDicomNesting deep, and a file may hold at most kMaxDicomElements elements. On the
 // way it collects what the decoder must check before any pixel memory exists: the transfer syntax, the size of the
-// image and of its pixel data, and where a compressed image's first fragment is.
+// image and of its pixel data, where the pixel data or a compressed image's fragments are, and the few values that
+// turn stored samples into grey levels. It is the only parser of the data set: GDCM only decodes compressed frames.
 // What it is not: a reader of values (GDCM reads them, io/dicom_image.cpp) or a validator of the standard's
 // modules. Errors name tags and numbers only, never an element's value: a value may be a patient's name.
 #pragma once
@@ -14,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "io/dicom_transfer_syntax.h"
 
@@ -28,12 +30,26 @@ struct DicomStructure {
   int rows = 0, columns = 0;               // (0028,0010), (0028,0011)
   int samples_per_pixel = 0;               // (0028,0002)
   int bits_allocated = 0;                  // (0028,0100)
+  int bits_stored = 0, high_bit = 0;       // (0028,0101), (0028,0102)
+  int pixel_representation = 0;            // (0028,0103): 1 for two's complement
   int64_t frames = 1;                      // (0028,0008) Number of Frames; 1 when absent
   bool has_pixel_data = false;             // (7FE0,0010)
   uint64_t pixel_data_length = 0;          // native pixel data: its length; encapsulated: its fragments' bytes
-  size_t first_fragment = 0, first_fragment_length = 0;  // encapsulated: offset and length of the first frame's
-                                                         // first fragment (after the basic offset table)
+  size_t pixel_data_offset = 0;            // native pixel data: where its value starts in the file
+  struct Fragment {
+    size_t offset = 0, length = 0;  // in the file
+  };
+  std::vector<Fragment> fragments;         // encapsulated: the fragments after the basic offset table, in order
   int64_t elements = 0;                    // elements walked, nested ones included
+  // The values the grey-level pipeline reads (io/dicom_window.h), copied as the file stores them: texts with their
+  // padding, "" when absent; LUT words in the byte order `lut_little`. Nothing else of the file is kept.
+  std::string photometric;                          // (0028,0004)
+  std::string window_center, window_width;          // (0028,1050), (0028,1051)
+  std::string voi_lut_function;                     // (0028,1056)
+  std::string rescale_intercept, rescale_slope;     // (0028,1052), (0028,1053)
+  bool has_modality_lut = false;                    // (0028,3000) Modality LUT Sequence
+  std::string lut_descriptor, lut_data;             // (0028,3002), (0028,3006) of the first VOI LUT (0028,3010) item
+  bool lut_little = true;
 };
 
 // A Part 10 file: a 128-byte preamble, then "DICM".
