@@ -30,6 +30,8 @@ namespace {
 // What the walk found, against the limits and the bytes there, before anything is allocated for pixels.
 void check_declared_image(const DicomStructure& s, const DecodeLimits& limits, const std::string& source) {
   if (!s.has_pixel_data) fail(source, "the DICOM file has no Pixel Data (7FE0,0010): it is not an image");
+  if (s.samples_per_pixel == 0 || s.bits_allocated == 0)
+    fail(source, "the DICOM image has no Samples per Pixel (0028,0002) or Bits Allocated (0028,0100)");
   if (s.samples_per_pixel != 1)
     refuse(source, "a DICOM image of " + std::to_string(s.samples_per_pixel) + " samples per pixel (colour)");
   if (s.bits_allocated != 8 && s.bits_allocated != 16)
