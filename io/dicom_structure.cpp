@@ -43,8 +43,8 @@ std::string tag_name(uint32_t tag) {
 }
 
 // The VRs with a 16-bit length (PS3.5 table 7.1-2); every other one, an unknown VR included, has the 32-bit form
-// (the standard's rule for VRs added later, and GDCM's reading: a walk that read fewer length bytes than GDCM would
-// check a different length than the one GDCM allocates).
+// (the standard's rule for VRs added later, which GDCM and other readers follow: reading a 16-bit length there, as
+// an early version of this walk did, checks a different length than the one such a reader allocates).
 bool long_form_vr(const char vr[2]) {
   static const char* kShort[] = {"AE", "AS", "AT", "CS", "DA", "DS", "DT", "FL", "FD", "IS", "LO",
                                  "LT", "PN", "SH", "SL", "SS", "ST", "TM", "UI", "UL", "US"};
@@ -126,7 +126,7 @@ class Walker {
     return head;
   }
 
-  // The check that keeps GDCM from allocating what is not there.
+  // The check that keeps a decoder from allocating what is not there.
   void require_fits(const Head& head, size_t end) const {
     if (head.length > end - head.value)
       fail("element " + tag_name(head.tag) + " declares " + std::to_string(head.length) + " bytes but only " +
@@ -176,7 +176,7 @@ class Walker {
   }
 
   // An explicit SQ; or a defined-length value whose encoding does not say (implicit VR, UN) that starts with an
-  // item tag, which GDCM may read as a sequence too.
+  // item tag, which other readers (GDCM) read as a sequence too.
   bool holds_items(const Head& head, Encoding encoding) const {
     if (!encoding.implicit && vr_is(head, "SQ")) return true;
     if (!encoding.implicit && !vr_is(head, "UN")) return false;
@@ -240,7 +240,7 @@ class Walker {
     }
   }
 
-  // The top-level attributes the decoder checks; the first of a repeated tag counts, as in GDCM's data set.
+  // The top-level attributes the decoder checks; the first of a repeated tag counts.
   void record(const Head& head, Encoding encoding) {
     if (!recorded_.insert(head.tag).second) return;
     auto us = [&](int& field, const char* name) {

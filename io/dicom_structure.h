@@ -1,15 +1,17 @@
-// The structure of a DICOM Part 10 file (PS3.10 7.1, PS3.5 section 7), walked and checked before GDCM reads it.
+// The structure of a DICOM Part 10 file (PS3.10 7.1, PS3.5 section 7), walked and checked: the only parser of a
+// DICOM data set in mriscan.
 //
-// Why: GDCM allocates each element's value by its DECLARED length before reading it, and follows nested sequences
-// by recursion; so a 200-byte file that declares a 1 GB element makes it allocate 1 GB, and one that nests items
-// thousands deep exhausts the stack. This walk visits every element of the data set, nested ones included, without
-// allocating anything: each declared length must fit in the bytes that are there (and in its enclosing item),
-// sequences may nest at most kMaxDicomNesting deep, and a file may hold at most kMaxDicomElements elements. On the
-// way it collects what the decoder must check before any pixel memory exists: the transfer syntax, the size of the
-// image and of its pixel data, where the pixel data or a compressed image's fragments are, and the few values that
-// turn stored samples into grey levels. It is the only parser of the data set: GDCM only decodes compressed frames.
-// What it is not: a reader of values (GDCM reads them, io/dicom_image.cpp) or a validator of the standard's
-// modules. Errors name tags and numbers only, never an element's value: a value may be a patient's name.
+// Why its own: a general DICOM reader (GDCM's, for one) allocates each element's value by its DECLARED length before
+// reading it and follows nested sequences by recursion, so a 200-byte file that declares a 1 GB element makes it
+// allocate 1 GB, and one that nests items thousands deep exhausts the stack; and a second parser may read a length
+// differently from the first (docs/dicom.md, section 4). This walk visits every element of the data set, nested
+// ones included, without allocating by a declared length: each must fit in the bytes that are there (and in its
+// enclosing item), sequences may nest at most kMaxDicomNesting deep, and a file may hold at most kMaxDicomElements
+// elements. On the way it collects what the decoder must check before any pixel memory exists (the transfer syntax,
+// the size of the image and of its pixel data, where the pixel data or a compressed image's fragments are) and the
+// few values that turn stored samples into grey levels; nothing else of the file is kept.
+// What it is not: a general reader of values, or a validator of the standard's modules. Errors name tags and
+// numbers only, never an element's value: a value may be a patient's name.
 #pragma once
 
 #include <cstddef>

@@ -3,10 +3,10 @@
 //
 // What it is: a table and the refusal of what is not in its accepted part (UnsupportedImageFormat, the server's
 // 415, naming the UID and its name). What it is not: a parser (io/dicom_structure.h) or a decoder
-// (io/dicom_image.h). The accepted ones are those GDCM decodes with Debian's packages: uncompressed (implicit and
-// explicit VR little endian, explicit VR big endian), JPEG baseline, extended and lossless (GDCM's own IJG builds
-// for 8, 12 and 16 bits), JPEG-LS (CharLS), JPEG 2000 (OpenJPEG) and RLE. Deflate is refused: the whole data set is
-// zlib-compressed, so its declared sizes cannot be checked before inflating it (docs/dicom.md).
+// (io/dicom_image.h). The accepted ones are those Debian's packages decode: uncompressed (implicit and explicit VR
+// little endian, explicit VR big endian), JPEG baseline, extended and lossless (GDCM's IJG builds for 8, 12 and 16
+// bits), JPEG-LS (CharLS), JPEG 2000 (OpenJPEG) and RLE (our own; io/dicom_pixels.h). Deflate is refused: the
+// whole data set is zlib-compressed, so its declared sizes cannot be checked before inflating it (docs/dicom.md).
 #pragma once
 
 #include <string>

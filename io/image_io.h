@@ -1,4 +1,4 @@
-// Image files in and out: decoding (JPEG via libjpeg-turbo, io/jpeg_decode.h; PNG via stb_image; DICOM via GDCM,
+// Image files in and out: decoding (JPEG via libjpeg-turbo, io/jpeg_decode.h; PNG via stb_image; DICOM,
 // io/dicom_image.h), PNG encoding (stb_image_write) and the one resize used everywhere (bilinear with half-pixel
 // centres, box prefilter for large downscales).
 //
