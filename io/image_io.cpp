@@ -1,4 +1,5 @@
-// Decoding (PNG here, JPEG in jpeg_decode.cpp), encoding and resizing of 8-bit RGB images (see image_io.h).
+// Decoding (PNG here, JPEG in jpeg_decode.cpp, DICOM in dicom_image.cpp), encoding and resizing of 8-bit RGB
+// images (see image_io.h).
 #include "io/image_io.h"
 
 #include <stb_image.h>
@@ -12,6 +13,8 @@
 #include <memory>
 
 #include "io/decode_budget.h"
+#include "io/dicom_image.h"
+#include "io/dicom_structure.h"
 #include "io/jpeg_decode.h"
 
 namespace mriscan {
@@ -55,8 +58,10 @@ Image decode_image(const uint8_t* bytes, size_t size, const DecodeLimits& limits
   static const uint8_t kPng[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
   const bool jpeg = size >= sizeof(kJpeg) && std::equal(kJpeg, kJpeg + sizeof(kJpeg), bytes);
   const bool png = size >= sizeof(kPng) && std::equal(kPng, kPng + sizeof(kPng), bytes);
+  if (is_dicom_part10(bytes, size)) return decode_dicom(bytes, size, limits, source, budget);
   if (!jpeg && !png)
-    throw UnsupportedImageFormat("cannot decode " + source + ": not a JPEG or PNG file (the accepted formats)");
+    throw UnsupportedImageFormat("cannot decode " + source +
+                                 ": not a JPEG, PNG or DICOM file (the accepted formats)");
 
   if (jpeg) return decode_jpeg(bytes, size, limits, source, budget);
 

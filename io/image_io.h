@@ -1,12 +1,14 @@
-// Image files in and out: decoding (JPEG via libjpeg-turbo, io/jpeg_decode.h; PNG via stb_image), PNG encoding
-// (stb_image_write) and the one resize used everywhere (bilinear with half-pixel centres, box prefilter for large downscales).
+// Image files in and out: decoding (JPEG via libjpeg-turbo, io/jpeg_decode.h; PNG via stb_image; DICOM,
+// io/dicom_image.h), PNG encoding (stb_image_write) and the one resize used everywhere (bilinear with half-pixel
+// centres, box prefilter for large downscales).
 //
 // What it is: the boundary between bytes and an 8-bit RGB `Image`. Every decoded image has exactly 3 channels:
 // grayscale is replicated to RGB, alpha is composited onto black (MRI backgrounds are black, so a transparent
 // border stays black instead of showing whatever colour the encoder left under it), 16-bit PNGs are reduced to 8
 // bits by stb. What it is not: normalisation or float conversion; that is data/preprocess.h, and nothing else.
 //
-// Safety: the format is chosen by the file's first bytes (its magic number), and only JPEG and PNG reach a decoder:
+// Safety: the format is chosen by the file's first bytes (its magic number; DICOM's "DICM" after a 128-byte
+// preamble), and only JPEG, PNG and DICOM reach a decoder:
 // Debian's stb_image is compiled with every decoder (GIF, PSD, PIC, PNM, TGA, HDR, BMP), each a parser of
 // untrusted input that this project does not need, so anything else is refused (UnsupportedImageFormat) before stb
 // sees it, and JPEGs never reach stb (libjpeg-turbo decodes them, strictly). The header is then parsed and the
@@ -26,7 +28,7 @@ namespace mriscan {
 struct ImageError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
-// Neither JPEG nor PNG (the server answers 415).
+// Not JPEG, PNG or DICOM, or a DICOM encoding that is not accepted (the server answers 415).
 struct UnsupportedImageFormat : ImageError {
   using ImageError::ImageError;
 };

@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 seconds="${1:-60}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(fuzz_image_decode fuzz_safetensors fuzz_request_head fuzz_multipart fuzz_retrain_params)
+[ ${#targets[@]} -gt 0 ] || targets=(fuzz_image_decode fuzz_dicom fuzz_safetensors fuzz_request_head fuzz_multipart
+  fuzz_retrain_params)
 CXX=clang++ cmake -S tests/fuzz -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build-fuzz -j"$(nproc)" >/dev/null
 /usr/bin/python3 tests/fuzz/make_seeds.py build-fuzz/seeds "${MRISCAN_SHARED:-../shared}"

@@ -6,12 +6,16 @@ packages=(build-essential cmake pkg-config
   libeigen3-dev libxsimd-dev libstb-dev libjpeg-dev libcpp-httplib-dev nlohmann-json3-dev libsqlite3-dev
   libpq-dev postgresql
   libssl-dev libcli11-dev libcairo2-dev fonts-dejavu-core ccache
+  libgdcm-dev libopenjp2-7-dev libcharls-dev libgdcm-tools python3-pydicom
   libgtest-dev libgmock-dev libbenchmark-dev libdnnl-dev
   libopenmpi-dev openmpi-bin
   clang libclang-rt-14-dev
   nginx qemu-user
   python3-torch python3-torchvision python3-numpy libopenblas0-pthread
   chromium)
+# libgdcm-dev, libopenjp2-7-dev, libcharls-dev: the decoders of DICOM's JPEG, RLE, JPEG 2000 and JPEG-LS frames
+# (docs/dicom.md, io/dicom_pixels.h); libgdcm-tools (gdcmconv) and python3-pydicom make the DICOM
+# test files at test time (tests/io/make_dicom_fixtures.py).
 # postgresql: the server the PostgreSQL backend's tests start in a temporary directory (libpq-dev is the client).
 # libopenblas0-pthread: the benchmark peers' BLAS (PyTorch loads libblas.so.3, otherwise the netlib reference).
 # libdnnl-dev: oneDNN, a benchmark peer only (mriscan_layer_bench, bench/layers/); nothing else links it.

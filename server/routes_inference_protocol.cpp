@@ -4,7 +4,7 @@
 // or "v3"), and only the active one answers inferences (the others are listed, not loaded).
 //
 // Inference takes one input, either
-//   * BYTES, shape [N]: each element the base64 of a JPEG or PNG file (the protocol's JSON form of bytes), or
+//   * BYTES, shape [N]: each element the base64 of a JPEG, PNG or DICOM file (the protocol's JSON form of bytes), or
 //   * FP32, shape [N, S, S, 3] (S = 224): RGB pixel values in [0, 255], row-major, flat or nested; they are
 //     rounded to 8 bits, as a scan file's pixels are, before the model's own preprocessing;
 // and answers FP32 "probabilities" [N, K], BYTES "class" [N], BOOL "out_of_distribution" [N] and BYTES

@@ -14,11 +14,13 @@
 namespace mriscan {
 namespace {
 
-// The one image of a prediction request: multipart field `file`, or a raw image body (Content-Type image/* or
-// application/octet-stream) for `curl --data-binary @scan.jpg`.
+// The one image of a prediction request: multipart field `file`, or a raw image body (Content-Type image/*,
+// application/dicom or application/octet-stream) for `curl --data-binary @scan.jpg`.
 UploadFile single_image(const httplib::Request& req) {
   const std::string type = req.get_header_value("Content-Type");
-  if (type.rfind("image/", 0) == 0 || type.rfind("application/octet-stream", 0) == 0) return {"body", req.body};
+  if (type.rfind("image/", 0) == 0 || type.rfind("application/dicom", 0) == 0 ||
+      type.rfind("application/octet-stream", 0) == 0)
+    return {"body", req.body};
   std::vector<UploadFile> files = multipart_files(req, "file");
   if (files.empty()) throw HttpError(400, "no file: send the scan as the multipart field 'file'");
   if (files.size() > 1) throw HttpError(400, "several files in 'file': use POST /predict_batch with 'files'");

@@ -11,6 +11,7 @@
 #include <set>
 
 #include "io/atomic_file.h"
+#include "io/dicom_structure.h"
 #include "data/content_hash.h"
 
 namespace mriscan {
@@ -101,16 +102,20 @@ std::vector<UploadStore::Prepared::Checked> UploadStore::check_files(const std::
                                                            const std::string& label, DecodeBudget* budget) {
   std::vector<Prepared::Checked> checked;
   nlohmann::json problems = nlohmann::json::array();
-  size_t unsupported = 0;  // problems that are a format other than JPEG or PNG
+  size_t unsupported = 0;  // problems that are a format other than JPEG, PNG or DICOM
   for (const UploadFile& file : files) {
     try {
       if (file.bytes.empty()) throw ImageError("empty file");
-      Image image = decode_image(reinterpret_cast<const uint8_t*>(file.bytes.data()), file.bytes.size(), limits_,
-                                 "'" + file.filename + "'", budget);
+      const auto* data = reinterpret_cast<const uint8_t*>(file.bytes.data());
+      Image image = decode_image(data, file.bytes.size(), limits_, "'" + file.filename + "'", budget);
       Prepared::Checked c;
-      c.item = {file.filename, sha256_hex(file.bytes), "stored", label, image.width, image.height};
-      c.brightness = mean_brightness(image);
       c.bytes = &file.bytes;
+      if (is_dicom_part10(data, file.bytes.size())) {  // the pixels only, never the file's attributes
+        const std::vector<uint8_t> png = encode_png(image);
+        c.png_of_dicom.assign(png.begin(), png.end());
+      }
+      c.item = {file.filename, sha256_hex(c.stored()), "stored", label, image.width, image.height};
+      c.brightness = mean_brightness(image);
       checked.push_back(std::move(c));
     } catch (const DecodeBudgetExceeded&) {
       throw;
@@ -121,7 +126,7 @@ std::vector<UploadStore::Prepared::Checked> UploadStore::check_files(const std::
   }
   if (!problems.empty())
     throw UploadRejected(std::to_string(problems.size()) + " of " + std::to_string(files.size()) +
-                             " files are not valid images (JPEG or PNG); nothing was stored",
+                             " files are not valid images (JPEG, PNG or DICOM); nothing was stored",
                          problems, unsupported == problems.size() ? 415 : 400);
   return checked;
 }
@@ -151,7 +156,7 @@ void UploadStore::write_new_files(std::vector<Prepared::Checked>& checked, std::
 void UploadStore::write_upload_file(const Prepared::Checked& c) {
   write_file_atomically((fs::path(dir_) / c.item.sha256).string(), [&](const std::string& tmp_path) {
     std::ofstream out(tmp_path, std::ios::binary);
-    out.write(c.bytes->data(), static_cast<std::streamsize>(c.bytes->size()));
+    out.write(c.stored().data(), static_cast<std::streamsize>(c.stored().size()));
     if (!out.flush()) throw std::runtime_error("cannot write an upload: " + std::string(std::strerror(errno)));
   });
 }
@@ -171,19 +176,19 @@ void UploadStore::insert_rows(std::vector<Prepared::Checked>& checked) {
       session.exec("INSERT INTO uploads (sha256, label, width, height, brightness, bytes, created_at)"
                    " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                    {c.item.sha256, c.item.label, int64_t(c.item.width), int64_t(c.item.height), c.brightness,
-                    int64_t(c.bytes->size()), now});
+                    int64_t(c.stored().size()), now});
       if (session.changes() == 0) {
         c.item.status = "duplicate";
         c.item.label = session.query("SELECT label FROM uploads WHERE sha256 = ?", {c.item.sha256}).at(0).text("label");
         continue;
       }
       if (blobs_) {
-        BlobTable::put_bytes(session, "uploads/" + c.item.sha256, *c.bytes);
+        BlobTable::put_bytes(session, "uploads/" + c.item.sha256, c.stored());
         continue;
       }
       std::error_code error;
       const fs::path path = fs::path(dir_) / c.item.sha256;
-      if (fs::file_size(path, error) != c.bytes->size() || error) write_upload_file(c);
+      if (fs::file_size(path, error) != c.stored().size() || error) write_upload_file(c);
     }
   });
 }

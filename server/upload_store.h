@@ -15,6 +15,9 @@
 // When the database holds the files (PostgreSQL, Database::holds_files()), a scan's bytes are inserted into it in
 // the same transaction as its row (server/state/blob_table.h): nothing is written before, so nothing is left
 // over; <dir> is then a local cache that samples() fills for retraining, each copy checked by its hash.
+// A DICOM file is not stored as sent: what is stored (and hashed) is a PNG of its decoded 8-bit pixels, the image the
+// model sees before resizing, so that no attribute of the file (a patient's name, IDs, dates, institution, free
+// text: docs/dicom.md) reaches the disk, the database or a response.
 // What it is not: an image database; the rows hold only the hash, label, size and brightness, never pixels.
 #pragma once
 
@@ -72,11 +75,13 @@ class UploadStore {
   // that fails, the files prepare created that no row refers to). `files` must outlive the Prepared.
   struct Prepared {
     // A file of a request that decoded: its item (status "stored" until found to be a duplicate), its mean
-    // brightness and its bytes (the request's).
+    // brightness and the bytes to store: the request's, or for a DICOM file the PNG of its pixels.
     struct Checked {
       UploadItem item;
       double brightness = 0.0;
-      const std::string* bytes = nullptr;
+      const std::string* bytes = nullptr;  // the request's file
+      std::string png_of_dicom;            // (empty unless the file is DICOM)
+      const std::string& stored() const { return png_of_dicom.empty() ? *bytes : png_of_dicom; }
     };
     std::vector<Checked> checked;
     std::vector<std::string> created;  // hashes whose file prepare() created

@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
 """Seed corpora for the libFuzzer targets (tests/fuzz/), from the same fixtures the tests use: real scans from
-../shared (JPEG), small PNGs made here, a safetensors file in the layout mriscan writes, request heads from the
-server tests, and the retrain parameters of the API docs. Usage: make_seeds.py OUT_DIR [SHARED_DIR]."""
+../shared (JPEG), small PNGs made here, the DICOM files of tests/io/make_dicom_fixtures.py (without their preamble
+and "DICM", which fuzz_dicom adds; none when pydicom is missing), a safetensors file in the layout mriscan writes,
+request heads from the server tests, and the retrain parameters of the API docs.
+Usage: make_seeds.py OUT_DIR [SHARED_DIR]."""
 import gzip
 import json
 import os
 import struct
+import subprocess
 import sys
+import tempfile
 import zlib
 
 
@@ -45,6 +49,27 @@ def multipart(files, label="glioma"):
     return body
 
 
+def dicom_files():
+    """The DICOM test files made from a small grey image, each after its first 132 bytes."""
+    with tempfile.TemporaryDirectory() as folder:
+        width, height = 24, 16
+        pixels = bytes((x * 11 + y * 5) % 256 for y in range(height) for x in range(width))
+        with open(os.path.join(folder, "source.pgm"), "wb") as f:
+            f.write(b"P5\n%d %d\n255\n" % (width, height) + pixels)
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "io", "make_dicom_fixtures.py")
+        made = subprocess.run([sys.executable, script, os.path.join(folder, "source.pgm"),
+                               os.path.join(folder, "dicom")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if made.returncode != 0:
+            print("make_seeds: no DICOM seeds (make_dicom_fixtures.py failed; pydicom missing?)", file=sys.stderr)
+            return []
+        seeds = []
+        for name in sorted(os.listdir(os.path.join(folder, "dicom"))):
+            if name.endswith(".dcm"):
+                with open(os.path.join(folder, "dicom", name), "rb") as f:
+                    seeds.append(f.read()[132:])
+        return seeds
+
+
 def main():
     out = sys.argv[1]
     shared = sys.argv[2] if len(sys.argv) > 2 else os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared")
@@ -58,6 +83,7 @@ def main():
     images = scans + [png(16, 12), png(5, 7, 0, 3), png(9, 9, 6, 5)]
     corpora = {
         "fuzz_image_decode": images,
+        "fuzz_dicom": dicom_files(),
         "fuzz_safetensors": [safetensors()],
         "fuzz_request_head": [
             b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n",

@@ -97,7 +97,7 @@ TEST(DataImageIo, CorruptJpegThatCrashedStbIsRefusedByStrictLibjpeg) {
   EXPECT_THROW(decode_image(flipped.data(), flipped.size(), {}, "flipped.jpg"), ImageError);
 }
 
-TEST(DataImageIo, OnlyJpegAndPngReachADecoder) {
+TEST(DataImageIo, OnlyJpegPngAndDicomReachADecoder) {
   // BMP, GIF and PSD decoders exist in Debian's stb_image; none of them may see client bytes.
   const std::vector<std::pair<std::string, std::string>> others = {
       {"bmp", "BM" + std::string(60, '\0')},
@@ -107,7 +107,8 @@ TEST(DataImageIo, OnlyJpegAndPngReachADecoder) {
   for (const auto& [name, bytes] : others) {
     const auto* data = reinterpret_cast<const uint8_t*>(bytes.data());
     EXPECT_THROW(decode_image(data, bytes.size(), {}, name), UnsupportedImageFormat) << name;
-    EXPECT_NE(error_of([&] { decode_image(data, bytes.size(), {}, name); }).find("JPEG or PNG"), std::string::npos);
+    const std::string message = error_of([&] { decode_image(data, bytes.size(), {}, name); });
+    EXPECT_NE(message.find("JPEG, PNG or DICOM"), std::string::npos) << message;
   }
 }
 

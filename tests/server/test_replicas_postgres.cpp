@@ -1,5 +1,6 @@
 // Replicas that share nothing but PostgreSQL (separate state directories, a cluster of the test's own), in the
-// situations only a database server brings: the same scan uploaded on both hosts at once, the database restarted
+// situations only a database server brings: the same scan uploaded on both hosts at once, a DICOM upload leaving
+// nothing of its attributes in the database, the database restarted
 // under traffic, and the database killed while a model version is being registered (by a process of the test's,
 // and by a replica finishing a retrain). In each, clients get an
 // answer (200, or 503 with Retry-After while the database is away; never a 500), nothing half-written is ever
@@ -13,7 +14,9 @@
 
 #include "data/content_hash.h"
 #include "server/model_registry.h"
+#include "tests/support/dicom_fixtures.h"
 #include "tests/support/replica_fixture.h"
+#include "tests/support/temp_dir.h"
 
 namespace mriscan::server_test {
 namespace {
@@ -70,6 +73,55 @@ TEST_F(PostgresReplicas, TheSameScanUploadedOnBothHostsAtOnceIsStoredOnce) {
     stored.insert(sha256_hex(png));
   }
   expect_uploads_whole(stored, stored);
+}
+
+// Every byte PostgreSQL holds for the replicas' database, as pg_dump writes it (bytea in hex).
+std::string database_dump(const std::string& url) {
+  const std::string command = (*PostgresCluster::bin_dir() / "pg_dump").string() + " --data-only '" + url + "'";
+  std::string dump;
+  if (FILE* pipe = ::popen(command.c_str(), "r")) {
+    char buffer[65536];
+    for (size_t n; (n = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0;) dump.append(buffer, n);
+    ::pclose(pipe);
+  }
+  return dump;
+}
+
+std::string hex_of(const std::string& text) {
+  static const char* kDigits = "0123456789abcdef";
+  std::string hex;
+  for (unsigned char c : text) hex += {kDigits[c >> 4], kDigits[c & 15]};
+  return hex;
+}
+
+// A DICOM upload with the database holding the files (docs/dicom.md): the blob is the PNG of the pixels, and no
+// identifying attribute of the file is in the database (text or bytea), a replica's state directory or its log.
+TEST_F(PostgresReplicas, ADicomUploadStoresThePngOfItsPixelsAndNoAttribute) {
+  TempDir dir("dicom_postgres");
+  const test_dicom::DicomFixtures fixtures(load_image(shared().scans[0]), dir.path.string());
+  if (!fixtures.ok()) GTEST_SKIP() << fixtures.reason();
+  const test_dicom::DicomFixture& identified = *fixtures.find("identified");
+  const json answer = body_of(upload(0, read_bytes(identified.file)));
+  ASSERT_EQ(answer.value("stored", 0), 1) << answer.dump();
+  const std::string sha = answer["files"][0]["sha256"];
+  expect_uploads_whole({sha});
+  std::string blob;
+  for (const SqlRow& part : state_database()->query("SELECT bytes FROM blobs WHERE key = ? ORDER BY part",
+                                                    {"uploads/" + sha}))
+    blob += part.text("bytes");
+  EXPECT_EQ(blob.rfind("\x89PNG\r\n\x1a\n", 0), 0u) << "the stored bytes are a PNG";
+  const std::string dump = database_dump(url_);
+  ASSERT_NE(dump.find(sha), std::string::npos) << "pg_dump shows the upload's row";
+  std::string files, logs;
+  for (const auto& entry : fs::recursive_directory_iterator(state_))
+    if (entry.is_regular_file()) files += read_bytes(entry.path().string());
+  for (const auto& server : servers_) logs += server->log();
+  for (const std::string& marker : identified.markers) {
+    EXPECT_EQ(dump.find(marker), std::string::npos) << marker << " in the database";
+    EXPECT_EQ(dump.find(hex_of(marker)), std::string::npos) << marker << " in a bytea of the database";
+    EXPECT_EQ(files.find(marker), std::string::npos) << marker << " in a state directory";
+    EXPECT_EQ(logs.find(marker), std::string::npos) << marker << " in a log";
+  }
 }
 
 // Traffic on both replicas while the database restarts: predictions never notice (they read no row); state

@@ -220,12 +220,12 @@ TEST_F(ServerApi, PredictRejectsBadInput) {
                    "no file"});
   cases.push_back({"not multipart", client().Post("/predict", "{}", "application/json"), "multipart"});
   cases.push_back({"empty file", predict(""), "empty"});
-  // Only JPEG and PNG reach a decoder, chosen by their first bytes: anything else is 415.
-  cases.push_back({"not an image", predict("this is plain text, not a scan"), "JPEG or PNG", 415});
+  // Only JPEG, PNG and DICOM reach a decoder, chosen by their first bytes: anything else is 415.
+  cases.push_back({"not an image", predict("this is plain text, not a scan"), "JPEG, PNG or DICOM", 415});
   cases.push_back({"GIF", predict(std::string("GIF89a\x01\x00\x01\x00\x80\x00\x00", 13) + std::string(30, '\0')),
-                   "JPEG or PNG", 415});
-  cases.push_back({"PSD", predict(std::string("8BPS\x00\x01", 6) + std::string(40, '\0')), "JPEG or PNG", 415});
-  cases.push_back({"BMP", predict("BM" + std::string(60, '\0')), "JPEG or PNG", 415});
+                   "JPEG, PNG or DICOM", 415});
+  cases.push_back({"PSD", predict(std::string("8BPS\x00\x01", 6) + std::string(40, '\0')), "JPEG, PNG or DICOM", 415});
+  cases.push_back({"BMP", predict("BM" + std::string(60, '\0')), "JPEG, PNG or DICOM", 415});
   cases.push_back({"truncated JPEG", predict(jpeg.substr(0, 200)), "not a usable image"});
   cases.push_back({"huge dimensions", predict(png_claiming(60000, 60000)), "not a usable image"});
   for (const Case& c : cases) {

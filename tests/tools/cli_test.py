@@ -3,7 +3,8 @@
 `train`, from TrainConfig's field table, defaults included), unknown options and bad values refused with a
 clear message and a non-zero exit, `bench --json` reporting milliseconds in both `median_ms` and `runs_ms` (and
 `--profile` per op, within the step's wall time), `--precision` honoured or clearly refused, `calibrate-sets`
-refitting the prediction sets' scores a tiny model's training stored, (where mpirun
+refitting the prediction sets' scores a tiny model's training stored, `predict` on DICOM files (the same pixels,
+the same answer; a refused transfer syntax named), (where mpirun
 exists) a data-parallel `train` whose ranks fail ending the whole job with the error, not hanging, and (where
 qemu-user exists) a binary started on an emulated CPU refusing clearly or running, never dying of SIGILL.
 Run by ctest as `Cli` with the binary's path; prints one line per check and exits 1 if any failed.
@@ -103,6 +104,30 @@ def check_calibrate_sets():
         check("predict --alpha 0.3 leads with the 0.3 set, then 0.05 and 0.01",
               answer.get("prediction_set_alpha") == 0.3 and levels == {"0.3", "0.05", "0.01"},
               predicted.stdout[-2000:] + predicted.stderr[-2000:])
+
+
+def check_dicom_predict():
+    """`predict` on DICOM files (tests/io/make_dicom_fixtures.py): an 8-bit secondary capture and a 16-bit file
+    windowed onto the same pixels give the same answer; a refused transfer syntax is a clear error."""
+    with tempfile.TemporaryDirectory() as scratch:
+        with open(os.path.join(scratch, "source.pgm"), "wb") as f:
+            f.write(b"P5\n32 24\n255\n" + bytes((x * 8 + y * 3) % 256 for y in range(24) for x in range(32)))
+        made = subprocess.run([sys.executable, os.path.join(ROOT, "tests", "io", "make_dicom_fixtures.py"),
+                               os.path.join(scratch, "source.pgm"), os.path.join(scratch, "dicom")],
+                              capture_output=True, text=True)
+        if made.returncode == 77:
+            print("skip: predict on DICOM (pydicom missing)")
+            return
+        check("the DICOM test files are made", made.returncode == 0, made.stderr)
+        model = os.path.join(ROOT, "tests", "golden", "torchvision_w035_random.safetensors")
+        files = [os.path.join(scratch, "dicom", name + ".dcm") for name in ("sc8", "mr16_window")]
+        both = run("predict", "--json", "--model", model, "--class-names", "a,b,c,d", *files)
+        answers = json.loads(both.stdout) if both.returncode == 0 else []
+        check("predict takes DICOM files, the same pixels giving the same probabilities",
+              len(answers) == 2 and answers[0]["probabilities"] == answers[1]["probabilities"], both.stderr)
+        mpeg = run("predict", "--model", model, "--class-names", "a,b,c,d", os.path.join(scratch, "dicom", "mpeg2.dcm"))
+        check("predict refuses an MPEG-2 DICOM naming its transfer syntax",
+              mpeg.returncode != 0 and "1.2.840.10008.1.2.4.100 (MPEG2" in mpeg.stderr, mpeg.stderr)
 
 
 def main() -> int:
@@ -238,6 +263,7 @@ def main() -> int:
                       forced.returncode == 1 and "cannot run" in forced.stderr and isa in forced.stderr,
                       f"exit {forced.returncode}: {forced.stderr[-500:]}")
     check_calibrate_sets()
+    check_dicom_predict()
     failed = results.count(False)
     print(f"{len(results) - failed} passed, {failed} failed")
     return 1 if failed else 0
