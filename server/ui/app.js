@@ -107,7 +107,9 @@ function formatPredictionSets(sets) {
 
 async function predictFile(file) {
   showError($('predict-error'), null);
-  $('preview-img').src = URL.createObjectURL(file);
+  // A browser shows JPEG and PNG, not DICOM: a DICOM scan is seen through its Grad-CAM overlay instead.
+  if (file.type.startsWith('image/')) $('preview-img').src = URL.createObjectURL(file);
+  else $('preview-img').removeAttribute('src');
   $('gradcam-img').removeAttribute('src');
   const form = new FormData();
   form.append('file', file);

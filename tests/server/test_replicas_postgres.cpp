@@ -104,7 +104,7 @@ TEST_F(PostgresReplicas, ADicomUploadStoresThePngOfItsPixelsAndNoAttribute) {
   const json answer = body_of(upload(0, read_bytes(identified.file)));
   ASSERT_EQ(answer.value("stored", 0), 1) << answer.dump();
   const std::string sha = answer["files"][0]["sha256"];
-  expect_uploads_whole({sha});
+  expect_uploads_whole({sha}, {sha});
   std::string blob;
   for (const SqlRow& part : state_database()->query("SELECT bytes FROM blobs WHERE key = ? ORDER BY part",
                                                     {"uploads/" + sha}))

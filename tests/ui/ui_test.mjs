@@ -1,8 +1,9 @@
 // Browser test of the mriscan web UI, end to end against the real server binary:
 //   1. trains a tiny model (MobileNetV2 width 0.35, 64x64, a few real scans per class) with `mriscan train`;
 //   2. starts `mriscan serve` on a free port with a fresh state folder;
-//   3. in headless Chromium (Debian's /usr/bin/chromium via playwright-core): predicts on a real scan and on a
-//      generated photograph (refused: "does not look like a brain MRI"), opens the
+//   3. in headless Chromium (Debian's /usr/bin/chromium via playwright-core): predicts on a real scan, on its copy as
+//      a 16-bit MR DICOM (the same class, its sets shown) and on a generated photograph (refused: "does not look
+//      like a brain MRI"), opens the
 //      visualisations, uploads two scans with a label, starts a 1-epoch retrain on a tiny subset, waits until the
 //      job completes, checks the new version and the monitoring card on the Models tab, discards the photograph's
 //      review and labels the scan's, and filters the audit trail;
@@ -136,6 +137,23 @@ async function main() {
     check((await page.textContent('#predict-meta')).includes('model v1'), 'prediction names model v1');
     await page.screenshot({ path: path.join(screenshots, '1-predict.png'), fullPage: true });
 
+    // 3a''. The same scan as a 16-bit MR DICOM whose window maps back onto its pixels: the same class, with sets.
+    const pgm = path.join(work, 'scan.pgm');
+    const converted = spawnSync('/usr/bin/python3', ['-c',
+      'import sys; from PIL import Image; Image.open(sys.argv[1]).convert("L").save(sys.argv[2])',
+      firstScans('meningioma', 1)[0], pgm]);
+    const made = converted.status === 0 && spawnSync('/usr/bin/python3',
+      [path.join(repo, 'tests', 'io', 'make_dicom_fixtures.py'), pgm, path.join(work, 'dicom')]).status === 0;
+    check(made, 'a 16-bit MR DICOM made from the scan (pydicom)');
+    const jpegMeta = await page.textContent('#predict-meta');
+    await page.setInputFiles('#file-input', path.join(work, 'dicom', 'mr16_window.dcm'));
+    await waitUntil(page, `document.getElementById('predict-meta').textContent !== ${JSON.stringify(jpegMeta)} &&
+      document.getElementById('gradcam-img').naturalWidth > 0`, 60000);
+    check((await page.textContent('#predicted-class')).trim() === predicted,
+      `the DICOM copy gets the JPEG's class (${predicted})`);
+    check(/95% set: \{.*\}/.test(await page.textContent('#prediction-sets')), 'the DICOM answer shows its sets');
+    await page.screenshot({ path: path.join(screenshots, '1a-dicom.png'), fullPage: true });
+
     // 3a'. A photograph is refused: the message, no class, no bars.
     await page.setInputFiles('#file-input', path.join(work, 'negatives', 'photograph_0.png'));
     await page.waitForSelector('#ood-warning:not([hidden])', { timeout: 60000 });
@@ -192,7 +210,7 @@ async function main() {
     await page.screenshot({ path: path.join(screenshots, '6-review.png'), fullPage: true });
     await page.click('#review-discard-button');
     await waitUntil(page, () => document.getElementById('review-result').textContent.includes('discarded'), 30000);
-    await waitUntil(page, () => document.getElementById('review-title').textContent.startsWith('Review 1:'), 30000);
+    await waitUntil(page, () => document.getElementById('review-title').textContent.startsWith('Review 2:'), 30000);
     await waitUntil(page, () => document.getElementById('review-gradcam').naturalWidth > 0, 60000);
     await page.selectOption('#review-label', 'meningioma');
     await page.click('#review-label-button');
