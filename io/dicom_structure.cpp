@@ -163,8 +163,12 @@ class Walker {
 
   // A sequence of undefined length, or compressed pixel data.
   size_t walk_undefined_length(const Head& head, size_t end, int depth, Encoding encoding) {
-    if (head.tag == kPixelData && !encoding.implicit && (vr_is(head, "OB") || vr_is(head, "OW")))
+    if (head.tag == kPixelData && !encoding.implicit && (vr_is(head, "OB") || vr_is(head, "OW"))) {
+      // Fragments are compressed frames: under an uncompressed syntax no decoder would know where the pixels are.
+      if (depth == 0 && !out_.syntax->encapsulated)
+        fail("the pixel data is in fragments, which only a compressed transfer syntax has");
       return walk_fragments(head.value, end, depth == 0);
+    }
     if (!encoding.implicit && !vr_is(head, "SQ") && !vr_is(head, "UN"))
       fail("element " + tag_name(head.tag) + " of VR " + std::string(head.vr, 2) + " has an undefined length");
     return walk_items(head.value, end, depth + 1, nested_encoding(head, encoding), head.tag, true);
@@ -179,7 +183,7 @@ class Walker {
   // item tag, which other readers (GDCM) read as a sequence too.
   bool holds_items(const Head& head, Encoding encoding) const {
     if (!encoding.implicit && vr_is(head, "SQ")) return true;
-    if (!encoding.implicit && !vr_is(head, "UN")) return false;
+    if (head.tag == kPixelData || (!encoding.implicit && !vr_is(head, "UN"))) return false;  // pixels start anyhow
     const bool little = nested_encoding(head, encoding).little;
     return head.length >= 8 && tag_at(head.value, little) == kItem;
   }
@@ -263,6 +267,8 @@ class Walker {
       case 0x00281052u: out_.rescale_intercept = text(head); break;
       case 0x00281053u: out_.rescale_slope = text(head); break;
       case kPixelData:
+        if (out_.syntax->encapsulated)
+          fail("the pixel data has a defined length, but the transfer syntax compresses it");
         if (!out_.has_pixel_data) {
           out_.has_pixel_data = true;
           out_.pixel_data_length = head.length;

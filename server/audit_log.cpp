@@ -8,6 +8,8 @@
 namespace mriscan {
 namespace {
 
+constexpr size_t kRowsPerTransaction = 500;
+
 constexpr const char* kColumns =
     "at, request_id, route, replica, model_version, input_sha256, answer, out_of_distribution, prediction_set, "
     "confidence";
@@ -25,7 +27,7 @@ nlohmann::json row_json(const SqlRow& row) {
           {"answer", withheld ? nlohmann::json() : nlohmann::json(row.text("answer"))},
           {"out_of_distribution", withheld},
           {"prediction_set", set.is_discarded() ? nlohmann::json() : set},
-          {"confidence", row.real("confidence")}};
+          {"confidence", withheld ? nlohmann::json() : nlohmann::json(row.real("confidence"))}};
 }
 
 }  // namespace
@@ -109,17 +111,15 @@ void AuditLog::write_queued() {
     std::lock_guard<std::mutex> lock(mutex_);
     batch.swap(queue_);
   }
-  if (batch.empty()) return;
+  size_t written = 0;
   try {
-    db_.transaction([&](Database::Session& session) {
-      for (const AuditEntry& e : batch)
-        session.exec(std::string("INSERT INTO audit (") + kColumns + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                     {e.at, e.request_id, e.route, e.replica, e.model_version, e.input_sha256, e.answer,
-                      int64_t(e.out_of_distribution),
-                      e.prediction_set.is_null() ? SqlValue(nullptr) : SqlValue(e.prediction_set.dump()),
-                      e.confidence});
-    });
+    while (written < batch.size()) {
+      const size_t end = std::min(batch.size(), written + kRowsPerTransaction);
+      write_rows(batch, written, end);
+      written = end;
+    }
   } catch (const std::exception& error) {
+    batch.erase(batch.begin(), batch.begin() + static_cast<std::ptrdiff_t>(written));
     std::fprintf(stderr, "mriscan serve: audit trail: %zu rows wait for the database: %s\n", batch.size(),
                  error.what());
     std::lock_guard<std::mutex> lock(mutex_);
@@ -127,6 +127,21 @@ void AuditLog::write_queued() {
     queue_.swap(batch);
     while (queue_.size() > options_.max_queued) queue_.pop_front(), ++dropped_;
   }
+}
+
+// Rows [first, end) of `batch` in one transaction: a few hundred at most, so that rows piled up while the database
+// was away never hold its write lock for long once it is back.
+void AuditLog::write_rows(const std::deque<AuditEntry>& batch, size_t first, size_t end) {
+  db_.transaction([&](Database::Session& session) {
+    for (size_t i = first; i < end; ++i) {
+      const AuditEntry& e = batch[i];
+      session.exec(std::string("INSERT INTO audit (") + kColumns + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                   {e.at, e.request_id, e.route, e.replica, e.model_version, e.input_sha256, e.answer,
+                    int64_t(e.out_of_distribution),
+                    e.prediction_set.is_null() ? SqlValue(nullptr) : SqlValue(e.prediction_set.dump()),
+                    e.confidence});
+    }
+  });
 }
 
 void AuditLog::prune() {

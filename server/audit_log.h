@@ -8,7 +8,7 @@
 // tells nothing about it to whoever has not.
 //
 // Writing never waits on the database: record() appends to a queue in memory, and one writer thread inserts what
-// has queued in one transaction every `flush_ms` (so the trail costs a prediction a mutex and a vector push; its
+// has queued every `flush_ms`, 500 rows per transaction (so the trail costs a prediction a mutex and a push; its
 // throughput cost is measured in docs/results). If the database is away, rows wait in the queue and are written
 // when it is back; beyond `max_queued` rows the oldest are dropped and counted (`dropped()`, in /metrics), which
 // is the trail's one way to lose a row. The writer also deletes rows older than `retention_days`, once a minute.
@@ -76,6 +76,7 @@ class AuditLog {
  private:
   void writer_loop();
   void write_queued();
+  void write_rows(const std::deque<AuditEntry>& batch, size_t first, size_t end);
   void prune();
 
   Database& db_;

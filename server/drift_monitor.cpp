@@ -10,9 +10,13 @@ DriftMonitor::DriftMonitor(size_t window, DriftThresholds thresholds) : window_(
 void DriftMonitor::observe(int64_t model_version, bool withheld, int class_index, double confidence,
                            std::optional<int> set_size) {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (model_version != model_version_) answers_.clear(), model_version_ = model_version;
+  if (model_version != model_version_) {
+    answers_.clear(), published_.clear();
+    model_version_ = model_version, since_published_ = 0;
+  }
   answers_.push_back({withheld, class_index, confidence, set_size});
   if (answers_.size() > window_) answers_.pop_front();
+  if (++since_published_ >= static_cast<size_t>(thresholds_.min_answers)) published_ = answers_, since_published_ = 0;
 }
 
 DriftSnapshot DriftMonitor::snapshot(int64_t model_version, const DriftReference& reference,
@@ -22,10 +26,10 @@ DriftSnapshot DriftMonitor::snapshot(int64_t model_version, const DriftReference
   s.model_version = model_version, s.window = window_, s.reference = reference, s.class_names = class_names;
   s.class_mix.assign(class_count, 0.0);
   std::lock_guard<std::mutex> lock(mutex_);
-  if (model_version != model_version_ || answers_.empty()) return s;
+  if (model_version != model_version_ || published_.empty()) return s;
   size_t withheld = 0, answered = 0, with_sets = 0;
   double confidence = 0.0, set_sizes = 0.0;
-  for (const Answer& a : answers_) {
+  for (const Answer& a : published_) {
     if (a.withheld) {
       ++withheld;
       continue;
@@ -35,7 +39,7 @@ DriftSnapshot DriftMonitor::snapshot(int64_t model_version, const DriftReference
     if (a.class_index >= 0 && static_cast<size_t>(a.class_index) < class_count) s.class_mix[a.class_index] += 1.0;
     if (a.set_size) ++with_sets, set_sizes += *a.set_size;
   }
-  s.answers = answers_.size();
+  s.answers = published_.size();
   s.withheld_share = double(withheld) / s.answers;
   if (answered > 0) {
     s.mean_confidence = confidence / answered;

@@ -9,6 +9,8 @@
 //   * the mean confidence falls below validation's by more than 0.10;
 //   * the mean set size exceeds validation's by more than 0.5 classes.
 // The window restarts when the served version changes: another model has other reference figures.
+// The figures are published every `min_answers` answers (a snapshot of the window then), not after each one: /health
+// and /metrics need no token, and differences between two readings one answer apart would tell that answer's class.
 // What it is not: a statistical test with a false-alarm rate (the thresholds are effect sizes), or shared across
 // replicas (each watches its own traffic; the load balancer spreads it evenly).
 #pragma once
@@ -73,7 +75,9 @@ class DriftMonitor {
   DriftThresholds thresholds_;
   mutable std::mutex mutex_;
   int64_t model_version_ = 0;
-  std::deque<Answer> answers_;
+  std::deque<Answer> answers_;    // the last `window_` answers
+  std::deque<Answer> published_;  // the window as it was at the last publication
+  size_t since_published_ = 0;
 };
 
 // Validation's figures as training records them in the model file's metadata (conformal.validation), the mean set

@@ -131,7 +131,7 @@ std::vector<nlohmann::json> ReviewQueue::list(const std::string& status, int lim
                        {"answer", withheld ? nlohmann::json() : nlohmann::json(row.text("answer"))},
                        {"out_of_distribution", withheld},
                        {"prediction_set", set.is_discarded() ? nlohmann::json() : set},
-                       {"confidence", row.real("confidence")},
+                       {"confidence", withheld ? nlohmann::json() : nlohmann::json(row.real("confidence"))},
                        {"reason", row.text("reason")},
                        {"status", row.text("status")},
                        {"label", optional_text(row, "label")},
@@ -146,25 +146,17 @@ std::optional<std::string> ReviewQueue::image_png(int64_t id) {
   return rows[0].text("image");
 }
 
-// The image goes with the decision: a labelled scan lives on as a training upload, a discarded one not at all.
-std::optional<std::string> ReviewQueue::decide(int64_t id, const std::string& status, const std::string& label) {
-  std::optional<std::string> image;
+// The image goes with the decision: a labelled scan lives on as a training upload (stored before), a discarded one
+// not at all. Conditional on `pending`, so of two decisions one wins.
+bool ReviewQueue::decide(int64_t id, const std::string& status, const std::string& label) {
+  bool decided = false;
   db_.transaction([&](Database::Session& session) {
-    image.reset();
-    auto rows = session.query("SELECT image FROM reviews WHERE id = ? AND status = 'pending'", {id});
-    if (rows.empty()) return;
-    session.exec("UPDATE reviews SET status = ?, label = ?, decided_at = ?, image = NULL WHERE id = ?",
+    session.exec("UPDATE reviews SET status = ?, label = ?, decided_at = ?, image = NULL"
+                 " WHERE id = ? AND status = 'pending'",
                  {status, label.empty() ? SqlValue(nullptr) : SqlValue(label), utc_now_iso8601(), id});
-    image = rows[0].text("image");
+    decided = session.changes() == 1;
   });
-  return image;
-}
-
-void ReviewQueue::reopen(int64_t id, const std::string& image_png) {
-  db_.transaction([&](Database::Session& session) {
-    session.exec("UPDATE reviews SET status = 'pending', label = NULL, decided_at = NULL, image = ? WHERE id = ?",
-                 {SqlBlob{image_png}, id});
-  });
+  return decided;
 }
 
 int64_t ReviewQueue::dropped() {

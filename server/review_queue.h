@@ -61,11 +61,9 @@ class ReviewQueue {
   // Reviews with `status` ("pending", "labelled", "discarded"), newest first, without images.
   std::vector<nlohmann::json> list(const std::string& status, int limit, std::optional<int64_t> before_id);
   std::optional<std::string> image_png(int64_t id);  // the stored scan; nullopt when unknown or decided
-  // Marks a pending review decided ("labelled" with `label`, or "discarded") and returns its image (PNG), which
-  // leaves the queue with the decision; nullopt if it was not pending (unknown, or decided already).
-  std::optional<std::string> decide(int64_t id, const std::string& status, const std::string& label);
-  // Undoes decide() (the labelled scan could not be stored as an upload): pending again, with its image.
-  void reopen(int64_t id, const std::string& image_png);
+  // Marks a pending review decided ("labelled" with `label`, or "discarded"); its image leaves the queue with the
+  // decision (a label's upload is made first). False if it was not pending (unknown, or decided already).
+  bool decide(int64_t id, const std::string& status, const std::string& label);
   int64_t dropped();  // pending reviews dropped for the bound, and offers dropped from a full memory queue
   int64_t pending();
   void flush();  // writes what is offered now (tests)

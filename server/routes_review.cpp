@@ -13,14 +13,15 @@ void get_reviews(ServerContext& context, const httplib::Request& req, httplib::R
   const std::string status = req.has_param("status") ? req.get_param_value("status") : "pending";
   if (status != "pending" && status != "labelled" && status != "discarded")
     throw HttpError(400, "'status' is pending, labelled or discarded");
-  const int limit = req.has_param("limit") ? static_cast<int>(parse_id(req.get_param_value("limit"), "limit")) : 50;
-  if (limit > 500) throw HttpError(400, "'limit' is at most 500");
+  const int64_t limit = req.has_param("limit") ? parse_id(req.get_param_value("limit"), "limit") : 50;
+  if (limit < 1 || limit > 500) throw HttpError(400, "'limit' is from 1 to 500");
   std::optional<int64_t> before;
   if (req.has_param("before_id")) before = parse_id(req.get_param_value("before_id"), "before_id");
-  std::vector<nlohmann::json> reviews = context.reviews.list(status, limit, before);
+  std::vector<nlohmann::json> reviews = context.reviews.list(status, static_cast<int>(limit), before);
   nlohmann::json body = {{"reviews", reviews}, {"pending", context.reviews.pending()},
                          {"dropped", context.reviews.dropped()}};
-  body["next_before_id"] = reviews.size() == static_cast<size_t>(limit) ? reviews.back()["id"] : nlohmann::json();
+  body["next_before_id"] =
+      !reviews.empty() && reviews.size() == static_cast<size_t>(limit) ? reviews.back()["id"] : nlohmann::json();
   send_json(res, 200, body);
 }
 
@@ -65,21 +66,20 @@ void post_review_decision(ServerContext& context, const httplib::Request& req, h
   const auto& names = model->classifier->class_names();
   if (!discard && std::find(names.begin(), names.end(), label) == names.end())
     throw HttpError(400, "unknown label '" + label + "'");
-  std::optional<std::string> png = context.reviews.decide(id, discard ? "discarded" : "labelled", label);
-  if (!png) throw HttpError(409, "review " + std::to_string(id) + " is not pending (unknown, or decided already)");
+  // A label stores the upload first (content-addressed: a repeat stores nothing twice), then decides: a crash in
+  // between leaves the review pending, never decided without its upload.
   nlohmann::json answer = {{"id", id}, {"status", discard ? "discarded" : "labelled"}};
   if (!discard) {
-    try {
-      const std::vector<UploadFile> files = {{"review-" + std::to_string(id) + ".png", *png}};
-      UploadStore::Prepared prepared = context.uploads.prepare(files, label, names);
-      const UploadItem item = context.uploads.commit(prepared).at(0);
-      answer["label"] = label;
-      answer["upload"] = {{"sha256", item.sha256}, {"status", item.status}};
-    } catch (...) {
-      context.reviews.reopen(id, *png);  // nothing was decided after all
-      throw;
-    }
+    std::optional<std::string> png = context.reviews.image_png(id);
+    if (!png) throw HttpError(409, "review " + std::to_string(id) + " is not pending (unknown, or decided already)");
+    const std::vector<UploadFile> files = {{"review-" + std::to_string(id) + ".png", *png}};
+    UploadStore::Prepared prepared = context.uploads.prepare(files, label, names);
+    const UploadItem item = context.uploads.commit(prepared).at(0);
+    answer["label"] = label;
+    answer["upload"] = {{"sha256", item.sha256}, {"status", item.status}};
   }
+  if (!context.reviews.decide(id, discard ? "discarded" : "labelled", label))
+    throw HttpError(409, "review " + std::to_string(id) + " is not pending (unknown, or decided already)");
   send_json(res, 200, answer);
 }
 

@@ -16,6 +16,7 @@ async function showAdminImage(path, img) {
 
 const answerText = (entry) => (entry.out_of_distribution ? 'withheld (not like a brain MRI)' : escape(entry.answer));
 const setText = (set) => (Array.isArray(set) ? '{' + set.map(escape).join(', ') + '}' : '-');
+const confidenceText = (c) => (c == null ? '-' : percent(c));
 
 // --- Review ----------------------------------------------------------------------------------------------------
 
@@ -26,7 +27,7 @@ async function loadReviews() {
     $('review-summary').textContent = `${body.pending} pending, ${body.dropped} dropped for the queue's bound`;
     $('review-table').querySelector('tbody').innerHTML = body.reviews.map((r) =>
       `<tr data-review="${r.id}"><td>${r.id}</td><td>${escape(r.at)}</td><td>${answerText(r)}</td>` +
-      `<td>${setText(r.prediction_set)}</td><td>${percent(r.confidence)}</td><td>${escape(r.reason)}</td></tr>`).join('');
+      `<td>${setText(r.prediction_set)}</td><td>${confidenceText(r.confidence)}</td><td>${escape(r.reason)}</td></tr>`).join('');
     if (body.reviews.length) await openReview(body.reviews[0]);
     else $('review-detail').hidden = true;
     oversight.reviews = body.reviews;
@@ -40,7 +41,7 @@ async function openReview(review) {
   $('review-detail').hidden = false;
   $('review-title').textContent = `Review ${review.id}: ${review.reason}`;
   $('review-answer').innerHTML = `model ${escape(review.model_version)} answered ${answerText(review)} ` +
-    `(${percent(review.confidence)}), prediction set ${setText(review.prediction_set)}`;
+    `(confidence ${confidenceText(review.confidence)}), prediction set ${setText(review.prediction_set)}`;
   $('review-label').innerHTML = state.classNames.map((c) => `<option>${escape(c)}</option>`).join('');
   await showAdminImage(`/reviews/${review.id}/image`, $('review-img'));
   await showAdminImage(`/reviews/${review.id}/gradcam`, $('review-gradcam')).catch(() => { $('review-gradcam').removeAttribute('src'); });
@@ -81,7 +82,7 @@ async function loadAudit(before = null) {
     const body = await api('/audit?' + params, { headers: adminHeaders() });
     $('audit-table').querySelector('tbody').innerHTML = body.entries.map((e) =>
       `<tr><td>${e.id}</td><td>${escape(e.at)}</td><td>${escape(e.route)}</td><td>${escape(e.model_version)}</td>` +
-      `<td>${answerText(e)}</td><td>${setText(e.prediction_set)}</td><td>${percent(e.confidence)}</td>` +
+      `<td>${answerText(e)}</td><td>${setText(e.prediction_set)}</td><td>${confidenceText(e.confidence)}</td>` +
       `<td class="mono">${escape(e.input_sha256.slice(0, 12))}</td><td class="mono">${escape(e.request_id)}</td></tr>`).join('');
     oversight.auditBefore = body.next_before_id;
     $('audit-more').hidden = body.next_before_id == null;

@@ -133,9 +133,12 @@ double mean_coverage(int n, int m, double alpha, int trials, uint64_t seed) {
 // through its m test scans (at most c (1 - c) / m more), so the mean of T trials has standard deviation
 // sqrt((beta variance + c (1 - c) / m) / T); 4 of them (the bound is missed by chance with probability ~6e-5) are
 // well under 1/(n + 1), so a rank off by one (which moves the coverage by 1/(n + 1)) fails the test.
-void expect_guarantee(int n, double alpha, uint64_t seed) {
+// `rank` is l written out by hand (not conformal_rank's answer), so the exact coverage l / (n + 1) checked here does
+// not come from the function under test.
+void expect_guarantee(int n, double alpha, int rank, uint64_t seed) {
   const int m = 200, trials = 2000;
-  const double l = static_cast<double>(conformal_rank(n, alpha));
+  ASSERT_EQ(conformal_rank(n, alpha), rank);
+  const double l = static_cast<double>(rank);
   const double exact = l / (n + 1);
   const double beta_variance = l * (n + 1 - l) / ((n + 1.0) * (n + 1.0) * (n + 2.0));
   const double tolerance = 4.0 * std::sqrt((beta_variance + exact * (1.0 - exact) / m) / trials);
@@ -146,11 +149,17 @@ void expect_guarantee(int n, double alpha, uint64_t seed) {
   EXPECT_NEAR(coverage, exact, tolerance) << "n " << n << ", alpha " << alpha;
 }
 
-TEST(ConformalGuarantee, CoverageLiesWithinTheFiniteSampleBoundsAtFivePercent) { expect_guarantee(100, 0.05, 1); }
+TEST(ConformalGuarantee, CoverageLiesWithinTheFiniteSampleBoundsAtFivePercent) {
+  expect_guarantee(100, 0.05, 96, 1);
+}
 
-TEST(ConformalGuarantee, CoverageLiesWithinTheFiniteSampleBoundsAtTenPercent) { expect_guarantee(100, 0.1, 2); }
+TEST(ConformalGuarantee, CoverageLiesWithinTheFiniteSampleBoundsAtTenPercent) {
+  expect_guarantee(100, 0.1, 91, 2);
+}
 
-TEST(ConformalGuarantee, CoverageLiesWithinTheFiniteSampleBoundsAtOnePercent) { expect_guarantee(400, 0.01, 3); }
+TEST(ConformalGuarantee, CoverageLiesWithinTheFiniteSampleBoundsAtOnePercent) {
+  expect_guarantee(400, 0.01, 397, 3);
+}
 
 // Too few calibration scans for the level: rank n + 1, every class, coverage 1 (the guarantee cannot be had any
 // other way).

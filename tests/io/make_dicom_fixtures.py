@@ -318,6 +318,15 @@ def write_malformed(f):
     no_pixels = f.mr16()
     del no_pixels.PixelData
     f.refused("no_pixel_data", f.bytes_of(no_pixels), "no Pixel Data")
+    # Uncompressed pixels wrapped in fragments: no decoder knows where they are (the header must not be read as them).
+    fragmented = f.mr16()
+    fragmented.PixelData = encapsulate([bytes(fragmented.PixelData)])
+    fragmented["PixelData"].VR = "OB"
+    data = bytearray(f.bytes_of(fragmented))  # pydicom writes a defined length: patched to undefined, delimited
+    at = data.rfind(b"\xe0\x7f\x10\x00OB\x00\x00")
+    data[at + 8:at + 12] = b"\xff\xff\xff\xff"
+    data += b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
+    f.refused("fragments_uncompressed", bytes(data), "only a compressed transfer syntax has")
 
 
 # Identifying attributes of PS3.15's Basic Application Level Confidentiality Profile, each with a marker string.

@@ -137,7 +137,7 @@ TEST_F(DicomRoutes, BatchExplainRawBodyAndInferenceProtocolTakeDicom) {
   const json request = {{"inputs", {{{"name", "image"}, {"datatype", "BYTES"}, {"shape", {1}},
                                      {"data", {base64_encode({sc8.begin(), sc8.end()})}}}}}};
   const json inferred = body_of(client().Post("/v2/models/mriscan/infer", request.dump(), "application/json"));
-  ASSERT_EQ(inferred["outputs"].size(), 3u) << inferred;
+  ASSERT_EQ(inferred["outputs"].size(), 4u) << inferred;  // probabilities, class, out_of_distribution, prediction_set
   for (size_t k = 0; k < kClasses.size(); ++k)
     EXPECT_NEAR(inferred["outputs"][0]["data"][k].get<double>(),
                 from_png["probabilities"][kClasses[k]].get<double>(), 1e-6);

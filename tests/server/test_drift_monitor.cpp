@@ -1,6 +1,7 @@
 // The drift rule (server/drift_monitor.h) on answers the test makes: no drift on traffic like validation's; each
 // threshold crossed alone marks drift with its reason; fewer than min_answers never do; a new model version
-// restarts the window; the reference is read from a model file's metadata as training writes it.
+// restarts the window; the figures are published every min_answers answers; the reference is read from a model
+// file's metadata as training writes it.
 #include <gtest/gtest.h>
 
 #include <random>
@@ -69,8 +70,10 @@ TEST(DriftMonitor, TooFewAnswersOrNoReferenceNeverMarkDriftAndANewVersionRestart
   EXPECT_TRUE(monitor.snapshot(1, validation_like(), kNames).drift);
   EXPECT_FALSE(monitor.snapshot(1, DriftReference{}, kNames).drift);
   EXPECT_EQ(monitor.snapshot(2, validation_like(), kNames).answers, 0u);  // another version: its own window
-  feed(monitor, 10, 0.0, {1, 1, 1, 1}, 0.9, 1, /*version=*/2);
-  EXPECT_EQ(monitor.snapshot(2, validation_like(), kNames).answers, 10u);
+  feed(monitor, 150, 0.0, {1, 1, 1, 1}, 0.9, 1, /*version=*/2);
+  EXPECT_EQ(monitor.snapshot(2, validation_like(), kNames).answers, 100u);  // published every 100 answers
+  feed(monitor, 50, 0.0, {1, 1, 1, 1}, 0.9, 1, /*version=*/2);
+  EXPECT_EQ(monitor.snapshot(2, validation_like(), kNames).answers, 200u);
 }
 
 TEST(DriftMonitor, TheReferenceIsReadFromTheModelsMetadata) {
